@@ -1,0 +1,94 @@
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "core/time.h"
+#include "models/streaming_decoder.h"
+#include "pipeline/live_pipeline.h"
+#include "pipeline/pipeline_config.h"
+
+namespace spikeflow::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string config;
+  std::string checkpoint;
+  int port = -1;
+  std::string publish;
+  double duration_s = 0;
+  bool describe = false;
+};
+
+}  // namespace
+
+Command add_run(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  app.add_option("-c,--config", a->config, "pipeline config (YAML); defaults apply without one");
+  app.add_option("--checkpoint", a->checkpoint, "overrides decoder.checkpoint");
+  app.add_option("--port", a->port, "overrides ingest.port");
+  app.add_option("--publish", a->publish, "overrides publish.endpoint");
+  app.add_option("--duration-s", a->duration_s, "stop by itself after this long (0 = until signalled)");
+  app.add_flag("--describe-config", a->describe, "print every config key with unit, default and range");
+  return [a] {
+    if (a->describe) {
+      fmt::print("{:<34} {:<8} {:<9} {:<24} {}\n", "key", "type", "unit", "default", "range");
+      for (const auto& d : pipeline::describe_pipeline_config()) {
+        fmt::print("{:<34} {:<8} {:<9} {:<24} {}\n", d.key, d.type, d.unit, d.default_value, d.range);
+      }
+      return 0;
+    }
+    const sigset_t signals = block_termination_signals();  // before any thread exists
+    pipeline::PipelineConfig cfg = a->config.empty()
+                                       ? pipeline::parse_pipeline_config("", "built-in defaults")
+                                       : pipeline::load_pipeline_config(a->config);
+    if (!a->checkpoint.empty()) cfg.decoder.checkpoint = a->checkpoint;
+    if (a->port >= 0) cfg.ingest.port = a->port;
+    if (!a->publish.empty()) cfg.publish.endpoint = a->publish;
+    if (cfg.decoder.checkpoint.empty()) {
+      throw std::runtime_error("no decoder checkpoint: set decoder.checkpoint in the config or pass --checkpoint");
+    }
+    models::RuntimeOptions rt;
+    rt.device = cfg.decoder.device;
+    rt.threads = cfg.decoder.threads;
+    auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
+    const std::string model = decoder->describe();
+    pipeline::LivePipeline live(cfg, std::move(decoder));
+    live.start();
+    spdlog::info("run: decoder {} | ingest udp {}:{} | publish {} topic '{}' | chunks {} ms",
+                 model, cfg.ingest.address, live.ingest_port(), live.publish_endpoint(),
+                 cfg.publish.topic, cfg.chunking.width_ns / 1e6);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    const int poll_ms = 100;
+    int sig = 0;
+    for (;;) {
+      sig = wait_termination_signal(signals, poll_ms);
+      if (sig) break;
+      const auto now = std::chrono::steady_clock::now();
+      const double elapsed = std::chrono::duration<double>(now - t0).count();
+      if (a->duration_s > 0 && elapsed >= a->duration_s) break;
+      if (cfg.metrics.print_interval_s > 0 &&
+          std::chrono::duration<double>(now - last_print).count() >= cfg.metrics.print_interval_s) {
+        last_print = now;
+        const auto s = live.stats();
+        spdlog::info("run: t={:.0f}s packets={} events={} chunks={} predictions={} dropped_packets={} "
+                     "late={} total p50={:.0f}us p99={:.0f}us",
+                     elapsed, s.ingest.packets_accepted, s.ingest.events_accepted, s.decode.chunks,
+                     s.predictions, s.ingest.packets_dropped(), s.binner.late_events,
+                     s.total_latency.percentile(0.5) / 1e3, s.total_latency.percentile(0.99) / 1e3);
+      }
+    }
+    const auto stop_start = core::host_now_ns();
+    live.stop();
+    const double stop_ms = (core::host_now_ns() - stop_start) / 1e6;
+    spdlog::info("run: {}; drained and stopped in {:.1f} ms", sig ? strsignal(sig) : "duration reached", stop_ms);
+    fmt::print("{}", pipeline::format_report(live.stats()));
+    return 0;
+  };
+}
+
+}  // namespace spikeflow::cli

@@ -1,0 +1,74 @@
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+
+#include "cli/commands.h"
+#include "cli/split.h"
+#include "core/time.h"
+#include "pipeline/udp_sender.h"
+#include "replay/session_file.h"
+
+namespace spikeflow::cli {
+
+namespace {
+
+struct SendArgs {
+  std::string session;
+  std::string part = "all";
+  double train_fraction = 0.7, val_fraction = 0.1, width_ms = 50.0;
+  double max_seconds = 0;
+  pipeline::SendOptions opts;
+  double interval_ms = 1.0;
+  bool quiet = false;
+};
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+Command add_send(CLI::App& app) {
+  auto a = std::make_shared<SendArgs>();
+  app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
+  app.add_option("--address", a->opts.address, "destination address")->capture_default_str();
+  app.add_option("--port", a->opts.port, "destination UDP port")->capture_default_str();
+  app.add_option("--speed", a->opts.speed, "x real time; 0 = as fast as possible")->capture_default_str();
+  app.add_option("--interval-ms", a->interval_ms, "packet interval")->capture_default_str();
+  app.add_option("--max-events-per-packet", a->opts.max_events_per_packet, "datagram size cap")->capture_default_str();
+  app.add_option("--stream-id", a->opts.stream_id, "sender identity in the header")->capture_default_str();
+  app.add_option("--part", a->part, "all | test (the held-out part, same split as train)")
+      ->check(CLI::IsMember({"all", "test"}))->capture_default_str();
+  app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
+  app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
+  app.add_option("--max-seconds", a->max_seconds, "play at most this much session time (0 = all)")->capture_default_str();
+  app.add_flag("-q,--quiet", a->quiet, "no progress lines");
+  return [a] {
+    replay::Session s = replay::load_session(a->session);
+    int64_t from = s.start_ns, to = s.end_ns;
+    if (a->part == "test") {
+      from = make_split(s, a->train_fraction, a->val_fraction,
+                        static_cast<int64_t>(a->width_ms * core::kNsPerMs)).test_from;
+    }
+    if (a->max_seconds > 0) to = std::min(to, from + static_cast<int64_t>(a->max_seconds * core::kNsPerS));
+    const auto events = replay::merged_events(s, from, to);
+    a->opts.packet_interval_ns = static_cast<int64_t>(a->interval_ms * core::kNsPerMs);
+    a->opts.start_device_ns = from;
+    a->opts.end_device_ns = to;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    fmt::print("send: {} spikes, {:.1f} s of session to udp {}:{} at {}x\n", events.size(),
+               (to - from) * 1e-9, a->opts.address, a->opts.port, a->opts.speed);
+    std::fflush(stdout);
+    auto progress = a->quiet ? nullptr : +[](const pipeline::SendStats& st, int64_t) {
+      fmt::print("send: t={:.0f}s packets={} events={}\n", st.seconds, st.packets, st.events);
+      std::fflush(stdout);
+    };
+    const auto st = pipeline::send_events(events, a->opts, &g_stop, progress);
+    fmt::print("send: done: {} packets, {} events, {} send errors in {:.2f} s\n", st.packets, st.events,
+               st.send_errors, st.seconds);
+    return 0;
+  };
+}
+
+}  // namespace spikeflow::cli

@@ -1,0 +1,82 @@
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/split.h"
+#include "core/r2.h"
+#include "core/time.h"
+#include "models/trainer.h"
+#include "replay/dataset.h"
+#include "replay/session_file.h"
+
+namespace spikeflow::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string session, out;
+  double width_ms = 50.0;
+  double train_fraction = 0.7;
+  double val_fraction = 0.1;
+  models::TrainOptions opts;
+};
+
+std::string r2_line(const std::string& name, const std::vector<double>& r2) {
+  double mean = 0;
+  std::string dims;
+  for (double v : r2) {
+    mean += v;
+    dims += fmt::format(" {:6.3f}", v);
+  }
+  return fmt::format("  {:<14} R2 mean {:6.3f}  per dim{}", name, r2.empty() ? 0.0 : mean / r2.size(), dims);
+}
+
+}  // namespace
+
+Command add_train(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
+  app.add_option("-o,--out", a->out, "checkpoint to write")->required();
+  app.add_option("--width-ms", a->width_ms, "chunk width")->capture_default_str();
+  app.add_option("--train-fraction", a->train_fraction, "first part used for training")->capture_default_str();
+  app.add_option("--val-fraction", a->val_fraction, "next part used for early stopping")->capture_default_str();
+  app.add_option("--epochs", a->opts.max_epochs, "maximum epochs")->capture_default_str();
+  app.add_option("--max-seconds", a->opts.max_seconds, "wall-clock budget (0 = none)")->capture_default_str();
+  app.add_option("--batch", a->opts.batch_size, "windows per step")->capture_default_str();
+  app.add_option("--lr", a->opts.lr, "peak learning rate")->capture_default_str();
+  app.add_option("--seed", a->opts.seed, "random seed")->capture_default_str();
+  app.add_option("--threads", a->opts.threads, "torch threads")->capture_default_str();
+  app.add_option("--patience", a->opts.patience, "early-stopping patience, epochs")->capture_default_str();
+  app.add_option("--dim", a->opts.model.dim, "model width")->capture_default_str();
+  app.add_option("--rnn-hidden", a->opts.model.rnn_hidden, "recurrent state size")->capture_default_str();
+  app.add_option("--backbone", a->opts.model.backbone, "gru | s4d")->capture_default_str();
+  app.add_option("--finetune", a->opts.finetune_from, "checkpoint to fine-tune from (new session)");
+  app.add_flag("--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
+  return [a] {
+    const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
+    replay::Session s = replay::load_session(a->session);
+    const Split sp = make_split(s, a->train_fraction, a->val_fraction, width_ns);
+    auto build = [&](int64_t from, int64_t to) {
+      replay::DatasetOptions o;
+      o.width_ns = width_ns;
+      o.from_ns = from;
+      o.to_ns = to;
+      return replay::build_dataset(s, o);
+    };
+    const auto train = build(sp.train_from, sp.val_from);
+    const auto val = build(sp.val_from, sp.test_from);
+    const auto test = build(sp.test_from, sp.test_to);
+    fmt::print("train: {} units; chunks train {} / validation {} / test {} ({:.0f} ms)\n", s.num_units(),
+               train.size(), val.size(), test.size(), a->width_ms);
+    const auto result = models::train_possm(train, val, a->opts, a->out);
+    fmt::print("train: best epoch {} of {}, validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
+               result.best_epoch, result.epochs_run, result.best_val_r2, result.seconds,
+               result.num_parameters, a->out);
+    auto dec = models::load_decoder(a->out, models::RuntimeOptions{});
+    const auto pred = models::decode_dataset(*dec, test);
+    fmt::print("held-out test ({} chunks, causal, streamed):\n", test.size());
+    fmt::print("{}\n", r2_line("possm", core::r2_per_dim(test.targets, pred, test.output_dim)));
+    return 0;
+  };
+}
+
+}  // namespace spikeflow::cli

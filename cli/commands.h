@@ -1,0 +1,20 @@
+// The spikeflow subcommands. Each registers its options on a CLI11 subcommand and returns the
+// function that runs it (exit code). main.cpp lists them; nothing else lives here.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace spikeflow::cli {
+
+using Command = std::function<int()>;
+
+Command add_synth(CLI::App& app);
+Command add_train(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_send(CLI::App& app);
+Command add_listen(CLI::App& app);
+Command add_eval(CLI::App& app);
+
+}  // namespace spikeflow::cli

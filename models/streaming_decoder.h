@@ -1,0 +1,54 @@
+// StreamingDecoder: the decoder as the live pipeline sees it — no torch types here, so that
+// stages/ and pipeline/ never compile LibTorch headers.
+// Implemented in models/ (LibTorch POSSM-style model; later a fast path). Used by
+// stages::DecodeStage (one instance, called from one thread at a time) and by offline evaluation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/token_chunk.h"
+#include "core/unit_map.h"
+
+namespace spikeflow::models {
+
+/// Where and how inference runs. Chosen once at load time.
+struct RuntimeOptions {
+  std::string device = "cpu";  ///< "cpu" or "cuda"; "cuda" on a CPU-only LibTorch is an error
+  int threads = 1;             ///< intra-op threads for inference
+};
+
+class StreamingDecoder {
+ public:
+  virtual ~StreamingDecoder() = default;
+
+  /// Clears the recurrent state (start of a session / after a discontinuity).
+  virtual void reset() = 0;
+
+  /// Decodes one chunk and advances the recurrent state. Writes output_dim() values, in the
+  /// session's units (de-standardized), to out. Unit indices must be in [0, units().size()).
+  /// Not thread-safe: one caller at a time.
+  virtual void step(const core::TokenChunk& chunk, std::span<float> out) = 0;
+
+  /// Decodes n consecutive chunks in one batched call (catch-up), advancing the state through
+  /// all of them; out holds n * output_dim() values. Same results as n calls to step().
+  virtual void step_many(std::span<const core::TokenChunk* const> chunks, std::span<float> out) = 0;
+
+  virtual int output_dim() const = 0;
+  /// The unit map the model was trained with: model unit i = units()[i].
+  virtual const std::vector<core::UnitKey>& units() const = 0;
+  /// Chunk width the model was trained on, device ns.
+  virtual int64_t chunk_width_ns() const = 0;
+  /// Short description for logs and profiles ("possm-torch d64 gru256 cpu").
+  virtual std::string describe() const = 0;
+};
+
+/// Loads a checkpoint written by the trainer. Throws std::runtime_error whose message names the
+/// file and what is wrong (missing, truncated, corrupt, wrong kind, unsupported device).
+std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_path,
+                                               const RuntimeOptions& options);
+
+}  // namespace spikeflow::models

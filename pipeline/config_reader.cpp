@@ -1,0 +1,167 @@
+#include "pipeline/config_reader.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace spikeflow::pipeline {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "; " : "") + v[i];
+  return s;
+}
+
+std::vector<std::string> split_dots(const std::string& key) {
+  std::vector<std::string> parts;
+  std::stringstream ss(key);
+  std::string p;
+  while (std::getline(ss, p, '.')) parts.push_back(p);
+  return parts;
+}
+
+
+template <typename T>
+std::string str(T v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+}  // namespace
+
+ConfigError::ConfigError(const std::string& source, std::vector<std::string> problems)
+    : std::runtime_error(source + ": " + join(problems)), problems_(std::move(problems)) {}
+
+ConfigReader::ConfigReader(YAML::Node root, std::string source)
+    : root_(std::move(root)), source_(std::move(source)) {
+  if (root_ && !root_.IsNull() && !root_.IsMap()) {
+    errors_.push_back("top level must be a mapping of sections");
+    root_ = YAML::Node();
+  }
+}
+
+// Walks without assigning Nodes: yaml-cpp's Node::operator= rebinds the referenced tree.
+static YAML::Node walk(const YAML::Node& node, const std::vector<std::string>& parts, size_t i) {
+  if (i == parts.size()) return node;
+  if (!node.IsDefined() || !node.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  const YAML::Node child = node[parts[i]];
+  return walk(child, parts, i + 1);
+}
+
+YAML::Node ConfigReader::lookup(const std::string& key) {
+  declared_.insert(key);
+  const YAML::Node& root = root_;
+  return walk(root, split_dots(key), 0);
+}
+
+int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, int64_t max,
+                              const std::string& unit) {
+  docs_.push_back({key, "integer", unit, str(def), "[" + str(min) + ", " + str(max) + "]"});
+  YAML::Node n = lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return def;
+  int64_t v = def;
+  try {
+    if (!n.IsScalar()) throw YAML::Exception(YAML::Mark::null_mark(), "");
+    v = n.as<int64_t>();
+  } catch (const YAML::Exception&) {
+    add_error(key, "expected an integer" + (unit.empty() ? "" : " (" + unit + ")"));
+    return def;
+  }
+  if (v < min || v > max) {
+    add_error(key, "must be in [" + str(min) + ", " + str(max) + "]" + (unit.empty() ? "" : " " + unit) +
+                       ", got " + str(v));
+    return def;
+  }
+  return v;
+}
+
+double ConfigReader::get_double(const std::string& key, double def, double min, double max,
+                                const std::string& unit) {
+  docs_.push_back({key, "number", unit, str(def), "[" + str(min) + ", " + str(max) + "]"});
+  YAML::Node n = lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return def;
+  double v = def;
+  try {
+    if (!n.IsScalar()) throw YAML::Exception(YAML::Mark::null_mark(), "");
+    v = n.as<double>();
+  } catch (const YAML::Exception&) {
+    add_error(key, "expected a number" + (unit.empty() ? "" : " (" + unit + ")"));
+    return def;
+  }
+  if (!std::isfinite(v) || v < min || v > max) {
+    add_error(key, "must be in [" + str(min) + ", " + str(max) + "]" + (unit.empty() ? "" : " " + unit) +
+                       ", got " + str(v));
+    return def;
+  }
+  return v;
+}
+
+bool ConfigReader::get_bool(const std::string& key, bool def) {
+  docs_.push_back({key, "boolean", "", def ? "true" : "false", "true|false"});
+  YAML::Node n = lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return def;
+  try {
+    if (!n.IsScalar()) throw YAML::Exception(YAML::Mark::null_mark(), "");
+    return n.as<bool>();
+  } catch (const YAML::Exception&) {
+    add_error(key, "expected true or false");
+    return def;
+  }
+}
+
+std::string ConfigReader::get_string(const std::string& key, const std::string& def,
+                                     const std::vector<std::string>& allowed) {
+  std::string range;
+  for (size_t i = 0; i < allowed.size(); ++i) range += (i ? "|" : "") + allowed[i];
+  docs_.push_back({key, "string", "", def, range});
+  YAML::Node n = lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return def;
+  if (!n.IsScalar()) {
+    add_error(key, "expected a string");
+    return def;
+  }
+  std::string v = n.Scalar();
+  if (!allowed.empty()) {
+    bool ok = false;
+    for (const auto& a : allowed) ok = ok || a == v;
+    if (!ok) {
+      add_error(key, "must be one of " + range + ", got '" + v + "'");
+      return def;
+    }
+  }
+  return v;
+}
+
+void ConfigReader::add_error(const std::string& key, const std::string& reason) {
+  errors_.push_back(key + ": " + reason);
+}
+
+void ConfigReader::collect_unknown(const YAML::Node& node, const std::string& prefix) {
+  if (!node.IsMap()) return;
+  for (const auto& kv : node) {
+    const std::string name = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+    bool is_section = false;
+    for (const auto& d : declared_) {
+      if (d.rfind(name + ".", 0) == 0) is_section = true;
+    }
+    if (declared_.count(name)) continue;
+    if (is_section) {
+      if (!kv.second.IsMap()) {
+        errors_.push_back(name + ": expected a mapping (section)");
+      } else {
+        collect_unknown(kv.second, name);
+      }
+      continue;
+    }
+    errors_.push_back(name + ": unknown key");
+  }
+}
+
+void ConfigReader::finish() {
+  if (root_) collect_unknown(root_, "");
+  if (!errors_.empty()) throw ConfigError(source_, errors_);
+}
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,63 @@
+// ConfigReader: typed, range-checked access to a YAML config with every error collected.
+// Each get_* declares one key (dotted path), its type, unit, default and range; a missing key
+// takes the default, a present one is checked. finish() adds an error for every key present in
+// the file that no get_* declared (unknown keys are errors) and throws ConfigError listing all
+// problems at once. Used at setup only (never on the hot path). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace spikeflow::pipeline {
+
+/// Thrown for an unreadable or invalid config. what() is one line: "<file>: <problem>; <problem>".
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const std::string& source, std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+/// One declared key, for documentation (`spikeflow run --describe-config`).
+struct ConfigKeyDoc {
+  std::string key, type, unit, default_value, range;
+};
+
+class ConfigReader {
+ public:
+  /// root may be a null node (no file: all defaults). source names the file in errors.
+  ConfigReader(YAML::Node root, std::string source);
+
+  int64_t get_int(const std::string& key, int64_t def, int64_t min, int64_t max, const std::string& unit = "");
+  double get_double(const std::string& key, double def, double min, double max, const std::string& unit = "");
+  bool get_bool(const std::string& key, bool def);
+  std::string get_string(const std::string& key, const std::string& def,
+                         const std::vector<std::string>& allowed = {});
+
+  /// Adds a problem found by a cross-key check (e.g. lateness > width).
+  void add_error(const std::string& key, const std::string& reason);
+
+  /// Reports unknown keys, then throws ConfigError if there is any problem.
+  void finish();
+
+  const std::vector<ConfigKeyDoc>& docs() const { return docs_; }
+
+ private:
+  YAML::Node lookup(const std::string& key);
+  void collect_unknown(const YAML::Node& node, const std::string& prefix);
+
+  YAML::Node root_;
+  std::string source_;
+  std::set<std::string> declared_;
+  std::vector<std::string> errors_;
+  std::vector<ConfigKeyDoc> docs_;
+};
+
+}  // namespace spikeflow::pipeline

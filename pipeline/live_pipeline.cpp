@@ -1,0 +1,312 @@
+#include "pipeline/live_pipeline.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fmt/format.h>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <tbb/concurrent_queue.h>
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+#include <thread>
+#include <variant>
+
+#include "core/time.h"
+#include "pipeline/udp_ingest.h"
+
+namespace spikeflow::pipeline {
+
+namespace flow = tbb::flow;
+
+namespace {
+
+struct Tick {
+  int64_t host_ns;
+};
+struct EndOfStream {
+  int64_t host_ns;
+};
+using BinnerInput = std::variant<core::EventBatch, Tick, EndOfStream>;
+
+using BinnerNode = flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk>>;
+using TokenizerNode = flow::function_node<core::RawChunk, flow::continue_msg>;
+using DecoderNode = flow::multifunction_node<flow::continue_msg, std::tuple<core::Prediction>>;
+using PublisherNode = flow::function_node<core::Prediction, flow::continue_msg>;
+
+void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
+  if (from > 0 && to >= from) h.record(to - from);
+}
+
+}  // namespace
+
+// ---- The graph: one node per stage, every stateful stage serial, data flowing one way. ----
+//   ingest/ticker ─▶ binner ─▶ tokenizer ─▶ decoder ─▶ publisher
+struct LivePipeline::Graph {
+  explicit Graph(LivePipeline::Impl& p);
+  flow::graph graph;
+  BinnerNode binner_node;
+  TokenizerNode tokenizer_node;
+  DecoderNode decoder_node;
+  PublisherNode publisher_node;
+};
+
+struct LivePipeline::Impl {
+  explicit Impl(const PipelineConfig& cfg, std::unique_ptr<models::StreamingDecoder> dec)
+      : config(cfg),
+        binner(cfg.chunking),
+        tokenizer(core::UnitMap(dec->units())),
+        decode(std::move(dec)),
+        zmq_context(1),
+        publisher(std::make_unique<ZmqPublisher>(zmq_context, cfg.publish)),
+        // The graph's own workers, so every stage can run while another is busy: a slow decode
+        // must not stop the binner closing chunks on time.
+        parallelism(tbb::global_control::max_allowed_parallelism,
+                    static_cast<size_t>(cfg.graph_threads) + 1),
+        arena(cfg.graph_threads, /*reserved_for_masters=*/0) {
+    const int64_t w = cfg.chunking.width_ns;
+    if (decode.decoder().chunk_width_ns() != w) {
+      throw std::runtime_error(fmt::format(
+          "chunking.width_ms is {} ms but the decoder was trained on {} ms chunks", w / 1e6,
+          decode.decoder().chunk_width_ns() / 1e6));
+    }
+    // A flow graph runs its tasks in the arena it was built in.
+    arena.execute([&] { g = std::make_unique<Graph>(*this); });
+    ingest = std::make_unique<UdpIngest>(cfg.ingest, [this](core::EventBatch& b) {
+      g->binner_node.try_put(BinnerInput(b));
+    });
+  }
+
+  // ---- Node bodies: each calls one plain stage and records what it did. ----
+  void run_binner(const BinnerInput& in, BinnerNode::output_ports_type& out) {
+    closed.clear();
+    if (const auto* b = std::get_if<core::EventBatch>(&in)) {
+      binner.push(*b, closed);
+    } else if (const auto* t = std::get_if<Tick>(&in)) {
+      binner.tick(t->host_ns, closed);
+    } else {
+      binner.flush(std::get<EndOfStream>(in).host_ns, closed);
+    }
+    const int64_t now = core::host_now_ns();
+    {
+      std::lock_guard lock(stats_mutex);
+      stats.binner = binner.stats();
+    }
+    for (auto& c : closed) {
+      c.timing.close_ns = now;
+      std::get<0>(out).try_put(std::move(c));
+    }
+  }
+
+  void run_tokenizer(const core::RawChunk& c) {
+    core::TokenChunk t;
+    tokenizer.tokenize(c, t);
+    t.timing.tokenize_ns = core::host_now_ns();
+    {
+      std::lock_guard lock(stats_mutex);
+      stats.tokenizer = tokenizer.stats();
+    }
+    pending.push(std::move(t));
+  }
+
+  void run_decoder(DecoderNode::output_ports_type& out) {
+    batch.clear();
+    core::TokenChunk c;
+    while (static_cast<int>(batch.size()) < config.decoder.max_batch && pending.try_pop(c)) {
+      batch.push_back(std::move(c));
+    }
+    if (batch.empty()) return;  // an earlier call already drained this chunk
+    if (const int64_t stall = stall_ns.exchange(0); stall > 0) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(stall));
+    }
+    predictions.clear();
+    decode.decode(batch, predictions);
+    {
+      std::lock_guard lock(stats_mutex);
+      stats.decode = decode.stats();
+    }
+    for (auto& p : predictions) std::get<0>(out).try_put(p);
+  }
+
+  void run_publisher(core::Prediction& p) {
+    publisher->publish(p);
+    std::lock_guard lock(stats_mutex);
+    ++stats.predictions;
+    if (stats.last_seq >= 0 && p.seq != stats.last_seq + 1) ++stats.out_of_order;
+    stats.last_seq = p.seq;
+    stats.publish = publisher->stats();
+    const auto& t = p.timing;
+    record_span(stats.close_latency, t.trigger_arrival_ns, t.close_ns);
+    record_span(stats.queue_latency, t.close_ns, t.decode_start_ns);
+    record_span(stats.decode_latency, t.decode_start_ns, t.decode_end_ns);
+    record_span(stats.publish_latency, t.decode_end_ns, t.publish_ns);
+    record_span(stats.total_latency, t.trigger_arrival_ns, t.publish_ns);
+  }
+
+  void run_ticker() {
+    pthread_setname_np(pthread_self(), "sf-ticker");
+    const auto period = std::chrono::nanoseconds(static_cast<int64_t>(config.tick_ms * 1e6));
+    auto next = std::chrono::steady_clock::now() + period;
+    std::unique_lock lock(tick_mutex);
+    while (!tick_stop) {
+      if (tick_cv.wait_until(lock, next, [this] { return tick_stop; })) break;
+      g->binner_node.try_put(BinnerInput(Tick{core::host_now_ns()}));
+      next += period;
+      const auto now = std::chrono::steady_clock::now();
+      if (next < now) next = now + period;  // after a stall, do not burst
+    }
+  }
+
+  PipelineConfig config;
+  stages::Binner binner;
+  stages::Tokenizer tokenizer;
+  stages::DecodeStage decode;
+  zmq::context_t zmq_context;
+  std::unique_ptr<ZmqPublisher> publisher;
+  std::unique_ptr<UdpIngest> ingest;
+
+  tbb::global_control parallelism;
+  tbb::task_arena arena;
+  std::unique_ptr<Graph> g;
+
+  // Hand-off between tokenizer and decoder: unbounded in type, bounded in practice by the
+  // binner's rate (one chunk per width); catch-up drains up to max_batch per call.
+  tbb::concurrent_queue<core::TokenChunk> pending;
+  std::vector<core::RawChunk> closed;               // binner node scratch
+  std::vector<core::TokenChunk> batch;              // decoder node scratch
+  std::vector<core::Prediction> predictions;        // decoder node scratch
+  std::atomic<int64_t> stall_ns{0};
+
+  std::thread ticker;
+  std::mutex tick_mutex;
+  std::condition_variable tick_cv;
+  bool tick_stop = false;
+
+  mutable std::mutex stats_mutex;
+  PipelineStats stats;
+  bool started = false;
+  bool stopped = false;
+};
+
+LivePipeline::Graph::Graph(LivePipeline::Impl& p)
+    : binner_node(graph, flow::serial,
+                  [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) { p.run_binner(in, out); }),
+      tokenizer_node(graph, flow::serial,
+                     [&p](const core::RawChunk& c) {
+                       p.run_tokenizer(c);
+                       return flow::continue_msg();
+                     }),
+      decoder_node(graph, flow::serial,
+                   [&p](const flow::continue_msg&, DecoderNode::output_ports_type& out) { p.run_decoder(out); }),
+      publisher_node(graph, flow::serial, [&p](core::Prediction pred) {
+        p.run_publisher(pred);
+        return flow::continue_msg();
+      }) {
+  flow::make_edge(flow::output_port<0>(binner_node), tokenizer_node);
+  flow::make_edge(tokenizer_node, decoder_node);
+  flow::make_edge(flow::output_port<0>(decoder_node), publisher_node);
+}
+
+LivePipeline::LivePipeline(const PipelineConfig& config,
+                           std::unique_ptr<models::StreamingDecoder> decoder) {
+  if (!decoder) throw std::invalid_argument("live pipeline: no decoder");
+  impl_ = std::make_unique<Impl>(config, std::move(decoder));
+}
+
+LivePipeline::~LivePipeline() {
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    spdlog::error("pipeline shutdown: {}", e.what());
+  }
+}
+
+void LivePipeline::start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  impl_->ingest->start();
+  if (impl_->config.chunking.deadline_enabled) {
+    impl_->ticker = std::thread([this] { impl_->run_ticker(); });
+  }
+}
+
+void LivePipeline::stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  // 1. Stop ingest: no packet enters after this.
+  impl_->ingest->stop();
+  // 2. Stop the ticker.
+  {
+    std::lock_guard lock(impl_->tick_mutex);
+    impl_->tick_stop = true;
+  }
+  impl_->tick_cv.notify_all();
+  if (impl_->ticker.joinable()) impl_->ticker.join();
+  // 3. End of stream: the binner closes what is open; 4. everything in flight drains.
+  if (impl_->started) impl_->g->binner_node.try_put(BinnerInput(EndOfStream{core::host_now_ns()}));
+  impl_->arena.execute([&] { impl_->g->graph.wait_for_all(); });
+  {
+    std::lock_guard lock(impl_->stats_mutex);
+    impl_->stats.ingest = impl_->ingest->stats();
+  }
+  // 5. Close the socket, then the context (linger bounds the wait).
+  impl_->publisher.reset();
+  impl_->zmq_context.close();
+}
+
+uint16_t LivePipeline::ingest_port() const { return impl_->ingest->port(); }
+
+std::string LivePipeline::publish_endpoint() const {
+  return impl_->publisher ? impl_->publisher->endpoint() : impl_->config.publish.endpoint;
+}
+
+PipelineStats LivePipeline::stats() const {
+  PipelineStats s;
+  {
+    std::lock_guard lock(impl_->stats_mutex);
+    s = impl_->stats;
+  }
+  if (!impl_->stopped) s.ingest = impl_->ingest->stats();
+  return s;
+}
+
+void LivePipeline::stall_decoder_once(int64_t ns) { impl_->stall_ns.store(ns); }
+
+std::string format_report(const PipelineStats& s) {
+  std::string r;
+  auto it = std::back_inserter(r);
+  const auto& in = s.ingest;
+  fmt::format_to(it, "ingest: packets={} events={} heartbeats={} lost={} duplicate={} reordered={} restarts={}\n",
+                 in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_lost,
+                 in.packets_duplicate, in.packets_reordered, in.stream_restarts);
+  fmt::format_to(it, "  dropped packets:");
+  for (size_t i = 0; i < in.packet_drops.size(); ++i) {
+    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::PacketDrop>(i)), in.packet_drops[i]);
+  }
+  fmt::format_to(it, "\n  dropped events:");
+  for (size_t i = 0; i < in.event_drops.size(); ++i) {
+    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::EventDrop>(i)), in.event_drops[i]);
+  }
+  const auto& b = s.binner;
+  fmt::format_to(it,
+                 "\nbinner: events={} late={} future={} future_packet_times={} closed_by_watermark={} "
+                 "closed_by_deadline={} flushed={} resyncs={}\n",
+                 b.events_binned, b.late_events, b.future_events, b.future_packet_times,
+                 b.chunks_by_watermark, b.chunks_by_deadline, b.chunks_flushed, b.resyncs);
+  fmt::format_to(it, "tokenizer: tokens={} unknown_unit_events={}\n", s.tokenizer.tokens,
+                 s.tokenizer.unknown_unit_events);
+  fmt::format_to(it, "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={}\n",
+                 s.decode.chunks, s.decode.batched_calls, s.decode.max_batch, s.decode.repaired_outputs);
+  fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={}\n",
+                 s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order);
+  fmt::format_to(it, "latency close   {}\n", s.close_latency.summary_us());
+  fmt::format_to(it, "latency queue   {}\n", s.queue_latency.summary_us());
+  fmt::format_to(it, "latency decode  {}\n", s.decode_latency.summary_us());
+  fmt::format_to(it, "latency publish {}\n", s.publish_latency.summary_us());
+  fmt::format_to(it, "latency total   {}\n", s.total_latency.summary_us());
+  return r;
+}
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,75 @@
+// LivePipeline: the real-time engine. Declares the one graph a chunk flows through
+//
+//   UdpIngest ──▶ binner ──▶ tokenizer ──▶ decoder ──▶ publisher ──▶ ZeroMQ
+//   ticker ─────▶ (deadline ticks)                     └─▶ metrics (latency histograms)
+//
+// and owns every thread and socket involved: the ingest thread (Boost.Asio), a ticker thread
+// that drives chunk deadlines, the tbb::flow graph, and the ZeroMQ context. Stages are plain
+// classes from stages/. Binner, tokenizer, decoder and publisher run as serial nodes, so chunks
+// stay in order; the decoder drains every pending chunk in one batched call when it fell behind
+// (catch-up), so no chunk is skipped.
+// Lifecycle: construct (binds sockets, throws on any setup error) → start() → stop(). stop()
+// follows the fixed order: stop ingest, stop ticker, flush the binner (end-of-stream chunks),
+// wait_for_all(), close sockets and the context. Safe to call from any one control thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/latency_histogram.h"
+#include "models/streaming_decoder.h"
+#include "pipeline/pipeline_config.h"
+#include "pipeline/zmq_publisher.h"
+#include "stages/binner.h"
+#include "stages/decode_stage.h"
+#include "stages/native_packet_decoder.h"
+#include "stages/tokenizer.h"
+
+namespace spikeflow::pipeline {
+
+/// Snapshot of every counter and latency histogram, for reports and tests.
+struct PipelineStats {
+  stages::IngestStats ingest;
+  stages::BinnerStats binner;
+  stages::TokenizerStats tokenizer;
+  stages::DecodeStats decode;
+  PublishStats publish;
+  uint64_t predictions = 0;
+  uint64_t out_of_order = 0;           ///< must stay 0: a publish seq that did not follow the last
+  int64_t last_seq = -1;
+  core::LatencyHistogram close_latency;     ///< trigger arrival -> chunk closed
+  core::LatencyHistogram queue_latency;     ///< closed -> decode start
+  core::LatencyHistogram decode_latency;    ///< decode start -> end
+  core::LatencyHistogram publish_latency;   ///< decode end -> published
+  core::LatencyHistogram total_latency;     ///< trigger arrival -> published
+};
+
+class LivePipeline {
+ public:
+  LivePipeline(const PipelineConfig& config, std::unique_ptr<models::StreamingDecoder> decoder);
+  ~LivePipeline();
+  LivePipeline(const LivePipeline&) = delete;
+  LivePipeline& operator=(const LivePipeline&) = delete;
+
+  void start();
+  /// Drains and stops (see the file comment). Idempotent.
+  void stop();
+
+  uint16_t ingest_port() const;
+  std::string publish_endpoint() const;
+  PipelineStats stats() const;
+
+  /// Test hook: makes the decoder node sleep this long before its next decode (catch-up tests).
+  void stall_decoder_once(int64_t ns);
+
+ private:
+  struct Impl;
+  struct Graph;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Multi-line human-readable report of a stats snapshot (counters by reason, latency table).
+std::string format_report(const PipelineStats& s);
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,61 @@
+// PipelineConfig: everything `spikeflow run` needs, read from a YAML file in configs/.
+// Every key has a type, unit, default and range (see `spikeflow run --describe-config` and
+// README "Configuration"); unknown keys are errors; all problems are reported at once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pipeline/config_reader.h"
+#include "stages/binner.h"
+
+namespace spikeflow::pipeline {
+
+struct IngestConfig {
+  std::string format = "native";       ///< native
+  std::string transport = "udp";       ///< udp
+  std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
+  int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
+  int receive_buffer_bytes = 8 << 20;  ///< SO_RCVBUF request
+};
+
+struct DecoderConfig {
+  std::string checkpoint;              ///< required: a file written by `spikeflow train`
+  std::string device = "cpu";          ///< cpu | cuda
+  int threads = 1;                     ///< intra-op threads for inference
+  int max_batch = 64;                  ///< most pending chunks decoded in one catch-up call
+};
+
+struct PublishConfig {
+  std::string endpoint = "tcp://127.0.0.1:47001";
+  std::string topic = "pred";
+  std::string format = "binary";       ///< binary | json
+  int send_high_water_mark = 10000;    ///< messages queued per subscriber before ZMQ drops
+  int linger_ms = 200;
+};
+
+struct MetricsConfig {
+  double print_interval_s = 1.0;       ///< 0 = no periodic line
+};
+
+struct PipelineConfig {
+  IngestConfig ingest;
+  stages::BinnerOptions chunking;
+  double tick_ms = 1.0;                ///< how often chunk deadlines are checked
+  int graph_threads = 2;               ///< TBB workers running the graph's stages
+  DecoderConfig decoder;
+  PublishConfig publish;
+  MetricsConfig metrics;
+};
+
+/// Parses YAML text; source names it in errors. Throws ConfigError listing every problem.
+PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::string& source);
+
+/// Reads and parses a file. A missing/unreadable file or YAML syntax error is a ConfigError
+/// naming the file.
+PipelineConfig load_pipeline_config(const std::string& path);
+
+/// Every key the pipeline config accepts, with type, unit, default and range.
+std::vector<ConfigKeyDoc> describe_pipeline_config();
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,90 @@
+#include "pipeline/udp_sender.h"
+
+#include <utility>  // boost 1.74 asio/awaitable.hpp uses std::exchange without it
+#include <boost/asio.hpp>
+#include <thread>
+#include <vector>
+
+#include "core/time.h"
+#include "stages/native_packet.h"
+
+namespace spikeflow::pipeline {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& o,
+                      const std::atomic<bool>* stop,
+                      void (*progress)(const SendStats&, int64_t device_ns)) {
+  if (o.packet_interval_ns <= 0) throw std::runtime_error("send: packet interval must be > 0");
+  if (o.max_events_per_packet < 1 ||
+      static_cast<size_t>(o.max_events_per_packet) > stages::kMaxEventsPerDatagram) {
+    throw std::runtime_error("send: max events per packet must be in [1, " +
+                             std::to_string(stages::kMaxEventsPerDatagram) + "]");
+  }
+  asio::io_context io;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(o.address, ec);
+  if (ec) throw std::runtime_error("send: bad address '" + o.address + "': " + ec.message());
+  const udp::endpoint target(address, static_cast<uint16_t>(o.port));
+  udp::socket socket(io);
+  socket.open(target.protocol(), ec);
+  if (ec) throw std::runtime_error("send: cannot open a UDP socket: " + ec.message());
+
+  SendStats stats;
+  int64_t device = o.start_device_ns >= 0 ? o.start_device_ns
+                                          : (events.empty() ? 0 : events.front().t_ns);
+  const int64_t end = std::max(o.end_device_ns, events.empty() ? device : events.back().t_ns);
+  const int64_t host0 = core::host_now_ns();
+  const int64_t device0 = device;
+  std::vector<uint8_t> buffer;
+  stages::NativePacketHeader header;
+  header.stream_id = o.stream_id;
+  size_t next = 0;
+  int64_t last_progress = host0;
+
+  auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time) {
+    buffer.clear();
+    header.device_time_ns = device_time;
+    stages::encode_native_packet(header, batch, buffer);
+    ++header.sequence;
+    socket.send_to(asio::buffer(buffer), target, 0, ec);
+    if (ec) {
+      ++stats.send_errors;  // e.g. ECONNREFUSED echoed from an earlier datagram: keep going
+    } else {
+      ++stats.packets;
+      stats.events += batch.size();
+    }
+  };
+
+  while (device <= end + o.packet_interval_ns) {
+    if (stop && stop->load()) break;
+    device += o.packet_interval_ns;
+    if (o.speed > 0) {
+      const auto host_due = host0 + static_cast<int64_t>(static_cast<double>(device - device0) / o.speed);
+      const int64_t wait = host_due - core::host_now_ns();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+    }
+    // Everything up to the played clock goes out now; chunks of at most max_events_per_packet.
+    size_t upto = next;
+    while (upto < events.size() && events[upto].t_ns <= device) ++upto;
+    if (upto == next) {
+      send_packet({}, device);  // heartbeat
+    }
+    while (next < upto) {
+      const size_t n = std::min<size_t>(upto - next, static_cast<size_t>(o.max_events_per_packet));
+      send_packet(events.subspan(next, n), device);
+      next += n;
+    }
+    const int64_t now = core::host_now_ns();
+    if (progress && now - last_progress >= core::kNsPerS) {
+      stats.seconds = static_cast<double>(now - host0) * 1e-9;
+      progress(stats, device);
+      last_progress = now;
+    }
+  }
+  stats.seconds = static_cast<double>(core::host_now_ns() - host0) * 1e-9;
+  return stats;
+}
+
+}  // namespace spikeflow::pipeline

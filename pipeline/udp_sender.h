@@ -1,0 +1,41 @@
+// UdpSender: plays a time-ordered spike stream to a UDP address in the native packet format,
+// paced against the host clock (real time × speed) or as fast as possible. Every packet carries
+// the played device clock as device_time_ns; when no spike falls in a packet interval a
+// heartbeat (empty packet) is sent, as acquisition systems do, so the receiver's watermark moves.
+// Used by `spikeflow send` and by tests. Blocking; runs on the caller's thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/spike_event.h"
+
+namespace spikeflow::pipeline {
+
+struct SendOptions {
+  std::string address = "127.0.0.1";
+  int port = 47000;
+  double speed = 1.0;                  ///< ×real time; 0 = as fast as possible
+  int64_t packet_interval_ns = 1'000'000;
+  int max_events_per_packet = 64;      ///< keeps datagrams under a 1500-byte MTU
+  uint32_t stream_id = 1;
+  int64_t start_device_ns = -1;        ///< device clock at the start; -1 = first event's time
+  int64_t end_device_ns = -1;          ///< keep sending heartbeats until here; -1 = last event
+};
+
+struct SendStats {
+  uint64_t packets = 0;
+  uint64_t events = 0;
+  uint64_t send_errors = 0;
+  double seconds = 0.0;
+};
+
+/// Sends events (sorted by t_ns). Returns early when stop becomes true. Throws
+/// std::runtime_error on a bad address or an unopenable socket.
+SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& options,
+                      const std::atomic<bool>* stop = nullptr,
+                      void (*progress)(const SendStats&, int64_t device_ns) = nullptr);
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,78 @@
+#include "stages/decode_stage.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "core/chunk_flags.h"
+#include "core/time.h"
+
+namespace spikeflow::stages {
+
+DecodeStage::DecodeStage(std::unique_ptr<models::StreamingDecoder> decoder, Clock clock)
+    : decoder_(std::move(decoder)), clock_(clock ? clock : &core::host_now_ns) {
+  if (!decoder_) throw std::invalid_argument("decode stage: no decoder");
+  dim_ = decoder_->output_dim();
+  if (dim_ <= 0 || dim_ > core::kMaxOutputDim) {
+    throw std::invalid_argument("decode stage: decoder output_dim " + std::to_string(dim_) +
+                                " outside [1, " + std::to_string(core::kMaxOutputDim) + "]");
+  }
+}
+
+void DecodeStage::decode(std::span<const core::TokenChunk> chunks,
+                         std::vector<core::Prediction>& out) {
+  if (chunks.empty()) return;
+  const size_t n = chunks.size();
+  values_.resize(n * static_cast<size_t>(dim_));
+  const int64_t start = clock_();
+  try {
+    if (n == 1) {
+      decoder_->step(chunks[0], std::span<float>(values_.data(), static_cast<size_t>(dim_)));
+    } else {
+      ptrs_.clear();
+      for (const auto& c : chunks) ptrs_.push_back(&c);
+      decoder_->step_many(ptrs_, values_);
+    }
+  } catch (const std::exception&) {
+    // A model failure must not cost a chunk its prediction: treat as non-finite output
+    // (repaired below from the last good value, counted, state reset).
+    ++stats_.decoder_errors;
+    std::fill(values_.begin(), values_.end(), std::numeric_limits<float>::quiet_NaN());
+  }
+  if (n > 1) ++stats_.batched_calls;
+  const int64_t end = clock_();
+  stats_.chunks += n;
+  stats_.max_batch = std::max<uint64_t>(stats_.max_batch, n);
+
+  bool reset_needed = false;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& c = chunks[i];
+    core::Prediction p;
+    p.seq = c.seq;
+    p.start_ns = c.start_ns;
+    p.end_ns = c.end_ns;
+    p.flags = c.flags;
+    if (n > 1) core::set_flag(p.flags, core::ChunkFlag::kCatchUp);
+    p.n_tokens = static_cast<uint32_t>(c.size());
+    p.output_dim = dim_;
+    p.timing = c.timing;
+    p.timing.decode_start_ns = start;
+    p.timing.decode_end_ns = end;
+    const float* v = values_.data() + i * static_cast<size_t>(dim_);
+    bool finite = true;
+    for (int d = 0; d < dim_; ++d) finite = finite && std::isfinite(v[d]);
+    if (finite) {
+      for (int d = 0; d < dim_; ++d) last_good_[static_cast<size_t>(d)] = v[d];
+    } else {
+      core::set_flag(p.flags, core::ChunkFlag::kOutputRepaired);
+      ++stats_.repaired_outputs;
+      reset_needed = true;
+    }
+    for (int d = 0; d < dim_; ++d) p.values[static_cast<size_t>(d)] = last_good_[static_cast<size_t>(d)];
+    out.push_back(p);
+  }
+  if (reset_needed) decoder_->reset();
+}
+
+}  // namespace spikeflow::stages

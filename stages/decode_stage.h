@@ -1,0 +1,52 @@
+// DecodeStage: TokenChunks -> Predictions through a models::StreamingDecoder, with the
+// guarantees the publisher relies on: one prediction per chunk, in order, never a non-finite
+// value (a non-finite model output is replaced by the last good output, flagged, counted, and the
+// recurrent state is reset so it cannot stay poisoned).
+// Several pending chunks are decoded in one batched call (catch-up after a stall); they are
+// flagged kCatchUp. Plain class; one caller at a time (the pipeline's serial decoder node).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/prediction.h"
+#include "core/token_chunk.h"
+#include "models/streaming_decoder.h"
+
+namespace spikeflow::stages {
+
+struct DecodeStats {
+  uint64_t chunks = 0;
+  uint64_t batched_calls = 0;     ///< step_many calls (catch-up)
+  uint64_t max_batch = 0;
+  uint64_t repaired_outputs = 0;  ///< non-finite outputs replaced
+  uint64_t decoder_errors = 0;    ///< decoder calls that threw (their chunks repaired)
+};
+
+class DecodeStage {
+ public:
+  using Clock = int64_t (*)();
+
+  /// decoder must not be null. clock stamps decode_start/decode_end (injectable for tests).
+  explicit DecodeStage(std::unique_ptr<models::StreamingDecoder> decoder, Clock clock = nullptr);
+
+  /// Decodes chunks (consecutive, in order) and appends one Prediction per chunk to out.
+  void decode(std::span<const core::TokenChunk> chunks, std::vector<core::Prediction>& out);
+
+  const DecodeStats& stats() const { return stats_; }
+  const models::StreamingDecoder& decoder() const { return *decoder_; }
+
+ private:
+  std::unique_ptr<models::StreamingDecoder> decoder_;
+  Clock clock_;
+  DecodeStats stats_;
+  int dim_;
+  std::array<float, core::kMaxOutputDim> last_good_{};
+  std::vector<float> values_;                    ///< scratch, grows to max batch
+  std::vector<const core::TokenChunk*> ptrs_;    ///< scratch
+};
+
+}  // namespace spikeflow::stages

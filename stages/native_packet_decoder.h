@@ -1,0 +1,54 @@
+// NativePacketDecoder: datagram bytes -> EventBatch, validating every field of the native format
+// (stages/native_packet.h). Malformed datagrams and bad events are dropped and counted by
+// reason; sequence gaps, duplicates and reordering are tracked per stream.
+// Owned and called by one ingest thread; stats() may be read by that thread only (the pipeline
+// copies it out for reporting).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+
+#include "core/event_batch.h"
+#include "stages/native_packet.h"
+
+namespace spikeflow::stages {
+
+struct IngestStats {
+  uint64_t packets_accepted = 0;
+  uint64_t events_accepted = 0;
+  uint64_t heartbeats = 0;                 ///< accepted packets with no events
+  std::array<uint64_t, static_cast<size_t>(PacketDrop::kCount)> packet_drops{};
+  std::array<uint64_t, static_cast<size_t>(EventDrop::kCount)> event_drops{};
+  uint64_t packets_lost = 0;               ///< sequence gaps (packets never seen)
+  uint64_t packets_duplicate = 0;          ///< seen before: dropped
+  uint64_t packets_reordered = 0;          ///< arrived after a later one: accepted
+  uint64_t stream_restarts = 0;            ///< sequence jumped back by >= 64: numbering restarted
+
+  uint64_t packets_dropped() const;
+  uint64_t events_dropped() const;
+};
+
+class NativePacketDecoder {
+ public:
+  /// Decodes one datagram. On success fills out (events appended after clearing; arrival time
+  /// and device time set) and returns true; on a malformed datagram counts the reason and returns
+  /// false. Duplicate packets return false. Never throws, no allocation once out has capacity.
+  bool decode(std::span<const uint8_t> datagram, int64_t arrival_host_ns, core::EventBatch& out);
+
+  const IngestStats& stats() const { return stats_; }
+
+ private:
+  struct StreamState {
+    uint64_t next_expected = 0;
+    uint64_t seen_mask = 0;  ///< bit i: sequence next_expected-1-i was seen
+  };
+  /// Returns false when the packet is a duplicate.
+  bool track_sequence(uint32_t stream_id, uint64_t sequence);
+
+  IngestStats stats_;
+  std::unordered_map<uint32_t, StreamState> streams_;
+};
+
+}  // namespace spikeflow::stages

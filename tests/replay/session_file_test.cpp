@@ -1,0 +1,189 @@
+#include "replay/session_file.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "replay/synth_session.h"
+#include "test_util.h"
+
+namespace spikeflow::replay {
+namespace {
+
+using testing::TempDir;
+
+Session sample_session() {
+  SynthOptions o;
+  o.num_units = 12;
+  o.duration_s = 20.0;
+  o.seed = 7;
+  Session s = synthesize_session(o);
+  s.units[3] = {65535, 255};  // extremes survive the round trip
+  return s;
+}
+
+void expect_bit_identical(const Session& a, const Session& b) {
+  ASSERT_EQ(a.units.size(), b.units.size());
+  for (size_t i = 0; i < a.units.size(); ++i) EXPECT_EQ(a.units[i], b.units[i]);
+  EXPECT_EQ(a.spike_times_ns, b.spike_times_ns);
+  EXPECT_EQ(a.behavior_names, b.behavior_names);
+  EXPECT_EQ(a.behavior_t_ns, b.behavior_t_ns);
+  ASSERT_EQ(a.behavior.size(), b.behavior.size());
+  EXPECT_EQ(0, std::memcmp(a.behavior.data(), b.behavior.data(), a.behavior.size() * sizeof(float)));
+  ASSERT_EQ(a.trials.size(), b.trials.size());
+  for (size_t i = 0; i < a.trials.size(); ++i) {
+    EXPECT_EQ(a.trials[i].start_ns, b.trials[i].start_ns);
+    EXPECT_EQ(a.trials[i].end_ns, b.trials[i].end_ns);
+    EXPECT_EQ(a.trials[i].condition, b.trials[i].condition);
+  }
+  EXPECT_EQ(a.start_ns, b.start_ns);
+  EXPECT_EQ(a.end_ns, b.end_ns);
+}
+
+std::vector<char> read_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void write_bytes(const std::string& p, const std::vector<char>& b) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+std::string read_error(const std::string& path) {
+  try {
+    read_session_file(path);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(SessionFileTest, round_trip_is_bit_exact) {
+  TempDir dir;
+  const Session s = sample_session();
+  const std::string path = dir.file("a.sfs");
+  write_session_file(s, path);
+  expect_bit_identical(s, read_session_file(path));
+  expect_bit_identical(s, load_session(path));
+  // Only the final file remains: the temp file was renamed, not left behind.
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  // Writing the same session twice gives the same bytes.
+  write_session_file(s, dir.file("b.sfs"));
+  EXPECT_EQ(read_bytes(path), read_bytes(dir.file("b.sfs")));
+}
+
+TEST(SessionFileTest, empty_session_round_trips) {
+  TempDir dir;
+  Session s;
+  s.end_ns = 10;
+  write_session_file(s, dir.file("e.sfs"));
+  expect_bit_identical(s, read_session_file(dir.file("e.sfs")));
+}
+
+TEST(SessionFileTest, header_starts_with_magic_and_version) {
+  TempDir dir;
+  write_session_file(sample_session(), dir.file("h.sfs"));
+  const auto b = read_bytes(dir.file("h.sfs"));
+  ASSERT_GE(b.size(), 16u);
+  EXPECT_EQ(0, std::memcmp(b.data(), "SFSESS\0\1", 8));
+  EXPECT_EQ(b[8], 1);
+  EXPECT_EQ(b[9], 0);
+  EXPECT_EQ(0, std::memcmp(b.data() + 16, "META", 4));
+}
+
+TEST(SessionFileTest, every_truncation_is_an_error_naming_the_file) {
+  TempDir dir;
+  Session s = sample_session();
+  s.spike_times_ns.assign(s.units.size(), {});  // keep the file small: test every length
+  s.spike_times_ns[0] = {1, 2, 3};
+  const std::string path = dir.file("t.sfs");
+  write_session_file(s, path);
+  const auto full = read_bytes(path);
+  const std::string cut = dir.file("cut.sfs");
+  for (size_t n = 0; n < full.size(); n += (n < 400 ? 1 : 97)) {
+    write_bytes(cut, std::vector<char>(full.begin(), full.begin() + static_cast<long>(n)));
+    const std::string msg = read_error(cut);
+    ASSERT_FALSE(msg.empty()) << "length " << n;
+    EXPECT_NE(msg.find(cut), std::string::npos) << msg;
+    if (n >= 16) {
+      EXPECT_NE(msg.find("truncated"), std::string::npos) << n << ": " << msg;
+    }
+  }
+}
+
+TEST(SessionFileTest, corrupt_byte_is_detected_by_checksum) {
+  TempDir dir;
+  const std::string path = dir.file("c.sfs");
+  write_session_file(sample_session(), path);
+  auto b = read_bytes(path);
+  b[b.size() / 2] = static_cast<char>(b[b.size() / 2] ^ 0x10);
+  write_bytes(path, b);
+  const std::string msg = read_error(path);
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("checksum"), std::string::npos) << msg;
+}
+
+TEST(SessionFileTest, wrong_magic_version_and_trailing_bytes_are_errors) {
+  TempDir dir;
+  const std::string path = dir.file("m.sfs");
+  write_session_file(sample_session(), path);
+  const auto good = read_bytes(path);
+
+  auto b = good;
+  b[0] = 'X';
+  write_bytes(path, b);
+  EXPECT_NE(read_error(path).find("wrong magic"), std::string::npos) << read_error(path);
+
+  b = good;
+  b[8] = 2;
+  write_bytes(path, b);
+  EXPECT_NE(read_error(path).find("unsupported version 2"), std::string::npos);
+
+  b = good;
+  b.push_back(0);
+  write_bytes(path, b);
+  EXPECT_NE(read_error(path).find("unexpected bytes"), std::string::npos);
+
+  EXPECT_NE(read_error(dir.file("absent.sfs")).find("no such file"), std::string::npos);
+}
+
+TEST(SessionFileTest, writing_an_invalid_session_throws_and_leaves_nothing) {
+  TempDir dir;
+  Session s = sample_session();
+  s.spike_times_ns[0] = {5, 1};
+  EXPECT_THROW(write_session_file(s, dir.file("bad.sfs")), std::runtime_error);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  EXPECT_THROW(write_session_file(sample_session(), dir.file("no/such/dir/x.sfs")),
+               std::runtime_error);
+}
+
+TEST(SessionFileTest, load_session_dispatches_by_content_then_extension) {
+  TempDir dir;
+  const Session s = sample_session();
+  write_session_file(s, dir.file("a.sfs"));
+  std::filesystem::copy_file(dir.file("a.sfs"), dir.file("renamed.bin"));
+  expect_bit_identical(s, load_session(dir.file("renamed.bin")));
+
+  write_bytes(dir.file("notes.txt"), {'h', 'e', 'l', 'l', 'o'});
+  try {
+    load_session(dir.file("notes.txt"));
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("unsupported session format"), std::string::npos);
+  }
+  write_bytes(dir.file("fake.sfs"), {'h', 'e', 'l', 'l', 'o', '!', '!', '!', '!'});
+  EXPECT_THROW(load_session(dir.file("fake.sfs")), std::runtime_error);
+  EXPECT_THROW(load_session(dir.file("missing.sfs")), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace spikeflow::replay
