@@ -20,7 +20,7 @@ PipelineConfig read(ConfigReader& r) {
 
   const double width_ms = r.get_double("chunking.width_ms", 50.0, 1.0, 10000.0, "ms");
   const double lateness_ms = r.get_double("chunking.lateness_ms", 2.0, 0.0, 10000.0, "ms");
-  const double grace_ms = r.get_double("chunking.deadline_grace_ms", 5.0, 0.0, 10000.0, "ms");
+  const double grace_ms = r.get_double("chunking.deadline_grace_ms", 10.0, 0.0, 10000.0, "ms");
   const double future_ms = r.get_double("chunking.max_future_ms", 1000.0, 1.0, 60000.0, "ms");
   c.chunking.deadline_enabled = r.get_bool("chunking.deadline", true);
   c.chunking.width_ns = static_cast<int64_t>(width_ms * core::kNsPerMs);

@@ -29,7 +29,7 @@ namespace spikeflow::stages {
 struct BinnerOptions {
   int64_t width_ns = 50'000'000;          ///< chunk width, device ns; (0, 10 s]
   int64_t lateness_ns = 2'000'000;        ///< watermark slack before closing; [0, width]
-  int64_t deadline_grace_ns = 5'000'000;  ///< extra host slack for the deadline; [0, 10 s]
+  int64_t deadline_grace_ns = 10'000'000; ///< extra host slack for the deadline; [0, 10 s]
   int64_t max_future_ns = 1'000'000'000;  ///< events this far past the oldest open chunk drop
   bool deadline_enabled = true;
   int resync_after_batches = 50;          ///< consecutive unusable packets before re-anchoring
