@@ -16,5 +16,6 @@ Command add_run(CLI::App& app);
 Command add_send(CLI::App& app);
 Command add_listen(CLI::App& app);
 Command add_eval(CLI::App& app);
+Command add_replay(CLI::App& app);
 
 }  // namespace spikeflow::cli

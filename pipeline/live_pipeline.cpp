@@ -54,8 +54,9 @@ struct LivePipeline::Graph {
 };
 
 struct LivePipeline::Impl {
-  explicit Impl(const PipelineConfig& cfg, std::unique_ptr<models::StreamingDecoder> dec)
+  Impl(const PipelineConfig& cfg, std::unique_ptr<models::StreamingDecoder> dec, LiveOptions opts)
       : config(cfg),
+        options(std::move(opts)),
         binner(cfg.chunking),
         tokenizer(core::UnitMap(dec->units())),
         decode(std::move(dec)),
@@ -74,15 +75,18 @@ struct LivePipeline::Impl {
     }
     // A flow graph runs its tasks in the arena it was built in.
     arena.execute([&] { g = std::make_unique<Graph>(*this); });
-    ingest = std::make_unique<UdpIngest>(cfg.ingest, [this](core::EventBatch& b) {
-      g->binner_node.try_put(BinnerInput(b));
-    });
+    if (cfg.ingest.transport == "udp") {
+      ingest = std::make_unique<UdpIngest>(cfg.ingest, [this](core::EventBatch& b) {
+        g->binner_node.try_put(BinnerInput(b));
+      });
+    }
   }
 
   // ---- Node bodies: each calls one plain stage and records what it did. ----
   void run_binner(const BinnerInput& in, BinnerNode::output_ports_type& out) {
     closed.clear();
     if (const auto* b = std::get_if<core::EventBatch>(&in)) {
+      if (options.on_batch) options.on_batch(*b);
       binner.push(*b, closed);
     } else if (const auto* t = std::get_if<Tick>(&in)) {
       binner.tick(t->host_ns, closed);
@@ -94,6 +98,7 @@ struct LivePipeline::Impl {
       std::lock_guard lock(stats_mutex);
       stats.binner = binner.stats();
     }
+    chunks_closed.fetch_add(closed.size());
     for (auto& c : closed) {
       c.timing.close_ns = now;
       std::get<0>(out).try_put(std::move(c));
@@ -132,6 +137,12 @@ struct LivePipeline::Impl {
 
   void run_publisher(core::Prediction& p) {
     publisher->publish(p);
+    if (options.on_prediction) options.on_prediction(p);
+    {
+      std::lock_guard lock(flight_mutex);
+      ++chunks_published;
+    }
+    flight_cv.notify_all();
     std::lock_guard lock(stats_mutex);
     ++stats.predictions;
     if (stats.last_seq >= 0 && p.seq != stats.last_seq + 1) ++stats.out_of_order;
@@ -160,6 +171,7 @@ struct LivePipeline::Impl {
   }
 
   PipelineConfig config;
+  LiveOptions options;
   stages::Binner binner;
   stages::Tokenizer tokenizer;
   stages::DecodeStage decode;
@@ -178,6 +190,10 @@ struct LivePipeline::Impl {
   std::vector<core::TokenChunk> batch;              // decoder node scratch
   std::vector<core::Prediction> predictions;        // decoder node scratch
   std::atomic<int64_t> stall_ns{0};
+  std::atomic<uint64_t> chunks_closed{0};
+  std::mutex flight_mutex;
+  std::condition_variable flight_cv;
+  uint64_t chunks_published = 0;  // guarded by flight_mutex
 
   std::thread ticker;
   std::mutex tick_mutex;
@@ -210,9 +226,22 @@ LivePipeline::Graph::Graph(LivePipeline::Impl& p)
 }
 
 LivePipeline::LivePipeline(const PipelineConfig& config,
-                           std::unique_ptr<models::StreamingDecoder> decoder) {
+                           std::unique_ptr<models::StreamingDecoder> decoder, LiveOptions options) {
   if (!decoder) throw std::invalid_argument("live pipeline: no decoder");
-  impl_ = std::make_unique<Impl>(config, std::move(decoder));
+  impl_ = std::make_unique<Impl>(config, std::move(decoder), std::move(options));
+}
+
+void LivePipeline::push(core::EventBatch batch) {
+  impl_->g->binner_node.try_put(BinnerInput(std::move(batch)));
+}
+
+void LivePipeline::tick(int64_t host_ns) { impl_->g->binner_node.try_put(BinnerInput(Tick{host_ns})); }
+
+void LivePipeline::wait_in_flight_below(uint64_t max_in_flight) {
+  std::unique_lock lock(impl_->flight_mutex);
+  impl_->flight_cv.wait(lock, [&] {
+    return impl_->chunks_closed.load() < impl_->chunks_published + max_in_flight;
+  });
 }
 
 LivePipeline::~LivePipeline() {
@@ -226,8 +255,8 @@ LivePipeline::~LivePipeline() {
 void LivePipeline::start() {
   if (impl_->started) return;
   impl_->started = true;
-  impl_->ingest->start();
-  if (impl_->config.chunking.deadline_enabled) {
+  if (impl_->ingest) impl_->ingest->start();
+  if (impl_->config.chunking.deadline_enabled && !impl_->options.external_ticks) {
     impl_->ticker = std::thread([this] { impl_->run_ticker(); });
   }
 }
@@ -236,7 +265,7 @@ void LivePipeline::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
   // 1. Stop ingest: no packet enters after this.
-  impl_->ingest->stop();
+  if (impl_->ingest) impl_->ingest->stop();
   // 2. Stop the ticker.
   {
     std::lock_guard lock(impl_->tick_mutex);
@@ -249,14 +278,14 @@ void LivePipeline::stop() {
   impl_->arena.execute([&] { impl_->g->graph.wait_for_all(); });
   {
     std::lock_guard lock(impl_->stats_mutex);
-    impl_->stats.ingest = impl_->ingest->stats();
+    if (impl_->ingest) impl_->stats.ingest = impl_->ingest->stats();
   }
   // 5. Close the socket, then the context (linger bounds the wait).
   impl_->publisher.reset();
   impl_->zmq_context.close();
 }
 
-uint16_t LivePipeline::ingest_port() const { return impl_->ingest->port(); }
+uint16_t LivePipeline::ingest_port() const { return impl_->ingest ? impl_->ingest->port() : 0; }
 
 std::string LivePipeline::publish_endpoint() const {
   return impl_->publisher ? impl_->publisher->endpoint() : impl_->config.publish.endpoint;
@@ -268,7 +297,7 @@ PipelineStats LivePipeline::stats() const {
     std::lock_guard lock(impl_->stats_mutex);
     s = impl_->stats;
   }
-  if (!impl_->stopped) s.ingest = impl_->ingest->stats();
+  if (!impl_->stopped && impl_->ingest) s.ingest = impl_->ingest->stats();
   return s;
 }
 

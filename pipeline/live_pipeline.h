@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,9 +46,22 @@ struct PipelineStats {
   core::LatencyHistogram total_latency;     ///< trigger arrival -> published
 };
 
+/// Optional hooks and modes. Taps run on graph threads, in chunk order: they must be quick and
+/// must not block (hand heavy work, e.g. file writes, to a thread of their own).
+struct LiveOptions {
+  /// Called for every accepted packet, on the binner node, before binning.
+  std::function<void(const core::EventBatch&)> on_batch;
+  /// Called for every published prediction, on the publisher node, after publishing.
+  std::function<void(const core::Prediction&)> on_prediction;
+  /// No ticker thread: chunk deadlines advance only through tick() (replay on a virtual clock).
+  bool external_ticks = false;
+};
+
 class LivePipeline {
  public:
-  LivePipeline(const PipelineConfig& config, std::unique_ptr<models::StreamingDecoder> decoder);
+  /// With config.ingest.transport "none" no socket is opened: events come in through push().
+  LivePipeline(const PipelineConfig& config, std::unique_ptr<models::StreamingDecoder> decoder,
+               LiveOptions options = {});
   ~LivePipeline();
   LivePipeline(const LivePipeline&) = delete;
   LivePipeline& operator=(const LivePipeline&) = delete;
@@ -55,6 +69,15 @@ class LivePipeline {
   void start();
   /// Drains and stops (see the file comment). Idempotent.
   void stop();
+
+  /// In-process input (replay): hands one packet's events to the binner. Any thread; the
+  /// caller serialises its own calls. Returns immediately (the graph queues it).
+  void push(core::EventBatch batch);
+  /// Virtual-clock deadline tick (with LiveOptions::external_ticks).
+  void tick(int64_t host_ns);
+  /// Blocks until fewer than max_in_flight chunks are between the binner and the publisher
+  /// (backpressure for as-fast-as-possible replay).
+  void wait_in_flight_below(uint64_t max_in_flight);
 
   uint16_t ingest_port() const;
   std::string publish_endpoint() const;

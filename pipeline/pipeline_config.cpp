@@ -12,7 +12,7 @@ namespace {
 PipelineConfig read(ConfigReader& r) {
   PipelineConfig c;
   c.ingest.format = r.get_string("ingest.format", c.ingest.format, {"native"});
-  c.ingest.transport = r.get_string("ingest.transport", c.ingest.transport, {"udp"});
+  c.ingest.transport = r.get_string("ingest.transport", c.ingest.transport, {"udp", "none"});
   c.ingest.address = r.get_string("ingest.address", c.ingest.address);
   c.ingest.port = static_cast<int>(r.get_int("ingest.port", c.ingest.port, 0, 65535));
   c.ingest.receive_buffer_bytes = static_cast<int>(

@@ -13,7 +13,7 @@ namespace spikeflow::pipeline {
 
 struct IngestConfig {
   std::string format = "native";       ///< native
-  std::string transport = "udp";       ///< udp
+  std::string transport = "udp";       ///< udp | none (in-process input: replay)
   std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
   int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
   int receive_buffer_bytes = 8 << 20;  ///< SO_RCVBUF request

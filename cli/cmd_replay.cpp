@@ -1,0 +1,124 @@
+#include <fmt/format.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/split.h"
+#include "core/r2.h"
+#include "core/time.h"
+#include "models/streaming_decoder.h"
+#include "pipeline/live_pipeline.h"
+#include "pipeline/pipeline_config.h"
+#include "replay/dataset.h"
+#include "replay/session_file.h"
+
+namespace spikeflow::cli {
+
+namespace {
+
+struct ReplayArgs {
+  std::string session, checkpoint, config, publish;
+  std::string part = "test";
+  double train_fraction = 0.7, val_fraction = 0.1;
+  double speed = 0;  // 0 = as fast as possible
+  double batch_ms = 5.0;
+  int max_batch = 64;
+};
+
+}  // namespace
+
+Command add_replay(CLI::App& app) {
+  auto a = std::make_shared<ReplayArgs>();
+  app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
+  app.add_option("--checkpoint", a->checkpoint, "decoder checkpoint")->required();
+  app.add_option("-c,--config", a->config, "pipeline config (chunking, decoder, publish); ingest is in-process");
+  app.add_option("--publish", a->publish, "also publish on this ZeroMQ endpoint (default: an inproc one)");
+  app.add_option("--part", a->part, "all | test")->check(CLI::IsMember({"all", "test"}))->capture_default_str();
+  app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
+  app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
+  app.add_option("--speed", a->speed, "x real time; 0 = as fast as possible")->capture_default_str();
+  app.add_option("--batch-ms", a->batch_ms, "session time per pushed packet")->capture_default_str();
+  app.add_option("--max-batch", a->max_batch, "most chunks per decoder call")->capture_default_str();
+  return [a] {
+    pipeline::PipelineConfig cfg = a->config.empty() ? pipeline::parse_pipeline_config("", "built-in defaults")
+                                                     : pipeline::load_pipeline_config(a->config);
+    cfg.ingest.transport = "none";
+    cfg.decoder.checkpoint = a->checkpoint;
+    cfg.decoder.max_batch = a->max_batch;
+    cfg.publish.endpoint = a->publish.empty() ? "inproc://spikeflow-replay" : a->publish;
+    // As fast as possible runs on the session's clock alone: chunks close by watermark.
+    cfg.chunking.deadline_enabled = a->speed > 0;
+
+    replay::Session s = replay::load_session(a->session);
+    const int64_t width = cfg.chunking.width_ns;
+    const int64_t from = a->part == "test" ? make_split(s, a->train_fraction, a->val_fraction, width).test_from
+                                           : s.start_ns;
+    const int64_t to = s.end_ns;
+    const auto events = replay::merged_events(s, from, to);
+
+    models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads};
+    auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
+    std::vector<core::Prediction> predictions;
+    pipeline::LiveOptions lo;
+    lo.on_prediction = [&predictions](const core::Prediction& p) { predictions.push_back(p); };
+    lo.external_ticks = a->speed <= 0;
+    pipeline::LivePipeline live(cfg, std::move(decoder), std::move(lo));
+    live.start();
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(a->batch_ms * core::kNsPerMs));
+    size_t next = 0;
+    const int64_t host0 = core::host_now_ns();
+    for (int64_t t = from + step; t < to + step; t += step) {
+      core::EventBatch b;
+      b.device_time_ns = std::min(t, to);
+      while (next < events.size() && events[next].t_ns <= b.device_time_ns) b.events.push_back(events[next++]);
+      if (a->speed > 0) {
+        const int64_t due = host0 + static_cast<int64_t>(static_cast<double>(b.device_time_ns - from) / a->speed);
+        const int64_t wait = due - core::host_now_ns();
+        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+        b.arrival_host_ns = core::host_now_ns();
+      } else {
+        b.arrival_host_ns = host0 + (b.device_time_ns - from);  // the session's clock as host time
+        live.wait_in_flight_below(static_cast<uint64_t>(4 * a->max_batch));
+      }
+      live.push(std::move(b));
+    }
+    live.stop();
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double session_s = (to - from) * 1e-9;
+    const auto st = live.stats();
+
+    // Score against the behaviour, chunk by chunk (same chunking as training).
+    replay::DatasetOptions o;
+    o.width_ns = width;
+    o.from_ns = from;
+    o.to_ns = to;
+    const auto data = replay::build_dataset(s, o);
+    std::vector<float> truth, pred;
+    size_t j = 0;
+    for (size_t i = 0; i < data.size(); ++i) {
+      while (j < predictions.size() && predictions[j].seq < data.chunks[i].seq) ++j;
+      if (j == predictions.size() || predictions[j].seq != data.chunks[i].seq) continue;
+      for (int d = 0; d < data.output_dim; ++d) {
+        truth.push_back(data.target(i)[d]);
+        pred.push_back(predictions[j].values[static_cast<size_t>(d)]);
+      }
+    }
+    const auto r2 = truth.empty() ? std::vector<double>{} : core::r2_per_dim(truth, pred, data.output_dim);
+    fmt::print("replay: {} events, {:.1f} s of session in {:.3f} s wall = {:.0f}x real time\n", events.size(),
+               session_s, wall, session_s / wall);
+    fmt::print("replay: {} chunks decoded in {} batched calls (max batch {}), {} predictions, out of order {}\n",
+               st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order);
+    if (!r2.empty()) {
+      fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", data.output_names[0], r2[0],
+                 data.output_names.size() > 1 ? data.output_names[1] : "-", r2.size() > 1 ? r2[1] : 0.0,
+                 core::mean_r2(truth, pred, data.output_dim), truth.size() / data.output_dim);
+    }
+    return 0;
+  };
+}
+
+}  // namespace spikeflow::cli
