@@ -15,7 +15,7 @@
 #include <variant>
 
 #include "core/time.h"
-#include "pipeline/udp_ingest.h"
+#include "pipeline/ingest.h"
 
 namespace spikeflow::pipeline {
 
@@ -75,10 +75,8 @@ struct LivePipeline::Impl {
     }
     // A flow graph runs its tasks in the arena it was built in.
     arena.execute([&] { g = std::make_unique<Graph>(*this); });
-    if (cfg.ingest.transport == "udp") {
-      ingest = std::make_unique<UdpIngest>(cfg.ingest, [this](core::EventBatch& b) {
-        g->binner_node.try_put(BinnerInput(b));
-      });
+    if (cfg.ingest.transport != "none") {
+      ingest = make_ingest(cfg.ingest, [this](core::EventBatch& b) { g->binner_node.try_put(BinnerInput(b)); });
     }
   }
 
@@ -177,7 +175,7 @@ struct LivePipeline::Impl {
   stages::DecodeStage decode;
   zmq::context_t zmq_context;
   std::unique_ptr<ZmqPublisher> publisher;
-  std::unique_ptr<UdpIngest> ingest;
+  std::unique_ptr<Ingest> ingest;
 
   tbb::global_control parallelism;
   tbb::task_arena arena;
@@ -307,16 +305,25 @@ std::string format_report(const PipelineStats& s) {
   std::string r;
   auto it = std::back_inserter(r);
   const auto& in = s.ingest;
-  fmt::format_to(it, "ingest: packets={} events={} heartbeats={} lost={} duplicate={} reordered={} restarts={}\n",
+  fmt::format_to(it,
+                 "ingest: packets={} events={} heartbeats={} lost={} duplicate={} reordered={} restarts={} "
+                 "skipped={} clock_wraps={} resync_bytes={} connections={} disconnects={}\n",
                  in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_lost,
-                 in.packets_duplicate, in.packets_reordered, in.stream_restarts);
+                 in.packets_duplicate, in.packets_reordered, in.stream_restarts, in.packets_skipped,
+                 in.clock_wraps, in.resync_bytes, in.connections, in.disconnects);
   fmt::format_to(it, "  dropped packets:");
   for (size_t i = 0; i < in.packet_drops.size(); ++i) {
     fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::PacketDrop>(i)), in.packet_drops[i]);
   }
+  for (size_t i = 0; i < in.format_packet_drops.size(); ++i) {
+    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::FormatPacketDrop>(i)), in.format_packet_drops[i]);
+  }
   fmt::format_to(it, "\n  dropped events:");
   for (size_t i = 0; i < in.event_drops.size(); ++i) {
     fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::EventDrop>(i)), in.event_drops[i]);
+  }
+  for (size_t i = 0; i < in.format_event_drops.size(); ++i) {
+    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::FormatEventDrop>(i)), in.format_event_drops[i]);
   }
   const auto& b = s.binner;
   fmt::format_to(it,

@@ -11,12 +11,27 @@ namespace {
 
 PipelineConfig read(ConfigReader& r) {
   PipelineConfig c;
-  c.ingest.format = r.get_string("ingest.format", c.ingest.format, {"native"});
-  c.ingest.transport = r.get_string("ingest.transport", c.ingest.transport, {"udp", "none"});
+  c.ingest.format = r.get_string("ingest.format", c.ingest.format, {"native", "blackrock", "intan"});
+  c.ingest.transport = r.get_string("ingest.transport", c.ingest.transport, {"udp", "tcp", "none"});
   c.ingest.address = r.get_string("ingest.address", c.ingest.address);
   c.ingest.port = static_cast<int>(r.get_int("ingest.port", c.ingest.port, 0, 65535));
   c.ingest.receive_buffer_bytes = static_cast<int>(
       r.get_int("ingest.receive_buffer_bytes", c.ingest.receive_buffer_bytes, 4096, 1 << 30, "bytes"));
+  c.ingest.sample_rate_hz = r.get_int("ingest.sample_rate_hz", c.ingest.sample_rate_hz, 1, 1'000'000'000, "Hz");
+  c.ingest.blackrock_protocol =
+      r.get_string("ingest.blackrock.protocol", c.ingest.blackrock_protocol, {"3.11", "4.0", "4.1"});
+  c.ingest.blackrock_time_in_ticks = r.get_bool("ingest.blackrock.time_in_ticks", c.ingest.blackrock_time_in_ticks);
+  c.ingest.blackrock_fe_channels = static_cast<int>(
+      r.get_int("ingest.blackrock.fe_channels", c.ingest.blackrock_fe_channels, 1, 0x7FFF, "channels"));
+  if (c.ingest.format == "blackrock" && c.ingest.transport == "tcp") {
+    r.add_error("ingest.transport", "blackrock spike packets come over udp");
+  }
+  if (c.ingest.format == "intan" && c.ingest.transport == "udp") {
+    r.add_error("ingest.transport", "the Intan RHX spike stream is tcp");
+  }
+  if (c.ingest.blackrock_protocol == "3.11" && c.ingest.blackrock_time_in_ticks) {
+    r.add_error("ingest.blackrock.time_in_ticks", "applies to 4.x only (3.11 always counts ticks)");
+  }
 
   const double width_ms = r.get_double("chunking.width_ms", 50.0, 1.0, 10000.0, "ms");
   const double lateness_ms = r.get_double("chunking.lateness_ms", 2.0, 0.0, 10000.0, "ms");

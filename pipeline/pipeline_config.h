@@ -12,11 +12,15 @@
 namespace spikeflow::pipeline {
 
 struct IngestConfig {
-  std::string format = "native";       ///< native
-  std::string transport = "udp";       ///< udp | none (in-process input: replay)
+  std::string format = "native";       ///< native | blackrock (udp) | intan (tcp)
+  std::string transport = "udp";       ///< udp | tcp | none (in-process input: replay)
   std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
   int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
   int receive_buffer_bytes = 8 << 20;  ///< SO_RCVBUF request
+  int64_t sample_rate_hz = 30000;      ///< device clock of Blackrock 3.x ticks / Intan samples, Hz
+  std::string blackrock_protocol = "4.1";  ///< 3.11 | 4.0 | 4.1 (CereLink cbproto.h)
+  bool blackrock_time_in_ticks = false;    ///< 4.x legacy NSP: time counts ticks, not ns
+  int blackrock_fe_channels = 256;         ///< chids 1..this are front-end (spike) channels
 };
 
 struct DecoderConfig {

@@ -32,6 +32,7 @@
 #include <stdexcept>
 
 #include "replay/mat_session_reader.h"
+#include "replay/nwb_session_reader.h"
 
 namespace spikeflow::replay {
 namespace {
@@ -409,11 +410,17 @@ Session load_session(const std::string& path) {
   const std::string ext = lower_extension(path);
   if (head == kMagic) return read_session_file(path);
   // MAT v5 and v7.3 (HDF5 with a 512-byte user block) both start with this text header.
+  // Checked before the HDF5 signature: a v7.3 MAT file is HDF5 behind that text header.
   if (std::string(head.data(), 6) == "MATLAB") return read_mat_session(path, MatReadOptions{});
+  // HDF5 signature at offset 0 (no user block): NWB 2.x, read with NwbReadOptions' defaults
+  // (behaviour TimeSeries "hand_vel" under /processing/behavior, trials from /intervals/trials).
+  constexpr std::array<char, 8> kHdf5Magic{'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  if (head == kHdf5Magic) return read_nwb_session(path, NwbReadOptions{});
   if (ext == ".sfs") return read_session_file(path);  // reports the wrong magic
   if (ext == ".mat") return read_mat_session(path, MatReadOptions{});
-  throw std::runtime_error(path + ": unsupported session format (expected a .sfs session file "
-                                  "or a .mat TrialData file)");
+  if (ext == ".nwb") return read_nwb_session(path, NwbReadOptions{});
+  throw std::runtime_error(path + ": unsupported session format (expected a .sfs session file, "
+                                  "a .mat TrialData file or a .nwb NWB 2.x file)");
 }
 
 }  // namespace spikeflow::replay

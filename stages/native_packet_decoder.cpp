@@ -17,15 +17,34 @@ T get_le(const uint8_t* p) {
 }  // namespace
 
 uint64_t IngestStats::packets_dropped() const {
-  uint64_t n = packets_duplicate;
+  uint64_t n = packets_duplicate + format_packets_dropped();
   for (auto v : packet_drops) n += v;
   return n;
 }
 
 uint64_t IngestStats::events_dropped() const {
-  uint64_t n = 0;
+  uint64_t n = format_events_dropped();
   for (auto v : event_drops) n += v;
   return n;
+}
+
+void IngestStats::add(const IngestStats& o) {
+  packets_accepted += o.packets_accepted;
+  events_accepted += o.events_accepted;
+  heartbeats += o.heartbeats;
+  for (size_t i = 0; i < packet_drops.size(); ++i) packet_drops[i] += o.packet_drops[i];
+  for (size_t i = 0; i < event_drops.size(); ++i) event_drops[i] += o.event_drops[i];
+  packets_lost += o.packets_lost;
+  packets_duplicate += o.packets_duplicate;
+  packets_reordered += o.packets_reordered;
+  stream_restarts += o.stream_restarts;
+  for (size_t i = 0; i < format_packet_drops.size(); ++i) format_packet_drops[i] += o.format_packet_drops[i];
+  for (size_t i = 0; i < format_event_drops.size(); ++i) format_event_drops[i] += o.format_event_drops[i];
+  packets_skipped += o.packets_skipped;
+  clock_wraps += o.clock_wraps;
+  resync_bytes += o.resync_bytes;
+  connections += o.connections;
+  disconnects += o.disconnects;
 }
 
 bool NativePacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_host_ns,

@@ -49,7 +49,7 @@ inline core::DecodingDataset make_synthetic(const SyntheticOptions& o) {
     for (const auto& s : sines[dim]) v += s.amp * std::sin(2 * M_PI * s.freq * t + s.phase);
     return v;
   };
-  const double vmax = 30.0;
+  const double vmax = 20.0;
   for (size_t c = 0; c < o.num_chunks; ++c) {
     core::TokenChunk ch;
     ch.seq = o.first_seq + static_cast<int64_t>(c);

@@ -1,0 +1,318 @@
+#include "pipeline/ingest.h"
+
+#include <pthread.h>
+
+#include <array>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <utility>  // boost 1.74 asio/awaitable.hpp uses std::exchange without it
+#include <variant>
+#include <boost/asio.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/time.h"
+#include "stages/blackrock_packet_decoder.h"
+#include "stages/intan_spike_stream.h"
+#include "stages/native_stream_framer.h"
+
+namespace spikeflow::pipeline {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+
+namespace {
+
+stages::BlackrockOptions blackrock_options(const IngestConfig& c) {
+  stages::BlackrockOptions o;
+  o.protocol = c.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
+               : c.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
+                                               : stages::BlackrockProtocol::kV4_1;
+  o.sample_rate_hz = c.sample_rate_hz;
+  o.time_in_ticks = c.blackrock_time_in_ticks;
+  o.fe_channel_count = static_cast<uint32_t>(c.blackrock_fe_channels);
+  return o;
+}
+
+/// Runs io.run() on the calling thread until stopped, logging and surviving handler exceptions.
+void run_io(asio::io_context& io, const char* name) {
+  pthread_setname_np(pthread_self(), name);
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {} (continuing)", name, e.what());
+    }
+  }
+}
+
+/// Logs at most once a second per call site.
+class RateLimitedLog {
+ public:
+  template <typename... Args>
+  void warn(fmt::format_string<Args...> f, Args&&... args) {
+    const int64_t now = core::host_now_ns();
+    if (now - last_ < core::kNsPerS) {
+      ++suppressed_;
+      return;
+    }
+    spdlog::warn(f, std::forward<Args>(args)...);
+    if (suppressed_) spdlog::warn("({} similar messages suppressed)", suppressed_);
+    suppressed_ = 0;
+    last_ = now;
+  }
+
+ private:
+  int64_t last_ = INT64_MIN / 2;
+  uint64_t suppressed_ = 0;
+};
+
+asio::ip::address parse_address(const std::string& a) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(a, ec);
+  if (ec) throw std::runtime_error("ingest: bad address '" + a + "': " + ec.message());
+  return address;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UDP: one socket, one datagram decoder (native or Blackrock).
+class UdpIngest final : public Ingest {
+ public:
+  UdpIngest(const IngestConfig& c, Sink sink) : sink_(std::move(sink)) {
+    if (c.format == "blackrock") {
+      decoder_.emplace<stages::BlackrockPacketDecoder>(blackrock_options(c));
+      batch_.events.reserve(stages::kBlackrockMaxSpikesPerDatagram);
+    } else {
+      batch_.events.reserve(stages::kMaxEventsPerDatagram);
+    }
+    const udp::endpoint ep(parse_address(c.address), static_cast<uint16_t>(c.port));
+    boost::system::error_code ec;
+    socket_.open(ep.protocol(), ec);
+    if (!ec) socket_.bind(ep, ec);
+    if (ec) {
+      throw std::runtime_error("ingest: cannot bind UDP " + c.address + ":" + std::to_string(c.port) + ": " +
+                               ec.message());
+    }
+    socket_.set_option(asio::socket_base::receive_buffer_size(c.receive_buffer_bytes), ec);
+    if (ec) spdlog::warn("ingest: cannot set the UDP receive buffer to {} bytes: {}", c.receive_buffer_bytes, ec.message());
+  }
+  ~UdpIngest() override { stop(); }
+
+  void start() override {
+    receive();
+    thread_ = std::thread([this] { run_io(io_, "sf-ingest-udp"); });
+  }
+
+  void stop() override {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    boost::system::error_code ignored;
+    socket_.close(ignored);  // the io thread is gone: the socket is ours
+  }
+
+  uint16_t port() const override {
+    boost::system::error_code ec;
+    auto ep = socket_.local_endpoint(ec);
+    return ec ? 0 : ep.port();
+  }
+
+  stages::IngestStats stats() const override {
+    std::lock_guard lock(stats_mutex_);
+    return stats_;
+  }
+
+ private:
+  void receive() {
+    socket_.async_receive_from(asio::buffer(buffer_), sender_,
+                               [this](const boost::system::error_code& ec, size_t n) { on_datagram(ec, n); });
+  }
+
+  void on_datagram(const boost::system::error_code& ec, size_t n) {
+    if (ec == asio::error::operation_aborted) return;  // shutdown
+    if (ec) {
+      log_.warn("ingest: UDP receive error: {}", ec.message());  // e.g. ICMP echoes; keep going
+      receive();
+      return;
+    }
+    const int64_t arrival = core::host_now_ns();
+    const std::span<const uint8_t> bytes(buffer_.data(), n);
+    const bool ok = std::visit([&](auto& d) { return d.decode(bytes, arrival, batch_); }, decoder_);
+    {
+      std::lock_guard lock(stats_mutex_);
+      stats_ = std::visit([](auto& d) { return d.stats(); }, decoder_);
+    }
+    if (ok) sink_(batch_);
+    receive();
+  }
+
+  asio::io_context io_;
+  udp::socket socket_{io_};
+  udp::endpoint sender_;
+  std::array<uint8_t, 65536> buffer_{};  // larger than any UDP payload: never truncates
+  Sink sink_;
+  std::variant<stages::NativePacketDecoder, stages::BlackrockPacketDecoder> decoder_;
+  core::EventBatch batch_;
+  mutable std::mutex stats_mutex_;
+  stages::IngestStats stats_;
+  RateLimitedLog log_;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// TCP: an acceptor; each peer gets a connection with its own stream decoder.
+class TcpIngest final : public Ingest {
+  using Decoder = std::variant<stages::NativeStreamFramer, stages::IntanSpikeStreamDecoder>;
+
+  struct Connection : std::enable_shared_from_this<Connection> {
+    Connection(TcpIngest& owner, tcp::socket s, Decoder d)
+        : owner(owner), socket(std::move(s)), decoder(std::move(d)) {
+      batch.events.reserve(buffer.size() / stages::kIntanSpikeRecordBytes + 1);
+    }
+    void read() {
+      socket.async_read_some(asio::buffer(buffer), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                                size_t n) { self->on_read(ec, n); });
+    }
+    void on_read(const boost::system::error_code& ec, size_t n) {
+      if (ec == asio::error::operation_aborted) return;  // shutdown
+      if (ec) {
+        if (ec != asio::error::eof) owner.log_.warn("ingest: TCP peer error: {}", ec.message());
+        owner.close(shared_from_this());
+        return;
+      }
+      const int64_t arrival = core::host_now_ns();
+      const std::span<const uint8_t> bytes(buffer.data(), n);
+      bool broken = false;
+      if (auto* framer = std::get_if<stages::NativeStreamFramer>(&decoder)) {
+        framer->feed(bytes, arrival, owner.sink_);
+        broken = framer->broken();
+      } else {
+        auto& intan = std::get<stages::IntanSpikeStreamDecoder>(decoder);
+        intan.feed(bytes, arrival, batch);
+        if (batch.device_time_ns >= 0 || !batch.events.empty()) owner.sink_(batch);
+      }
+      owner.publish_stats();
+      if (broken) {
+        owner.log_.warn("ingest: TCP stream framing error; dropping the connection (the peer may reconnect)");
+        owner.close(shared_from_this());
+        return;
+      }
+      read();
+    }
+    const stages::IngestStats& stats() const {
+      return std::visit([](auto& d) -> const stages::IngestStats& { return d.stats(); }, decoder);
+    }
+
+    TcpIngest& owner;
+    tcp::socket socket;
+    Decoder decoder;
+    std::array<uint8_t, 65536> buffer{};
+    core::EventBatch batch;
+  };
+
+ public:
+  TcpIngest(const IngestConfig& c, Sink sink) : config_(c), sink_(std::move(sink)) {
+    const tcp::endpoint ep(parse_address(c.address), static_cast<uint16_t>(c.port));
+    boost::system::error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("ingest: cannot listen on TCP " + c.address + ":" + std::to_string(c.port) + ": " +
+                               ec.message());
+    }
+    make_decoder();  // validates format options now, not at the first connection
+  }
+  ~TcpIngest() override { stop(); }
+
+  void start() override {
+    accept();
+    thread_ = std::thread([this] { run_io(io_, "sf-ingest-tcp"); });
+  }
+
+  void stop() override {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& c : connections_) c->socket.close(ignored);
+    connections_.clear();
+  }
+
+  uint16_t port() const override {
+    boost::system::error_code ec;
+    auto ep = acceptor_.local_endpoint(ec);
+    return ec ? 0 : ep.port();
+  }
+
+  stages::IngestStats stats() const override {
+    std::lock_guard lock(stats_mutex_);
+    return stats_;
+  }
+
+ private:
+  Decoder make_decoder() const {
+    if (config_.format == "intan") {
+      stages::IntanOptions o;
+      o.sample_rate_hz = config_.sample_rate_hz;
+      return Decoder(std::in_place_type<stages::IntanSpikeStreamDecoder>, o);
+    }
+    return Decoder(std::in_place_type<stages::NativeStreamFramer>);
+  }
+
+  void accept() {
+    acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        log_.warn("ingest: TCP accept error: {}", ec.message());
+      } else {
+        boost::system::error_code ignored;
+        s.set_option(tcp::no_delay(true), ignored);
+        auto c = std::make_shared<Connection>(*this, std::move(s), make_decoder());
+        connections_.push_back(c);
+        ++closed_totals_.connections;
+        publish_stats();
+        c->read();
+      }
+      accept();
+    });
+  }
+
+  void close(const std::shared_ptr<Connection>& c) {
+    boost::system::error_code ignored;
+    c->socket.close(ignored);
+    closed_totals_.add(c->stats());
+    ++closed_totals_.disconnects;
+    connections_.remove(c);
+    publish_stats();
+  }
+
+  void publish_stats() {
+    stages::IngestStats total = closed_totals_;
+    for (const auto& c : connections_) total.add(c->stats());
+    std::lock_guard lock(stats_mutex_);
+    stats_ = total;
+  }
+
+  IngestConfig config_;
+  Sink sink_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  std::list<std::shared_ptr<Connection>> connections_;  // io thread only
+  stages::IngestStats closed_totals_;                    // io thread only
+  mutable std::mutex stats_mutex_;
+  stages::IngestStats stats_;
+  RateLimitedLog log_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink) {
+  if (config.transport == "tcp") return std::make_unique<TcpIngest>(config, std::move(sink));
+  return std::make_unique<UdpIngest>(config, std::move(sink));
+}
+
+}  // namespace spikeflow::pipeline

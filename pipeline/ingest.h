@@ -1,0 +1,41 @@
+// Ingest: the live pipeline's network edge. Each implementation owns a Boost.Asio io_context and
+// its sockets on one named thread, decodes what arrives with a stages/ decoder (malformed input
+// counted by reason and dropped) and hands every accepted EventBatch to the sink on that thread.
+// The sink must not block (the pipeline's is a tbb::flow try_put). The loop catches and logs
+// exceptions; handlers treat operation_aborted as shutdown; stop() closes the sockets, joins the
+// thread and is idempotent. Binds to the configured address (127.0.0.1 by default).
+//
+//   transport udp: format native (stages/native_packet.h) or blackrock (stages/blackrock_packet.h)
+//   transport tcp: format native (length-prefixed, stages/native_stream_framer.h) or intan
+//                  (stages/intan_spike_stream.h); any number of peers, each with its own decoder;
+//                  a peer that disconnects may reconnect (counted).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "core/event_batch.h"
+#include "pipeline/pipeline_config.h"
+#include "stages/native_packet_decoder.h"
+
+namespace spikeflow::pipeline {
+
+class Ingest {
+ public:
+  using Sink = std::function<void(core::EventBatch&)>;
+  virtual ~Ingest() = default;
+  /// Starts the receive thread.
+  virtual void start() = 0;
+  /// Stops receiving and joins the thread; the sink is never called after it returns.
+  virtual void stop() = 0;
+  /// The bound port (useful with port 0); 0 after stop().
+  virtual uint16_t port() const = 0;
+  /// Totals of every decoder's counters; any thread.
+  virtual stages::IngestStats stats() const = 0;
+};
+
+/// Opens and binds the configured transport (throws std::runtime_error naming the address).
+std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink);
+
+}  // namespace spikeflow::pipeline

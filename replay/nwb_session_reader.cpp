@@ -1,0 +1,537 @@
+#include "replay/nwb_session_reader.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+#include "core/unit_map.h"
+
+namespace spikeflow::replay {
+namespace {
+
+// Owns one HDF5 identifier and closes it with the matching H5?close.
+class Hid {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Hid() = default;
+  Hid(hid_t id, Closer close) : id_(id), close_(close) {}
+  ~Hid() { reset(); }
+  Hid(Hid&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), close_(o.close_) {}
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      close_ = o.close_;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  void reset() {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  hid_t id_ = H5I_INVALID_HID;
+  Closer close_ = nullptr;
+};
+
+// libhdf5 prints its error stack to stderr on every failed call by default; the reader reports
+// its own messages, so printing is off for the duration of a read (and restored after).
+class SilenceHdf5Errors {
+ public:
+  SilenceHdf5Errors() {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~SilenceHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+  SilenceHdf5Errors(const SilenceHdf5Errors&) = delete;
+  SilenceHdf5Errors& operator=(const SilenceHdf5Errors&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+constexpr double kMaxAbsSeconds = 9.0e9;  // |t| * 1e9 must fit an int64 (9.22e18 ns)
+
+// One open NWB file plus its name, for messages of the form "<file>: <h5 path>: <problem>".
+class NwbFile {
+ public:
+  explicit NwbFile(std::string path) : path_(std::move(path)) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path_, ec)) {
+      throw std::runtime_error(path_ + ": no such NWB file");
+    }
+    if (H5Fis_hdf5(path_.c_str()) <= 0) {
+      throw std::runtime_error(path_ + ": not an HDF5 file (NWB 2.x files are HDF5)");
+    }
+    file_ = Hid(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!file_.valid()) throw std::runtime_error(path_ + ": libhdf5 cannot open the file");
+  }
+
+  [[noreturn]] void fail(const std::string& h5path, const std::string& msg) const {
+    throw std::runtime_error(path_ + ": " + h5path + ": " + msg);
+  }
+
+  // True when every component of the absolute path exists (H5Lexists needs the parents to).
+  bool exists(const std::string& h5path) const {
+    if (h5path.empty() || h5path == "/") return true;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+      pos = h5path.find('/', pos + 1);
+      const std::string prefix = h5path.substr(0, pos);
+      if (prefix.empty() || prefix == "/") continue;
+      if (H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    }
+    return true;
+  }
+
+  bool is_group(const std::string& h5path) const {
+    if (!exists(h5path)) return false;
+    Hid obj(H5Oopen(file_.get(), h5path.c_str(), H5P_DEFAULT), H5Oclose);
+    return obj.valid() && H5Iget_type(obj.get()) == H5I_GROUP;
+  }
+
+  Hid open_dataset(const std::string& h5path) const {
+    if (!exists(h5path)) fail(h5path, "missing dataset");
+    Hid ds(H5Dopen2(file_.get(), h5path.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.valid()) fail(h5path, "is not a dataset");
+    return ds;
+  }
+
+  std::vector<hsize_t> shape(const Hid& ds, const std::string& h5path) const {
+    Hid space(H5Dget_space(ds.get()), H5Sclose);
+    if (!space.valid()) fail(h5path, "cannot read its dataspace");
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0) fail(h5path, "cannot read its rank");
+    std::vector<hsize_t> dims(static_cast<size_t>(rank));
+    if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    return dims;
+  }
+
+  // Reads a numeric dataset of rank `rank` (0 = scalar) converted to T by libhdf5.
+  template <typename T>
+  std::vector<T> read(const std::string& h5path, int rank, std::vector<hsize_t>* dims_out,
+                      hid_t mem_type, bool integers_only) const {
+    Hid ds = open_dataset(h5path);
+    const auto dims = shape(ds, h5path);
+    if (static_cast<int>(dims.size()) != rank) {
+      fail(h5path, "expected rank " + std::to_string(rank) + ", found rank " +
+                       std::to_string(dims.size()) + " (shape " + shape_text(dims) + ")");
+    }
+    Hid type(H5Dget_type(ds.get()), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.get());
+    if (cls != H5T_INTEGER && (integers_only || cls != H5T_FLOAT)) {
+      fail(h5path, integers_only ? "expected an integer dataset" : "expected a numeric dataset");
+    }
+    size_t n = 1;
+    for (hsize_t d : dims) n *= static_cast<size_t>(d);
+    std::vector<T> out(n);
+    if (n > 0 && H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+      fail(h5path, "read failed (libhdf5)");
+    }
+    if (dims_out) *dims_out = dims;
+    return out;
+  }
+
+  std::vector<double> read_doubles(const std::string& h5path, int rank,
+                                   std::vector<hsize_t>* dims = nullptr) const {
+    return read<double>(h5path, rank, dims, H5T_NATIVE_DOUBLE, false);
+  }
+  std::vector<int64_t> read_ints(const std::string& h5path, int rank,
+                                 std::vector<hsize_t>* dims = nullptr) const {
+    return read<int64_t>(h5path, rank, dims, H5T_NATIVE_INT64, true);
+  }
+
+  // Scalar (or one-element) numeric dataset.
+  double read_scalar(const std::string& h5path) const {
+    Hid ds = open_dataset(h5path);
+    const auto dims = shape(ds, h5path);
+    if (!(dims.empty() || (dims.size() == 1 && dims[0] == 1))) {
+      fail(h5path, "expected a scalar, found shape " + shape_text(dims));
+    }
+    return read_doubles(h5path, static_cast<int>(dims.size()))[0];
+  }
+
+  // Numeric scalar attribute `name` of the object at h5path, or `fallback` when absent.
+  double attribute(const std::string& h5path, const char* name, double fallback,
+                   bool required = false) const {
+    const htri_t has = H5Aexists_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT);
+    if (has <= 0) {
+      if (required) fail(h5path, std::string("missing attribute '") + name + "'");
+      return fallback;
+    }
+    Hid attr(H5Aopen_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT, H5P_DEFAULT),
+             H5Aclose);
+    if (!attr.valid()) fail(h5path, std::string("cannot open attribute '") + name + "'");
+    Hid type(H5Aget_type(attr.get()), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.get());
+    Hid space(H5Aget_space(attr.get()), H5Sclose);
+    if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Sget_simple_extent_npoints(space.get()) != 1) {
+      fail(h5path, std::string("attribute '") + name + "' is not a numeric scalar");
+    }
+    double v = 0.0;
+    if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v) < 0) {
+      fail(h5path, std::string("cannot read attribute '") + name + "'");
+    }
+    return v;
+  }
+
+  // Absolute paths of every group named `name` below `root`, and of every group holding a
+  // `data` dataset (the TimeSeries there, for the error message when `name` is not found).
+  void find_groups(const std::string& root, const std::string& name,
+                   std::vector<std::string>& matches, std::vector<std::string>& series) const {
+    struct Visit {
+      std::vector<std::string> links;
+    } visit;
+    auto cb = [](hid_t, const char* link, const H5L_info_t*, void* op) -> herr_t {
+      static_cast<Visit*>(op)->links.emplace_back(link);
+      return 0;
+    };
+    Hid group(H5Gopen2(file_.get(), root.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!group.valid()) fail(root, "is not a group");
+    if (H5Lvisit(group.get(), H5_INDEX_NAME, H5_ITER_INC, cb, &visit) < 0) {
+      fail(root, "cannot list its contents (libhdf5)");
+    }
+    for (const std::string& link : visit.links) {
+      const size_t slash = link.rfind('/');
+      const std::string base = slash == std::string::npos ? link : link.substr(slash + 1);
+      const std::string full = root + "/" + link;
+      if (base == name && is_group(full)) matches.push_back(full);
+      if (base == "data" && slash != std::string::npos) series.push_back(link.substr(0, slash));
+    }
+  }
+
+  static std::string shape_text(const std::vector<hsize_t>& dims) {
+    std::string s = "(";
+    for (size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
+    return s + ")";
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  Hid file_;
+};
+
+int64_t to_ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s;
+}
+
+// Ragged-array index check: exclusive end offsets, non-decreasing, ending exactly at `data_len`.
+void check_ragged_index(const NwbFile& f, const std::string& index_path,
+                        const std::vector<int64_t>& index, size_t data_len,
+                        const std::string& data_path) {
+  for (size_t i = 0; i < index.size(); ++i) {
+    const int64_t prev = i == 0 ? 0 : index[i - 1];
+    if (index[i] < prev) {
+      f.fail(index_path, "not monotonic: entry " + std::to_string(i) + " is " +
+                             std::to_string(index[i]) + ", after " + std::to_string(prev));
+    }
+    if (static_cast<uint64_t>(index[i]) > data_len) {
+      f.fail(index_path, "entry " + std::to_string(i) + " (" + std::to_string(index[i]) +
+                             ") is past the end of " + data_path + " (" +
+                             std::to_string(data_len) + " values)");
+    }
+  }
+  const size_t last = index.empty() ? 0 : static_cast<size_t>(index.back());
+  if (last != data_len) {
+    f.fail(index_path, "ends at " + std::to_string(last) + " but " + data_path + " has " +
+                           std::to_string(data_len) + " values");
+  }
+}
+
+void read_units(const NwbFile& f, Session& s, NwbReadStats& st) {
+  const std::string times_path = "/units/spike_times";
+  const std::string index_path = "/units/spike_times_index";
+  const std::string id_path = "/units/id";
+  const auto ids = f.read_ints(id_path, 1);
+  const auto times = f.read_doubles(times_path, 1);
+  const auto index = f.read_ints(index_path, 1);
+  if (index.size() != ids.size()) {
+    f.fail(index_path, "has " + std::to_string(index.size()) + " entries but " + id_path +
+                           " has " + std::to_string(ids.size()) + " units");
+  }
+  check_ragged_index(f, index_path, index, times.size(), times_path);
+
+  // Channel per unit: the electrodes-table row (first one for a ragged region), else the id.
+  std::vector<int64_t> channel = ids;
+  const std::string el_path = "/units/electrodes";
+  if (f.exists(el_path)) {
+    st.channels_from_electrodes = true;
+    const auto rows = f.read_ints(el_path, 1);
+    const std::string el_index_path = "/units/electrodes_index";
+    if (f.exists(el_index_path)) {
+      const auto el_index = f.read_ints(el_index_path, 1);
+      if (el_index.size() != ids.size()) {
+        f.fail(el_index_path, "has " + std::to_string(el_index.size()) + " entries but " +
+                                  id_path + " has " + std::to_string(ids.size()) + " units");
+      }
+      check_ragged_index(f, el_index_path, el_index, rows.size(), el_path);
+      for (size_t u = 0; u < ids.size(); ++u) {
+        const int64_t b = u == 0 ? 0 : el_index[u - 1];
+        if (el_index[u] == b) f.fail(el_index_path, "unit " + std::to_string(u) + " has no electrode");
+        channel[u] = rows[static_cast<size_t>(b)];
+      }
+    } else {
+      if (rows.size() != ids.size()) {
+        f.fail(el_path, "has " + std::to_string(rows.size()) + " entries but " + id_path +
+                            " has " + std::to_string(ids.size()) + " units");
+      }
+      channel = rows;
+    }
+    const std::string table_id = "/general/extracellular_ephys/electrodes/id";
+    const int64_t table_rows =
+        f.exists(table_id) ? static_cast<int64_t>(f.read_ints(table_id, 1).size()) : -1;
+    for (size_t u = 0; u < channel.size(); ++u) {
+      if (channel[u] < 0 || (table_rows >= 0 && channel[u] >= table_rows)) {
+        f.fail(el_path, "unit " + std::to_string(u) + " names electrode row " +
+                            std::to_string(channel[u]) + ", outside the electrodes table (" +
+                            std::to_string(table_rows) + " rows)");
+      }
+    }
+  }
+
+  std::map<int64_t, int> per_channel;
+  s.units.resize(ids.size());
+  s.spike_times_ns.resize(ids.size());
+  for (size_t u = 0; u < ids.size(); ++u) {
+    const std::string what = st.channels_from_electrodes ? el_path : id_path;
+    if (channel[u] < 0 || channel[u] > static_cast<int64_t>(core::UnitMap::kMaxChannel)) {
+      f.fail(what, "unit " + std::to_string(u) + ": channel " + std::to_string(channel[u]) +
+                       " outside [0, " + std::to_string(core::UnitMap::kMaxChannel) + "]");
+    }
+    const int code = ++per_channel[channel[u]];
+    if (code > core::UnitMap::kMaxUnitCode) {
+      f.fail(what, "more than " + std::to_string(core::UnitMap::kMaxUnitCode) +
+                       " units on channel " + std::to_string(channel[u]));
+    }
+    s.units[u] = {static_cast<uint32_t>(channel[u]), static_cast<uint16_t>(code)};
+
+    const auto b = static_cast<size_t>(u == 0 ? 0 : index[u - 1]);
+    const auto e = static_cast<size_t>(index[u]);
+    auto& out = s.spike_times_ns[u];
+    out.reserve(e - b);
+    for (size_t j = b; j < e; ++j) {
+      if (!std::isfinite(times[j]) || std::abs(times[j]) > kMaxAbsSeconds) {
+        f.fail(times_path, "unit " + std::to_string(u) + " (id " + std::to_string(ids[u]) +
+                               ") has a non-finite or out-of-range spike time at index " +
+                               std::to_string(j));
+      }
+      out.push_back(to_ns(times[j]));
+    }
+    if (!std::is_sorted(out.begin(), out.end())) {
+      std::sort(out.begin(), out.end());
+      ++st.units_resorted;
+    }
+    if (out.empty()) ++st.empty_units;
+    st.spikes += out.size();
+  }
+  st.units = ids.size();
+}
+
+std::vector<std::string> column_names(const NwbReadOptions& o, size_t dim, const NwbFile& f,
+                                      const std::string& data_path) {
+  if (!o.behavior_names.empty()) {
+    if (o.behavior_names.size() != dim) {
+      f.fail(data_path, "has " + std::to_string(dim) + " columns but " +
+                            std::to_string(o.behavior_names.size()) +
+                            " behaviour names were given");
+    }
+    return o.behavior_names;
+  }
+  if (dim == 2) return {"vx", "vy"};
+  if (dim == 3) return {"vx", "vy", "vz"};
+  if (dim == 1) return {o.behavior_name};
+  std::vector<std::string> names;
+  for (size_t d = 0; d < dim; ++d) names.push_back(o.behavior_name + "_" + std::to_string(d));
+  return names;
+}
+
+void read_behavior(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbReadStats& st) {
+  if (o.behavior_name.empty()) return;
+  std::string module = o.behavior_module;
+  while (module.size() > 1 && module.back() == '/') module.pop_back();
+  if (!f.is_group(module)) {
+    f.fail(module, "missing behaviour module (looking for TimeSeries '" + o.behavior_name + "')");
+  }
+  std::vector<std::string> matches;
+  std::vector<std::string> series;
+  f.find_groups(module, o.behavior_name, matches, series);
+  if (matches.empty()) {
+    f.fail(module, "no TimeSeries named '" + o.behavior_name + "' (found: " +
+                       (series.empty() ? std::string("none") : join(series)) + ")");
+  }
+  if (matches.size() > 1) {
+    f.fail(module, "TimeSeries name '" + o.behavior_name + "' is ambiguous: " + join(matches));
+  }
+  const std::string group = matches[0];
+  const std::string data_path = group + "/data";
+
+  Hid ds = f.open_dataset(data_path);
+  const auto shape = f.shape(ds, data_path);
+  if (shape.size() != 1 && shape.size() != 2) {
+    f.fail(data_path, "expected shape (T) or (T x D), found " + NwbFile::shape_text(shape));
+  }
+  std::vector<hsize_t> dims;
+  const auto raw = f.read_doubles(data_path, static_cast<int>(shape.size()), &dims);
+  const auto n = static_cast<size_t>(dims[0]);
+  const size_t dim = dims.size() == 2 ? static_cast<size_t>(dims[1]) : 1;
+  if (n == 0 || dim == 0) f.fail(data_path, "is empty " + NwbFile::shape_text(dims));
+  const double conversion = f.attribute(data_path, "conversion", 1.0);
+  const double offset = f.attribute(data_path, "offset", 0.0);
+  if (!std::isfinite(conversion) || !std::isfinite(offset)) {
+    f.fail(data_path, "non-finite 'conversion' or 'offset' attribute");
+  }
+
+  s.behavior.resize(raw.size());
+  size_t bad = 0;
+  size_t first_bad = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const auto v = static_cast<float>(raw[i] * conversion + offset);
+    if (!std::isfinite(v) && bad++ == 0) first_bad = i;
+    s.behavior[i] = v;
+  }
+  if (bad > 0) {
+    f.fail(data_path, std::to_string(bad) + " NaN/inf value" + (bad == 1 ? "" : "s") +
+                          " (first at sample " + std::to_string(first_bad / dim) + ", column " +
+                          std::to_string(first_bad % dim) + ")");
+  }
+  s.behavior_names = column_names(o, dim, f, data_path);
+
+  const std::string ts_path = group + "/timestamps";
+  const std::string start_path = group + "/starting_time";
+  s.behavior_t_ns.resize(n);
+  if (f.exists(ts_path)) {
+    const auto ts = f.read_doubles(ts_path, 1);
+    if (ts.size() != n) {
+      f.fail(ts_path, "has " + std::to_string(ts.size()) + " values but " + data_path + " has " +
+                          std::to_string(n) + " samples");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(ts[i]) || std::abs(ts[i]) > kMaxAbsSeconds) {
+        f.fail(ts_path, "non-finite or out-of-range timestamp at index " + std::to_string(i));
+      }
+      s.behavior_t_ns[i] = to_ns(ts[i]);
+      if (i > 0 && s.behavior_t_ns[i] <= s.behavior_t_ns[i - 1]) {
+        f.fail(ts_path, "timestamps not strictly increasing at index " + std::to_string(i) + " (" +
+                            std::to_string(ts[i]) + " s after " + std::to_string(ts[i - 1]) +
+                            " s)");
+      }
+    }
+  } else if (f.exists(start_path)) {
+    const double t0 = f.read_scalar(start_path);
+    const double rate = f.attribute(start_path, "rate", 0.0, /*required=*/true);
+    if (!std::isfinite(t0) || !(rate > 0.0) || !std::isfinite(rate)) {
+      f.fail(start_path, "needs a finite starting_time and a positive 'rate' attribute");
+    }
+    if (std::abs(t0) + static_cast<double>(n) / rate > kMaxAbsSeconds) {
+      f.fail(start_path, "sample times out of range");
+    }
+    for (size_t i = 0; i < n; ++i) s.behavior_t_ns[i] = to_ns(t0 + static_cast<double>(i) / rate);
+    for (size_t i = 1; i < n; ++i) {
+      if (s.behavior_t_ns[i] <= s.behavior_t_ns[i - 1]) {
+        f.fail(start_path, "'rate' " + std::to_string(rate) +
+                               " Hz is too high for ns sample times (samples collide)");
+      }
+    }
+  } else {
+    f.fail(group, "TimeSeries has neither 'timestamps' nor 'starting_time'");
+  }
+  st.behavior_samples = n;
+}
+
+void read_trials(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbReadStats& st) {
+  if (o.trials_table.empty() || !f.is_group(o.trials_table)) {
+    if (!o.condition_column.empty()) {
+      f.fail(o.trials_table, "missing trials table (condition column '" + o.condition_column +
+                                 "' was asked for)");
+    }
+    return;
+  }
+  const std::string start_path = o.trials_table + "/start_time";
+  const std::string stop_path = o.trials_table + "/stop_time";
+  const auto start = f.read_doubles(start_path, 1);
+  const auto stop = f.read_doubles(stop_path, 1);
+  if (stop.size() != start.size()) {
+    f.fail(stop_path, "has " + std::to_string(stop.size()) + " values but " + start_path +
+                          " has " + std::to_string(start.size()));
+  }
+  std::vector<double> cond;
+  const std::string cond_path = o.trials_table + "/" + o.condition_column;
+  if (!o.condition_column.empty()) {
+    cond = f.read_doubles(cond_path, 1);
+    if (cond.size() != start.size()) {
+      f.fail(cond_path, "has " + std::to_string(cond.size()) + " values but there are " +
+                            std::to_string(start.size()) + " trials");
+    }
+  }
+  s.trials.resize(start.size());
+  for (size_t k = 0; k < start.size(); ++k) {
+    for (const auto& [v, p] : {std::pair{start[k], &start_path}, std::pair{stop[k], &stop_path}}) {
+      if (!std::isfinite(v) || std::abs(v) > kMaxAbsSeconds) {
+        f.fail(*p, "non-finite or out-of-range time at trial " + std::to_string(k));
+      }
+    }
+    Trial& t = s.trials[k];
+    t.start_ns = to_ns(start[k]);
+    t.end_ns = to_ns(stop[k]);
+    if (!cond.empty()) {
+      if (!std::isfinite(cond[k]) || std::abs(cond[k]) > std::numeric_limits<int32_t>::max()) {
+        f.fail(cond_path, "condition of trial " + std::to_string(k) + " is not a finite int32");
+      }
+      t.condition = static_cast<int32_t>(std::llround(cond[k]));
+    }
+  }
+  st.trials = s.trials.size();
+}
+
+void set_extent(Session& s) {
+  int64_t lo = INT64_MAX;
+  int64_t hi = INT64_MIN;
+  auto see = [&](int64_t first, int64_t last_exclusive) {
+    lo = std::min(lo, first);
+    hi = std::max(hi, last_exclusive);
+  };
+  for (const auto& t : s.spike_times_ns) {
+    if (!t.empty()) see(t.front(), t.back() + 1);
+  }
+  if (!s.behavior_t_ns.empty()) see(s.behavior_t_ns.front(), s.behavior_t_ns.back() + 1);
+  for (const auto& t : s.trials) see(std::min(t.start_ns, t.end_ns), std::max(t.start_ns, t.end_ns));
+  s.start_ns = lo <= hi ? lo : 0;
+  s.end_ns = lo <= hi ? hi : 0;
+}
+
+}  // namespace
+
+Session read_nwb_session(const std::string& path, const NwbReadOptions& opts,
+                         NwbReadStats* stats) {
+  const SilenceHdf5Errors quiet;
+  const NwbFile f(path);
+  Session s;
+  NwbReadStats st;
+  read_units(f, s, st);
+  read_behavior(f, opts, s, st);
+  read_trials(f, opts, s, st);
+  set_extent(s);
+  s.validate(path + " (NWB)");
+  if (stats) *stats = st;
+  return s;
+}
+
+}  // namespace spikeflow::replay

@@ -1,0 +1,167 @@
+#include "stages/blackrock_packet_decoder.h"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "stages/little_endian.h"
+
+namespace spikeflow::stages {
+
+std::vector<std::string> BlackrockOptions::validate() const {
+  std::vector<std::string> errors;
+  if (protocol != BlackrockProtocol::kV3_11 && protocol != BlackrockProtocol::kV4_0 &&
+      protocol != BlackrockProtocol::kV4_1) {
+    errors.push_back(fmt::format("blackrock.protocol: unknown value {}", static_cast<int>(protocol)));
+  }
+  if (sample_rate_hz < 1 || sample_rate_hz > 1'000'000'000) {
+    errors.push_back(fmt::format("blackrock.sample_rate_hz = {}: must be in [1, 1e9] Hz", sample_rate_hz));
+  }
+  if (time_in_ticks && protocol == BlackrockProtocol::kV3_11) {
+    errors.push_back("blackrock.time_in_ticks: applies to protocol 4.x only (3.11 time is always ticks)");
+  }
+  if (fe_channel_count < 1 || fe_channel_count >= kBlackrockConfigChannel) {
+    errors.push_back(fmt::format("blackrock.fe_channel_count = {}: must be in [1, 32767]", fe_channel_count));
+  }
+  return errors;
+}
+
+namespace {
+
+const BlackrockOptions& checked(const BlackrockOptions& options) {
+  const auto errors = options.validate();
+  if (!errors.empty()) {
+    std::string message = "invalid Blackrock decoder options:";
+    for (const auto& e : errors) message += "\n  " + e;
+    throw std::invalid_argument(message);
+  }
+  return options;
+}
+
+struct Header {
+  uint64_t time = 0;
+  uint16_t chid = 0;
+  uint16_t type = 0;
+  uint16_t dlen = 0;
+};
+
+/// Reads the header at p (blackrock_header_bytes(protocol) readable bytes); layouts in
+/// stages/blackrock_packet.h.
+Header read_header(BlackrockProtocol protocol, const uint8_t* p) {
+  Header h;
+  switch (protocol) {
+    case BlackrockProtocol::kV3_11:
+      h.time = load_le<uint32_t>(p);
+      h.chid = load_le<uint16_t>(p + 4);
+      h.type = p[6];
+      h.dlen = p[7];
+      break;
+    case BlackrockProtocol::kV4_0:
+      h.time = load_le<uint64_t>(p);
+      h.chid = load_le<uint16_t>(p + 8);
+      h.type = p[10];
+      h.dlen = load_le<uint16_t>(p + 11);
+      break;
+    case BlackrockProtocol::kV4_1:
+      h.time = load_le<uint64_t>(p);
+      h.chid = load_le<uint16_t>(p + 8);
+      h.type = load_le<uint16_t>(p + 10);
+      h.dlen = load_le<uint16_t>(p + 12);
+      break;
+  }
+  return h;
+}
+
+}  // namespace
+
+BlackrockPacketDecoder::BlackrockPacketDecoder(const BlackrockOptions& options)
+    : options_(checked(options)), header_bytes_(blackrock_header_bytes(options.protocol)) {}
+
+int64_t BlackrockPacketDecoder::packet_time_ns(uint64_t raw_time) {
+  if (options_.protocol == BlackrockProtocol::kV3_11) {
+    bool wrapped = false;
+    const int64_t ticks = clock_.unwrap(static_cast<uint32_t>(raw_time), wrapped);
+    if (wrapped) ++stats_.clock_wraps;
+    return ticks < 0 ? -1 : ticks_to_ns(ticks, options_.sample_rate_hz);
+  }
+  if (raw_time > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return -1;
+  const auto t = static_cast<int64_t>(raw_time);
+  if (!options_.time_in_ticks) return t;
+  // ns of a tick count this large would overflow int64: not a real device time.
+  if (t / options_.sample_rate_hz > std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1) return -1;
+  return ticks_to_ns(t, options_.sample_rate_hz);
+}
+
+bool BlackrockPacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_host_ns,
+                                    core::EventBatch& out) {
+  out.arrival_host_ns = arrival_host_ns;
+  out.device_time_ns = -1;
+  out.events.clear();
+  if (d.empty()) {
+    ++stats_.packet_drops[static_cast<size_t>(PacketDrop::kTruncatedHeader)];
+    return false;
+  }
+  auto format_drop = [&](FormatPacketDrop r) { ++stats_.format_packet_drops[static_cast<size_t>(r)]; };
+  auto event_drop = [&](FormatEventDrop r) { ++stats_.format_event_drops[static_cast<size_t>(r)]; };
+
+  int64_t max_time_ns = -1;
+  bool any_time = false;
+  size_t offset = 0;
+  while (offset < d.size()) {
+    const size_t left = d.size() - offset;
+    if (left < header_bytes_) {
+      format_drop(FormatPacketDrop::kTruncatedPacket);
+      break;
+    }
+    const uint8_t* p = d.data() + offset;
+    const Header h = read_header(options_.protocol, p);
+    const size_t payload_bytes = size_t{4} * h.dlen;
+    if (payload_bytes > left - header_bytes_) {
+      // The length is wrong, so nothing after this point can be framed: drop the rest.
+      format_drop(FormatPacketDrop::kTruncatedPacket);
+      break;
+    }
+    offset += header_bytes_ + payload_bytes;
+
+    const bool system = (h.chid & kBlackrockConfigChannel) != 0;
+    const bool spike = !system && h.chid >= 1 && h.chid <= options_.fe_channel_count;
+    if (!system && !spike) {
+      ++stats_.packets_skipped;
+      continue;
+    }
+    if (spike && payload_bytes < kBlackrockSpikeFixedBytes) {
+      format_drop(FormatPacketDrop::kBadSpikePacket);
+      continue;
+    }
+    const int64_t t = packet_time_ns(h.time);
+    if (t < 0) {
+      ++stats_.packet_drops[static_cast<size_t>(PacketDrop::kBadPacketTime)];
+      continue;
+    }
+    any_time = true;
+    max_time_ns = std::max(max_time_ns, t);
+    if (system) continue;  // heartbeat, protocol monitor, configuration: clock only
+
+    if (h.type == kBlackrockUnitNoise) {
+      event_drop(FormatEventDrop::kNoise);
+    } else if (h.type > kBlackrockMaxUnit) {
+      event_drop(FormatEventDrop::kUnknownUnit);
+    } else {
+      core::SpikeEvent ev;
+      ev.t_ns = t;
+      ev.channel = h.chid;
+      ev.unit = h.type;
+      out.events.push_back(ev);
+    }
+  }
+  if (!any_time) return false;
+  out.device_time_ns = max_time_ns;
+  ++stats_.packets_accepted;
+  if (out.events.empty()) ++stats_.heartbeats;
+  stats_.events_accepted += out.events.size();
+  return true;
+}
+
+}  // namespace spikeflow::stages

@@ -1,0 +1,199 @@
+#include "stages/intan_spike_stream.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "stages/little_endian.h"
+
+namespace spikeflow::stages {
+
+namespace {
+
+/// The magic's bytes in wire order.
+constexpr std::array<uint8_t, 4> kMagicBytes{
+    static_cast<uint8_t>(kIntanSpikeMagic), static_cast<uint8_t>(kIntanSpikeMagic >> 8),
+    static_cast<uint8_t>(kIntanSpikeMagic >> 16), static_cast<uint8_t>(kIntanSpikeMagic >> 24)};
+
+/// True when the n (< 4) bytes at p could be the start of a magic.
+bool is_magic_prefix(const uint8_t* p, size_t n) {
+  return std::equal(p, p + n, kMagicBytes.begin());
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+std::optional<uint32_t> intan_channel_from_name(std::span<const char, kIntanNameBytes> name) {
+  const char port = name[0];
+  if (port < 'A' || port >= static_cast<char>('A' + kIntanPorts)) return std::nullopt;
+  if (name[1] != '-' || !is_digit(name[2]) || !is_digit(name[3]) || !is_digit(name[4])) {
+    return std::nullopt;
+  }
+  const auto number = static_cast<uint32_t>((name[2] - '0') * 100 + (name[3] - '0') * 10 + (name[4] - '0'));
+  if (number >= kIntanChannelsPerPort) return std::nullopt;
+  return static_cast<uint32_t>(port - 'A') * kIntanChannelsPerPort + number;
+}
+
+std::array<char, kIntanNameBytes> intan_channel_name(uint32_t channel) {
+  const uint32_t port = channel / kIntanChannelsPerPort;
+  const uint32_t number = channel % kIntanChannelsPerPort;
+  return {static_cast<char>('A' + port), '-', static_cast<char>('0' + number / 100),
+          static_cast<char>('0' + number / 10 % 10), static_cast<char>('0' + number % 10)};
+}
+
+void encode_intan_spike(std::string_view name, uint32_t timestamp, uint8_t spike_id,
+                        std::vector<uint8_t>& out) {
+  append_le<uint32_t>(out, kIntanSpikeMagic);
+  for (size_t i = 0; i < kIntanNameBytes; ++i) {
+    out.push_back(i < name.size() ? static_cast<uint8_t>(name[i]) : uint8_t{0});
+  }
+  append_le<uint32_t>(out, timestamp);
+  out.push_back(spike_id);
+}
+
+std::vector<std::string> IntanOptions::validate() const {
+  std::vector<std::string> errors;
+  if (sample_rate_hz < 1 || sample_rate_hz > 1'000'000'000) {
+    errors.push_back(fmt::format(
+        "intan.sample_rate_hz = {}: required, must be in [1, 1e9] Hz (RHX: get sampleratehertz)",
+        sample_rate_hz));
+  }
+  return errors;
+}
+
+namespace {
+
+const IntanOptions& checked(const IntanOptions& options) {
+  const auto errors = options.validate();
+  if (!errors.empty()) {
+    std::string message = "invalid Intan spike stream options:";
+    for (const auto& e : errors) message += "\n  " + e;
+    throw std::invalid_argument(message);
+  }
+  return options;
+}
+
+}  // namespace
+
+IntanSpikeStreamDecoder::IntanSpikeStreamDecoder(const IntanOptions& options)
+    : options_(checked(options)) {}
+
+void IntanSpikeStreamDecoder::reset() {
+  clock_.reset();
+  carry_len_ = 0;
+  in_sync_ = true;
+}
+
+void IntanSpikeStreamDecoder::feed(std::span<const uint8_t> bytes, int64_t arrival_host_ns,
+                                   core::EventBatch& out) {
+  out.arrival_host_ns = arrival_host_ns;
+  out.device_time_ns = -1;
+  out.events.clear();
+  const uint8_t* in = bytes.data();
+  const size_t n = bytes.size();
+  size_t i = 0;
+  if (carry_len_ > 0) {
+    // Finish the carried record on a small stack copy: the carry plus up to one record of new
+    // bytes. Whatever of the new bytes this does not consume is consumed in place below.
+    std::array<uint8_t, 2 * kIntanSpikeRecordBytes - 1> stage{};
+    std::memcpy(stage.data(), carry_.data(), carry_len_);
+    const size_t take = std::min(n, kIntanSpikeRecordBytes);
+    if (take > 0) std::memcpy(stage.data() + carry_len_, in, take);
+    const size_t total = carry_len_ + take;
+    const size_t used = consume(stage.data(), total, out);
+    if (used < carry_len_) {
+      // Still short of a record: only possible when every new byte fitted on the stage.
+      carry_len_ = total - used;
+      std::memmove(carry_.data(), stage.data() + used, carry_len_);
+      return;
+    }
+    i = used - carry_len_;
+    carry_len_ = 0;
+  }
+  i += consume(in + i, n - i, out);
+  carry_len_ = n - i;  // < 14 by consume's contract
+  if (carry_len_ > 0) std::memcpy(carry_.data(), in + i, carry_len_);
+}
+
+size_t IntanSpikeStreamDecoder::consume(const uint8_t* p, size_t n, core::EventBatch& out) {
+  size_t pos = 0;
+  while (pos < n) {
+    const size_t left = n - pos;
+    if (left >= kMagicBytes.size()) {
+      if (load_le<uint32_t>(p + pos) != kIntanSpikeMagic) {
+        skip_byte();
+        ++pos;
+        continue;
+      }
+      if (left < kIntanSpikeRecordBytes) break;  // the rest of this record comes later
+      in_sync_ = true;
+      decode_record(p + pos, out);
+      pos += kIntanSpikeRecordBytes;
+      continue;
+    }
+    // Fewer bytes than a magic: keep them only if a magic could start here.
+    if (is_magic_prefix(p + pos, left)) break;
+    skip_byte();
+    ++pos;
+  }
+  return pos;
+}
+
+void IntanSpikeStreamDecoder::skip_byte() {
+  if (in_sync_) {
+    ++stats_.format_packet_drops[static_cast<size_t>(FormatPacketDrop::kLostSync)];
+    in_sync_ = false;
+  }
+  ++stats_.resync_bytes;
+}
+
+void IntanSpikeStreamDecoder::decode_record(const uint8_t* p, core::EventBatch& out) {
+  const std::span<const char, kIntanNameBytes> name(reinterpret_cast<const char*>(p + 4),
+                                                     kIntanNameBytes);
+  const auto channel = intan_channel_from_name(name);
+  if (!channel) {
+    ++stats_.format_packet_drops[static_cast<size_t>(FormatPacketDrop::kBadChannelName)];
+    return;
+  }
+  const auto timestamp = load_le<uint32_t>(p + 9);
+  const uint8_t id = p[13];
+  ++stats_.packets_accepted;
+
+  bool wrapped = false;
+  const int64_t ticks = clock_.unwrap(timestamp, wrapped);
+  if (wrapped) ++stats_.clock_wraps;
+  if (ticks < 0) {
+    ++stats_.event_drops[static_cast<size_t>(EventDrop::kNegativeTime)];
+    return;
+  }
+  const int64_t t_ns = ticks_to_ns(ticks, options_.sample_rate_hz);
+  out.device_time_ns = std::max(out.device_time_ns, t_ns);
+
+  uint16_t unit = id;
+  if (!options_.raw_spike_id) {
+    if (id & kIntanSpikeIdArtifact) {
+      ++stats_.format_event_drops[static_cast<size_t>(FormatEventDrop::kNoise)];
+      return;
+    }
+    if (id == kIntanSpikeIdUnclassified) {
+      unit = 0;
+    } else if (id != 0 && id <= 0x08 && std::has_single_bit(id)) {
+      unit = static_cast<uint16_t>(1 + std::countr_zero(id));  // 0x01..0x08 -> 1..4
+    } else {
+      ++stats_.format_event_drops[static_cast<size_t>(FormatEventDrop::kUnknownUnit)];
+      return;
+    }
+  }
+  core::SpikeEvent ev;
+  ev.t_ns = t_ns;
+  ev.channel = *channel;
+  ev.unit = unit;
+  out.events.push_back(ev);
+  ++stats_.events_accepted;
+}
+
+}  // namespace spikeflow::stages
