@@ -1,12 +1,18 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstring>
+#include <unordered_map>
 #include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/split.h"
+#include "core/chunk_flags.h"
 #include "core/r2.h"
+#include "pipeline/recorder.h"
+#include "pipeline/recording_replay.h"
+#include "replay/recording_file.h"
 #include "core/time.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/live_pipeline.h"
@@ -19,7 +25,7 @@ namespace spikeflow::cli {
 namespace {
 
 struct ReplayArgs {
-  std::string session, checkpoint, config, publish;
+  std::string session, recording, checkpoint, config, publish;
   std::string part = "test";
   double train_fraction = 0.7, val_fraction = 0.1;
   double speed = 0;  // 0 = as fast as possible
@@ -27,12 +33,59 @@ struct ReplayArgs {
   int max_batch = 64;
 };
 
+/// Re-runs a recording through the same graph on its own clock: every packet at its recorded
+/// arrival time, a deadline tick wherever the live run closed a chunk by deadline, and the
+/// decoder batching exactly as it did live. The predictions must be bit-identical.
+int replay_recording(const ReplayArgs& a) {
+  const replay::Recording rec = replay::read_recording(a.recording);
+  if (!rec.problem.empty()) fmt::print("replay: warning: {}\n", rec.problem);
+  if (!rec.clean_end) fmt::print("replay: warning: {} was not closed cleanly ({} bytes lost)\n", a.recording, rec.bytes_lost);
+  pipeline::PipelineConfig cfg = pipeline::parse_pipeline_config(rec.config, a.recording + " (recorded config)");
+  cfg.ingest.transport = "none";
+  cfg.record.path.clear();
+  cfg.publish.endpoint = a.publish.empty() ? "inproc://spikeflow-replay" : a.publish;
+  if (!a.checkpoint.empty()) cfg.decoder.checkpoint = a.checkpoint;
+  const std::string identity = pipeline::file_identity(cfg.decoder.checkpoint);
+  if (identity != rec.model_identity) {
+    fmt::print("replay: warning: checkpoint {} ({}) is not the recorded model ({})\n", cfg.decoder.checkpoint,
+               identity, rec.model_identity);
+  }
+  models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = pipeline::replay_recording(rec, cfg, models::load_decoder(cfg.decoder.checkpoint, rt));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  size_t identical = 0, first_diff = SIZE_MAX;
+  const size_t n = std::min(out.size(), rec.predictions.size());
+  for (size_t i = 0; i < n; ++i) {
+    const auto& x = out[i];
+    const auto& y = rec.predictions[i];
+    const bool same = x.seq == y.seq && x.flags == y.flags && x.n_tokens == y.n_tokens &&
+                      x.output_dim == y.output_dim &&
+                      std::memcmp(x.values.data(), y.values.data(), sizeof(float) * x.output_dim) == 0;
+    if (same) {
+      ++identical;
+    } else if (first_diff == SIZE_MAX) {
+      first_diff = i;
+    }
+  }
+  fmt::print("replay: {} packets, {} recorded predictions, {} replayed in {:.3f} s\n", rec.batches.size(),
+             rec.predictions.size(), out.size(), wall);
+  fmt::print("replay: bit-identical {} of {}{}\n", identical, rec.predictions.size(),
+             first_diff == SIZE_MAX ? "" : fmt::format(" (first difference at prediction {}, seq {})", first_diff,
+                                                       rec.predictions[first_diff].seq));
+  return identical == rec.predictions.size() && out.size() == rec.predictions.size() ? 0 : 3;
+}
+
 }  // namespace
 
 Command add_replay(CLI::App& app) {
   auto a = std::make_shared<ReplayArgs>();
-  app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
-  app.add_option("--checkpoint", a->checkpoint, "decoder checkpoint")->required();
+  auto* session = app.add_option("-s,--session", a->session, "session file (.sfs, .mat, .nwb)");
+  auto* recording = app.add_option("-r,--recording", a->recording,
+                                   "recording of a live run (`run --record`): replay it exactly and compare");
+  session->excludes(recording);
+  app.add_option("--checkpoint", a->checkpoint, "decoder checkpoint (with --recording: defaults to the recorded one)");
   app.add_option("-c,--config", a->config, "pipeline config (chunking, decoder, publish); ingest is in-process");
   app.add_option("--publish", a->publish, "also publish on this ZeroMQ endpoint (default: an inproc one)");
   app.add_option("--part", a->part, "all | test")->check(CLI::IsMember({"all", "test"}))->capture_default_str();
@@ -42,6 +95,10 @@ Command add_replay(CLI::App& app) {
   app.add_option("--batch-ms", a->batch_ms, "session time per pushed packet")->capture_default_str();
   app.add_option("--max-batch", a->max_batch, "most chunks per decoder call")->capture_default_str();
   return [a] {
+    if (!a->recording.empty()) return replay_recording(*a);
+    if (a->session.empty() || a->checkpoint.empty()) {
+      throw std::runtime_error("replay needs --session and --checkpoint, or --recording");
+    }
     pipeline::PipelineConfig cfg = a->config.empty() ? pipeline::parse_pipeline_config("", "built-in defaults")
                                                      : pipeline::load_pipeline_config(a->config);
     cfg.ingest.transport = "none";

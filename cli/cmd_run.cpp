@@ -19,6 +19,7 @@ struct RunArgs {
   std::string checkpoint;
   int port = -1;
   std::string publish;
+  std::string record;
   double duration_s = 0;
   bool describe = false;
 };
@@ -31,6 +32,7 @@ Command add_run(CLI::App& app) {
   app.add_option("--checkpoint", a->checkpoint, "overrides decoder.checkpoint");
   app.add_option("--port", a->port, "overrides ingest.port");
   app.add_option("--publish", a->publish, "overrides publish.endpoint");
+  app.add_option("--record", a->record, "overrides record.path: record packets and predictions to this file");
   app.add_option("--duration-s", a->duration_s, "stop by itself after this long (0 = until signalled)");
   app.add_flag("--describe-config", a->describe, "print every config key with unit, default and range");
   return [a] {
@@ -48,6 +50,7 @@ Command add_run(CLI::App& app) {
     if (!a->checkpoint.empty()) cfg.decoder.checkpoint = a->checkpoint;
     if (a->port >= 0) cfg.ingest.port = a->port;
     if (!a->publish.empty()) cfg.publish.endpoint = a->publish;
+    if (!a->record.empty()) cfg.record.path = a->record;
     if (cfg.decoder.checkpoint.empty()) {
       throw std::runtime_error("no decoder checkpoint: set decoder.checkpoint in the config or pass --checkpoint");
     }
@@ -56,7 +59,9 @@ Command add_run(CLI::App& app) {
     rt.threads = cfg.decoder.threads;
     auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
     const std::string model = decoder->describe();
-    pipeline::LivePipeline live(cfg, std::move(decoder));
+    pipeline::LiveOptions lo;
+    lo.model_identity = pipeline::file_identity(cfg.decoder.checkpoint);
+    pipeline::LivePipeline live(cfg, std::move(decoder), std::move(lo));
     live.start();
     spdlog::info("run: decoder {} | ingest udp {}:{} | publish {} topic '{}' | chunks {} ms",
                  model, cfg.ingest.address, live.ingest_port(), live.publish_endpoint(),

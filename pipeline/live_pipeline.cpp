@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <fmt/format.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
@@ -73,6 +74,11 @@ struct LivePipeline::Impl {
           "chunking.width_ms is {} ms but the decoder was trained on {} ms chunks", w / 1e6,
           decode.decoder().chunk_width_ns() / 1e6));
     }
+    if (!cfg.record.path.empty()) {
+      recorder = std::make_unique<Recorder>(cfg.record.path, to_yaml(cfg), decode.decoder().describe(),
+                                            options.model_identity, decode.decoder().units(),
+                                            static_cast<size_t>(cfg.record.queue_capacity));
+    }
     // A flow graph runs its tasks in the arena it was built in.
     arena.execute([&] { g = std::make_unique<Graph>(*this); });
     if (cfg.ingest.transport != "none") {
@@ -84,6 +90,7 @@ struct LivePipeline::Impl {
   void run_binner(const BinnerInput& in, BinnerNode::output_ports_type& out) {
     closed.clear();
     if (const auto* b = std::get_if<core::EventBatch>(&in)) {
+      if (recorder) recorder->record(*b);
       if (options.on_batch) options.on_batch(*b);
       binner.push(*b, closed);
     } else if (const auto* t = std::get_if<Tick>(&in)) {
@@ -115,12 +122,16 @@ struct LivePipeline::Impl {
   }
 
   void run_decoder(DecoderNode::output_ports_type& out) {
-    batch.clear();
     core::TokenChunk c;
-    while (static_cast<int>(batch.size()) < config.decoder.max_batch && pending.try_pop(c)) {
-      batch.push_back(std::move(c));
+    while (pending.try_pop(c)) staged.push_back(std::move(c));
+    if (staged.empty()) return;  // an earlier call already took this chunk
+    size_t n = std::min(staged.size(), static_cast<size_t>(config.decoder.max_batch));
+    if (options.decode_group_size) {
+      n = std::max<size_t>(1, options.decode_group_size(staged.front().seq));
+      if (staged.size() < n) return;  // the rest of the recorded group is still on its way
     }
-    if (batch.empty()) return;  // an earlier call already drained this chunk
+    batch.assign(std::make_move_iterator(staged.begin()), std::make_move_iterator(staged.begin() + n));
+    staged.erase(staged.begin(), staged.begin() + static_cast<std::ptrdiff_t>(n));
     if (const int64_t stall = stall_ns.exchange(0); stall > 0) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(stall));
     }
@@ -135,6 +146,7 @@ struct LivePipeline::Impl {
 
   void run_publisher(core::Prediction& p) {
     publisher->publish(p);
+    if (recorder) recorder->record(p);
     if (options.on_prediction) options.on_prediction(p);
     {
       std::lock_guard lock(flight_mutex);
@@ -176,6 +188,7 @@ struct LivePipeline::Impl {
   zmq::context_t zmq_context;
   std::unique_ptr<ZmqPublisher> publisher;
   std::unique_ptr<Ingest> ingest;
+  std::unique_ptr<Recorder> recorder;  // tap: its own thread, never blocks the graph
 
   tbb::global_control parallelism;
   tbb::task_arena arena;
@@ -185,6 +198,7 @@ struct LivePipeline::Impl {
   // binner's rate (one chunk per width); catch-up drains up to max_batch per call.
   tbb::concurrent_queue<core::TokenChunk> pending;
   std::vector<core::RawChunk> closed;               // binner node scratch
+  std::deque<core::TokenChunk> staged;              // decoder node: taken from pending, not decoded
   std::vector<core::TokenChunk> batch;              // decoder node scratch
   std::vector<core::Prediction> predictions;        // decoder node scratch
   std::atomic<int64_t> stall_ns{0};
@@ -278,6 +292,11 @@ void LivePipeline::stop() {
     std::lock_guard lock(impl_->stats_mutex);
     if (impl_->ingest) impl_->stats.ingest = impl_->ingest->stats();
   }
+  if (impl_->recorder) {
+    impl_->recorder->stop();
+    std::lock_guard lock(impl_->stats_mutex);
+    impl_->stats.recorder = impl_->recorder->stats();
+  }
   // 5. Close the socket, then the context (linger bounds the wait).
   impl_->publisher.reset();
   impl_->zmq_context.close();
@@ -296,6 +315,7 @@ PipelineStats LivePipeline::stats() const {
     s = impl_->stats;
   }
   if (!impl_->stopped && impl_->ingest) s.ingest = impl_->ingest->stats();
+  if (!impl_->stopped && impl_->recorder) s.recorder = impl_->recorder->stats();
   return s;
 }
 
@@ -337,6 +357,10 @@ std::string format_report(const PipelineStats& s) {
                  s.decode.chunks, s.decode.batched_calls, s.decode.max_batch, s.decode.repaired_outputs);
   fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={}\n",
                  s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order);
+  if (s.recorder.batches + s.recorder.predictions + s.recorder.dropped > 0) {
+    fmt::format_to(it, "recorder: packets={} predictions={} dropped={} io_errors={} bytes={}\n", s.recorder.batches,
+                   s.recorder.predictions, s.recorder.dropped, s.recorder.io_errors, s.recorder.bytes);
+  }
   fmt::format_to(it, "latency close   {}\n", s.close_latency.summary_us());
   fmt::format_to(it, "latency queue   {}\n", s.queue_latency.summary_us());
   fmt::format_to(it, "latency decode  {}\n", s.decode_latency.summary_us());

@@ -21,6 +21,7 @@
 #include "core/latency_histogram.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/pipeline_config.h"
+#include "pipeline/recorder.h"
 #include "pipeline/zmq_publisher.h"
 #include "stages/binner.h"
 #include "stages/decode_stage.h"
@@ -36,6 +37,7 @@ struct PipelineStats {
   stages::TokenizerStats tokenizer;
   stages::DecodeStats decode;
   PublishStats publish;
+  RecorderStats recorder;
   uint64_t predictions = 0;
   uint64_t out_of_order = 0;           ///< must stay 0: a publish seq that did not follow the last
   int64_t last_seq = -1;
@@ -55,6 +57,11 @@ struct LiveOptions {
   std::function<void(const core::Prediction&)> on_prediction;
   /// No ticker thread: chunk deadlines advance only through tick() (replay on a virtual clock).
   bool external_ticks = false;
+  /// Exact replay: how many chunks, starting at this seq, the decoder must decode in one call
+  /// (as recorded live). Unset: whatever is pending, up to decoder.max_batch.
+  std::function<size_t(int64_t first_seq)> decode_group_size;
+  /// Identity of the decoder's checkpoint, written into recordings.
+  std::string model_identity;
 };
 
 class LivePipeline {

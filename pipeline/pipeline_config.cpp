@@ -64,6 +64,9 @@ PipelineConfig read(ConfigReader& r) {
   }
   if (c.publish.topic.empty()) r.add_error("publish.topic", "must not be empty");
 
+  c.record.path = r.get_string("record.path", c.record.path);
+  c.record.queue_capacity = static_cast<int>(
+      r.get_int("record.queue_capacity", c.record.queue_capacity, 16, 10'000'000, "items"));
   c.metrics.print_interval_s = r.get_double("metrics.print_interval_s", c.metrics.print_interval_s, 0.0, 3600.0, "s");
   return c;
 }
@@ -89,6 +92,51 @@ PipelineConfig load_pipeline_config(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_pipeline_config(ss.str(), path);
+}
+
+std::string to_yaml(const PipelineConfig& c) {
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "ingest" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "format" << YAML::Value << c.ingest.format;
+  y << YAML::Key << "transport" << YAML::Value << c.ingest.transport;
+  y << YAML::Key << "address" << YAML::Value << c.ingest.address;
+  y << YAML::Key << "port" << YAML::Value << c.ingest.port;
+  y << YAML::Key << "receive_buffer_bytes" << YAML::Value << c.ingest.receive_buffer_bytes;
+  y << YAML::Key << "sample_rate_hz" << YAML::Value << c.ingest.sample_rate_hz;
+  y << YAML::Key << "blackrock" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "protocol" << YAML::Value << YAML::DoubleQuoted << c.ingest.blackrock_protocol;
+  y << YAML::Key << "time_in_ticks" << YAML::Value << c.ingest.blackrock_time_in_ticks;
+  y << YAML::Key << "fe_channels" << YAML::Value << c.ingest.blackrock_fe_channels;
+  y << YAML::EndMap << YAML::EndMap;
+  y << YAML::Key << "chunking" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "width_ms" << YAML::Value << c.chunking.width_ns / 1e6;
+  y << YAML::Key << "lateness_ms" << YAML::Value << c.chunking.lateness_ns / 1e6;
+  y << YAML::Key << "deadline_grace_ms" << YAML::Value << c.chunking.deadline_grace_ns / 1e6;
+  y << YAML::Key << "max_future_ms" << YAML::Value << c.chunking.max_future_ns / 1e6;
+  y << YAML::Key << "deadline" << YAML::Value << c.chunking.deadline_enabled;
+  y << YAML::Key << "tick_ms" << YAML::Value << c.tick_ms;
+  y << YAML::EndMap;
+  y << YAML::Key << "pipeline" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "graph_threads" << YAML::Value << c.graph_threads << YAML::EndMap;
+  y << YAML::Key << "decoder" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "checkpoint" << YAML::Value << c.decoder.checkpoint;
+  y << YAML::Key << "device" << YAML::Value << c.decoder.device;
+  y << YAML::Key << "threads" << YAML::Value << c.decoder.threads;
+  y << YAML::Key << "max_batch" << YAML::Value << c.decoder.max_batch << YAML::EndMap;
+  y << YAML::Key << "publish" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "endpoint" << YAML::Value << c.publish.endpoint;
+  y << YAML::Key << "topic" << YAML::Value << c.publish.topic;
+  y << YAML::Key << "format" << YAML::Value << c.publish.format;
+  y << YAML::Key << "send_high_water_mark" << YAML::Value << c.publish.send_high_water_mark;
+  y << YAML::Key << "linger_ms" << YAML::Value << c.publish.linger_ms << YAML::EndMap;
+  y << YAML::Key << "record" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "path" << YAML::Value << c.record.path;
+  y << YAML::Key << "queue_capacity" << YAML::Value << c.record.queue_capacity << YAML::EndMap;
+  y << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "print_interval_s" << YAML::Value << c.metrics.print_interval_s << YAML::EndMap;
+  y << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
 }
 
 std::vector<ConfigKeyDoc> describe_pipeline_config() {

@@ -38,6 +38,11 @@ struct PublishConfig {
   int linger_ms = 200;
 };
 
+struct RecordConfig {
+  std::string path;                    ///< recording file (replay/recording_file.h); empty = off
+  int queue_capacity = 65536;          ///< items buffered for the recorder thread before drops
+};
+
 struct MetricsConfig {
   double print_interval_s = 1.0;       ///< 0 = no periodic line
 };
@@ -50,6 +55,7 @@ struct PipelineConfig {
   DecoderConfig decoder;
   PublishConfig publish;
   MetricsConfig metrics;
+  RecordConfig record;
 };
 
 /// Parses YAML text; source names it in errors. Throws ConfigError listing every problem.
@@ -58,6 +64,10 @@ PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::st
 /// Reads and parses a file. A missing/unreadable file or YAML syntax error is a ConfigError
 /// naming the file.
 PipelineConfig load_pipeline_config(const std::string& path);
+
+/// The effective config as YAML that parse_pipeline_config reads back to the same values
+/// (recordings keep it, so a replay runs exactly what ran live).
+std::string to_yaml(const PipelineConfig& config);
 
 /// Every key the pipeline config accepts, with type, unit, default and range.
 std::vector<ConfigKeyDoc> describe_pipeline_config();

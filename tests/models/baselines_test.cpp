@@ -1,11 +1,12 @@
 // Ridge and Kalman baselines: fit on synthetic data, decode well, round-trip through the shared
 // checkpoint container (load_decoder dispatches on the kind).
+#include "models/baselines.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "core/r2.h"
-#include "models/baselines.h"
 #include "models/checkpoint_file.h"
 #include "models/trainer.h"
 #include "synthetic_dataset.h"
@@ -19,8 +20,8 @@ class BaselinesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("spikeflow_base_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("spikeflow_base_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
     testing::SyntheticOptions o;
     o.num_chunks = 2400;
@@ -57,10 +58,12 @@ TEST_F(BaselinesTest, ridge_with_history_decodes_and_round_trips) {
   const BaselineFit fit = fit_ridge(train_);
   EXPECT_GT(fit.lambda, 0);
   const double r2 = core::mean_r2(test_.targets, decode_dataset(*fit.decoder, test_), 2);
-  std::printf("[ ridge    ] train R2 %.3f, test R2 %.3f, lambda %g\n", fit.train_r2, r2, fit.lambda);
+  std::printf("[ ridge    ] train R2 %.3f, test R2 %.3f, lambda %g\n", fit.train_r2, r2,
+              fit.lambda);
   EXPECT_GT(r2, 0.6);
   // History helps: activity leads the target by 2 chunks.
-  const double r2_k1 = core::mean_r2(test_.targets, decode_dataset(*fit_ridge(train_, {1, 0}).decoder, test_), 2);
+  const double r2_k1 =
+      core::mean_r2(test_.targets, decode_dataset(*fit_ridge(train_, {1, 0}).decoder, test_), 2);
   EXPECT_GT(r2, r2_k1);
   expect_round_trip(*fit.decoder, "ridge");
   // step_many equals step

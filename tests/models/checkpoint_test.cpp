@@ -21,8 +21,8 @@ class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("spikeflow_ckpt_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("spikeflow_ckpt_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
     path_ = (dir_ / "model.sfck").string();
     testing::SyntheticOptions o;
@@ -68,7 +68,8 @@ TEST_F(CheckpointTest, round_trip_gives_identical_outputs) {
   EXPECT_EQ(a->output_dim(), 2);
   EXPECT_EQ(a->chunk_width_ns(), data_.width_ns);
   EXPECT_NE(a->describe().find("possm"), std::string::npos);
-  const auto ya = decode_dataset(*a, data_), yb = decode_dataset(*b, data_), yf = decode_dataset(*fresh, data_);
+  const auto ya = decode_dataset(*a, data_), yb = decode_dataset(*b, data_),
+             yf = decode_dataset(*fresh, data_);
   EXPECT_EQ(ya, yb);
   EXPECT_EQ(ya, yf);
   // Saving what was loaded gives the same file content (metadata and weights round trip).
@@ -152,8 +153,10 @@ TEST_F(CheckpointTest, devices) {
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4);
   } catch (const std::runtime_error& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("device 'cuda' requested but this LibTorch build has no CUDA support / no GPU visible"),
-              std::string::npos)
+    EXPECT_NE(
+        msg.find(
+            "device 'cuda' requested but this LibTorch build has no CUDA support / no GPU visible"),
+        std::string::npos)
         << msg;
   }
 }

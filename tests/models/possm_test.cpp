@@ -43,7 +43,8 @@ torch::Tensor batch_forward(Possm& model, const core::DecodingDataset& d, bool p
   torch::NoGradGuard g;
   Windows w(1);
   for (const auto& ch : d.chunks) w[0].push_back(&ch);
-  torch::Tensor y = packed ? model->forward_packed(collate_packed(w)) : model->forward_padded(collate_padded(w));
+  torch::Tensor y =
+      packed ? model->forward_packed(collate_packed(w)) : model->forward_padded(collate_padded(w));
   return y[0];
 }
 
@@ -202,7 +203,8 @@ TEST(PossmTest, rotary_attention_depends_on_relative_time_only) {
   torch::Tensor x = torch::randn({5, 16});
   auto [c1, s1] = rope->forward(torch::full({5}, 0.3f));
   auto [c2, s2] = rope->forward(torch::full({5}, 0.3f));
-  torch::Tensor back = RotaryTimeEmbeddingImpl::rotate(RotaryTimeEmbeddingImpl::rotate(x, c1, s1), c2, -s2);
+  torch::Tensor back =
+      RotaryTimeEmbeddingImpl::rotate(RotaryTimeEmbeddingImpl::rotate(x, c1, s1), c2, -s2);
   EXPECT_LE(max_abs_diff(back, x), 1e-5f);
   // Half of the dims are rotated, the rest pass through.
   torch::Tensor r = RotaryTimeEmbeddingImpl::rotate(x, c1, s1);

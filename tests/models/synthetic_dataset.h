@@ -15,11 +15,11 @@ namespace spikeflow::models::testing {
 
 struct SyntheticOptions {
   int num_units = 40;
-  size_t num_chunks = 2400;    ///< 50 ms chunks
+  size_t num_chunks = 2400;  ///< 50 ms chunks
   int64_t first_seq = 0;
   double lead_s = 0.1;
-  uint64_t seed = 1;           ///< velocity and spikes
-  uint64_t tuning_seed = 7;    ///< unit tuning: the same across datasets of one "subject"
+  uint64_t seed = 1;         ///< velocity and spikes
+  uint64_t tuning_seed = 7;  ///< unit tuning: the same across datasets of one "subject"
   uint32_t first_channel = 1;
 };
 
@@ -39,10 +39,13 @@ inline core::DecodingDataset make_synthetic(const SyntheticOptions& o) {
     pd[i] = 2.0 * M_PI * uni(tune);
   }
   std::mt19937_64 rng(o.seed);
-  struct Sine { double amp, freq, phase; };
+  struct Sine {
+    double amp, freq, phase;
+  };
   std::vector<Sine> sines[2];
   for (auto& s : sines) {
-    for (int k = 0; k < 4; ++k) s.push_back({5.0 + 5.0 * uni(rng), 0.15 + 0.6 * uni(rng), 2 * M_PI * uni(rng)});
+    for (int k = 0; k < 4; ++k)
+      s.push_back({5.0 + 5.0 * uni(rng), 0.15 + 0.6 * uni(rng), 2 * M_PI * uni(rng)});
   }
   auto vel = [&](int dim, double t) {
     double v = 0;

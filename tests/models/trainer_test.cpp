@@ -1,5 +1,7 @@
 // The trainer on small synthetic datasets: reaches a high R² quickly, is repeatable for a seed,
 // fine-tunes onto new units, rejects bad input; decode_dataset matches step-by-step decoding.
+#include "models/trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -7,7 +9,6 @@
 
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
-#include "models/trainer.h"
 #include "synthetic_dataset.h"
 
 namespace spikeflow::models {
@@ -19,8 +20,8 @@ class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("spikeflow_train_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("spikeflow_train_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -85,10 +86,12 @@ TEST_F(TrainerTest, same_seed_same_weights) {
   const TrainResult b = train_possm(train, val, o, path("b.sfck"));
   EXPECT_EQ(a.best_val_r2, b.best_val_r2);
   EXPECT_EQ(a.best_epoch, b.best_epoch);
-  EXPECT_EQ(CheckpointFile::read(path("a.sfck")).payload, CheckpointFile::read(path("b.sfck")).payload);
+  EXPECT_EQ(CheckpointFile::read(path("a.sfck")).payload,
+            CheckpointFile::read(path("b.sfck")).payload);
   o.seed = 2;
   train_possm(train, val, o, path("c.sfck"));
-  EXPECT_NE(CheckpointFile::read(path("a.sfck")).payload, CheckpointFile::read(path("c.sfck")).payload);
+  EXPECT_NE(CheckpointFile::read(path("a.sfck")).payload,
+            CheckpointFile::read(path("c.sfck")).payload);
 }
 
 TEST_F(TrainerTest, finetunes_onto_new_units) {

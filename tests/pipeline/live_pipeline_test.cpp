@@ -7,6 +7,9 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <unistd.h>
 #include <thread>
 #include <zmq.hpp>
 
@@ -14,6 +17,8 @@
 #include "core/time.h"
 #include "models/trainer.h"
 #include "pipeline/live_pipeline.h"
+#include "pipeline/recording_replay.h"
+#include "replay/recording_file.h"
 #include "pipeline/udp_sender.h"
 #include "replay/session.h"
 #include "replay/synth_session.h"
@@ -54,7 +59,13 @@ void send_raw(uint16_t port, const std::vector<uint8_t>& bytes) {
 
 class LivePipelineTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start(); }
+
+  std::unique_ptr<models::StreamingDecoder> decoder() const {
+    return models::make_untrained_possm(models::PossmConfig{}, session_.units, 2, kWidth, models::RuntimeOptions{});
+  }
+
+  void start() {
     replay::SynthOptions so;
     so.num_units = 32;
     so.duration_s = 3.0;
@@ -63,9 +74,7 @@ class LivePipelineTest : public ::testing::Test {
     config_.ingest.port = 0;  // ephemeral
     config_.publish.endpoint = "tcp://127.0.0.1:*";
     config_.metrics.print_interval_s = 0;
-    auto decoder = models::make_untrained_possm(models::PossmConfig{}, session_.units, 2, kWidth,
-                                                models::RuntimeOptions{});
-    live_ = std::make_unique<LivePipeline>(config_, std::move(decoder));
+    live_ = std::make_unique<LivePipeline>(config_, decoder());
     live_->start();
     sub_ = std::make_unique<Subscriber>(live_->publish_endpoint());
   }
@@ -88,39 +97,48 @@ class LivePipelineTest : public ::testing::Test {
     return h0;
   }
 
+  /// Plays the session (shifted past the chunks synchronise() closed) in real time over UDP.
+  std::vector<core::SpikeEvent> play_session(int64_t h0, SendStats* stats, std::vector<core::Prediction>& got) {
+    const int64_t shift = ((core::host_now_ns() - h0) / kWidth + 10) * kWidth;
+    auto events = replay::merged_events(session_, session_.start_ns, session_.end_ns);
+    for (auto& e : events) e.t_ns += shift;
+    SendOptions so;
+    so.port = live_->ingest_port();
+    so.start_device_ns = shift;
+    so.end_device_ns = shift + session_.end_ns;
+    std::atomic<bool> sent{false};
+    std::thread sender([&] {
+      *stats = send_events(events, so);
+      sent = true;
+    });
+    core::Prediction p;
+    while (!sent.load()) {
+      if (sub_->next(p, std::chrono::milliseconds(100))) got.push_back(p);
+    }
+    sender.join();
+    shift_ = shift;
+    return events;
+  }
+
+  int64_t shift_ = 0;
+
   replay::Session session_;
   PipelineConfig config_;
   std::unique_ptr<LivePipeline> live_;
   std::unique_ptr<Subscriber> sub_;
 };
 
+
 TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_sockets) {
   const int64_t h0 = synchronise();
-  // Play the session shifted to start well after the chunks the heartbeats already closed.
-  const int64_t shift = ((core::host_now_ns() - h0) / kWidth + 10) * kWidth;
-  auto events = replay::merged_events(session_, session_.start_ns, session_.end_ns);
-  for (auto& e : events) e.t_ns += shift;
-  SendOptions so;
-  so.port = live_->ingest_port();
-  so.start_device_ns = shift;
-  so.end_device_ns = shift + session_.end_ns;
-  std::atomic<bool> sent{false};
   SendStats send_stats;
-  std::thread sender([&] {
-    send_stats = send_events(events, so);
-    // Malformed datagrams mid-stream are dropped and counted; the pipeline keeps going.
-    send_raw(so.port, {1, 2, 3});
-    std::vector<uint8_t> bad(64, 0);
-    send_raw(so.port, bad);
-    sent = true;
-  });
-
   std::vector<core::Prediction> got;
+  const auto events = play_session(h0, &send_stats, got);
+  const int64_t shift = shift_;
+  // Malformed datagrams are dropped and counted; the pipeline keeps going.
+  send_raw(live_->ingest_port(), {1, 2, 3});
+  send_raw(live_->ingest_port(), std::vector<uint8_t>(64, 0));
   core::Prediction p;
-  while (!sent.load()) {
-    if (sub_->next(p, std::chrono::milliseconds(100))) got.push_back(p);
-  }
-  sender.join();
   const int64_t stop_start = core::host_now_ns();
   live_->stop();
   const double stop_s = (core::host_now_ns() - stop_start) * 1e-9;
@@ -156,6 +174,46 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   EXPECT_EQ(stats.ingest.packet_drops[static_cast<size_t>(stages::PacketDrop::kBadMagic)], 1u);
   EXPECT_EQ(stats.binner.late_events, 0u);
   EXPECT_EQ(stats.tokenizer.unknown_unit_events, 0u);
+}
+
+class RecordingPipelineTest : public LivePipelineTest {
+ protected:
+  void SetUp() override {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("spikeflow_live_" + std::to_string(::getpid()) + ".sfrec")).string();
+    config_.record.path = path_;
+    start();
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_;
+};
+
+TEST_F(RecordingPipelineTest, replaying_the_recording_gives_bit_identical_predictions) {
+  const int64_t h0 = synchronise();
+  SendStats st;
+  std::vector<core::Prediction> got;
+  const auto events = play_session(h0, &st, got);
+  live_->stall_decoder_once(300 * core::kNsPerMs);  // make the live run batch some chunks
+  const std::vector<uint8_t> garbage{9, 9, 9};
+  send_raw(live_->ingest_port(), garbage);
+  live_->stop();
+  const auto stats = live_->stats();
+  EXPECT_EQ(stats.recorder.dropped, 0u);
+  EXPECT_EQ(stats.recorder.io_errors, 0u);
+
+  const replay::Recording rec = replay::read_recording(path_);
+  ASSERT_TRUE(rec.clean_end) << rec.problem;
+  EXPECT_EQ(rec.predictions.size(), stats.predictions);
+  EXPECT_EQ(rec.batches.size(), stats.ingest.packets_accepted);
+  const auto again = replay_recording(rec, parse_pipeline_config(rec.config, "recorded"), decoder());
+  ASSERT_EQ(again.size(), rec.predictions.size());
+  for (size_t i = 0; i < again.size(); ++i) {
+    ASSERT_EQ(again[i].seq, rec.predictions[i].seq);
+    ASSERT_EQ(again[i].flags, rec.predictions[i].flags) << "seq " << again[i].seq;
+    ASSERT_EQ(again[i].n_tokens, rec.predictions[i].n_tokens);
+    ASSERT_EQ(std::memcmp(again[i].values.data(), rec.predictions[i].values.data(), 2 * sizeof(float)), 0)
+        << "prediction " << i << " differs";
+  }
 }
 
 TEST_F(LivePipelineTest, a_stalled_decoder_catches_up_without_skipping_a_chunk) {

@@ -79,3 +79,26 @@ TEST(PipelineConfigTest, shipped_configs_are_valid) {
 
 }  // namespace
 }  // namespace spikeflow::pipeline
+
+namespace spikeflow::pipeline {
+namespace {
+
+TEST(PipelineConfigTest, to_yaml_round_trips_every_value) {
+  auto c = parse_pipeline_config(
+      "ingest: {format: intan, transport: tcp, port: 5001, sample_rate_hz: 20000}\n"
+      "chunking: {width_ms: 20, lateness_ms: 1.5, deadline_grace_ms: 7}\n"
+      "decoder: {checkpoint: m.ckpt, max_batch: 8}\npublish: {format: json, topic: vel}\n"
+      "record: {path: r.sfrec}\n",
+      "t.yaml");
+  auto d = parse_pipeline_config(to_yaml(c), "round trip");
+  EXPECT_EQ(to_yaml(c), to_yaml(d));
+  EXPECT_EQ(d.ingest.format, "intan");
+  EXPECT_EQ(d.ingest.sample_rate_hz, 20000);
+  EXPECT_EQ(d.chunking.lateness_ns, 1'500'000);
+  EXPECT_EQ(d.decoder.max_batch, 8);
+  EXPECT_EQ(d.publish.topic, "vel");
+  EXPECT_EQ(d.record.path, "r.sfrec");
+}
+
+}  // namespace
+}  // namespace spikeflow::pipeline

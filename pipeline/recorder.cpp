@@ -1,0 +1,122 @@
+#include "pipeline/recorder.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <fmt/format.h>
+#include <fstream>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <tbb/concurrent_queue.h>
+#include <thread>
+#include <variant>
+
+#include "replay/recording_file.h"
+
+namespace spikeflow::pipeline {
+
+struct Recorder::Impl {
+  using Item = std::variant<std::monostate /* stop */, core::EventBatch, core::Prediction>;
+  replay::RecordingWriter writer;
+  tbb::concurrent_bounded_queue<Item> queue;
+  std::thread thread;
+  std::atomic<uint64_t> dropped{0};
+  mutable std::mutex stats_mutex;
+  RecorderStats stats;
+  bool stopped = false;
+
+  void run() {
+    pthread_setname_np(pthread_self(), "sf-recorder");
+    auto last_flush = std::chrono::steady_clock::now();
+    Item item;
+    for (;;) {
+      if (!queue.try_pop(item)) {
+        // Caught up: hand what is buffered to the OS, then block for the next item.
+        writer.flush();
+        update_stats();
+        last_flush = std::chrono::steady_clock::now();
+        queue.pop(item);
+      }
+      if (std::holds_alternative<std::monostate>(item)) break;
+      if (auto* b = std::get_if<core::EventBatch>(&item)) {
+        writer.write_events(*b);
+      } else {
+        writer.write_prediction(std::get<core::Prediction>(item));
+      }
+      if (std::chrono::steady_clock::now() - last_flush > std::chrono::milliseconds(100)) {
+        writer.flush();
+        last_flush = std::chrono::steady_clock::now();
+      }
+      update_stats();
+    }
+    writer.close();
+    update_stats();
+    if (!writer.ok()) spdlog::error("recorder: {}", writer.error());
+  }
+
+  void update_stats() {
+    const auto& c = writer.counters();
+    std::lock_guard lock(stats_mutex);
+    stats.batches = c.event_records;
+    stats.predictions = c.prediction_records;
+    stats.io_errors = c.io_errors;
+    stats.bytes = c.bytes_written;
+  }
+};
+
+Recorder::Recorder(const std::string& path, const std::string& config_text, const std::string& model_description,
+                   const std::string& model_identity, const std::vector<core::UnitKey>& units,
+                   size_t queue_capacity)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->writer.open(path);
+  impl_->writer.write_config(config_text);
+  impl_->writer.write_model(model_description, model_identity);
+  impl_->writer.write_units(units);
+  impl_->writer.flush();
+  impl_->queue.set_capacity(static_cast<std::ptrdiff_t>(queue_capacity));
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+Recorder::~Recorder() { stop(); }
+
+void Recorder::record(const core::EventBatch& batch) {
+  if (!impl_->queue.try_push(Impl::Item(batch))) impl_->dropped.fetch_add(1);
+}
+
+void Recorder::record(const core::Prediction& prediction) {
+  if (!impl_->queue.try_push(Impl::Item(prediction))) impl_->dropped.fetch_add(1);
+}
+
+void Recorder::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->queue.push(Impl::Item(std::monostate{}));  // after everything already queued
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+RecorderStats Recorder::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  RecorderStats s = impl_->stats;
+  s.dropped = impl_->dropped.load();
+  return s;
+}
+
+std::string file_identity(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "unreadable";
+  uint64_t h = 1469598103934665603ull;
+  uint64_t size = 0;
+  char buf[1 << 16];
+  while (in) {
+    in.read(buf, sizeof buf);
+    const auto n = in.gcount();
+    for (std::streamsize i = 0; i < n; ++i) {
+      h ^= static_cast<uint8_t>(buf[i]);
+      h *= 1099511628211ull;
+    }
+    size += static_cast<uint64_t>(n);
+  }
+  return fmt::format("{}:{:016x}", size, h);
+}
+
+}  // namespace spikeflow::pipeline

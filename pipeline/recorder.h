@@ -1,0 +1,53 @@
+// Recorder: a tap that writes every accepted packet and every published prediction to a
+// recording file (replay/recording_file.h) without putting file I/O on the graph's threads.
+// The graph's taps call record() (non-blocking: a bounded queue; when it is full the item is
+// dropped and counted, never waited for); a thread of its own ("sf-recorder") writes, flushes
+// every 100 ms (a crash loses at most that much) and closes the file with an END record on
+// stop(). Thread contract: record() from any one thread per item kind; stop() from the owner.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/event_batch.h"
+#include "core/prediction.h"
+#include "core/unit_map.h"
+
+namespace spikeflow::pipeline {
+
+struct RecorderStats {
+  uint64_t batches = 0;        ///< packets written
+  uint64_t predictions = 0;    ///< predictions written
+  uint64_t dropped = 0;        ///< queue full: not recorded (counted, logged)
+  uint64_t io_errors = 0;
+  uint64_t bytes = 0;
+};
+
+class Recorder {
+ public:
+  /// Creates the file and writes its header, the config text, the model identity and the unit
+  /// map. Throws std::runtime_error naming the file when it cannot be created.
+  Recorder(const std::string& path, const std::string& config_text, const std::string& model_description,
+           const std::string& model_identity, const std::vector<core::UnitKey>& units,
+           size_t queue_capacity = 65536);
+  ~Recorder();
+
+  void record(const core::EventBatch& batch);
+  void record(const core::Prediction& prediction);
+
+  /// Writes what is queued, the END record, and closes. Idempotent.
+  void stop();
+  RecorderStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A short identity of a checkpoint file for recordings: "<size bytes>:<FNV-1a 64 hex>".
+std::string file_identity(const std::string& path);
+
+}  // namespace spikeflow::pipeline

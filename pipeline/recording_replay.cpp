@@ -1,0 +1,51 @@
+#include "pipeline/recording_replay.h"
+
+#include <unordered_map>
+
+#include "core/chunk_flags.h"
+#include "pipeline/live_pipeline.h"
+
+namespace spikeflow::pipeline {
+
+std::vector<core::Prediction> replay_recording(const replay::Recording& rec, PipelineConfig cfg,
+                                               std::unique_ptr<models::StreamingDecoder> decoder) {
+  cfg.ingest.transport = "none";
+  cfg.record.path.clear();
+  if (cfg.publish.endpoint.rfind("tcp://", 0) == 0) cfg.publish.endpoint = "inproc://spikeflow-replay";
+  // Decoder calls as they happened live: consecutive predictions sharing a decode start time.
+  std::unordered_map<int64_t, size_t> groups;
+  for (size_t i = 0; i < rec.predictions.size();) {
+    size_t j = i + 1;
+    while (j < rec.predictions.size() &&
+           rec.predictions[j].timing.decode_start_ns == rec.predictions[i].timing.decode_start_ns) {
+      ++j;
+    }
+    groups[rec.predictions[i].seq] = j - i;
+    i = j;
+  }
+  std::vector<int64_t> ticks;
+  for (const auto& p : rec.predictions) {
+    if (core::has_flag(p.flags, core::ChunkFlag::kClosedByDeadline)) ticks.push_back(p.timing.trigger_arrival_ns);
+  }
+  std::vector<core::Prediction> out;
+  out.reserve(rec.predictions.size());
+  LiveOptions lo;
+  lo.on_prediction = [&out](const core::Prediction& p) { out.push_back(p); };
+  lo.external_ticks = true;
+  lo.decode_group_size = [&groups](int64_t seq) {
+    auto it = groups.find(seq);
+    return it == groups.end() ? size_t{1} : it->second;
+  };
+  LivePipeline live(cfg, std::move(decoder), std::move(lo));
+  live.start();
+  size_t ti = 0;
+  for (const auto& b : rec.batches) {
+    while (ti < ticks.size() && ticks[ti] <= b.arrival_host_ns) live.tick(ticks[ti++]);
+    live.push(b);
+  }
+  while (ti < ticks.size()) live.tick(ticks[ti++]);
+  live.stop();
+  return out;
+}
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,22 @@
+// Exact replay of a recording (pipeline/recorder.h) through the live graph, on the recording's
+// own clock: every packet is pushed at its recorded arrival time, a deadline tick is issued
+// wherever the live run closed a chunk by deadline, and the decoder batches exactly the chunks
+// it batched live. With the same model the predictions are bit-identical to the recorded ones.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/prediction.h"
+#include "models/streaming_decoder.h"
+#include "pipeline/pipeline_config.h"
+#include "replay/recording_file.h"
+
+namespace spikeflow::pipeline {
+
+/// config: the recorded run's config (ingest is replaced by in-process input, recording and the
+/// ticker are turned off here). Returns the predictions in publish order.
+std::vector<core::Prediction> replay_recording(const replay::Recording& recording, PipelineConfig config,
+                                               std::unique_ptr<models::StreamingDecoder> decoder);
+
+}  // namespace spikeflow::pipeline
