@@ -138,6 +138,10 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   // Malformed datagrams are dropped and counted; the pipeline keeps going.
   send_raw(live_->ingest_port(), {1, 2, 3});
   send_raw(live_->ingest_port(), std::vector<uint8_t>(64, 0));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (live_->stats().ingest.packets_dropped() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();  // the ingest thread counts them as they arrive
+  }
   core::Prediction p;
   const int64_t stop_start = core::host_now_ns();
   live_->stop();
