@@ -139,7 +139,11 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   send_raw(live_->ingest_port(), {1, 2, 3});
   send_raw(live_->ingest_port(), std::vector<uint8_t>(64, 0));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (live_->stats().ingest.packets_dropped() < 2 && std::chrono::steady_clock::now() < deadline) {
+  auto malformed = [&] {
+    const auto& d = live_->stats().ingest.packet_drops;
+    return d[static_cast<size_t>(stages::PacketDrop::kTruncatedHeader)] + d[static_cast<size_t>(stages::PacketDrop::kBadMagic)];
+  };
+  while (malformed() < 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();  // the ingest thread counts them as they arrive
   }
   core::Prediction p;
