@@ -1,1 +1,153 @@
-int main() { return 0; }
+// Streaming decoder benchmarks: one step() per iteration on Poisson chunks (~15 Hz per unit,
+// 50 ms chunks, so ~units × 0.75 tokens per chunk), LibTorch POSSM small config (dim 64, GRU
+// 256) on 1 intra-op thread, at 96 / 171 / 1024 units; also a catch-up step_many of 8 chunks and
+// the ridge / Kalman baselines. Per-chunk p50 / p99 (µs) are reported as counters; the build
+// type and thread count go into the context.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <vector>
+
+#include "models/baselines.h"
+#include "models/trainer.h"
+
+namespace {
+
+using namespace spikeflow;
+
+constexpr int64_t kWidthNs = 50'000'000;
+constexpr double kRateHz = 15.0;
+constexpr int kThreads = 1;
+
+std::vector<core::UnitKey> make_units(int n) {
+  std::vector<core::UnitKey> u;
+  for (int i = 0; i < n; ++i)
+    u.push_back({static_cast<uint32_t>(i / 4 + 1), static_cast<uint16_t>(i % 4 + 1)});
+  return u;
+}
+
+std::vector<core::TokenChunk> make_chunks(int units, size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::poisson_distribution<int> count(units * kRateHz * 0.05);
+  std::uniform_int_distribution<int32_t> unit(0, units - 1);
+  std::uniform_real_distribution<float> off(0.f, 0.05f);
+  std::vector<core::TokenChunk> chunks(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& c = chunks[i];
+    c.seq = static_cast<int64_t>(i);
+    std::vector<std::pair<float, int32_t>> t(static_cast<size_t>(count(rng)));
+    for (auto& [o, u] : t) {
+      o = off(rng);
+      u = unit(rng);
+    }
+    std::sort(t.begin(), t.end());
+    for (const auto& [o, u] : t) {
+      c.unit.push_back(u);
+      c.offset_s.push_back(o);
+    }
+  }
+  return chunks;
+}
+
+core::DecodingDataset make_dataset(int units, size_t n) {
+  core::DecodingDataset d;
+  d.width_ns = kWidthNs;
+  d.units = make_units(units);
+  d.chunks = make_chunks(units, n, 7);
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> g;
+  for (size_t i = 0; i < n * 2; ++i) d.targets.push_back(g(rng));
+  return d;
+}
+
+void report(benchmark::State& state, std::vector<double>& us, double tokens) {
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) {
+    return us.empty() ? 0.0 : us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))];
+  };
+  state.counters["p50_us"] = pct(0.50);
+  state.counters["p99_us"] = pct(0.99);
+  state.counters["max_us"] = us.empty() ? 0.0 : us.back();
+  state.counters["tokens_per_chunk"] = tokens;
+}
+
+void run_steps(benchmark::State& state, models::StreamingDecoder& dec,
+               const std::vector<core::TokenChunk>& chunks) {
+  std::vector<float> out(static_cast<size_t>(dec.output_dim()));
+  std::vector<double> us;
+  us.reserve(1 << 16);
+  size_t i = 0;
+  double tokens = 0;
+  for (auto& c : chunks) tokens += static_cast<double>(c.size());
+  dec.reset();
+  for (int w = 0; w < 20; ++w)
+    dec.step(chunks[static_cast<size_t>(w) % chunks.size()], out);  // warm-up
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    dec.step(chunks[i], out);
+    const auto t1 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(out.data());
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    if (++i == chunks.size()) i = 0;
+  }
+  report(state, us, tokens / static_cast<double>(chunks.size()));
+}
+
+void BM_PossmTorchStep(benchmark::State& state) {
+  const int units = static_cast<int>(state.range(0));
+  auto dec = models::make_untrained_possm(models::PossmConfig{}, make_units(units), 2, kWidthNs,
+                                          {"cpu", kThreads});
+  const auto chunks = make_chunks(units, 512, 1);
+  state.SetLabel(dec->describe());
+  run_steps(state, *dec, chunks);
+}
+BENCHMARK(BM_PossmTorchStep)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+void BM_PossmTorchStepMany8(benchmark::State& state) {
+  const int units = static_cast<int>(state.range(0));
+  auto dec = models::make_untrained_possm(models::PossmConfig{}, make_units(units), 2, kWidthNs,
+                                          {"cpu", kThreads});
+  const auto chunks = make_chunks(units, 512, 2);
+  std::vector<const core::TokenChunk*> batch(8);
+  std::vector<float> out(16);
+  std::vector<double> us;
+  size_t i = 0;
+  for (auto _ : state) {
+    for (size_t j = 0; j < 8; ++j) batch[j] = &chunks[(i + j) % chunks.size()];
+    const auto t0 = std::chrono::steady_clock::now();
+    dec->step_many(batch, out);
+    const auto t1 = std::chrono::steady_clock::now();
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 8.0);
+    i = (i + 8) % chunks.size();
+  }
+  report(state, us, static_cast<double>(units) * kRateHz * 0.05);
+}
+BENCHMARK(BM_PossmTorchStepMany8)->Arg(96)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+void BM_RidgeStep(benchmark::State& state) {
+  const int units = static_cast<int>(state.range(0));
+  auto fit = models::fit_ridge(make_dataset(units, 2000), {5, 1.0});
+  run_steps(state, *fit.decoder, make_chunks(units, 512, 1));
+}
+BENCHMARK(BM_RidgeStep)->Arg(96)->Unit(benchmark::kMicrosecond);
+
+void BM_KalmanStep(benchmark::State& state) {
+  const int units = static_cast<int>(state.range(0));
+  auto fit = models::fit_kalman(make_dataset(units, 2000));
+  run_steps(state, *fit.decoder, make_chunks(units, 512, 1));
+}
+BENCHMARK(BM_KalmanStep)->Arg(96)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::AddCustomContext("build_type", SPIKEFLOW_BUILD_TYPE);
+  benchmark::AddCustomContext("torch_intra_op_threads", std::to_string(kThreads));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/r2.h"
+#include "models/baselines.h"
 #include "models/trainer.h"
 #include "replay/dataset.h"
 #include "replay/synth_session.h"
@@ -42,15 +43,23 @@ int main(int argc, char** argv) {
   if (argc > 4) opts.batch_size = std::atoi(argv[4]);
   if (argc > 5) opts.lr = std::atof(argv[5]);
   if (argc > 6) opts.window_chunks = std::atoi(argv[6]);
-  const std::string path = (std::filesystem::temp_directory_path() / "possm_train_bench.ckpt").string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "possm_train_bench.ckpt").string();
   const auto r = models::train_possm(train, val, opts, path);
   auto dec = models::load_decoder(path, {"cpu", 1});
   const auto pred = models::decode_dataset(*dec, test);
   const double test_r2 = core::mean_r2(test.targets, pred, test.output_dim);
-  std::printf("train %zu chunks, val %zu, test %zu; %zu parameters\n", train.size(), val.size(), test.size(),
-              r.num_parameters);
-  std::printf("epochs %d (best %d), %.1f s, val R2 %.4f, held-out test R2 %.4f\n", r.epochs_run, r.best_epoch,
-              r.seconds, r.best_val_r2, test_r2);
+  std::printf("train %zu chunks, val %zu, test %zu; %zu parameters\n", train.size(), val.size(),
+              test.size(), r.num_parameters);
+  std::printf("epochs %d (best %d), %.1f s, val R2 %.4f, held-out test R2 %.4f\n", r.epochs_run,
+              r.best_epoch, r.seconds, r.best_val_r2, test_r2);
+  for (auto* name : {"ridge", "kalman"}) {
+    const auto fit =
+        std::string(name) == "ridge" ? models::fit_ridge(train) : models::fit_kalman(train);
+    const double r2 =
+        core::mean_r2(test.targets, models::decode_dataset(*fit.decoder, test), test.output_dim);
+    std::printf("baseline %-6s held-out test R2 %.4f\n", name, r2);
+  }
   std::filesystem::remove(path);
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "models/checkpoint_file.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -7,7 +9,6 @@
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace spikeflow::models {
 namespace {
@@ -25,7 +26,8 @@ uint64_t fnv1a64(const char* data, size_t n) {
 
 template <typename T>
 void put(std::string& out, T v) {
-  for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
+  for (size_t i = 0; i < sizeof(T); ++i)
+    out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
 }
 
 void put_str(std::string& out, const std::string& s) {
@@ -41,7 +43,8 @@ class Reader {
   T get() {
     need(sizeof(T));
     uint64_t v = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
+    for (size_t i = 0; i < sizeof(T); ++i)
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
     pos_ += sizeof(T);
     return static_cast<T>(v);
   }
@@ -57,7 +60,8 @@ class Reader {
 
  private:
   void need(uint64_t n) const {
-    if (n > end_ - pos_) throw std::runtime_error("corrupt (a length field points past the end of the data)");
+    if (n > end_ - pos_)
+      throw std::runtime_error("corrupt (a length field points past the end of the data)");
   }
   const std::string& data_;
   size_t end_;
@@ -128,8 +132,8 @@ void CheckpointFile::write(const std::string& path) const {
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) {
-      throw std::runtime_error("checkpoint '" + path + "': cannot open '" + tmp + "' for writing: " +
-                               std::strerror(errno));
+      throw std::runtime_error("checkpoint '" + path + "': cannot open '" + tmp +
+                               "' for writing: " + std::strerror(errno));
     }
     f.write(out.data(), static_cast<std::streamsize>(out.size()));
     f.flush();
@@ -141,7 +145,8 @@ void CheckpointFile::write(const std::string& path) const {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string err = std::strerror(errno);
     std::remove(tmp.c_str());
-    throw std::runtime_error("checkpoint '" + path + "': cannot rename '" + tmp + "' into place: " + err);
+    throw std::runtime_error("checkpoint '" + path + "': cannot rename '" + tmp +
+                             "' into place: " + err);
   }
 }
 
@@ -168,8 +173,8 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
     const uint32_t version = header.get<uint32_t>();
     const uint64_t total = header.get<uint64_t>();
     if (version != kContainerVersion) {
-      throw fail("unsupported container version " + std::to_string(version) + " (this build reads " +
-                 std::to_string(kContainerVersion) + ")");
+      throw fail("unsupported container version " + std::to_string(version) +
+                 " (this build reads " + std::to_string(kContainerVersion) + ")");
     }
     if (data.size() < total) {
       throw fail("truncated (file is " + std::to_string(data.size()) + " bytes, header says " +
@@ -208,8 +213,12 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
 
 std::string checkpoint_kind(const std::string& path) { return CheckpointFile::read(path).kind; }
 
-void CheckpointFile::set_int(const std::string& key, int64_t value) { meta[key] = std::to_string(value); }
-void CheckpointFile::set_double(const std::string& key, double value) { meta[key] = fmt_double(value); }
+void CheckpointFile::set_int(const std::string& key, int64_t value) {
+  meta[key] = std::to_string(value);
+}
+void CheckpointFile::set_double(const std::string& key, double value) {
+  meta[key] = fmt_double(value);
+}
 
 void CheckpointFile::set_floats(const std::string& key, const std::vector<float>& values) {
   std::string s;
@@ -249,14 +258,17 @@ const std::string& CheckpointFile::get_string(const std::string& key) const {
   return it->second;
 }
 
-int64_t CheckpointFile::get_int(const std::string& key) const { return parse_int(key, get_string(key)); }
+int64_t CheckpointFile::get_int(const std::string& key) const {
+  return parse_int(key, get_string(key));
+}
 double CheckpointFile::get_double(const std::string& key) const {
   return parse_double(key, get_string(key));
 }
 
 std::vector<float> CheckpointFile::get_floats(const std::string& key) const {
   std::vector<float> out;
-  for (const auto& p : split(get_string(key), ',')) out.push_back(static_cast<float>(parse_double(key, p)));
+  for (const auto& p : split(get_string(key), ','))
+    out.push_back(static_cast<float>(parse_double(key, p)));
   return out;
 }
 
@@ -264,7 +276,8 @@ std::vector<core::UnitKey> CheckpointFile::get_units(const std::string& key) con
   std::vector<core::UnitKey> out;
   for (const auto& p : split(get_string(key), ',')) {
     const auto parts = split(p, ':');
-    if (parts.size() != 2) throw std::runtime_error("metadata key '" + key + "': bad unit '" + p + "'");
+    if (parts.size() != 2)
+      throw std::runtime_error("metadata key '" + key + "': bad unit '" + p + "'");
     const int64_t ch = parse_int(key, parts[0]);
     const int64_t u = parse_int(key, parts[1]);
     if (ch < 0 || ch > core::UnitMap::kMaxChannel || u < 0 || u > core::UnitMap::kMaxUnitCode) {

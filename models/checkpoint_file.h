@@ -29,10 +29,10 @@ class CheckpointFile {
  public:
   static constexpr uint32_t kContainerVersion = 1;
 
-  std::string kind;            ///< "possm", "ridge", "kalman"
-  uint32_t kind_version = 1;   ///< format version of that kind's metadata and payload
+  std::string kind;           ///< "possm", "ridge", "kalman"
+  uint32_t kind_version = 1;  ///< format version of that kind's metadata and payload
   std::map<std::string, std::string> meta;
-  std::string payload;         ///< opaque bytes
+  std::string payload;  ///< opaque bytes
 
   /// Writes the file atomically (tmp + rename). Throws std::runtime_error naming the path.
   void write(const std::string& path) const;

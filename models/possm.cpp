@@ -15,21 +15,26 @@ using torch::indexing::Slice;
 void set_torch_threads(int threads) {
   torch::set_num_threads(threads);
   using SetThreads = void (*)(int);
-  static const auto openblas_set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static const auto openblas_set =
+      reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   if (openblas_set != nullptr) openblas_set(1);
 }
 
 void validate_possm_config(const PossmConfig& c) {
   std::vector<std::string> errors;
   if (c.dim <= 0) errors.push_back("dim must be > 0 (got " + std::to_string(c.dim) + ")");
-  if (c.num_latents <= 0) errors.push_back("num_latents must be > 0 (got " + std::to_string(c.num_latents) + ")");
-  if (c.num_heads <= 0) errors.push_back("num_heads must be > 0 (got " + std::to_string(c.num_heads) + ")");
-  if (c.num_kv_heads <= 0) errors.push_back("num_kv_heads must be > 0 (got " + std::to_string(c.num_kv_heads) + ")");
+  if (c.num_latents <= 0)
+    errors.push_back("num_latents must be > 0 (got " + std::to_string(c.num_latents) + ")");
+  if (c.num_heads <= 0)
+    errors.push_back("num_heads must be > 0 (got " + std::to_string(c.num_heads) + ")");
+  if (c.num_kv_heads <= 0)
+    errors.push_back("num_kv_heads must be > 0 (got " + std::to_string(c.num_kv_heads) + ")");
   if (c.num_heads > 0 && c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads != 0) {
-    errors.push_back("num_kv_heads (" + std::to_string(c.num_kv_heads) + ") must divide num_heads (" +
-                     std::to_string(c.num_heads) + ")");
+    errors.push_back("num_kv_heads (" + std::to_string(c.num_kv_heads) +
+                     ") must divide num_heads (" + std::to_string(c.num_heads) + ")");
   }
-  if (c.dim > 0 && c.num_heads > 0 && (c.dim % c.num_heads != 0 || (c.dim / c.num_heads) % 4 != 0)) {
+  if (c.dim > 0 && c.num_heads > 0 &&
+      (c.dim % c.num_heads != 0 || (c.dim / c.num_heads) % 4 != 0)) {
     errors.push_back("dim / num_heads must be a whole multiple of 4 (dim " + std::to_string(c.dim) +
                      ", num_heads " + std::to_string(c.num_heads) + ")");
   }
@@ -37,7 +42,8 @@ void validate_possm_config(const PossmConfig& c) {
   if (c.backbone != "gru" && c.backbone != "s4d") {
     errors.push_back("backbone must be 'gru' or 's4d' (got '" + c.backbone + "')");
   }
-  if (c.rnn_hidden <= 0) errors.push_back("rnn_hidden must be > 0 (got " + std::to_string(c.rnn_hidden) + ")");
+  if (c.rnn_hidden <= 0)
+    errors.push_back("rnn_hidden must be > 0 (got " + std::to_string(c.rnn_hidden) + ")");
   if (!(c.rope_min_period_s > 0) || !(c.rope_max_period_s >= c.rope_min_period_s)) {
     errors.push_back("rotary periods need 0 < rope_min_period_s <= rope_max_period_s");
   }
@@ -50,12 +56,14 @@ void validate_possm_config(const PossmConfig& c) {
 
 // ---------------------------------------------------------------- rotary time embedding
 
-RotaryTimeEmbeddingImpl::RotaryTimeEmbeddingImpl(RotaryTimeEmbeddingOptions options_) : options(options_) {
+RotaryTimeEmbeddingImpl::RotaryTimeEmbeddingImpl(RotaryTimeEmbeddingOptions options_)
+    : options(options_) {
   const int64_t pairs = options.head_dim() / 4;
   std::vector<float> w(static_cast<size_t>(pairs));
   for (int64_t i = 0; i < pairs; ++i) {
     const double frac = pairs > 1 ? static_cast<double>(i) / static_cast<double>(pairs - 1) : 0.0;
-    const double period = options.min_period_s() * std::pow(options.max_period_s() / options.min_period_s(), frac);
+    const double period =
+        options.min_period_s() * std::pow(options.max_period_s() / options.min_period_s(), frac);
     w[static_cast<size_t>(i)] = static_cast<float>(2.0 * M_PI / period);
   }
   omega = register_buffer("omega", torch::tensor(w));
@@ -76,17 +84,26 @@ Tensor RotaryTimeEmbeddingImpl::rotate(const Tensor& x, const Tensor& cos, const
 
 // ---------------------------------------------------------------- latent cross-attention
 
-LatentCrossAttentionImpl::LatentCrossAttentionImpl(LatentCrossAttentionOptions options_) : options(options_) {
+LatentCrossAttentionImpl::LatentCrossAttentionImpl(LatentCrossAttentionOptions options_)
+    : options(options_) {
   const int64_t dim = options.dim(), hd = head_dim();
   norm_q = register_module("norm_q", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   norm_kv = register_module("norm_kv", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   norm_mlp = register_module("norm_mlp", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(dim, options.num_heads() * hd).bias(false)));
-  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(dim, options.num_kv_heads() * hd).bias(false)));
-  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(dim, options.num_kv_heads() * hd).bias(false)));
+  to_q = register_module(
+      "to_q",
+      torch::nn::Linear(torch::nn::LinearOptions(dim, options.num_heads() * hd).bias(false)));
+  to_k = register_module(
+      "to_k",
+      torch::nn::Linear(torch::nn::LinearOptions(dim, options.num_kv_heads() * hd).bias(false)));
+  to_v = register_module(
+      "to_v",
+      torch::nn::Linear(torch::nn::LinearOptions(dim, options.num_kv_heads() * hd).bias(false)));
   to_out = register_module("to_out", torch::nn::Linear(options.num_heads() * hd, dim));
-  mlp = register_module("mlp", torch::nn::Sequential(torch::nn::Linear(dim, dim * options.mlp_ratio()), torch::nn::GELU(),
-                                                      torch::nn::Linear(dim * options.mlp_ratio(), dim)));
+  mlp = register_module(
+      "mlp",
+      torch::nn::Sequential(torch::nn::Linear(dim, dim * options.mlp_ratio()), torch::nn::GELU(),
+                            torch::nn::Linear(dim * options.mlp_ratio(), dim)));
 }
 
 std::pair<Tensor, Tensor> LatentCrossAttentionImpl::kv_table(const Tensor& unit_embeddings) {
@@ -96,38 +113,52 @@ std::pair<Tensor, Tensor> LatentCrossAttentionImpl::kv_table(const Tensor& unit_
           to_v(x).view({u, options.num_kv_heads(), head_dim()})};
 }
 
-Tensor LatentCrossAttentionImpl::queries(const Tensor& latents, const Tensor& cos, const Tensor& sin) {
+Tensor LatentCrossAttentionImpl::queries(const Tensor& latents, const Tensor& cos,
+                                         const Tensor& sin) {
   const int64_t l = latents.size(0);
   Tensor q = to_q(norm_q(latents)).view({l, options.num_heads(), head_dim()});
   q = RotaryTimeEmbeddingImpl::rotate(q, cos, sin);
   return q * (1.0 / std::sqrt(static_cast<double>(head_dim())));
 }
 
-Tensor LatentCrossAttentionImpl::finish(const Tensor& attn, const Tensor& latents, const Tensor& cos,
-                                        const Tensor& sin) {
-  // Counter-rotation by the latent time makes each value's contribution depend on the relative
-  // time (token - latent) only (POYO rotary value embedding).
-  Tensor a = RotaryTimeEmbeddingImpl::rotate(attn, cos, -sin);
-  const int64_t s = a.size(0), l = a.size(1);
-  Tensor x = latents.unsqueeze(0) + to_out(a.reshape({s, l, options.num_heads() * head_dim()}));
+Tensor LatentCrossAttentionImpl::out_weight(const Tensor& cos, const Tensor& sin) {
+  // Counter-rotation is linear: rotate(a, cos, -sin) = a · R with R = rotate(I, cos, -sin) per
+  // head (POYO rotary value embedding: a value's contribution depends on token - latent time).
+  const int64_t hd = head_dim();
+  Tensor r = RotaryTimeEmbeddingImpl::rotate(torch::eye(hd, cos.options()), cos, -sin);  // (hd, hd)
+  Tensor block = torch::kron(torch::eye(options.num_heads(), cos.options()), r);  // (H*hd, H*hd)
+  return torch::matmul(to_out->weight, block.t());
+}
+
+Tensor LatentCrossAttentionImpl::finish(const Tensor& attn, const Tensor& latents,
+                                        const Tensor& w_out) {
+  const int64_t s = attn.size(0), l = attn.size(1);
+  Tensor x = latents.unsqueeze(0) +
+             torch::nn::functional::linear(attn.reshape({s, l, options.num_heads() * head_dim()}),
+                                           w_out, to_out->bias);
   return x + mlp->forward(norm_mlp(x));
 }
 
 // ---------------------------------------------------------------- latent self-attention
 
-LatentSelfAttentionImpl::LatentSelfAttentionImpl(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {
-  norm_attn = register_module("norm_attn", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+LatentSelfAttentionImpl::LatentSelfAttentionImpl(int64_t dim, int64_t num_heads)
+    : dim_(dim), num_heads_(num_heads) {
+  norm_attn =
+      register_module("norm_attn", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   norm_mlp = register_module("norm_mlp", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  to_qkv = register_module("to_qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(false)));
+  to_qkv = register_module("to_qkv",
+                           torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(false)));
   to_out = register_module("to_out", torch::nn::Linear(dim, dim));
-  mlp = register_module("mlp", torch::nn::Sequential(torch::nn::Linear(dim, 4 * dim), torch::nn::GELU(),
-                                                      torch::nn::Linear(4 * dim, dim)));
+  mlp = register_module("mlp",
+                        torch::nn::Sequential(torch::nn::Linear(dim, 4 * dim), torch::nn::GELU(),
+                                              torch::nn::Linear(4 * dim, dim)));
 }
 
 Tensor LatentSelfAttentionImpl::forward(const Tensor& x) {
   const int64_t s = x.size(0), l = x.size(1), hd = dim_ / num_heads_;
   auto qkv = to_qkv(norm_attn(x)).view({s, l, 3, num_heads_, hd}).unbind(2);
-  Tensor scores = torch::einsum("slhd,smhd->shlm", {qkv[0], qkv[1]}) * (1.0 / std::sqrt(static_cast<double>(hd)));
+  Tensor scores = torch::einsum("slhd,smhd->shlm", {qkv[0], qkv[1]}) *
+                  (1.0 / std::sqrt(static_cast<double>(hd)));
   Tensor out = torch::einsum("shlm,smhd->slhd", {scores.softmax(-1), qkv[2]}).reshape({s, l, dim_});
   Tensor y = x + to_out(out);
   return y + mlp->forward(norm_mlp(y));
@@ -142,7 +173,8 @@ S4DImpl::S4DImpl(int64_t input_dim, int64_t channels) : channels_(channels) {
       "log_dt", torch::rand({channels}) * (std::log(dt_max) - std::log(dt_min)) + std::log(dt_min));
   log_a_real = register_parameter("log_a_real", torch::full({channels, kStateSize}, std::log(0.5)));
   a_imag = register_parameter(
-      "a_imag", (torch::arange(kStateSize, torch::kFloat) * M_PI).unsqueeze(0).repeat({channels, 1}));
+      "a_imag",
+      (torch::arange(kStateSize, torch::kFloat) * M_PI).unsqueeze(0).repeat({channels, 1}));
   c = register_parameter("c", torch::randn({channels, kStateSize, 2}) * std::sqrt(0.5));
   d = register_parameter("d", torch::ones({channels}));
 }
@@ -187,7 +219,8 @@ bool keep(const std::vector<std::vector<uint8_t>>* keep_units, size_t b, int32_t
 
 }  // namespace
 
-PaddedBatch collate_padded(const Windows& windows, const std::vector<std::vector<uint8_t>>* keep_units) {
+PaddedBatch collate_padded(const Windows& windows,
+                           const std::vector<std::vector<uint8_t>>* keep_units) {
   const int64_t b_n = static_cast<int64_t>(windows.size());
   int64_t c_n = 1, t_n = 1;
   for (size_t b = 0; b < windows.size(); ++b) {
@@ -224,7 +257,8 @@ PaddedBatch collate_padded(const Windows& windows, const std::vector<std::vector
   return out;
 }
 
-PackedBatch collate_packed(const Windows& windows, const std::vector<std::vector<uint8_t>>* keep_units) {
+PackedBatch collate_packed(const Windows& windows,
+                           const std::vector<std::vector<uint8_t>>* keep_units) {
   PackedBatch out;
   out.batch = static_cast<int64_t>(windows.size());
   out.chunks = 1;
@@ -262,6 +296,37 @@ PackedBatch collate_packed(const Windows& windows, const std::vector<std::vector
 
 // ---------------------------------------------------------------- Possm
 
+namespace {
+
+/// Drops LibTorch's one-time "scatter_reduce() is in beta" notice (it would reach the CLI's
+/// stderr), forwarding every other warning to the handler it replaces.
+class BetaWarningFilter : public c10::WarningHandler {
+ public:
+  BetaWarningFilter() : prev_(c10::Warning::get_warning_handler()) {}
+  void process(const c10::SourceLocation& loc, const std::string& msg,
+               const bool verbatim) override {
+    if (msg.find("is in beta") != std::string::npos) return;
+    prev_->process(loc, msg, verbatim);
+  }
+
+ private:
+  c10::WarningHandler* prev_;
+};
+
+/// LibTorch 1.13 prints a one-time "scatter_reduce() is in beta" notice on stderr (where the CLI
+/// would show it): use scatter_reduce once with the filter installed. The handler is global and
+/// not thread-safe to swap, so this runs exactly once (function-local static), not per call.
+bool silence_scatter_reduce_notice() {
+  BetaWarningFilter filter;
+  c10::Warning::WarningHandlerGuard guard(&filter);
+  torch::NoGradGuard no_grad;
+  torch::zeros({1}).scatter_reduce(0, torch::zeros({1}, torch::kLong), torch::ones({1}), "amax",
+                                   false);
+  return true;
+}
+
+}  // namespace
+
 PossmImpl::PossmImpl(PossmOptions options_) : options(std::move(options_)) {
   const PossmConfig& c = options.config();
   validate_possm_config(c);
@@ -271,15 +336,18 @@ PossmImpl::PossmImpl(PossmOptions options_) : options(std::move(options_)) {
   const int64_t dim = c.dim, hd = dim / c.num_heads;
   unit_emb = register_module("unit_emb", torch::nn::Embedding(options.num_units(), dim));
   latents = register_parameter("latents", torch::randn({c.num_latents, dim}) * 0.02);
-  rotary = register_module(
-      "rotary", RotaryTimeEmbedding(
-                    RotaryTimeEmbeddingOptions(hd).min_period_s(c.rope_min_period_s).max_period_s(c.rope_max_period_s)));
-  cross = register_module("cross", LatentCrossAttention(LatentCrossAttentionOptions(dim, c.num_heads, c.num_kv_heads)));
+  rotary = register_module("rotary", RotaryTimeEmbedding(RotaryTimeEmbeddingOptions(hd)
+                                                             .min_period_s(c.rope_min_period_s)
+                                                             .max_period_s(c.rope_max_period_s)));
+  cross = register_module(
+      "cross", LatentCrossAttention(LatentCrossAttentionOptions(dim, c.num_heads, c.num_kv_heads)));
   self_attn = register_module("self_attn", torch::nn::ModuleList());
-  for (int i = 0; i < c.self_attn_layers; ++i) self_attn->push_back(LatentSelfAttention(dim, c.num_heads));
+  for (int i = 0; i < c.self_attn_layers; ++i)
+    self_attn->push_back(LatentSelfAttention(dim, c.num_heads));
   const int64_t features = c.num_latents * dim;
   if (c.backbone == "gru") {
-    gru = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(features, c.rnn_hidden).batch_first(true)));
+    gru = register_module(
+        "gru", torch::nn::GRU(torch::nn::GRUOptions(features, c.rnn_hidden).batch_first(true)));
   } else {
     s4d = register_module("s4d", S4D(features, c.rnn_hidden));
   }
@@ -290,23 +358,37 @@ PossmImpl::PossmImpl(PossmOptions options_) : options(std::move(options_)) {
 PossmImpl::Parts PossmImpl::parts() {
   if (cache_) return *cache_;
   auto [k, v] = cross->kv_table(unit_emb->weight);  // (U, Hkv, hd)
-  auto [cos, sin] = rotary->forward(latent_time_);   // (1, P)
-  Tensor q = cross->queries(latents, cos, sin);      // (L, H, hd), scaled
+  auto [cos, sin] = rotary->forward(latent_time_);  // (1, P)
+  Tensor q = cross->queries(latents, cos, sin);     // (L, H, hd), scaled
   const int64_t u = k.size(0), hkv = k.size(1), hd = k.size(2), l = q.size(0), h = q.size(1);
   const int64_t g = h / hkv, pn = cos.size(-1);
   Tensor qg = q.view({1, l, hkv, g, hd});
   Tensor kg = k.view({u, 1, hkv, 1, hd});
-  Tensor q1 = qg.narrow(-1, 0, pn), q2 = qg.narrow(-1, pn, pn), qr = qg.narrow(-1, 2 * pn, hd - 2 * pn);
-  Tensor k1 = kg.narrow(-1, 0, pn), k2 = kg.narrow(-1, pn, pn), kr = kg.narrow(-1, 2 * pn, hd - 2 * pn);
-  Tensor a = q1 * k1 + q2 * k2;                     // (U, L, Hkv, G, P)
+  Tensor q1 = qg.narrow(-1, 0, pn), q2 = qg.narrow(-1, pn, pn),
+         qr = qg.narrow(-1, 2 * pn, hd - 2 * pn);
+  Tensor k1 = kg.narrow(-1, 0, pn), k2 = kg.narrow(-1, pn, pn),
+         kr = kg.narrow(-1, 2 * pn, hd - 2 * pn);
+  Tensor a = q1 * k1 + q2 * k2;  // (U, L, Hkv, G, P)
   Tensor bb = q2 * k1 - q1 * k2;
-  Tensor r = (qr * kr).sum(-1, true);               // (U, L, Hkv, G, 1)
+  Tensor r = (qr * kr).sum(-1, true);  // (U, L, Hkv, G, 1)
   Parts p;
   p.score = torch::cat({a, bb, r}, -1).reshape({u, l * h, 2 * pn + 1});
   p.v = v;
-  p.v_swap = torch::cat({v.narrow(-1, pn, pn), v.narrow(-1, 0, pn), torch::zeros_like(v.narrow(-1, 2 * pn, hd - 2 * pn))}, -1);
-  p.out_cos = cos;
-  p.out_sin = sin;
+  p.v_swap = torch::cat({v.narrow(-1, pn, pn), v.narrow(-1, 0, pn),
+                         torch::zeros_like(v.narrow(-1, 2 * pn, hd - 2 * pn))},
+                        -1);
+  p.out_weight = cross->out_weight(cos, sin);
+  {
+    torch::NoGradGuard no_grad;
+    const auto o = cos.options();
+    Tensor w = rotary->omega;
+    p.omega2 = torch::cat({w, w, torch::zeros({1}, o)});
+    p.phase =
+        torch::cat({torch::zeros({pn}, o), torch::full({pn}, -M_PI / 2, o), torch::zeros({1}, o)});
+    p.omega_full = torch::cat({w, w, torch::zeros({hd - 2 * pn}, o)});
+    p.sign =
+        torch::cat({-torch::ones({pn}, o), torch::ones({pn}, o), torch::zeros({hd - 2 * pn}, o)});
+  }
   return p;
 }
 
@@ -316,42 +398,49 @@ void PossmImpl::freeze_for_inference() {
   cache_ = parts();
 }
 
-std::pair<Tensor, Tensor> PossmImpl::token_terms(const Parts& p, const Tensor& unit, const Tensor& offset) {
-  const int64_t n = unit.size(0), lh = p.score.size(1), hd = p.v.size(2);
-  auto [cos, sin] = rotary->forward(offset);  // (N, P)
-  const int64_t pn = cos.size(-1);
-  Tensor phi = torch::cat({cos, sin, torch::ones({n, 1}, cos.options())}, -1);  // (N, 2P+1)
-  Tensor scores = torch::bmm(p.score.index_select(0, unit), phi.unsqueeze(-1)).view({n, options.config().num_latents, lh / options.config().num_latents});
-  Tensor rest = torch::ones({n, hd - 2 * pn}, cos.options());
-  Tensor c_full = torch::cat({cos, cos, rest}, -1).unsqueeze(1);          // (N, 1, hd)
-  Tensor s_full = torch::cat({-sin, sin, rest * 0}, -1).unsqueeze(1);
-  Tensor values = p.v.index_select(0, unit) * c_full + p.v_swap.index_select(0, unit) * s_full;  // (N, Hkv, hd)
+std::pair<Tensor, Tensor> PossmImpl::token_terms(const Parts& p, const Tensor& unit,
+                                                 const Tensor& offset) {
+  const int64_t n = unit.size(0), lh = p.score.size(1), l = options.config().num_latents;
+  Tensor t = offset.unsqueeze(-1);
+  // [cos ωt, sin ωt, 1] as one cos (sin x = cos(x - π/2)); few ops matter in the streaming step.
+  Tensor phi = torch::addcmul(p.phase, t, p.omega2).cos_();  // (N, 2P+1)
+  Tensor scores = torch::bmm(p.score.index_select(0, unit), phi.unsqueeze(-1)).view({n, l, lh / l});
+  Tensor angle = t * p.omega_full;                         // (N, hd)
+  Tensor c_full = angle.cos().unsqueeze(1);                // [cos, cos, 1]
+  Tensor s_full = angle.sin_().mul_(p.sign).unsqueeze(1);  // [-sin, sin, 0]
+  Tensor values =
+      torch::addcmul(p.v.index_select(0, unit) * c_full, p.v_swap.index_select(0, unit), s_full);
   return {scores, values};
 }
 
 Tensor PossmImpl::weighted_values(const Tensor& e, const Tensor& values) {
   // e (N, L, H), values (N, Hkv, hd) -> per token (N, L, H, hd) without repeating K/V heads.
-  const int64_t n = e.size(0), l = e.size(1), h = e.size(2), hkv = values.size(1), hd = values.size(2);
+  const int64_t n = e.size(0), l = e.size(1), h = e.size(2), hkv = values.size(1),
+                hd = values.size(2);
   return (e.view({n, l, hkv, h / hkv, 1}) * values.view({n, 1, hkv, 1, hd})).view({n, l, h, hd});
 }
 
 Tensor PossmImpl::finish(const Tensor& attn, const Parts& p) {
-  Tensor x = cross->finish(attn, latents, p.out_cos, p.out_sin);
+  Tensor x = cross->finish(attn, latents, p.out_weight);
   for (const auto& m : *self_attn) x = m->as<LatentSelfAttention>()->forward(x);
   return x.reshape({x.size(0), -1});
 }
 
-Tensor PossmImpl::encode_packed(const Tensor& unit, const Tensor& offset, const Tensor& segment, int64_t s_n) {
+Tensor PossmImpl::encode_packed(const Tensor& unit, const Tensor& offset, const Tensor& segment,
+                                int64_t s_n) {
   Parts p = parts();
   auto [scores, values] = token_terms(p, unit, offset);  // (N, L, H), (N, Hkv, hd)
   const int64_t n = scores.size(0), l = scores.size(1), h = scores.size(2), hd = values.size(2);
   // Segment softmax: subtract the per-chunk max (a constant per segment, so no gradient needed).
   Tensor seg3 = segment.view({n, 1, 1}).expand({n, l, h});
+  static const bool quiet = silence_scatter_reduce_notice();
+  (void)quiet;
   Tensor mx = torch::zeros({s_n, l, h}, scores.options())
                   .scatter_reduce(0, seg3, scores.detach(), "amax", /*include_self=*/false);
   Tensor e = (scores - mx.index_select(0, segment)).exp();
   Tensor den = torch::zeros({s_n, l, h}, scores.options()).index_add(0, segment, e);
-  Tensor num = torch::zeros({s_n, l, h, hd}, scores.options()).index_add(0, segment, weighted_values(e, values));
+  Tensor num = torch::zeros({s_n, l, h, hd}, scores.options())
+                   .index_add(0, segment, weighted_values(e, values));
   // An empty chunk has den == 0 and num == 0: its attention output is exactly 0.
   Tensor attn = num / den.masked_fill(den == 0, 1.0).unsqueeze(-1);
   return finish(attn, p);
@@ -367,10 +456,11 @@ Tensor PossmImpl::encode_padded(const Tensor& unit, const Tensor& offset, const 
   Tensor masked = sc.masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity());
   Tensor mx = masked.detach().amax(-1, true);
   mx = mx.masked_fill(mx.isinf(), 0.0);  // all-masked (empty) chunk
-  Tensor e = (masked - mx).exp();          // exp(-inf) = 0 on padding
-  Tensor den = e.sum(-1);                  // (S, L, H)
+  Tensor e = (masked - mx).exp();        // exp(-inf) = 0 on padding
+  Tensor den = e.sum(-1);                // (S, L, H)
   // (S, L, Hkv, G, T) x (S, T, Hkv, hd) -> (S, L, Hkv, G, hd)
-  Tensor num = torch::einsum("slkgt,stkd->slkgd", {e.view({s_n, l, hkv, h / hkv, t_n}), values.view({s_n, t_n, hkv, hd})})
+  Tensor num = torch::einsum("slkgt,stkd->slkgd", {e.view({s_n, l, hkv, h / hkv, t_n}),
+                                                   values.view({s_n, t_n, hkv, hd})})
                    .reshape({s_n, l, h, hd});
   Tensor attn = num / den.masked_fill(den == 0, 1.0).unsqueeze(-1);
   return finish(attn, p);
@@ -389,7 +479,10 @@ Tensor PossmImpl::encode_one(const Tensor& unit, const Tensor& offset) {
     Tensor den = e.sum(0);  // (L, H)
     // (Hkv, L*G, N) @ (Hkv, N, hd) -> (Hkv, L*G, hd)
     Tensor eg = e.view({n, l, hkv, h / hkv}).permute({2, 1, 3, 0}).reshape({hkv, l * (h / hkv), n});
-    Tensor num = torch::bmm(eg, values.transpose(0, 1)).view({hkv, l, h / hkv, hd}).permute({1, 0, 2, 3}).reshape({l, h, hd});
+    Tensor num = torch::bmm(eg, values.transpose(0, 1))
+                     .view({hkv, l, h / hkv, hd})
+                     .permute({1, 0, 2, 3})
+                     .reshape({l, h, hd});
     attn = (num / den.unsqueeze(-1)).unsqueeze(0);
   }
   return finish(attn, p);
@@ -403,7 +496,13 @@ Tensor PossmImpl::initial_state(int64_t batch) {
 
 std::pair<Tensor, Tensor> PossmImpl::decode(const Tensor& features, const Tensor& state) {
   Tensor y, st;
-  if (gru) {
+  if (gru && features.size(1) == 1) {
+    // One chunk (the streaming step): the GRU cell op on the same weights skips aten::gru's
+    // sequence machinery (about half of a step's time).
+    const auto w = gru->all_weights();  // w_ih, w_hh, b_ih, b_hh (one layer)
+    st = torch::gru_cell(features.select(1, 0), state[0], w[0], w[1], w[2], w[3]).unsqueeze(0);
+    y = st.transpose(0, 1);
+  } else if (gru) {
     std::tie(y, st) = gru->forward(features, state);
   } else {
     std::tie(y, st) = s4d->forward(features, state);
@@ -412,13 +511,15 @@ std::pair<Tensor, Tensor> PossmImpl::decode(const Tensor& features, const Tensor
 }
 
 Tensor PossmImpl::forward_packed(const PackedBatch& b) {
-  Tensor feat = encode_packed(b.unit, b.offset, b.segment, b.batch * b.chunks).view({b.batch, b.chunks, -1});
+  Tensor feat =
+      encode_packed(b.unit, b.offset, b.segment, b.batch * b.chunks).view({b.batch, b.chunks, -1});
   return decode(feat, initial_state(b.batch)).first;
 }
 
 Tensor PossmImpl::forward_padded(const PaddedBatch& b) {
   const int64_t bn = b.unit.size(0), cn = b.unit.size(1), tn = b.unit.size(2);
-  Tensor feat = encode_padded(b.unit.view({bn * cn, tn}), b.offset.view({bn * cn, tn}), b.token_mask.view({bn * cn, tn}))
+  Tensor feat = encode_padded(b.unit.view({bn * cn, tn}), b.offset.view({bn * cn, tn}),
+                              b.token_mask.view({bn * cn, tn}))
                     .view({bn, cn, -1});
   return decode(feat, initial_state(bn)).first;
 }

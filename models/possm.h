@@ -35,7 +35,8 @@ void set_torch_threads(int threads);
 void validate_possm_config(const PossmConfig& config);
 
 struct PossmOptions {
-  PossmOptions(int64_t num_units, int64_t output_dim) : num_units_(num_units), output_dim_(output_dim) {}
+  PossmOptions(int64_t num_units, int64_t output_dim)
+      : num_units_(num_units), output_dim_(output_dim) {}
   TORCH_ARG(int64_t, num_units);
   TORCH_ARG(int64_t, output_dim);
   TORCH_ARG(double, width_s) = 0.05;  ///< chunk width; latents sit at the chunk end
@@ -58,7 +59,8 @@ class RotaryTimeEmbeddingImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& t) const;
   /// Rotates the first head_dim/2 dims of x (..., head_dim) by angles whose cos/sin broadcast
   /// to (..., head_dim/4). Pass -sin to counter-rotate.
-  static torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  static torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos,
+                              const torch::Tensor& sin);
 
   RotaryTimeEmbeddingOptions options;
   torch::Tensor omega;  ///< buffer (head_dim/4), rad/s
@@ -84,11 +86,15 @@ class LatentCrossAttentionImpl : public torch::nn::Module {
   /// Keys and values of every unit: unit embeddings (U, dim) -> (K, V), each (U, Hkv, hd).
   std::pair<torch::Tensor, torch::Tensor> kv_table(const torch::Tensor& unit_embeddings);
   /// Queries (L, H, hd), scaled by 1/sqrt(hd) and rotated by (cos, sin) (1, P).
-  torch::Tensor queries(const torch::Tensor& latents, const torch::Tensor& cos, const torch::Tensor& sin);
-  /// attn (S, L, H, hd) -> counter-rotated, projected, + latents, + MLP -> (S, L, dim).
-  torch::Tensor finish(const torch::Tensor& attn, const torch::Tensor& latents, const torch::Tensor& cos,
-                       const torch::Tensor& sin);
-
+  torch::Tensor queries(const torch::Tensor& latents, const torch::Tensor& cos,
+                        const torch::Tensor& sin);
+  /// The out-projection weight with the counter-rotation by the latent time (cos, sin) (1, P)
+  /// folded in: to_out(counter_rotate(a)) = a · out_weightᵀ + to_out.bias, (dim, H*hd).
+  torch::Tensor out_weight(const torch::Tensor& cos, const torch::Tensor& sin);
+  /// attn (S, L, H, hd) -> counter-rotated + projected (out_weight), + latents, + MLP -> (S, L,
+  /// dim).
+  torch::Tensor finish(const torch::Tensor& attn, const torch::Tensor& latents,
+                       const torch::Tensor& out_weight);
   LatentCrossAttentionOptions options;
   torch::nn::LayerNorm norm_q{nullptr}, norm_kv{nullptr}, norm_mlp{nullptr};
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
@@ -116,8 +122,10 @@ class S4DImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kStateSize = 16;  ///< complex modes per channel
   S4DImpl(int64_t input_dim, int64_t channels);
-  /// x (B, C, input_dim), state (2, B, channels, kStateSize) (real, imag) -> (y (B, C, channels), state).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& state);
+  /// x (B, C, input_dim), state (2, B, channels, kStateSize) (real, imag) -> (y (B, C, channels),
+  /// state).
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x,
+                                                  const torch::Tensor& state);
   torch::Tensor initial_state(int64_t batch, const torch::TensorOptions& opts) const;
 
   int64_t channels_;
@@ -144,23 +152,27 @@ struct PackedBatch {
 /// windows[b] holds up to C consecutive chunks (shorter windows are padded, chunk_mask false).
 /// keep_units, when given, has one per-unit keep flag vector per window (unit dropout).
 using Windows = std::vector<std::vector<const core::TokenChunk*>>;
-PaddedBatch collate_padded(const Windows& windows, const std::vector<std::vector<uint8_t>>* keep_units = nullptr);
-PackedBatch collate_packed(const Windows& windows, const std::vector<std::vector<uint8_t>>* keep_units = nullptr);
+PaddedBatch collate_padded(const Windows& windows,
+                           const std::vector<std::vector<uint8_t>>* keep_units = nullptr);
+PackedBatch collate_packed(const Windows& windows,
+                           const std::vector<std::vector<uint8_t>>* keep_units = nullptr);
 
 class PossmImpl : public torch::nn::Module {
  public:
   explicit PossmImpl(PossmOptions options);
 
   /// Chunk features (S, num_latents*dim) from packed tokens; segment in [0, num_segments).
-  torch::Tensor encode_packed(const torch::Tensor& unit, const torch::Tensor& offset, const torch::Tensor& segment,
-                              int64_t num_segments);
+  torch::Tensor encode_packed(const torch::Tensor& unit, const torch::Tensor& offset,
+                              const torch::Tensor& segment, int64_t num_segments);
   /// Chunk features (S, num_latents*dim) from padded tokens (S, T), T >= 1.
-  torch::Tensor encode_padded(const torch::Tensor& unit, const torch::Tensor& offset, const torch::Tensor& mask);
+  torch::Tensor encode_padded(const torch::Tensor& unit, const torch::Tensor& offset,
+                              const torch::Tensor& mask);
   /// One chunk's features (1, num_latents*dim) from its n >= 0 tokens (the streaming path).
   torch::Tensor encode_one(const torch::Tensor& unit, const torch::Tensor& offset);
 
   /// Backbone over a sequence: features (B, C, F), state -> (readout (B, C, output_dim), state).
-  std::pair<torch::Tensor, torch::Tensor> decode(const torch::Tensor& features, const torch::Tensor& state);
+  std::pair<torch::Tensor, torch::Tensor> decode(const torch::Tensor& features,
+                                                 const torch::Tensor& state);
   torch::Tensor initial_state(int64_t batch);
 
   /// Standardized predictions (B, C, output_dim) from zero state.
@@ -190,9 +202,11 @@ class PossmImpl : public torch::nn::Module {
   // is a gather of 2P+1 numbers per head and a dot product with [cos, sin, 1](t); and
   //   rot(v_u, t) = v_u ⊙ [cos, cos, 1] + swap(v_u) ⊙ [-sin, sin, 0].
   struct Parts {
-    torch::Tensor score;               ///< (U, L*H, 2P+1): [A | B | R] per unit and query head
-    torch::Tensor v, v_swap;           ///< (U, Hkv, hd)
-    torch::Tensor out_cos, out_sin;    ///< counter-rotation by the latent time, (1, P)
+    torch::Tensor score;          ///< (U, L*H, 2P+1): [A | B | R] per unit and query head
+    torch::Tensor v, v_swap;      ///< (U, Hkv, hd)
+    torch::Tensor out_weight;     ///< out-projection with the counter-rotation folded in
+    torch::Tensor omega2, phase;  ///< (2P+1): [ω, ω, 0] and [0, -π/2, 0]: phi = cos(t ω2 + phase)
+    torch::Tensor omega_full, sign;  ///< (hd): [ω, ω, 0…] and [-1…, +1…, 0…]
   };
   Parts parts();
   /// Token scores (N, L, H) and rotated values (N, Hkv, hd).

@@ -70,8 +70,8 @@ PossmMeta read_meta(const CheckpointFile& ck) {
   if (m.width_ns <= 0) throw std::runtime_error("width_ns must be > 0");
   if (m.target_mean.size() != static_cast<size_t>(m.output_dim) ||
       m.target_std.size() != static_cast<size_t>(m.output_dim)) {
-    throw std::runtime_error("target normalization has " + std::to_string(m.target_mean.size()) + "/" +
-                             std::to_string(m.target_std.size()) + " values for output_dim " +
+    throw std::runtime_error("target normalization has " + std::to_string(m.target_mean.size()) +
+                             "/" + std::to_string(m.target_std.size()) + " values for output_dim " +
                              std::to_string(m.output_dim));
   }
   return m;
@@ -93,8 +93,10 @@ void save_possm_checkpoint(const std::string& path, Possm& model, const PossmMet
   torch::serialize::OutputArchive archive;
   {
     torch::NoGradGuard no_grad;
-    for (const auto& p : model->named_parameters(true)) archive.write(p.key(), p.value().detach().cpu());
-    for (const auto& b : model->named_buffers(true)) archive.write(b.key(), b.value().cpu(), /*is_buffer=*/true);
+    for (const auto& p : model->named_parameters(true))
+      archive.write(p.key(), p.value().detach().cpu());
+    for (const auto& b : model->named_buffers(true))
+      archive.write(b.key(), b.value().cpu(), /*is_buffer=*/true);
   }
   std::ostringstream os;
   try {
@@ -108,10 +110,12 @@ void save_possm_checkpoint(const std::string& path, Possm& model, const PossmMet
 
 std::pair<Possm, PossmMeta> load_possm_checkpoint(const std::string& path) {
   CheckpointFile ck = CheckpointFile::read(path);
-  if (ck.kind != kPossmKind) throw ck_error(path, "kind is '" + ck.kind + "', expected '" + kPossmKind + "'");
+  if (ck.kind != kPossmKind)
+    throw ck_error(path, "kind is '" + ck.kind + "', expected '" + kPossmKind + "'");
   if (ck.kind_version != kPossmKindVersion) {
-    throw ck_error(path, "POSSM format version " + std::to_string(ck.kind_version) + " is not supported (expected " +
-                             std::to_string(kPossmKindVersion) + ")");
+    throw ck_error(path, "POSSM format version " + std::to_string(ck.kind_version) +
+                             " is not supported (expected " + std::to_string(kPossmKindVersion) +
+                             ")");
   }
   PossmMeta meta;
   try {
@@ -142,10 +146,11 @@ std::pair<Possm, PossmMeta> load_possm_checkpoint(const std::string& path) {
     }
     if (!found) throw ck_error(path, "weights lack tensor '" + name + "'");
     if (src.sizes() != dst.sizes()) {
-      throw ck_error(path, "tensor '" + name + "' has shape " + shape_str(src) + " but the config expects " +
-                               shape_str(dst));
+      throw ck_error(path, "tensor '" + name + "' has shape " + shape_str(src) +
+                               " but the config expects " + shape_str(dst));
     }
-    if (src.scalar_type() != dst.scalar_type()) throw ck_error(path, "tensor '" + name + "' has the wrong dtype");
+    if (src.scalar_type() != dst.scalar_type())
+      throw ck_error(path, "tensor '" + name + "' has the wrong dtype");
     dst.copy_(src);
   };
   for (auto& p : model->named_parameters(true)) load(p.key(), p.value(), false);
@@ -155,13 +160,15 @@ std::pair<Possm, PossmMeta> load_possm_checkpoint(const std::string& path) {
 
 torch::Device resolve_device(const RuntimeOptions& runtime) {
   if (runtime.threads < 1) {
-    throw std::runtime_error("runtime: threads must be >= 1 (got " + std::to_string(runtime.threads) + ")");
+    throw std::runtime_error("runtime: threads must be >= 1 (got " +
+                             std::to_string(runtime.threads) + ")");
   }
   if (runtime.device == "cpu") return torch::Device(torch::kCPU);
   if (runtime.device == "cuda") {
     if (!torch::cuda::is_available()) {
       throw std::runtime_error(
-          "device 'cuda' requested but this LibTorch build has no CUDA support / no GPU visible; use device 'cpu'");
+          "device 'cuda' requested but this LibTorch build has no CUDA support / no GPU visible; "
+          "use device 'cpu'");
     }
     return torch::Device(torch::kCUDA, 0);
   }
@@ -177,8 +184,9 @@ PossmDecoder::PossmDecoder(Possm model, PossmMeta meta, const RuntimeOptions& ru
   model_->eval();
   model_->freeze_for_inference();
   const PossmConfig& c = meta_.config;
-  describe_ = "possm-torch d" + std::to_string(c.dim) + " " + c.backbone + std::to_string(c.rnn_hidden) + " " +
-              runtime.device + " t" + std::to_string(runtime.threads);
+  describe_ = "possm-torch d" + std::to_string(c.dim) + " " + c.backbone +
+              std::to_string(c.rnn_hidden) + " " + runtime.device + " t" +
+              std::to_string(runtime.threads);
   reset();
 }
 
@@ -196,8 +204,9 @@ void PossmDecoder::check_units(const core::TokenChunk& chunk) const {
   }
   for (int32_t u : chunk.unit) {
     if (u < 0 || u >= n_units) {
-      throw std::out_of_range("PossmDecoder: chunk " + std::to_string(chunk.seq) + " has unit index " +
-                              std::to_string(u) + " outside [0, " + std::to_string(n_units) + ")");
+      throw std::out_of_range("PossmDecoder: chunk " + std::to_string(chunk.seq) +
+                              " has unit index " + std::to_string(u) + " outside [0, " +
+                              std::to_string(n_units) + ")");
     }
   }
 }
@@ -208,12 +217,14 @@ void PossmDecoder::write_output(const Tensor& y, std::span<float> out) {
   const auto d = static_cast<size_t>(meta_.output_dim);
   const size_t n = static_cast<size_t>(c.numel()) / d;
   for (size_t i = 0; i < n; ++i) {
-    for (size_t j = 0; j < d; ++j) out[i * d + j] = p[i * d + j] * meta_.target_std[j] + meta_.target_mean[j];
+    for (size_t j = 0; j < d; ++j)
+      out[i * d + j] = p[i * d + j] * meta_.target_std[j] + meta_.target_mean[j];
   }
 }
 
 void PossmDecoder::step(const core::TokenChunk& chunk, std::span<float> out) {
-  if (out.size() < static_cast<size_t>(meta_.output_dim)) throw std::invalid_argument("PossmDecoder::step: out too small");
+  if (out.size() < static_cast<size_t>(meta_.output_dim))
+    throw std::invalid_argument("PossmDecoder::step: out too small");
   check_units(chunk);
   c10::InferenceMode guard;
   const auto n = static_cast<int64_t>(chunk.size());
@@ -230,7 +241,8 @@ void PossmDecoder::step(const core::TokenChunk& chunk, std::span<float> out) {
   write_output(y, out);
 }
 
-void PossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks, std::span<float> out) {
+void PossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks,
+                             std::span<float> out) {
   const auto n = static_cast<int64_t>(chunks.size());
   if (out.size() < chunks.size() * static_cast<size_t>(meta_.output_dim)) {
     throw std::invalid_argument("PossmDecoder::step_many: out too small");
@@ -266,15 +278,21 @@ void PossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks, st
 
 // ---------------------------------------------------------------- load_decoder
 
-std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_path, const RuntimeOptions& options) {
+std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_path,
+                                               const RuntimeOptions& options) {
   const std::string kind = checkpoint_kind(checkpoint_path);
   if (kind == kPossmKind) {
-    resolve_device(options);  // fail on the device before the (slower) weight load
+    try {
+      resolve_device(options);  // fail on the device before the (slower) weight load
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error("checkpoint '" + checkpoint_path + "': " + e.what());
+    }
     auto [model, meta] = load_possm_checkpoint(checkpoint_path);
     return std::make_unique<PossmDecoder>(std::move(model), std::move(meta), options);
   }
   if (is_baseline_kind(kind)) return load_baseline_decoder(checkpoint_path, options);
-  throw std::runtime_error("checkpoint '" + checkpoint_path + "': unknown decoder kind '" + kind + "'");
+  throw std::runtime_error("checkpoint '" + checkpoint_path + "': unknown decoder kind '" + kind +
+                           "'");
 }
 
 }  // namespace spikeflow::models

@@ -15,11 +15,11 @@ namespace spikeflow::models {
 /// Everything about a POSSM model except its weights.
 struct PossmMeta {
   PossmConfig config;
-  std::vector<core::UnitKey> units;    ///< model unit i = units[i]
+  std::vector<core::UnitKey> units;  ///< model unit i = units[i]
   int output_dim = 2;
   std::vector<std::string> output_names;
   int64_t width_ns = 50'000'000;
-  std::vector<float> target_mean;      ///< per output dim; outputs are y * std + mean
+  std::vector<float> target_mean;  ///< per output dim; outputs are y * std + mean
   std::vector<float> target_std;
 };
 
@@ -31,7 +31,8 @@ Possm make_possm(const PossmMeta& meta);
 /// Writes meta + model weights as one checkpoint file (tmp + rename).
 void save_possm_checkpoint(const std::string& path, Possm& model, const PossmMeta& meta);
 /// Reads a POSSM checkpoint onto the CPU. Throws std::runtime_error naming path and the problem
-/// (missing, truncated, corrupt, wrong kind or version, bad metadata, missing or mis-shaped tensor).
+/// (missing, truncated, corrupt, wrong kind or version, bad metadata, missing or mis-shaped
+/// tensor).
 std::pair<Possm, PossmMeta> load_possm_checkpoint(const std::string& path);
 
 /// Checks device/threads and returns the torch device. "cuda" without CUDA is a runtime_error.
@@ -56,7 +57,8 @@ class PossmDecoder final : public StreamingDecoder {
 
  private:
   void check_units(const core::TokenChunk& chunk) const;
-  void write_output(const torch::Tensor& y, std::span<float> out);  ///< y (n, output_dim) standardized
+  void write_output(const torch::Tensor& y,
+                    std::span<float> out);  ///< y (n, output_dim) standardized
 
   Possm model_;
   PossmMeta meta_;

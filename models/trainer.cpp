@@ -24,12 +24,16 @@ double seconds_since(Clock::time_point t0) {
 }
 
 void check_dataset(const core::DecodingDataset& d, const std::string& name) {
-  if (d.chunks.empty()) throw std::invalid_argument("train_possm: the " + name + " dataset has no chunks");
-  if (d.units.empty()) throw std::invalid_argument("train_possm: the " + name + " dataset has no units");
-  if (d.output_dim <= 0) throw std::invalid_argument("train_possm: the " + name + " dataset has output_dim <= 0");
+  if (d.chunks.empty())
+    throw std::invalid_argument("train_possm: the " + name + " dataset has no chunks");
+  if (d.units.empty())
+    throw std::invalid_argument("train_possm: the " + name + " dataset has no units");
+  if (d.output_dim <= 0)
+    throw std::invalid_argument("train_possm: the " + name + " dataset has output_dim <= 0");
   if (d.targets.size() != d.chunks.size() * static_cast<size_t>(d.output_dim)) {
-    throw std::invalid_argument("train_possm: the " + name + " dataset has " + std::to_string(d.targets.size()) +
-                                " target values for " + std::to_string(d.chunks.size()) + " chunks × " +
+    throw std::invalid_argument("train_possm: the " + name + " dataset has " +
+                                std::to_string(d.targets.size()) + " target values for " +
+                                std::to_string(d.chunks.size()) + " chunks × " +
                                 std::to_string(d.output_dim) + " dims");
   }
   const auto n_units = static_cast<int32_t>(d.units.size());
@@ -40,13 +44,15 @@ void check_dataset(const core::DecodingDataset& d, const std::string& name) {
     }
     for (int32_t u : ch.unit) {
       if (u < 0 || u >= n_units) {
-        throw std::invalid_argument("train_possm: " + name + " chunk " + std::to_string(ch.seq) + " has unit " +
-                                    std::to_string(u) + " outside [0, " + std::to_string(n_units) + ")");
+        throw std::invalid_argument("train_possm: " + name + " chunk " + std::to_string(ch.seq) +
+                                    " has unit " + std::to_string(u) + " outside [0, " +
+                                    std::to_string(n_units) + ")");
       }
     }
   }
   for (float t : d.targets) {
-    if (!std::isfinite(t)) throw std::invalid_argument("train_possm: the " + name + " dataset has non-finite targets");
+    if (!std::isfinite(t))
+      throw std::invalid_argument("train_possm: the " + name + " dataset has non-finite targets");
   }
 }
 
@@ -57,7 +63,8 @@ void check_options(const TrainOptions& o) {
   if (o.window_chunks < 1) errors.push_back("window_chunks must be >= 1");
   if (!(o.lr > 0)) errors.push_back("lr must be > 0");
   if (!(o.weight_decay >= 0)) errors.push_back("weight_decay must be >= 0");
-  if (!(o.unit_dropout >= 0 && o.unit_dropout < 1)) errors.push_back("unit_dropout must be in [0, 1)");
+  if (!(o.unit_dropout >= 0 && o.unit_dropout < 1))
+    errors.push_back("unit_dropout must be in [0, 1)");
   if (o.patience < 1) errors.push_back("patience must be >= 1");
   if (o.threads < 1) errors.push_back("threads must be >= 1");
   if (!(o.max_seconds >= 0)) errors.push_back("max_seconds must be >= 0");
@@ -84,8 +91,8 @@ std::vector<std::pair<size_t, size_t>> consecutive_runs(const core::DecodingData
 
 /// Window starts for one epoch: stride window/2 from a random phase, inside each run; windows
 /// shorter than 2 chunks (or the whole run when it is shorter) are dropped.
-std::vector<std::pair<size_t, size_t>> epoch_windows(const std::vector<std::pair<size_t, size_t>>& runs, int window,
-                                                     std::mt19937_64& rng) {
+std::vector<std::pair<size_t, size_t>> epoch_windows(
+    const std::vector<std::pair<size_t, size_t>>& runs, int window, std::mt19937_64& rng) {
   const size_t w = static_cast<size_t>(window);
   const size_t stride = std::max<size_t>(1, w / 2);
   std::vector<std::pair<size_t, size_t>> out;
@@ -132,7 +139,8 @@ std::string fmt_seconds(double s) {
 
 /// Copies what the fine-tuning source knows into model: every tensor except the unit embedding
 /// as is, and the embedding rows of units both maps share.
-void transfer_weights(Possm& src, const PossmMeta& src_meta, Possm& dst, const std::vector<core::UnitKey>& dst_units) {
+void transfer_weights(Possm& src, const PossmMeta& src_meta, Possm& dst,
+                      const std::vector<core::UnitKey>& dst_units) {
   torch::NoGradGuard g;
   auto src_params = src->named_parameters(true);
   for (auto& p : dst->named_parameters(true)) {
@@ -144,11 +152,33 @@ void transfer_weights(Possm& src, const PossmMeta& src_meta, Possm& dst, const s
   for (size_t i = 0; i < dst_units.size(); ++i) {
     for (size_t j = 0; j < src_meta.units.size(); ++j) {
       if (src_meta.units[j] == dst_units[i]) {
-        dst->unit_emb->weight[static_cast<int64_t>(i)].copy_(src->unit_emb->weight[static_cast<int64_t>(j)]);
+        dst->unit_emb->weight[static_cast<int64_t>(i)].copy_(
+            src->unit_emb->weight[static_cast<int64_t>(j)]);
         break;
       }
     }
   }
+}
+
+/// The faster of max_threads and 1 intra-op thread for large element-wise work right now (a few
+/// tens of ms): torch's OpenMP barriers stall whenever another process holds one of the cores.
+int pick_threads(int max_threads) {
+  torch::NoGradGuard g;
+  Tensor x = torch::ones({1 << 22});
+  auto time_with = [&](int n) {
+    set_torch_threads(n);
+    x.mul_(1.0);
+    double best = 1e9;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < 4; ++i) x.mul_(1.0);
+      best = std::min(best, seconds_since(t0));
+    }
+    return best;
+  };
+  const double single = time_with(1);
+  const double multi = time_with(max_threads);
+  return multi < 0.8 * single ? max_threads : 1;
 }
 
 }  // namespace
@@ -169,8 +199,8 @@ std::vector<float> decode_dataset(StreamingDecoder& dec, const core::DecodingDat
   return out;
 }
 
-TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val, const TrainOptions& opts,
-                        const std::string& checkpoint_path) {
+TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
+                        const TrainOptions& opts, const std::string& checkpoint_path) {
   const auto t0 = Clock::now();
   check_options(opts);
   check_dataset(train, "training");
@@ -179,7 +209,8 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     throw std::invalid_argument("train_possm: training and validation output_dim differ");
   }
   if (val.units != train.units) {
-    throw std::invalid_argument("train_possm: training and validation datasets have different unit maps");
+    throw std::invalid_argument(
+        "train_possm: training and validation datasets have different unit maps");
   }
   if (val.width_ns != train.width_ns) {
     throw std::invalid_argument("train_possm: training and validation chunk widths differ");
@@ -203,7 +234,8 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     double s = 0, s2 = 0;
     for (size_t i = 0; i < n_train; ++i) s += train.target(i)[j];
     const double mean = s / static_cast<double>(n_train);
-    for (size_t i = 0; i < n_train; ++i) s2 += (train.target(i)[j] - mean) * (train.target(i)[j] - mean);
+    for (size_t i = 0; i < n_train; ++i)
+      s2 += (train.target(i)[j] - mean) * (train.target(i)[j] - mean);
     const double sd = std::sqrt(s2 / static_cast<double>(n_train));
     meta.target_mean[static_cast<size_t>(j)] = static_cast<float>(mean);
     meta.target_std[static_cast<size_t>(j)] = static_cast<float>(sd > 1e-6 ? sd : 1.0);
@@ -214,8 +246,9 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
   if (finetune) {
     auto [src, src_meta] = load_possm_checkpoint(opts.finetune_from);
     if (src_meta.output_dim != od) {
-      throw std::invalid_argument("train_possm: fine-tuning source '" + opts.finetune_from + "' has output_dim " +
-                                  std::to_string(src_meta.output_dim) + ", the dataset " + std::to_string(od));
+      throw std::invalid_argument("train_possm: fine-tuning source '" + opts.finetune_from +
+                                  "' has output_dim " + std::to_string(src_meta.output_dim) +
+                                  ", the dataset " + std::to_string(od));
     }
     meta.config = src_meta.config;
     model = make_possm(meta);
@@ -224,15 +257,17 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     model = make_possm(meta);
   }
   TrainResult result;
-  for (const auto& p : model->parameters(true)) result.num_parameters += static_cast<size_t>(p.numel());
+  for (const auto& p : model->parameters(true))
+    result.num_parameters += static_cast<size_t>(p.numel());
 
   Tensor targets = torch::empty({static_cast<int64_t>(n_train), od}, torch::kFloat);
   {
     auto acc = targets.accessor<float, 2>();
     for (size_t i = 0; i < n_train; ++i) {
       for (int j = 0; j < od; ++j) {
-        acc[static_cast<int64_t>(i)][j] = (train.target(i)[j] - meta.target_mean[static_cast<size_t>(j)]) /
-                                          meta.target_std[static_cast<size_t>(j)];
+        acc[static_cast<int64_t>(i)][j] =
+            (train.target(i)[j] - meta.target_mean[static_cast<size_t>(j)]) /
+            meta.target_std[static_cast<size_t>(j)];
       }
     }
   }
@@ -243,14 +278,16 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     std::mt19937_64 probe(opts.seed);
     windows_per_epoch = epoch_windows(runs, opts.window_chunks, probe).size();
   }
-  if (windows_per_epoch == 0) throw std::invalid_argument("train_possm: no training window of >= 2 consecutive chunks");
+  if (windows_per_epoch == 0)
+    throw std::invalid_argument("train_possm: no training window of >= 2 consecutive chunks");
   const size_t bs = static_cast<size_t>(opts.batch_size);
   const size_t batches_per_epoch = (windows_per_epoch + bs - 1) / bs;
   const double total_steps = static_cast<double>(batches_per_epoch) * opts.max_epochs;
   const double warmup = std::max(1.0, std::min(20.0, total_steps / 20.0));
 
   auto params = model->parameters(true);
-  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(opts.lr).weight_decay(opts.weight_decay));
+  torch::optim::AdamW optimizer(
+      params, torch::optim::AdamWOptions(opts.lr).weight_decay(opts.weight_decay));
   auto set_trainable = [&](bool embedding_only) {
     for (auto& p : model->named_parameters(true)) {
       p.value().set_requires_grad(!embedding_only || p.key() == "unit_emb.weight");
@@ -267,7 +304,7 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
   double last_val_seconds = 0;
   bool out_of_time = false;
   double last_loss = 0;
-  const RuntimeOptions runtime{"cpu", opts.threads};
+  int threads_now = opts.threads;
 
   for (int epoch = 1; epoch <= opts.max_epochs && !out_of_time; ++epoch) {
     const auto epoch_t0 = Clock::now();
@@ -278,6 +315,12 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     const auto windows = epoch_windows(runs, opts.window_chunks, rng);
     double loss_sum = 0;
     size_t loss_n = 0;
+    // Thread choice (time-budgeted runs only, which are not bit-repeatable anyway): OpenMP with
+    // 2 threads on 2 busy cores can be 3-5x slower than one thread, so re-measure every epoch.
+    if (opts.max_seconds > 0 && opts.threads > 1) {
+      threads_now = pick_threads(opts.threads);
+      set_torch_threads(threads_now);
+    }
     for (size_t b0 = 0; b0 < windows.size(); b0 += bs) {
       const size_t b1 = std::min(windows.size(), b0 + bs);
       Windows batch;
@@ -293,7 +336,8 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
         if (opts.unit_dropout > 0) {
           for (auto& k : keep[w - b0]) k = drop(rng) ? 0 : 1;
         }
-        tgt[static_cast<int64_t>(w - b0)].narrow(0, 0, static_cast<int64_t>(e - s))
+        tgt[static_cast<int64_t>(w - b0)]
+            .narrow(0, 0, static_cast<int64_t>(e - s))
             .copy_(targets.narrow(0, static_cast<int64_t>(s), static_cast<int64_t>(e - s)));
       }
       PackedBatch pb = collate_packed(batch, opts.unit_dropout > 0 ? &keep : nullptr);
@@ -307,8 +351,10 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
       double progress = step / total_steps;
       if (opts.max_seconds > 0) progress = std::max(progress, seconds_since(t0) / opts.max_seconds);
       progress = std::min(1.0, progress);
-      const double lr = opts.lr * std::min(1.0, (step + 1) / warmup) * (0.02 + 0.98 * 0.5 * (1 + std::cos(M_PI * progress)));
-      for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      const double lr = opts.lr * std::min(1.0, (step + 1) / warmup) *
+                        (0.02 + 0.98 * 0.5 * (1 + std::cos(M_PI * progress)));
+      for (auto& g : optimizer.param_groups())
+        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
       optimizer.zero_grad();
       loss.backward();
@@ -328,7 +374,7 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     const auto val_t0 = Clock::now();
     std::vector<double> r2;
     {
-      PossmDecoder dec(model, meta, runtime);
+      PossmDecoder dec(model, meta, RuntimeOptions{"cpu", threads_now});
       r2 = core::r2_per_dim(val_truth, decode_dataset(dec, val), od);
     }
     model->clear_inference_cache();
@@ -354,9 +400,10 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
       const double epoch_s = seconds_since(epoch_t0);
       double eta = epoch_s * (opts.max_epochs - epoch);
       if (opts.max_seconds > 0) eta = std::min(eta, std::max(0.0, opts.max_seconds - elapsed));
-      std::fprintf(stderr, "\r\033[Kepoch %d/%d%s  loss %.4f  val R² %.4f  best %.4f @%d  %s  ETA %s", epoch,
-                   opts.max_epochs, frozen ? " (frozen)" : "", last_loss, mean, best_r2, result.best_epoch,
-                   fmt_seconds(elapsed).c_str(), fmt_seconds(eta).c_str());
+      std::fprintf(stderr,
+                   "\r\033[Kepoch %d/%d%s  loss %.4f  val R² %.4f  best %.4f @%d  %s  ETA %s",
+                   epoch, opts.max_epochs, frozen ? " (frozen)" : "", last_loss, mean, best_r2,
+                   result.best_epoch, fmt_seconds(elapsed).c_str(), fmt_seconds(eta).c_str());
       std::fflush(stderr);
     }
     if (since_best >= opts.patience) break;
@@ -372,8 +419,10 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
   return result;
 }
 
-std::unique_ptr<StreamingDecoder> make_untrained_possm(const PossmConfig& config, std::vector<core::UnitKey> units,
-                                                       int output_dim, int64_t width_ns, const RuntimeOptions& runtime,
+std::unique_ptr<StreamingDecoder> make_untrained_possm(const PossmConfig& config,
+                                                       std::vector<core::UnitKey> units,
+                                                       int output_dim, int64_t width_ns,
+                                                       const RuntimeOptions& runtime,
                                                        uint64_t seed) {
   PossmMeta meta;
   meta.config = config;
@@ -388,7 +437,8 @@ std::unique_ptr<StreamingDecoder> make_untrained_possm(const PossmConfig& config
 }
 
 void save_untrained_possm(const std::string& checkpoint_path, const PossmConfig& config,
-                          std::vector<core::UnitKey> units, int output_dim, int64_t width_ns, uint64_t seed) {
+                          std::vector<core::UnitKey> units, int output_dim, int64_t width_ns,
+                          uint64_t seed) {
   PossmMeta meta;
   meta.config = config;
   meta.units = std::move(units);
