@@ -2,13 +2,12 @@
 
 #include <fstream>
 #include <sstream>
-#include <unordered_map>
 
 #include "cli/commands.h"
 #include "cli/split.h"
-#include "core/r2.h"
 #include "core/time.h"
-#include "replay/dataset.h"
+#include "replay/eval_report.h"
+#include "replay/recording_file.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -16,27 +15,38 @@ namespace spikeflow::cli {
 namespace {
 
 struct EvalArgs {
-  std::string session, predictions;
+  std::string session, predictions, recording, report, csv;
   std::string part = "test";
   double train_fraction = 0.7, val_fraction = 0.1, width_ms = 50.0;
 };
 
-/// seq -> (v0, v1) from a `spikeflow listen --out` CSV.
-std::unordered_map<int64_t, std::array<float, 2>> read_predictions(const std::string& path) {
+/// Predictions from a `spikeflow listen --out` CSV (values and timing as received).
+std::vector<core::Prediction> read_predictions_csv(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot open predictions file");
   std::string line;
   std::getline(in, line);
   if (line.rfind("seq,", 0) != 0) throw std::runtime_error(path + ": not a predictions CSV (bad header)");
-  std::unordered_map<int64_t, std::array<float, 2>> out;
+  std::vector<core::Prediction> out;
   size_t lineno = 1;
   while (std::getline(in, line)) {
     ++lineno;
     std::stringstream ss(line);
-    std::string f[7];
+    std::string f[10];
     for (auto& x : f) std::getline(ss, x, ',');
     try {
-      out[std::stoll(f[0])] = {std::stof(f[5]), std::stof(f[6])};
+      core::Prediction p;
+      p.seq = std::stoll(f[0]);
+      p.start_ns = std::stoll(f[1]);
+      p.end_ns = std::stoll(f[2]);
+      p.flags = static_cast<uint32_t>(std::stoul(f[3]));
+      p.n_tokens = static_cast<uint32_t>(std::stoul(f[4]));
+      p.output_dim = 2;
+      p.values[0] = std::stof(f[5]);
+      p.values[1] = std::stof(f[6]);
+      p.timing.trigger_arrival_ns = std::stoll(f[7]);
+      p.timing.publish_ns = std::stoll(f[8]);
+      out.push_back(p);
     } catch (const std::exception&) {
       throw std::runtime_error(fmt::format("{}:{}: malformed row", path, lineno));
     }
@@ -49,40 +59,46 @@ std::unordered_map<int64_t, std::array<float, 2>> read_predictions(const std::st
 Command add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   app.add_option("-s,--session", a->session, "session with the true behaviour")->required();
-  app.add_option("-p,--predictions", a->predictions, "CSV written by `spikeflow listen --out`")->required();
+  auto* p = app.add_option("-p,--predictions", a->predictions, "CSV written by `spikeflow listen --out`");
+  auto* r = app.add_option("-r,--recording", a->recording, "recording of a live run (`run --record`), with timing");
+  p->excludes(r);
+  app.add_option("--report", a->report, "write a self-contained HTML report here");
+  app.add_option("--csv", a->csv, "write predictions with truth, per chunk, here");
   app.add_option("--part", a->part, "all | test")->check(CLI::IsMember({"all", "test"}))->capture_default_str();
   app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
   app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
   app.add_option("--width-ms", a->width_ms, "chunk width")->capture_default_str();
   return [a] {
+    if (a->predictions.empty() == a->recording.empty()) {
+      throw std::runtime_error("eval needs --predictions or --recording");
+    }
     const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
     replay::Session s = replay::load_session(a->session);
-    replay::DatasetOptions o;
-    o.width_ns = width_ns;
-    o.from_ns = a->part == "test" ? make_split(s, a->train_fraction, a->val_fraction, width_ns).test_from : s.start_ns;
-    o.to_ns = s.end_ns;
-    const auto data = replay::build_dataset(s, o);
-    const auto preds = read_predictions(a->predictions);
-    std::vector<float> truth, pred;
-    size_t missing = 0;
-    for (size_t i = 0; i < data.size(); ++i) {
-      auto it = preds.find(data.chunks[i].seq);
-      if (it == preds.end()) {
-        ++missing;
-        continue;
-      }
-      for (int d = 0; d < std::min(data.output_dim, 2); ++d) {
-        truth.push_back(data.target(i)[d]);
-        pred.push_back(it->second[static_cast<size_t>(d)]);
-      }
+    const int64_t from =
+        a->part == "test" ? make_split(s, a->train_fraction, a->val_fraction, width_ns).test_from : s.start_ns;
+    std::vector<core::Prediction> preds;
+    std::string model = "-";
+    if (!a->recording.empty()) {
+      auto rec = replay::read_recording(a->recording);
+      if (!rec.problem.empty()) fmt::print("eval: warning: {}\n", rec.problem);
+      preds = std::move(rec.predictions);
+      model = rec.model + " (" + rec.model_identity + ")";
+    } else {
+      preds = read_predictions_csv(a->predictions);
     }
-    const int dim = std::min(data.output_dim, 2);
-    if (truth.empty()) throw std::runtime_error("no prediction matches a chunk of the evaluated part");
-    const auto r2 = core::r2_per_dim(truth, pred, dim);
-    fmt::print("eval: {} of {} chunks predicted ({} missing); R2 {} = {:.3f}, {} = {:.3f}; mean {:.3f}\n",
-               data.size() - missing, data.size(), missing, data.output_names[0], r2[0],
-               dim > 1 ? data.output_names[1] : "-", dim > 1 ? r2[1] : 0.0, core::mean_r2(truth, pred, dim));
-    return missing == 0 ? 0 : 2;
+    const auto result = replay::evaluate(s, preds, from, s.end_ns, width_ns);
+    fmt::print("{}", replay::summary_text(result));
+    if (!a->report.empty()) {
+      replay::ReportOptions o;
+      o.info = {{"session", a->session},
+                {"predictions", a->recording.empty() ? a->predictions : a->recording},
+                {"model", model},
+                {"part", a->part}};
+      replay::write_html_report(result, a->report, o);
+      fmt::print("eval: report written to {}\n", a->report);
+    }
+    if (!a->csv.empty()) replay::write_predictions_csv(result, a->csv);
+    return result.missing == 0 ? 0 : 2;
   };
 }
 

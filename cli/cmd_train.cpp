@@ -4,6 +4,7 @@
 #include "cli/split.h"
 #include "core/r2.h"
 #include "core/time.h"
+#include "models/baselines.h"
 #include "models/trainer.h"
 #include "replay/dataset.h"
 #include "replay/session_file.h"
@@ -18,6 +19,8 @@ struct TrainArgs {
   double train_fraction = 0.7;
   double val_fraction = 0.1;
   models::TrainOptions opts;
+  bool no_baselines = false;
+  std::string baselines_out;
 };
 
 std::string r2_line(const std::string& name, const std::vector<double>& r2) {
@@ -50,6 +53,8 @@ Command add_train(CLI::App& app) {
   app.add_option("--rnn-hidden", a->opts.model.rnn_hidden, "recurrent state size")->capture_default_str();
   app.add_option("--backbone", a->opts.model.backbone, "gru | s4d")->capture_default_str();
   app.add_option("--finetune", a->opts.finetune_from, "checkpoint to fine-tune from (new session)");
+  app.add_flag("--no-baselines", a->no_baselines, "skip the ridge and Kalman baselines");
+  app.add_option("--baselines-out", a->baselines_out, "also save the baselines as PREFIX.ridge.ckpt / PREFIX.kalman.ckpt");
   app.add_flag("--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
   return [a] {
     const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
@@ -73,8 +78,21 @@ Command add_train(CLI::App& app) {
                result.num_parameters, a->out);
     auto dec = models::load_decoder(a->out, models::RuntimeOptions{});
     const auto pred = models::decode_dataset(*dec, test);
-    fmt::print("held-out test ({} chunks, causal, streamed):\n", test.size());
+    fmt::print("held-out test ({} chunks, causal, streamed chunk by chunk):\n", test.size());
     fmt::print("{}\n", r2_line("possm", core::r2_per_dim(test.targets, pred, test.output_dim)));
+    if (!a->no_baselines) {
+      // The classic decoders a lab compares against, fitted on the same training chunks.
+      auto ridge = models::fit_ridge(train);
+      fmt::print("{}\n", r2_line("ridge (250 ms)", core::r2_per_dim(test.targets, models::decode_dataset(*ridge.decoder, test),
+                                                                    test.output_dim)));
+      auto kalman = models::fit_kalman(train);
+      fmt::print("{}\n", r2_line("kalman", core::r2_per_dim(test.targets, models::decode_dataset(*kalman.decoder, test),
+                                                             test.output_dim)));
+      if (!a->baselines_out.empty()) {
+        models::save_baseline(*ridge.decoder, a->baselines_out + ".ridge.ckpt");
+        models::save_baseline(*kalman.decoder, a->baselines_out + ".kalman.ckpt");
+      }
+    }
     return 0;
   };
 }

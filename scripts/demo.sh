@@ -51,8 +51,8 @@ wait "$listen_pid"
 sleep 0.2
 
 echo "== 5/5 score the live predictions against the true velocity"
-eval_line=$("$bin" eval -s "$out/session.sfs" -p "$out/predictions.csv" --part test)
-echo "$eval_line"
+"$bin" eval -s "$out/session.sfs" -p "$out/predictions.csv" --part test \
+  --report "$out/report.html" --csv "$out/eval.csv" | tee "$out/eval.log"
 
 echo
 echo "================ demo summary ================"
@@ -60,4 +60,5 @@ grep -E "^decoder:" "$out/run.log" | sed 's/^/pipeline  /'
 grep -E "^(ingest|binner|publisher):" "$out/run.log" | sed 's/^/pipeline  /'
 grep -E "^latency (decode|total)" "$out/run.log" | sed 's/^/pipeline  /'
 grep -E "^listen: (received|latency closing packet arrival -> received)" "$out/listen.log"
-echo "$eval_line"
+grep -E "^(chunks|R2|Pearson)" "$out/eval.log" | sed 's/^/eval      /'
+echo "report    $out/report.html"
