@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
 
 #include "cli/commands.h"
 #include "cli/split.h"
@@ -21,6 +22,7 @@ struct SendArgs {
   pipeline::SendOptions opts;
   double interval_ms = 1.0;
   bool quiet = false;
+  std::string send_log;
 };
 
 std::atomic<bool> g_stop{false};
@@ -43,6 +45,7 @@ Command add_send(CLI::App& app) {
   app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
   app.add_option("--max-seconds", a->max_seconds, "play at most this much session time (0 = all)")->capture_default_str();
   app.add_flag("-q,--quiet", a->quiet, "no progress lines");
+  app.add_option("--send-log", a->send_log, "write (device_time_ns, host send ns) per packet, binary i64 pairs");
   return [a] {
     replay::Session s = replay::load_session(a->session);
     int64_t from = s.start_ns, to = s.end_ns;
@@ -64,7 +67,17 @@ Command add_send(CLI::App& app) {
       fmt::print("send: t={:.0f}s packets={} events={}\n", st.seconds, st.packets, st.events);
       std::fflush(stdout);
     };
+    std::vector<std::pair<int64_t, int64_t>> log;
+    if (!a->send_log.empty()) a->opts.send_log = &log;
     const auto st = pipeline::send_events(events, a->opts, &g_stop, progress);
+    if (!a->send_log.empty()) {
+      std::ofstream f(a->send_log, std::ios::binary);
+      for (const auto& [d, h] : log) {
+        f.write(reinterpret_cast<const char*>(&d), sizeof d);
+        f.write(reinterpret_cast<const char*>(&h), sizeof h);
+      }
+      if (!f) throw std::runtime_error(a->send_log + ": cannot write the send log");
+    }
     fmt::print("send: done: {} packets, {} events, {} send errors in {:.2f} s\n", st.packets, st.events,
                st.send_errors, st.seconds);
     return 0;

@@ -17,5 +17,6 @@ Command add_send(CLI::App& app);
 Command add_listen(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_replay(CLI::App& app);
+Command add_profile(CLI::App& app);
 
 }  // namespace spikeflow::cli

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   add("send", "play a session to a live pipeline over UDP at real-time pace", spikeflow::cli::add_send);
   add("listen", "subscribe to predictions; print, record and summarise them", spikeflow::cli::add_listen);
   add("eval", "score recorded predictions against a session's behaviour", spikeflow::cli::add_eval);
+  add("profile", "measure latency stage by stage under load (sender and subscriber as separate processes)",
+      spikeflow::cli::add_profile);
   add("replay", "run a session through the live graph in-process, as fast as possible or paced", spikeflow::cli::add_replay);
   try {
     app.parse(argc, argv);

@@ -42,12 +42,14 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   header.stream_id = o.stream_id;
   size_t next = 0;
   int64_t last_progress = host0;
+  if (o.send_log) o.send_log->reserve(static_cast<size_t>((end - device) / o.packet_interval_ns) + 16);
 
   auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time) {
     buffer.clear();
     header.device_time_ns = device_time;
     stages::encode_native_packet(header, batch, buffer);
     ++header.sequence;
+    if (o.send_log) o.send_log->emplace_back(device_time, core::host_now_ns());
     socket.send_to(asio::buffer(buffer), target, 0, ec);
     if (ec) {
       ++stats.send_errors;  // e.g. ECONNREFUSED echoed from an earlier datagram: keep going

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/spike_event.h"
 
@@ -23,6 +25,9 @@ struct SendOptions {
   uint32_t stream_id = 1;
   int64_t start_device_ns = -1;        ///< device clock at the start; -1 = first event's time
   int64_t end_device_ns = -1;          ///< keep sending heartbeats until here; -1 = last event
+  /// When set, one (device_time_ns, host send ns) pair per packet is appended here, so a
+  /// profiler can measure end to end from the moment the chunk-closing packet left.
+  std::vector<std::pair<int64_t, int64_t>>* send_log = nullptr;
 };
 
 struct SendStats {
