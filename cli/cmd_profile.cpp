@@ -105,7 +105,7 @@ LoadPoint run_point(const ProfileArgs& a, int channels, const std::filesystem::p
   cfg.metrics.print_interval_s = 0;
   models::RuntimeOptions rt;
   rt.threads = a.threads;
-  //PATHSEL rt.path = a.decoder_path;
+  rt.path = a.decoder_path;
   std::unique_ptr<models::StreamingDecoder> dec;
   if (!a.checkpoint.empty()) {
     dec = models::load_decoder(a.checkpoint, rt);

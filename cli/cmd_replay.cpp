@@ -50,7 +50,7 @@ int replay_recording(const ReplayArgs& a) {
     fmt::print("replay: warning: checkpoint {} ({}) is not the recorded model ({})\n", cfg.decoder.checkpoint,
                identity, rec.model_identity);
   }
-  models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads};
+  models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads, cfg.decoder.path};
   const auto t0 = std::chrono::steady_clock::now();
   const auto out = pipeline::replay_recording(rec, cfg, models::load_decoder(cfg.decoder.checkpoint, rt));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -115,7 +115,7 @@ Command add_replay(CLI::App& app) {
     const int64_t to = s.end_ns;
     const auto events = replay::merged_events(s, from, to);
 
-    models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads};
+    models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads, cfg.decoder.path};
     auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
     std::vector<core::Prediction> predictions;
     pipeline::LiveOptions lo;

@@ -57,6 +57,7 @@ Command add_run(CLI::App& app) {
     models::RuntimeOptions rt;
     rt.device = cfg.decoder.device;
     rt.threads = cfg.decoder.threads;
+    rt.path = cfg.decoder.path;
     auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
     const std::string model = decoder->describe();
     pipeline::LiveOptions lo;

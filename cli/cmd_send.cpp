@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "cli/split.h"
 #include "core/time.h"
-#include "pipeline/udp_sender.h"
+#include "pipeline/sender.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -33,6 +33,12 @@ void on_signal(int) { g_stop.store(true); }
 Command add_send(CLI::App& app) {
   auto a = std::make_shared<SendArgs>();
   app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
+  app.add_option("--format", a->opts.format, "native | blackrock | intan")
+      ->check(CLI::IsMember({"native", "blackrock", "intan"}))->capture_default_str();
+  app.add_option("--transport", a->opts.transport, "udp | tcp")->check(CLI::IsMember({"udp", "tcp"}))->capture_default_str();
+  app.add_option("--blackrock-protocol", a->opts.blackrock_protocol, "3.11 | 4.0 | 4.1")
+      ->check(CLI::IsMember({"3.11", "4.0", "4.1"}))->capture_default_str();
+  app.add_option("--sample-rate-hz", a->opts.sample_rate_hz, "Intan / Blackrock 3.11 clock")->capture_default_str();
   app.add_option("--address", a->opts.address, "destination address")->capture_default_str();
   app.add_option("--port", a->opts.port, "destination UDP port")->capture_default_str();
   app.add_option("--speed", a->opts.speed, "x real time; 0 = as fast as possible")->capture_default_str();
@@ -60,8 +66,8 @@ Command add_send(CLI::App& app) {
     a->opts.end_device_ns = to;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    fmt::print("send: {} spikes, {:.1f} s of session to udp {}:{} at {}x\n", events.size(),
-               (to - from) * 1e-9, a->opts.address, a->opts.port, a->opts.speed);
+    fmt::print("send: {} spikes, {:.1f} s of session as {} to {} {}:{} at {}x\n", events.size(), (to - from) * 1e-9,
+               a->opts.format, a->opts.transport, a->opts.address, a->opts.port, a->opts.speed);
     std::fflush(stdout);
     auto progress = a->quiet ? nullptr : +[](const pipeline::SendStats& st, int64_t) {
       fmt::print("send: t={:.0f}s packets={} events={}\n", st.seconds, st.packets, st.events);

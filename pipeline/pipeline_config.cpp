@@ -49,6 +49,7 @@ PipelineConfig read(ConfigReader& r) {
 
   c.decoder.checkpoint = r.get_string("decoder.checkpoint", "");
   c.decoder.device = r.get_string("decoder.device", c.decoder.device, {"cpu", "cuda"});
+  c.decoder.path = r.get_string("decoder.path", c.decoder.path, {"auto", "fast", "torch"});
   c.decoder.threads = static_cast<int>(r.get_int("decoder.threads", c.decoder.threads, 1, 64));
   c.decoder.max_batch = static_cast<int>(r.get_int("decoder.max_batch", c.decoder.max_batch, 1, 4096, "chunks"));
 
@@ -122,6 +123,7 @@ std::string to_yaml(const PipelineConfig& c) {
   y << YAML::Key << "decoder" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "checkpoint" << YAML::Value << c.decoder.checkpoint;
   y << YAML::Key << "device" << YAML::Value << c.decoder.device;
+  y << YAML::Key << "path" << YAML::Value << c.decoder.path;
   y << YAML::Key << "threads" << YAML::Value << c.decoder.threads;
   y << YAML::Key << "max_batch" << YAML::Value << c.decoder.max_batch << YAML::EndMap;
   y << YAML::Key << "publish" << YAML::Value << YAML::BeginMap;

@@ -26,6 +26,7 @@ struct IngestConfig {
 struct DecoderConfig {
   std::string checkpoint;              ///< required: a file written by `spikeflow train`
   std::string device = "cpu";          ///< cpu | cuda
+  std::string path = "auto";           ///< auto | fast | torch (models/streaming_decoder.h)
   int threads = 1;                     ///< intra-op threads for inference
   int max_batch = 64;                  ///< most pending chunks decoded in one catch-up call
 };

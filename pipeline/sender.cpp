@@ -1,4 +1,4 @@
-#include "pipeline/udp_sender.h"
+#include "pipeline/sender.h"
 
 #include <utility>  // boost 1.74 asio/awaitable.hpp uses std::exchange without it
 #include <boost/asio.hpp>
@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "core/time.h"
+#include "stages/blackrock_packet.h"
+#include "stages/intan_spike_stream.h"
 #include "stages/native_packet.h"
+#include "stages/native_stream_framer.h"
 
 namespace spikeflow::pipeline {
 
@@ -22,14 +25,37 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
     throw std::runtime_error("send: max events per packet must be in [1, " +
                              std::to_string(stages::kMaxEventsPerDatagram) + "]");
   }
+  const bool tcp_transport = o.transport == "tcp";
+  if ((o.format == "blackrock" && tcp_transport) || (o.format == "intan" && !tcp_transport) ||
+      (o.format != "native" && o.format != "blackrock" && o.format != "intan") ||
+      (o.transport != "udp" && o.transport != "tcp")) {
+    throw std::runtime_error("send: unsupported format/transport " + o.format + "/" + o.transport +
+                             " (native/udp, native/tcp, blackrock/udp, intan/tcp)");
+  }
+  const auto br = o.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
+                  : o.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
+                                                  : stages::BlackrockProtocol::kV4_1;
+  auto device_clock = [&](int64_t t_ns) -> uint64_t {  // device units of the chosen format
+    if (o.format == "intan" || (o.format == "blackrock" && br == stages::BlackrockProtocol::kV3_11)) {
+      return static_cast<uint64_t>(static_cast<__int128>(t_ns) * o.sample_rate_hz / core::kNsPerS);
+    }
+    return static_cast<uint64_t>(t_ns);
+  };
   asio::io_context io;
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(o.address, ec);
   if (ec) throw std::runtime_error("send: bad address '" + o.address + "': " + ec.message());
   const udp::endpoint target(address, static_cast<uint16_t>(o.port));
   udp::socket socket(io);
-  socket.open(target.protocol(), ec);
-  if (ec) throw std::runtime_error("send: cannot open a UDP socket: " + ec.message());
+  asio::ip::tcp::socket stream(io);
+  if (tcp_transport) {
+    stream.connect({address, static_cast<uint16_t>(o.port)}, ec);
+    if (ec) throw std::runtime_error("send: cannot connect to tcp " + o.address + ":" + std::to_string(o.port) + ": " + ec.message());
+    stream.set_option(asio::ip::tcp::no_delay(true), ec);
+  } else {
+    socket.open(target.protocol(), ec);
+    if (ec) throw std::runtime_error("send: cannot open a UDP socket: " + ec.message());
+  }
 
   SendStats stats;
   int64_t device = o.start_device_ns >= 0 ? o.start_device_ns
@@ -47,10 +73,32 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time) {
     buffer.clear();
     header.device_time_ns = device_time;
-    stages::encode_native_packet(header, batch, buffer);
+    if (o.format == "blackrock") {
+      for (const auto& e : batch) {
+        stages::encode_blackrock_spike(br, device_clock(e.t_ns), static_cast<uint16_t>(e.channel),
+                                       static_cast<uint8_t>(e.unit), 0, buffer);
+      }
+      stages::encode_blackrock_heartbeat(br, device_clock(device_time), buffer);
+    } else if (o.format == "intan") {
+      for (const auto& e : batch) {
+        const auto name = stages::intan_channel_name(e.channel);
+        const uint8_t id = e.unit == 0 ? stages::kIntanSpikeIdUnclassified : static_cast<uint8_t>(1u << (e.unit - 1));
+        stages::encode_intan_spike(std::string_view(name.data(), name.size()),
+                                   static_cast<uint32_t>(device_clock(e.t_ns)), id, buffer);
+      }
+      if (buffer.empty()) return;  // the Intan stream has no heartbeat
+    } else if (tcp_transport) {
+      stages::encode_native_frame(header, batch, buffer);
+    } else {
+      stages::encode_native_packet(header, batch, buffer);
+    }
     ++header.sequence;
     if (o.send_log) o.send_log->emplace_back(device_time, core::host_now_ns());
-    socket.send_to(asio::buffer(buffer), target, 0, ec);
+    if (tcp_transport) {
+      asio::write(stream, asio::buffer(buffer), ec);
+    } else {
+      socket.send_to(asio::buffer(buffer), target, 0, ec);
+    }
     if (ec) {
       ++stats.send_errors;  // e.g. ECONNREFUSED echoed from an earlier datagram: keep going
     } else {

@@ -1,8 +1,12 @@
-// UdpSender: plays a time-ordered spike stream to a UDP address in the native packet format,
-// paced against the host clock (real time × speed) or as fast as possible. Every packet carries
-// the played device clock as device_time_ns; when no spike falls in a packet interval a
-// heartbeat (empty packet) is sent, as acquisition systems do, so the receiver's watermark moves.
-// Used by `spikeflow send` and by tests. Blocking; runs on the caller's thread.
+// send_events: plays a time-ordered spike stream to a live pipeline in any supported ingest
+// format, paced against the host clock (real time × speed) or as fast as possible:
+//   native over udp (stages/native_packet.h) or tcp (length-prefixed frames),
+//   blackrock over udp (cbPKT spike packets + a system heartbeat per packet interval),
+//   intan over tcp (14-byte spike records; the stream has no heartbeat).
+// Every packet interval carries the played device clock (native: device_time_ns; Blackrock: a
+// heartbeat packet) so the receiver's watermark moves even without spikes, as acquisition
+// systems do. Used by `spikeflow send`, `spikeflow profile` and tests. Blocking; runs on the
+// caller's thread.
 #pragma once
 
 #include <atomic>
@@ -17,6 +21,10 @@
 namespace spikeflow::pipeline {
 
 struct SendOptions {
+  std::string format = "native";       ///< native | blackrock | intan
+  std::string transport = "udp";       ///< udp | tcp (blackrock: udp only; intan: tcp only)
+  std::string blackrock_protocol = "4.1";  ///< 3.11 (30 kHz ticks) | 4.0 | 4.1 (ns)
+  int64_t sample_rate_hz = 30000;      ///< Intan sample clock / Blackrock 3.11 ticks
   std::string address = "127.0.0.1";
   int port = 47000;
   double speed = 1.0;                  ///< ×real time; 0 = as fast as possible
@@ -38,7 +46,8 @@ struct SendStats {
 };
 
 /// Sends events (sorted by t_ns). Returns early when stop becomes true. Throws
-/// std::runtime_error on a bad address or an unopenable socket.
+/// std::runtime_error on a bad address, an unopenable socket, a refused TCP connection or an
+/// unsupported format/transport pair.
 SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& options,
                       const std::atomic<bool>* stop = nullptr,
                       void (*progress)(const SendStats&, int64_t device_ns) = nullptr);
