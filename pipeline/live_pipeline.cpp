@@ -164,6 +164,13 @@ struct LivePipeline::Impl {
     record_span(stats.decode_latency, t.decode_start_ns, t.decode_end_ns);
     record_span(stats.publish_latency, t.decode_end_ns, t.publish_ns);
     record_span(stats.total_latency, t.trigger_arrival_ns, t.publish_ns);
+    // Periodic counters and latency percentiles on the stats topic, from the socket's own thread.
+    const int64_t interval = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
+    if (interval > 0 && t.publish_ns - last_stats_ns >= interval) {
+      last_stats_ns = t.publish_ns;
+      stats.ingest = ingest ? ingest->stats() : stats.ingest;
+      publisher->publish_text(config.publish.stats_topic, stats_json(stats));
+    }
   }
 
   void run_ticker() {
@@ -214,6 +221,7 @@ struct LivePipeline::Impl {
 
   mutable std::mutex stats_mutex;
   PipelineStats stats;
+  int64_t last_stats_ns = 0;  // publisher node
   bool started = false;
   bool stopped = false;
 };
@@ -320,6 +328,23 @@ PipelineStats LivePipeline::stats() const {
 }
 
 void LivePipeline::stall_decoder_once(int64_t ns) { impl_->stall_ns.store(ns); }
+
+std::string stats_json(const PipelineStats& s) {
+  auto lat = [](const core::LatencyHistogram& h) {
+    return fmt::format(R"({{"n":{},"p50_ns":{},"p90_ns":{},"p99_ns":{},"p999_ns":{},"max_ns":{}}})", h.count(),
+                       h.percentile(0.5), h.percentile(0.9), h.percentile(0.99), h.percentile(0.999), h.max());
+  };
+  return fmt::format(
+      R"({{"packets":{},"events":{},"packets_dropped":{},"events_dropped":{},"packets_lost":{},)"
+      R"("late_events":{},"future_events":{},"unknown_unit_events":{},"chunks":{},"predictions":{},)"
+      R"("closed_by_deadline":{},"catch_up_calls":{},"repaired_outputs":{},"send_failures":{},"recorder_dropped":{},)"
+      R"("latency":{{"close":{},"queue":{},"decode":{},"publish":{},"total":{}}}}})",
+      s.ingest.packets_accepted, s.ingest.events_accepted, s.ingest.packets_dropped(), s.ingest.events_dropped(),
+      s.ingest.packets_lost, s.binner.late_events, s.binner.future_events, s.tokenizer.unknown_unit_events,
+      s.decode.chunks, s.predictions, s.binner.chunks_by_deadline, s.decode.batched_calls,
+      s.decode.repaired_outputs, s.publish.send_failures, s.recorder.dropped, lat(s.close_latency),
+      lat(s.queue_latency), lat(s.decode_latency), lat(s.publish_latency), lat(s.total_latency));
+}
 
 std::string format_report(const PipelineStats& s) {
   std::string r;

@@ -99,6 +99,9 @@ class LivePipeline {
   std::unique_ptr<Impl> impl_;
 };
 
+/// One JSON object with every counter and each stage's latency percentiles (the stats topic).
+std::string stats_json(const PipelineStats& s);
+
 /// Multi-line human-readable report of a stats snapshot (counters by reason, latency table).
 std::string format_report(const PipelineStats& s);
 

@@ -55,6 +55,7 @@ PipelineConfig read(ConfigReader& r) {
 
   c.publish.endpoint = r.get_string("publish.endpoint", c.publish.endpoint);
   c.publish.topic = r.get_string("publish.topic", c.publish.topic);
+  c.publish.stats_topic = r.get_string("publish.stats_topic", c.publish.stats_topic);
   c.publish.format = r.get_string("publish.format", c.publish.format, {"binary", "json"});
   c.publish.send_high_water_mark = static_cast<int>(
       r.get_int("publish.send_high_water_mark", c.publish.send_high_water_mark, 1, 10'000'000, "messages"));
@@ -64,6 +65,10 @@ PipelineConfig read(ConfigReader& r) {
     r.add_error("publish.endpoint", "must start with tcp://, ipc:// or inproc://");
   }
   if (c.publish.topic.empty()) r.add_error("publish.topic", "must not be empty");
+  if (c.publish.stats_topic.empty() || c.publish.stats_topic.rfind(c.publish.topic, 0) == 0) {
+    r.add_error("publish.stats_topic", "must be non-empty and must not start with publish.topic "
+                                       "(ZeroMQ subscriptions match by prefix)");
+  }
 
   c.record.path = r.get_string("record.path", c.record.path);
   c.record.queue_capacity = static_cast<int>(
@@ -129,6 +134,7 @@ std::string to_yaml(const PipelineConfig& c) {
   y << YAML::Key << "publish" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "endpoint" << YAML::Value << c.publish.endpoint;
   y << YAML::Key << "topic" << YAML::Value << c.publish.topic;
+  y << YAML::Key << "stats_topic" << YAML::Value << c.publish.stats_topic;
   y << YAML::Key << "format" << YAML::Value << c.publish.format;
   y << YAML::Key << "send_high_water_mark" << YAML::Value << c.publish.send_high_water_mark;
   y << YAML::Key << "linger_ms" << YAML::Value << c.publish.linger_ms << YAML::EndMap;

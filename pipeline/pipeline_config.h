@@ -34,6 +34,7 @@ struct DecoderConfig {
 struct PublishConfig {
   std::string endpoint = "tcp://127.0.0.1:47001";
   std::string topic = "pred";
+  std::string stats_topic = "stats";   ///< counters + latency JSON every metrics.print_interval_s
   std::string format = "binary";       ///< binary | json
   int send_high_water_mark = 10000;    ///< messages queued per subscriber before ZMQ drops
   int linger_ms = 200;

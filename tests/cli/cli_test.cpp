@@ -1,0 +1,121 @@
+// The spikeflow executable as a user runs it: exit codes, one-line errors, and the signal path
+// (SIGINT/SIGTERM drain in-flight chunks and exit 0 within a second).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "models/trainer.h"
+
+extern char** environ;
+
+namespace spikeflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Child {
+  pid_t pid = -1;
+  std::string log;
+};
+
+Child start(std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), SPIKEFLOW_EXE);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  Child c;
+  c.log = log;
+  EXPECT_EQ(posix_spawn(&c.pid, SPIKEFLOW_EXE, &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return c;
+}
+
+int wait_exit(const Child& c) {
+  int status = 0;
+  waitpid(c.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("spikeflow_cli_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(CliTest, missing_config_is_one_line_naming_the_file_and_a_nonzero_exit) {
+  auto c = start({"run", "-c", path("nope.yaml")}, path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  const std::string out = slurp(c.log);
+  EXPECT_NE(out.find(path("nope.yaml") + ": cannot open the file"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+}
+
+TEST_F(CliTest, invalid_config_lists_every_problem_on_one_line) {
+  std::ofstream(path("bad.yaml")) << "chunking: {width_ms: -5}\npublish: {format: xml}\nbogus: 1\n";
+  auto c = start({"run", "-c", path("bad.yaml")}, path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  const std::string out = slurp(c.log);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  for (const char* k : {"chunking.width_ms", "publish.format", "bogus: unknown key"}) {
+    EXPECT_NE(out.find(k), std::string::npos) << k << " in " << out;
+  }
+}
+
+TEST_F(CliTest, corrupt_checkpoint_is_a_clear_error) {
+  std::ofstream(path("m.ckpt")) << "not a checkpoint";
+  auto c = start({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+                 path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  EXPECT_NE(slurp(c.log).find(path("m.ckpt")), std::string::npos) << slurp(c.log);
+}
+
+TEST_F(CliTest, sigterm_and_sigint_drain_and_exit_zero_within_a_second) {
+  std::vector<core::UnitKey> units;
+  for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
+  models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
+  for (int sig : {SIGTERM, SIGINT}) {
+    auto c = start({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+                   path("run.log"));
+    // Ready when it logs its endpoints (a deadline, not a guess).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (slurp(c.log).find("run: decoder") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(slurp(c.log).find("run: decoder"), std::string::npos) << slurp(c.log);
+    const auto t0 = std::chrono::steady_clock::now();
+    kill(c.pid, sig);
+    const int rc = wait_exit(c);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(rc, 0) << slurp(c.log);
+    EXPECT_LT(seconds, 1.0);
+    EXPECT_NE(slurp(c.log).find("drained and stopped"), std::string::npos) << slurp(c.log);
+  }
+}
+
+}  // namespace
+}  // namespace spikeflow
