@@ -38,6 +38,10 @@ PipelineConfig read(ConfigReader& r) {
   const double grace_ms = r.get_double("chunking.deadline_grace_ms", 10.0, 0.0, 10000.0, "ms");
   const double future_ms = r.get_double("chunking.max_future_ms", 1000.0, 1.0, 60000.0, "ms");
   c.chunking.deadline_enabled = r.get_bool("chunking.deadline", true);
+  c.chunking.adaptive_grace = r.get_bool("chunking.adaptive_grace", true);
+  const double max_grace_ms = r.get_double("chunking.max_grace_ms", 25.0, 0.0, 10000.0, "ms");
+  c.chunking.max_grace_ns = static_cast<int64_t>(max_grace_ms * core::kNsPerMs);
+  if (max_grace_ms < grace_ms) r.add_error("chunking.max_grace_ms", "must be at least chunking.deadline_grace_ms");
   c.chunking.width_ns = static_cast<int64_t>(width_ms * core::kNsPerMs);
   c.chunking.lateness_ns = static_cast<int64_t>(lateness_ms * core::kNsPerMs);
   c.chunking.deadline_grace_ns = static_cast<int64_t>(grace_ms * core::kNsPerMs);
@@ -121,6 +125,8 @@ std::string to_yaml(const PipelineConfig& c) {
   y << YAML::Key << "deadline_grace_ms" << YAML::Value << c.chunking.deadline_grace_ns / 1e6;
   y << YAML::Key << "max_future_ms" << YAML::Value << c.chunking.max_future_ns / 1e6;
   y << YAML::Key << "deadline" << YAML::Value << c.chunking.deadline_enabled;
+  y << YAML::Key << "adaptive_grace" << YAML::Value << c.chunking.adaptive_grace;
+  y << YAML::Key << "max_grace_ms" << YAML::Value << c.chunking.max_grace_ns / 1e6;
   y << YAML::Key << "tick_ms" << YAML::Value << c.tick_ms;
   y << YAML::EndMap;
   y << YAML::Key << "pipeline" << YAML::Value << YAML::BeginMap;

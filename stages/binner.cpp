@@ -19,6 +19,7 @@ std::vector<std::string> BinnerOptions::validate() const {
   }
   if (resync_after_batches < 1) e.push_back("resync_after_batches must be >= 1");
   if (offset_window_ns <= 0) e.push_back("offset_window must be > 0");
+  if (max_grace_ns < deadline_grace_ns) e.push_back("max grace must be at least the deadline grace");
   return e;
 }
 
@@ -56,7 +57,18 @@ void Binner::observe_offset(int64_t arrival_host_ns, int64_t device_ns) {
     window_min_ = INT64_MAX;
     window_start_host_ns_ = arrival_host_ns;
   }
-  window_min_ = std::min(window_min_, arrival_host_ns - device_ns);
+  const int64_t sample = arrival_host_ns - device_ns;
+  window_min_ = std::min(window_min_, sample);
+  // Peak jitter decays by half over ~700 packets (~0.7 s at 1 kHz): a burst of lag widens the
+  // deadline for a while, then it comes back to the configured grace.
+  const double jitter = static_cast<double>(sample - offset_ns());
+  jitter_peak_ns_ = std::max(jitter, jitter_peak_ns_ * 0.999);
+}
+
+int64_t Binner::current_grace_ns() const {
+  if (!options_.adaptive_grace) return options_.deadline_grace_ns;
+  const auto adaptive = static_cast<int64_t>(1.5 * jitter_peak_ns_);
+  return std::clamp(adaptive, options_.deadline_grace_ns, options_.max_grace_ns);
 }
 
 int64_t Binner::offset_ns() const { return std::min(window_min_, prev_window_min_); }
@@ -65,7 +77,7 @@ int64_t Binner::next_deadline_host_ns() const {
   if (!started_ || !options_.deadline_enabled) return -1;
   const int64_t off = offset_ns();
   if (off == INT64_MAX) return -1;
-  return (next_seq_ + 1) * options_.width_ns + options_.lateness_ns + options_.deadline_grace_ns + off;
+  return (next_seq_ + 1) * options_.width_ns + options_.lateness_ns + current_grace_ns() + off;
 }
 
 void Binner::push(const core::EventBatch& batch, std::vector<core::RawChunk>& closed) {

@@ -34,6 +34,11 @@ struct BinnerOptions {
   bool deadline_enabled = true;
   int resync_after_batches = 50;          ///< consecutive unusable packets before re-anchoring
   int64_t offset_window_ns = 5'000'000'000;  ///< host window of the clock-offset minimum
+  /// Adaptive grace: the deadline slack grows to 1.5x the recent peak transit jitter (arrival
+  /// delay beyond the best seen), so a sender slowed by load does not lose spikes to early
+  /// closes; it never goes below deadline_grace_ns nor above max_grace_ns.
+  bool adaptive_grace = true;
+  int64_t max_grace_ns = 25'000'000;
 
   /// Every problem with the options, empty when valid.
   std::vector<std::string> validate() const;
@@ -66,6 +71,8 @@ class Binner {
 
   /// Host time at which the oldest open chunk's deadline passes; -1 if not started.
   int64_t next_deadline_host_ns() const;
+  /// The grace in force now (deadline_grace_ns, or more under adaptive_grace).
+  int64_t current_grace_ns() const;
 
   bool started() const { return started_; }
   const BinnerStats& stats() const { return stats_; }
@@ -90,6 +97,7 @@ class Binner {
   int64_t window_start_host_ns_ = 0;
   int64_t window_min_ = INT64_MAX;
   int64_t prev_window_min_ = INT64_MAX;
+  double jitter_peak_ns_ = 0;  ///< decaying peak of (arrival - device_time) - offset
 };
 
 }  // namespace spikeflow::stages

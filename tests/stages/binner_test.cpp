@@ -21,6 +21,7 @@ core::EventBatch batch(int64_t device_time, std::vector<int64_t> times, int64_t 
 
 BinnerOptions options() {
   BinnerOptions o;
+  o.adaptive_grace = false;
   o.width_ns = 50 * kMs;
   o.lateness_ns = 2 * kMs;
   o.deadline_grace_ns = 5 * kMs;
@@ -113,6 +114,22 @@ TEST(BinnerTest, silent_chunk_closes_on_its_host_deadline) {
   // A spike for chunk 0 arriving now is late.
   b.push(batch(60 * kMs, {40 * kMs}, 60 * kMs + offset), out);
   EXPECT_EQ(b.stats().late_events, 1u);
+}
+
+TEST(BinnerTest, adaptive_grace_follows_transit_jitter_within_bounds) {
+  auto o = options();
+  o.adaptive_grace = true;
+  o.max_grace_ns = 25 * kMs;
+  Binner b(o);
+  std::vector<core::RawChunk> out;
+  const int64_t offset = 1'000 * kMs;
+  b.push(batch(1 * kMs, {1 * kMs}, 1 * kMs + offset), out);
+  EXPECT_EQ(b.current_grace_ns(), 5 * kMs) << "no jitter seen: the configured grace";
+  b.push(batch(2 * kMs, {}, 2 * kMs + offset + 8 * kMs), out);  // this packet arrived 8 ms late
+  EXPECT_EQ(b.current_grace_ns(), 12 * kMs) << "1.5 x the jitter peak";
+  EXPECT_EQ(b.next_deadline_host_ns(), 50 * kMs + 2 * kMs + 12 * kMs + offset);
+  b.push(batch(3 * kMs, {}, 3 * kMs + offset + 100 * kMs), out);  // a huge stall: capped
+  EXPECT_EQ(b.current_grace_ns(), 25 * kMs);
 }
 
 TEST(BinnerTest, flush_closes_open_chunks_at_end_of_stream) {
