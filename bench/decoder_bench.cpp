@@ -1,13 +1,22 @@
 // Streaming decoder benchmarks: one step() per iteration on Poisson chunks (~15 Hz per unit,
-// 50 ms chunks, so ~units × 0.75 tokens per chunk), LibTorch POSSM small config (dim 64, GRU
-// 256) on 1 intra-op thread, at 96 / 171 / 1024 units; also a catch-up step_many of 8 chunks and
-// the ridge / Kalman baselines. Per-chunk p50 / p99 (µs) are reported as counters; the build
+// 50 ms chunks, so ~units × 0.75 tokens per chunk), POSSM small config (dim 64, GRU 256) at 96 /
+// 171 / 1024 units, on both inference paths loaded from the same checkpoint: LibTorch on 1
+// intra-op thread ("torch") and the plain C++ fast path ("fast", single-threaded); also a catch-up
+// step_many of 8 chunks on both, and the ridge / Kalman baselines. Per-chunk p50 / p99 / max (µs)
+// are reported as counters (one timing per iteration); the fast benchmarks add the torch / fast
+// p50 ratio measured in the same run, and a table of both paths is printed at the end. The build
 // type and thread count go into the context.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "models/baselines.h"
@@ -95,36 +104,115 @@ void run_steps(benchmark::State& state, models::StreamingDecoder& dec,
   report(state, us, tokens / static_cast<double>(chunks.size()));
 }
 
-void BM_PossmTorchStep(benchmark::State& state) {
+// ---------------------------------------------------------------- POSSM, both paths
+
+/// An untrained small-config checkpoint per unit count (written once per run), so that both
+/// paths load the same weights through load_decoder(), as the pipeline does.
+std::map<int, std::string>& checkpoint_paths() {
+  static std::map<int, std::string> paths;
+  return paths;
+}
+
+std::string checkpoint_for(int units) {
+  auto& paths = checkpoint_paths();
+  auto it = paths.find(units);
+  if (it != paths.end()) return it->second;
+  const auto path = (std::filesystem::temp_directory_path() /
+                     ("spikeflow_decoder_bench_" + std::to_string(units) + ".ckpt"))
+                        .string();
+  models::save_untrained_possm(path, models::PossmConfig{}, make_units(units), 2, kWidthNs);
+  return paths.emplace(units, path).first->second;
+}
+
+std::unique_ptr<models::StreamingDecoder> load_possm(int units, const char* path) {
+  models::RuntimeOptions rt;
+  rt.threads = kThreads;
+  rt.path = path;
+  return models::load_decoder(checkpoint_for(units), rt);
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0;
+};
+/// (benchmark, units, path) -> percentiles, for the ratio counters and the closing table.
+std::map<std::tuple<std::string, int, std::string>, Percentiles>& results() {
+  static std::map<std::tuple<std::string, int, std::string>, Percentiles> r;
+  return r;
+}
+
+void record(benchmark::State& state, const char* bench, int units, const char* path) {
+  Percentiles p{state.counters["p50_us"], state.counters["p99_us"]};
+  results()[{bench, units, path}] = p;
+  if (std::string(path) == "fast") {
+    auto torch = results().find({bench, units, "torch"});
+    if (torch != results().end() && p.p50 > 0)
+      state.counters["torch_over_fast_p50"] = torch->second.p50 / p.p50;
+  }
+}
+
+void possm_step(benchmark::State& state, const char* path) {
   const int units = static_cast<int>(state.range(0));
-  auto dec = models::make_untrained_possm(models::PossmConfig{}, make_units(units), 2, kWidthNs,
-                                          {"cpu", kThreads});
+  auto dec = load_possm(units, path);
   const auto chunks = make_chunks(units, 512, 1);
   state.SetLabel(dec->describe());
   run_steps(state, *dec, chunks);
+  record(state, "step", units, path);
 }
+
+void BM_PossmTorchStep(benchmark::State& state) { possm_step(state, "torch"); }
 BENCHMARK(BM_PossmTorchStep)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
 
-void BM_PossmTorchStepMany8(benchmark::State& state) {
+void BM_PossmFastStep(benchmark::State& state) { possm_step(state, "fast"); }
+BENCHMARK(BM_PossmFastStep)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+/// Catch-up: 8 chunks in one step_many call; times are per chunk.
+void possm_step_many8(benchmark::State& state, const char* path) {
   const int units = static_cast<int>(state.range(0));
-  auto dec = models::make_untrained_possm(models::PossmConfig{}, make_units(units), 2, kWidthNs,
-                                          {"cpu", kThreads});
+  auto dec = load_possm(units, path);
   const auto chunks = make_chunks(units, 512, 2);
+  state.SetLabel(dec->describe());
   std::vector<const core::TokenChunk*> batch(8);
   std::vector<float> out(16);
   std::vector<double> us;
+  us.reserve(1 << 14);
   size_t i = 0;
   for (auto _ : state) {
     for (size_t j = 0; j < 8; ++j) batch[j] = &chunks[(i + j) % chunks.size()];
     const auto t0 = std::chrono::steady_clock::now();
     dec->step_many(batch, out);
     const auto t1 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(out.data());
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 8.0);
     i = (i + 8) % chunks.size();
   }
   report(state, us, static_cast<double>(units) * kRateHz * 0.05);
+  record(state, "step_many8", units, path);
 }
-BENCHMARK(BM_PossmTorchStepMany8)->Arg(96)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+void BM_PossmTorchStepMany8(benchmark::State& state) { possm_step_many8(state, "torch"); }
+BENCHMARK(BM_PossmTorchStepMany8)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+void BM_PossmFastStepMany8(benchmark::State& state) { possm_step_many8(state, "fast"); }
+BENCHMARK(BM_PossmFastStepMany8)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+/// Both paths side by side (µs per chunk), from the runs above.
+void print_comparison() {
+  bool header = false;
+  for (const auto& [key, torch] : results()) {
+    const auto& [bench, units, path] = key;
+    if (path != "torch") continue;
+    auto fast = results().find({bench, units, "fast"});
+    if (fast == results().end()) continue;
+    if (!header) {
+      std::printf("\n%-11s %6s %10s %10s %10s %10s %12s\n", "POSSM", "units", "torch p50",
+                  "torch p99", "fast p50", "fast p99", "torch/fast");
+      header = true;
+    }
+    const Percentiles& f = fast->second;
+    std::printf("%-11s %6d %10.1f %10.1f %10.1f %10.1f %11.1fx\n", bench.c_str(), units, torch.p50,
+                torch.p99, f.p50, f.p99, f.p50 > 0 ? torch.p50 / f.p50 : 0.0);
+  }
+}
 
 void BM_RidgeStep(benchmark::State& state) {
   const int units = static_cast<int>(state.range(0));
@@ -145,9 +233,12 @@ BENCHMARK(BM_KalmanStep)->Arg(96)->Unit(benchmark::kMicrosecond);
 int main(int argc, char** argv) {
   benchmark::AddCustomContext("build_type", SPIKEFLOW_BUILD_TYPE);
   benchmark::AddCustomContext("torch_intra_op_threads", std::to_string(kThreads));
+  benchmark::AddCustomContext("fast_path_threads", "1");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
+  print_comparison();
+  for (const auto& [units, path] : checkpoint_paths()) std::filesystem::remove(path);
   benchmark::Shutdown();
   return 0;
 }

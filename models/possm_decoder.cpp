@@ -6,6 +6,7 @@
 
 #include "models/baseline_decoders.h"
 #include "models/checkpoint_file.h"
+#include "models/fast_possm_export.h"
 
 namespace spikeflow::models {
 
@@ -287,7 +288,27 @@ std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_pat
     } catch (const std::runtime_error& e) {
       throw std::runtime_error("checkpoint '" + checkpoint_path + "': " + e.what());
     }
+    if (options.path != "torch" && options.path != "fast" && options.path != "auto") {
+      throw std::runtime_error("checkpoint '" + checkpoint_path + "': unknown decoder path '" +
+                               options.path + "' (expected 'torch', 'fast' or 'auto')");
+    }
     auto [model, meta] = load_possm_checkpoint(checkpoint_path);
+    if (options.path != "torch") {
+      const std::string why = fast_possm_unsupported(meta, options);
+      if (why.empty()) {
+        try {
+          return make_fast_possm_decoder(model, meta);
+        } catch (const std::invalid_argument& e) {
+          if (options.path == "fast") {
+            throw std::runtime_error("checkpoint '" + checkpoint_path +
+                                     "': decoder path 'fast' cannot run this model: " + e.what());
+          }
+        }
+      } else if (options.path == "fast") {
+        throw std::runtime_error("checkpoint '" + checkpoint_path +
+                                 "': decoder path 'fast' cannot run this model: " + why);
+      }
+    }
     return std::make_unique<PossmDecoder>(std::move(model), std::move(meta), options);
   }
   if (is_baseline_kind(kind)) return load_baseline_decoder(checkpoint_path, options);

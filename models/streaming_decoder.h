@@ -19,6 +19,10 @@ namespace spikeflow::models {
 struct RuntimeOptions {
   std::string device = "cpu";  ///< "cpu" or "cuda"; "cuda" on a CPU-only LibTorch is an error
   int threads = 1;             ///< intra-op threads for inference
+  /// POSSM inference path: "torch" (LibTorch modules), "fast" (models/fast_possm_decoder.h:
+  /// plain C++, CPU, single-threaded; an error when the model or device is not supported) or
+  /// "auto" (fast when supported, else torch). Baseline decoders ignore it.
+  std::string path = "auto";
 };
 
 class StreamingDecoder {

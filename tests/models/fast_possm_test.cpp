@@ -114,9 +114,9 @@ void expect_fast_matches_torch(const PossmConfig& config, bool sharp, uint64_t s
   }
   for (float v : got) ASSERT_TRUE(std::isfinite(v));
   const float diff = max_abs_diff(ref, got);
-  std::printf("    %s: max |fast - torch| = %.3g over %zu chunks (spread of standardized outputs %.3g)\n",
-              fast->describe().c_str(), static_cast<double>(diff), d.size(),
-              static_cast<double>(scale));
+  std::printf(
+      "    %s: max |fast - torch| = %.3g over %zu chunks (spread of standardized outputs %.3g)\n",
+      fast->describe().c_str(), static_cast<double>(diff), d.size(), static_cast<double>(scale));
   EXPECT_LE(diff, 1e-4f);
   EXPECT_GT(scale, 1e-2f);  // the outputs are not trivially zero
 }
