@@ -13,6 +13,7 @@ enum class ChunkFlag : uint32_t {
   kOutputRepaired = 1u << 4,  ///< the model produced a non-finite value; last good output sent
   kEndOfStream = 1u << 5,     ///< flushed at shutdown / end of stream
   kUnknownUnits = 1u << 6,    ///< some events had units not in the unit map (counted, dropped)
+  kBacklogShed = 1u << 7,     ///< decoder backlog over its bound: tokens shed, chunk decoded empty
 };
 
 constexpr uint32_t operator|(ChunkFlag a, ChunkFlag b) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <variant>
 
+#include "core/chunk_flags.h"
 #include "core/time.h"
 #include "pipeline/ingest.h"
 
@@ -114,6 +115,17 @@ struct LivePipeline::Impl {
     core::TokenChunk t;
     tokenizer.tokenize(c, t);
     t.timing.tokenize_ns = core::host_now_ns();
+    // Overflow policy at the decoder's input: past max_backlog waiting chunks, a chunk's tokens
+    // are shed (it is still decoded, as empty, so it keeps its prediction and the recurrent state
+    // its place in time), flagged and counted. Memory stays bounded whatever the decoder does.
+    const uint64_t waiting = tokenized.fetch_add(1) - decoded.load();
+    if (waiting >= static_cast<uint64_t>(config.decoder.max_backlog)) {
+      t.clear_tokens();
+      core::set_flag(t.flags, core::ChunkFlag::kBacklogShed);
+      core::set_flag(t.flags, core::ChunkFlag::kEmpty);
+      std::lock_guard lock(stats_mutex);
+      ++stats.backlog_shed;
+    }
     {
       std::lock_guard lock(stats_mutex);
       stats.tokenizer = tokenizer.stats();
@@ -137,6 +149,7 @@ struct LivePipeline::Impl {
     }
     predictions.clear();
     decode.decode(batch, predictions);
+    decoded.fetch_add(batch.size());
     {
       std::lock_guard lock(stats_mutex);
       stats.decode = decode.stats();
@@ -210,6 +223,8 @@ struct LivePipeline::Impl {
   std::vector<core::Prediction> predictions;        // decoder node scratch
   std::atomic<int64_t> stall_ns{0};
   std::atomic<uint64_t> chunks_closed{0};
+  std::atomic<uint64_t> tokenized{0};  // chunks handed to the decoder
+  std::atomic<uint64_t> decoded{0};    // chunks it finished
   std::mutex flight_mutex;
   std::condition_variable flight_cv;
   uint64_t chunks_published = 0;  // guarded by flight_mutex
@@ -337,12 +352,12 @@ std::string stats_json(const PipelineStats& s) {
   return fmt::format(
       R"({{"packets":{},"events":{},"packets_dropped":{},"events_dropped":{},"packets_lost":{},)"
       R"("late_events":{},"future_events":{},"unknown_unit_events":{},"chunks":{},"predictions":{},)"
-      R"("closed_by_deadline":{},"catch_up_calls":{},"repaired_outputs":{},"send_failures":{},"recorder_dropped":{},)"
+      R"("closed_by_deadline":{},"catch_up_calls":{},"repaired_outputs":{},"backlog_shed":{},"send_failures":{},"recorder_dropped":{},)"
       R"("latency":{{"close":{},"queue":{},"decode":{},"publish":{},"total":{}}}}})",
       s.ingest.packets_accepted, s.ingest.events_accepted, s.ingest.packets_dropped(), s.ingest.events_dropped(),
       s.ingest.packets_lost, s.binner.late_events, s.binner.future_events, s.tokenizer.unknown_unit_events,
       s.decode.chunks, s.predictions, s.binner.chunks_by_deadline, s.decode.batched_calls,
-      s.decode.repaired_outputs, s.publish.send_failures, s.recorder.dropped, lat(s.close_latency),
+      s.decode.repaired_outputs, s.backlog_shed, s.publish.send_failures, s.recorder.dropped, lat(s.close_latency),
       lat(s.queue_latency), lat(s.decode_latency), lat(s.publish_latency), lat(s.total_latency));
 }
 
@@ -378,8 +393,9 @@ std::string format_report(const PipelineStats& s) {
                  b.chunks_by_watermark, b.chunks_by_deadline, b.chunks_flushed, b.resyncs);
   fmt::format_to(it, "tokenizer: tokens={} unknown_unit_events={}\n", s.tokenizer.tokens,
                  s.tokenizer.unknown_unit_events);
-  fmt::format_to(it, "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={}\n",
-                 s.decode.chunks, s.decode.batched_calls, s.decode.max_batch, s.decode.repaired_outputs);
+  fmt::format_to(it, "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} backlog_shed={}\n",
+                 s.decode.chunks, s.decode.batched_calls, s.decode.max_batch, s.decode.repaired_outputs,
+                 s.backlog_shed);
   fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={}\n",
                  s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order);
   if (s.recorder.batches + s.recorder.predictions + s.recorder.dropped > 0) {

@@ -39,6 +39,7 @@ struct PipelineStats {
   PublishStats publish;
   RecorderStats recorder;
   uint64_t predictions = 0;
+  uint64_t backlog_shed = 0;           ///< chunks whose tokens were shed at the decoder's bound
   uint64_t out_of_order = 0;           ///< must stay 0: a publish seq that did not follow the last
   int64_t last_seq = -1;
   core::LatencyHistogram close_latency;     ///< trigger arrival -> chunk closed

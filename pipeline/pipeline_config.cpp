@@ -56,6 +56,8 @@ PipelineConfig read(ConfigReader& r) {
   c.decoder.path = r.get_string("decoder.path", c.decoder.path, {"auto", "fast", "torch"});
   c.decoder.threads = static_cast<int>(r.get_int("decoder.threads", c.decoder.threads, 1, 64));
   c.decoder.max_batch = static_cast<int>(r.get_int("decoder.max_batch", c.decoder.max_batch, 1, 4096, "chunks"));
+  c.decoder.max_backlog =
+      static_cast<int>(r.get_int("decoder.max_backlog", c.decoder.max_backlog, 1, 1'000'000, "chunks"));
 
   c.publish.endpoint = r.get_string("publish.endpoint", c.publish.endpoint);
   c.publish.topic = r.get_string("publish.topic", c.publish.topic);
@@ -136,7 +138,8 @@ std::string to_yaml(const PipelineConfig& c) {
   y << YAML::Key << "device" << YAML::Value << c.decoder.device;
   y << YAML::Key << "path" << YAML::Value << c.decoder.path;
   y << YAML::Key << "threads" << YAML::Value << c.decoder.threads;
-  y << YAML::Key << "max_batch" << YAML::Value << c.decoder.max_batch << YAML::EndMap;
+  y << YAML::Key << "max_batch" << YAML::Value << c.decoder.max_batch;
+  y << YAML::Key << "max_backlog" << YAML::Value << c.decoder.max_backlog << YAML::EndMap;
   y << YAML::Key << "publish" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "endpoint" << YAML::Value << c.publish.endpoint;
   y << YAML::Key << "topic" << YAML::Value << c.publish.topic;

@@ -29,6 +29,7 @@ struct DecoderConfig {
   std::string path = "auto";           ///< auto | fast | torch (models/streaming_decoder.h)
   int threads = 1;                     ///< intra-op threads for inference
   int max_batch = 64;                  ///< most pending chunks decoded in one catch-up call
+  int max_backlog = 2000;              ///< waiting chunks (100 s at 50 ms) before tokens are shed
 };
 
 struct PublishConfig {

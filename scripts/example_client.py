@@ -19,7 +19,7 @@ HEADER = struct.Struct("<IHHIIqqqqqqqqq")
 MAGIC = 0x52504653  # bytes 'S' 'F' 'P' 'R'
 TIMING = ("trigger_arrival_ns", "close_ns", "tokenize_ns", "decode_start_ns", "decode_end_ns", "publish_ns")
 FLAGS = ("empty", "closed_by_deadline", "had_late_events", "catch_up", "output_repaired",
-         "end_of_stream", "unknown_units")
+         "end_of_stream", "unknown_units", "backlog_shed")
 
 
 def parse(payload: bytes) -> dict:

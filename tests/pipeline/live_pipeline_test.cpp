@@ -317,3 +317,45 @@ INSTANTIATE_TEST_SUITE_P(Formats, FormatPipelineTest,
 
 }  // namespace
 }  // namespace spikeflow::pipeline
+
+namespace spikeflow::pipeline {
+namespace {
+
+TEST(BacklogTest, past_the_bound_tokens_are_shed_but_every_chunk_is_still_published) {
+  PipelineConfig cfg;
+  cfg.ingest.transport = "none";
+  cfg.publish.endpoint = "inproc://backlog-test";
+  cfg.chunking.deadline_enabled = false;
+  cfg.decoder.max_backlog = 5;
+  std::vector<core::UnitKey> units{{1, 1}};
+  std::vector<core::Prediction> got;
+  LiveOptions lo;
+  lo.on_prediction = [&got](const core::Prediction& p) { got.push_back(p); };
+  LivePipeline live(cfg, models::make_untrained_possm(models::PossmConfig{}, units, 2, kWidth, models::RuntimeOptions{}),
+                    std::move(lo));
+  live.start();
+  live.stall_decoder_once(400 * core::kNsPerMs);  // the decoder sits still while 40 chunks arrive
+  for (int k = 0; k <= 40; ++k) {
+    core::EventBatch b;
+    b.arrival_host_ns = k;
+    b.device_time_ns = k * kWidth + kWidth / 2;
+    b.events.push_back({k * kWidth + 1000, 1, 1, 0});
+    live.push(b);
+  }
+  live.stop();
+  ASSERT_GE(got.size(), 40u);
+  for (size_t i = 1; i < got.size(); ++i) ASSERT_EQ(got[i].seq, got[i - 1].seq + 1);
+  uint64_t shed = 0;
+  for (const auto& p : got) {
+    if (core::has_flag(p.flags, core::ChunkFlag::kBacklogShed)) {
+      ++shed;
+      EXPECT_EQ(p.n_tokens, 0u);
+    }
+    EXPECT_TRUE(std::isfinite(p.values[0]) && std::isfinite(p.values[1]));
+  }
+  EXPECT_GT(shed, 0u);
+  EXPECT_EQ(shed, live.stats().backlog_shed);
+}
+
+}  // namespace
+}  // namespace spikeflow::pipeline
