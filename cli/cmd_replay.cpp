@@ -167,8 +167,10 @@ Command add_replay(CLI::App& app) {
     const auto r2 = truth.empty() ? std::vector<double>{} : core::r2_per_dim(truth, pred, data.output_dim);
     fmt::print("replay: {} events, {:.1f} s of session in {:.3f} s wall = {:.0f}x real time\n", events.size(),
                session_s, wall, session_s / wall);
-    fmt::print("replay: {} chunks decoded in {} batched calls (max batch {}), {} predictions, out of order {}\n",
-               st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order);
+    fmt::print("replay: {} chunks decoded in {} batched calls (max batch {}), {} predictions, out of order {}, "
+               "backlog shed {}\n",
+               st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order,
+               st.backlog_shed);
     if (!r2.empty()) {
       fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", data.output_names[0], r2[0],
                  data.output_names.size() > 1 ? data.output_names[1] : "-", r2.size() > 1 ? r2[1] : 0.0,

@@ -91,6 +91,7 @@ struct LivePipeline::Impl {
   void run_binner(const BinnerInput& in, BinnerNode::output_ports_type& out) {
     closed.clear();
     if (const auto* b = std::get_if<core::EventBatch>(&in)) {
+      batches_binned.fetch_add(1);
       if (recorder) recorder->record(*b);
       if (options.on_batch) options.on_batch(*b);
       binner.push(*b, closed);
@@ -105,6 +106,7 @@ struct LivePipeline::Impl {
       stats.binner = binner.stats();
     }
     chunks_closed.fetch_add(closed.size());
+    flight_cv.notify_all();  // a push() waiting for the binner's queue to shrink
     for (auto& c : closed) {
       c.timing.close_ns = now;
       std::get<0>(out).try_put(std::move(c));
@@ -223,6 +225,8 @@ struct LivePipeline::Impl {
   std::vector<core::Prediction> predictions;        // decoder node scratch
   std::atomic<int64_t> stall_ns{0};
   std::atomic<uint64_t> chunks_closed{0};
+  std::atomic<uint64_t> batches_pushed{0};  // push() calls
+  std::atomic<uint64_t> batches_binned{0};  // ... that the binner has taken
   std::atomic<uint64_t> tokenized{0};  // chunks handed to the decoder
   std::atomic<uint64_t> decoded{0};    // chunks it finished
   std::mutex flight_mutex;
@@ -267,6 +271,7 @@ LivePipeline::LivePipeline(const PipelineConfig& config,
 }
 
 void LivePipeline::push(core::EventBatch batch) {
+  impl_->batches_pushed.fetch_add(1);
   impl_->g->binner_node.try_put(BinnerInput(std::move(batch)));
 }
 
@@ -275,7 +280,9 @@ void LivePipeline::tick(int64_t host_ns) { impl_->g->binner_node.try_put(BinnerI
 void LivePipeline::wait_in_flight_below(uint64_t max_in_flight) {
   std::unique_lock lock(impl_->flight_mutex);
   impl_->flight_cv.wait(lock, [&] {
-    return impl_->chunks_closed.load() < impl_->chunks_published + max_in_flight;
+    // Both the binner's input queue and the chunks behind it must be below the bound.
+    return impl_->batches_pushed.load() < impl_->batches_binned.load() + max_in_flight &&
+           impl_->chunks_closed.load() < impl_->chunks_published + max_in_flight;
   });
 }
 

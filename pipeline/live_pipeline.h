@@ -83,8 +83,9 @@ class LivePipeline {
   void push(core::EventBatch batch);
   /// Virtual-clock deadline tick (with LiveOptions::external_ticks).
   void tick(int64_t host_ns);
-  /// Blocks until fewer than max_in_flight chunks are between the binner and the publisher
-  /// (backpressure for as-fast-as-possible replay).
+  /// Blocks until fewer than max_in_flight pushed packets wait for the binner and fewer than
+  /// max_in_flight chunks are between the binner and the publisher (backpressure for
+  /// as-fast-as-possible replay, so replay never trips the decoder's backlog bound).
   void wait_in_flight_below(uint64_t max_in_flight);
 
   uint16_t ingest_port() const;
