@@ -69,7 +69,8 @@ int replay_recording(const ReplayArgs& a) {
       first_diff = i;
     }
   }
-  fmt::print("replay: {} packets, {} recorded predictions, {} replayed in {:.3f} s\n", rec.batches.size(),
+  fmt::print("replay: {} records of packets and deadline ticks, {} recorded predictions, {} replayed in {:.3f} s\n",
+             rec.batches.size(),
              rec.predictions.size(), out.size(), wall);
   fmt::print("replay: bit-identical {} of {}{}\n", identical, rec.predictions.size(),
              first_diff == SIZE_MAX ? "" : fmt::format(" (first difference at prediction {}, seq {})", first_diff,

@@ -97,6 +97,12 @@ struct LivePipeline::Impl {
       binner.push(*b, closed);
     } else if (const auto* t = std::get_if<Tick>(&in)) {
       binner.tick(t->host_ns, closed);
+      if (recorder && !closed.empty()) {
+        core::EventBatch marker;
+        marker.arrival_host_ns = t->host_ns;
+        marker.device_time_ns = kTickMarkerDeviceTime;
+        recorder->record(marker);
+      }
     } else {
       binner.flush(std::get<EndOfStream>(in).host_ns, closed);
     }

@@ -47,6 +47,12 @@ class Recorder {
   std::unique_ptr<Impl> impl_;
 };
 
+/// An EVENTS record with no events and this device_time_ns marks a deadline tick that closed
+/// chunks, at its place in the binner's processing order (arrival_host_ns = the tick's host
+/// time). Exact replay follows the file's order, so ticks and packets that raced into the
+/// binner live are replayed in the order the binner actually saw them.
+constexpr int64_t kTickMarkerDeviceTime = -2;
+
 /// A short identity of a checkpoint file for recordings: "<size bytes>:<FNV-1a 64 hex>".
 std::string file_identity(const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include "core/chunk_flags.h"
 #include "pipeline/live_pipeline.h"
+#include "pipeline/recorder.h"
 
 namespace spikeflow::pipeline {
 
@@ -23,9 +24,15 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& rec, Pip
     groups[rec.predictions[i].seq] = j - i;
     i = j;
   }
+  // Recordings made before tick markers existed: ticks from the deadline-closed predictions,
+  // merged with the packets by host time.
+  bool has_markers = false;
+  for (const auto& b : rec.batches) has_markers = has_markers || b.device_time_ns == kTickMarkerDeviceTime;
   std::vector<int64_t> ticks;
-  for (const auto& p : rec.predictions) {
-    if (core::has_flag(p.flags, core::ChunkFlag::kClosedByDeadline)) ticks.push_back(p.timing.trigger_arrival_ns);
+  if (!has_markers) {
+    for (const auto& p : rec.predictions) {
+      if (core::has_flag(p.flags, core::ChunkFlag::kClosedByDeadline)) ticks.push_back(p.timing.trigger_arrival_ns);
+    }
   }
   std::vector<core::Prediction> out;
   out.reserve(rec.predictions.size());
@@ -40,6 +47,10 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& rec, Pip
   live.start();
   size_t ti = 0;
   for (const auto& b : rec.batches) {
+    if (b.device_time_ns == kTickMarkerDeviceTime) {
+      live.tick(b.arrival_host_ns);  // in the binner's own order, as recorded
+      continue;
+    }
     while (ti < ticks.size() && ticks[ti] <= b.arrival_host_ns) live.tick(ticks[ti++]);
     live.push(b);
   }

@@ -1,7 +1,7 @@
 // Exact replay of a recording (pipeline/recorder.h) through the live graph, on the recording's
-// own clock: every packet is pushed at its recorded arrival time, a deadline tick is issued
-// wherever the live run closed a chunk by deadline, and the decoder batches exactly the chunks
-// it batched live. With the same model the predictions are bit-identical to the recorded ones.
+// own clock: every packet and every deadline tick that closed chunks is fed in the order the
+// live binner processed them (the recording keeps that order), and the decoder batches exactly
+// the chunks it batched live. With the same model the predictions are bit-identical to the recorded ones.
 #pragma once
 
 #include <memory>
