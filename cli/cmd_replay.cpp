@@ -9,7 +9,6 @@
 #include "cli/commands.h"
 #include "cli/split.h"
 #include "core/chunk_flags.h"
-#include "core/r2.h"
 #include "pipeline/recorder.h"
 #include "pipeline/recording_replay.h"
 #include "replay/recording_file.h"
@@ -17,7 +16,7 @@
 #include "models/streaming_decoder.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/pipeline_config.h"
-#include "replay/dataset.h"
+#include "replay/eval_report.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -149,33 +148,18 @@ Command add_replay(CLI::App& app) {
     const double session_s = (to - from) * 1e-9;
     const auto st = live.stats();
 
-    // Score against the behaviour, chunk by chunk (same chunking as training).
-    replay::DatasetOptions o;
-    o.width_ns = width;
-    o.from_ns = from;
-    o.to_ns = to;
-    const auto data = replay::build_dataset(s, o);
-    std::vector<float> truth, pred;
-    size_t j = 0;
-    for (size_t i = 0; i < data.size(); ++i) {
-      while (j < predictions.size() && predictions[j].seq < data.chunks[i].seq) ++j;
-      if (j == predictions.size() || predictions[j].seq != data.chunks[i].seq) continue;
-      for (int d = 0; d < data.output_dim; ++d) {
-        truth.push_back(data.target(i)[d]);
-        pred.push_back(predictions[j].values[static_cast<size_t>(d)]);
-      }
-    }
-    const auto r2 = truth.empty() ? std::vector<double>{} : core::r2_per_dim(truth, pred, data.output_dim);
+    // Score against the behaviour with the evaluator every command shares (same chunking as training).
+    const auto eval = replay::evaluate(s, predictions, from, to, width);
     fmt::print("replay: {} events, {:.1f} s of session in {:.3f} s wall = {:.0f}x real time\n", events.size(),
                session_s, wall, session_s / wall);
     fmt::print("replay: {} chunks decoded in {} batched calls (max batch {}), {} predictions, out of order {}, "
                "backlog shed {}\n",
                st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order,
                st.backlog_shed);
-    if (!r2.empty()) {
-      fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", data.output_names[0], r2[0],
-                 data.output_names.size() > 1 ? data.output_names[1] : "-", r2.size() > 1 ? r2[1] : 0.0,
-                 core::mean_r2(truth, pred, data.output_dim), truth.size() / data.output_dim);
+    if (eval.matched > 0) {
+      fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", eval.names[0], eval.r2[0],
+                 eval.names.size() > 1 ? eval.names[1] : "-", eval.r2.size() > 1 ? eval.r2[1] : 0.0, eval.mean_r2,
+                 eval.matched);
     }
     return 0;
   };

@@ -45,8 +45,8 @@ void Binner::anchor(int64_t device_ns) {
   watermark_ns_ = device_ns;
   started_ = true;
   unusable_batches_ = 0;
-  // The offset estimate is kept: a device restart does not move the host clock mapping much,
-  // and the first packet after it will lower/raise the window minimum within one window.
+  // A new device clock means a new device->host offset: forget the old windows, so the first
+  // packets after the re-anchor set the estimate (a stale minimum would put deadlines in the past).
   window_min_ = INT64_MAX;
   prev_window_min_ = INT64_MAX;
 }
