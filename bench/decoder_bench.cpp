@@ -2,7 +2,8 @@
 // 50 ms chunks, so ~units × 0.75 tokens per chunk), POSSM small config (dim 64, GRU 256) at 96 /
 // 171 / 1024 units, on both inference paths loaded from the same checkpoint: LibTorch on 1
 // intra-op thread ("torch") and the plain C++ fast path ("fast", single-threaded); also a catch-up
-// step_many of 8 chunks on both, and the ridge / Kalman baselines. Per-chunk p50 / p99 / max (µs)
+// step_many of 8 (and 64, replay) chunks on both, the live way of stepping (step timed, then
+// prepare_next() untimed), and the ridge / Kalman baselines. Per-chunk p50 / p99 / max (µs)
 // are reported as counters (one timing per iteration); the fast benchmarks add the torch / fast
 // p50 ratio measured in the same run, and a table of both paths is printed at the end. The build
 // type and thread count go into the context.
@@ -82,10 +83,14 @@ void report(benchmark::State& state, std::vector<double>& us, double tokens) {
   state.counters["tokens_per_chunk"] = tokens;
 }
 
+/// One step() per iteration, timed. With `prepared`, prepare_next() follows each step untimed, as
+/// in the live pipeline (where it runs after the prediction is handed on): the step's time is
+/// then the chunk's critical path, and prepare_next() and step + prepare_next() (the whole
+/// compute per chunk) are reported as extra counters.
 void run_steps(benchmark::State& state, models::StreamingDecoder& dec,
-               const std::vector<core::TokenChunk>& chunks) {
+               const std::vector<core::TokenChunk>& chunks, bool prepared = false) {
   std::vector<float> out(static_cast<size_t>(dec.output_dim()));
-  std::vector<double> us;
+  std::vector<double> us, prep_us, total_us;
   us.reserve(1 << 16);
   size_t i = 0;
   double tokens = 0;
@@ -99,9 +104,25 @@ void run_steps(benchmark::State& state, models::StreamingDecoder& dec,
     const auto t1 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(out.data());
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    if (prepared) {
+      dec.prepare_next();
+      const auto t2 = std::chrono::steady_clock::now();
+      prep_us.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+      total_us.push_back(std::chrono::duration<double, std::micro>(t2 - t0).count());
+    }
     if (++i == chunks.size()) i = 0;
   }
   report(state, us, tokens / static_cast<double>(chunks.size()));
+  if (prepared) {
+    std::sort(prep_us.begin(), prep_us.end());
+    std::sort(total_us.begin(), total_us.end());
+    const auto pct = [](const std::vector<double>& v, double p) {
+      return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+    };
+    state.counters["prepare_p50_us"] = pct(prep_us, 0.5);
+    state.counters["step+prepare_p50_us"] = pct(total_us, 0.5);
+    state.counters["step+prepare_p99_us"] = pct(total_us, 0.99);
+  }
 }
 
 // ---------------------------------------------------------------- POSSM, both paths
@@ -150,13 +171,13 @@ void record(benchmark::State& state, const char* bench, int units, const char* p
   }
 }
 
-void possm_step(benchmark::State& state, const char* path) {
+void possm_step(benchmark::State& state, const char* path, bool prepared = false) {
   const int units = static_cast<int>(state.range(0));
   auto dec = load_possm(units, path);
   const auto chunks = make_chunks(units, 512, 1);
   state.SetLabel(dec->describe());
-  run_steps(state, *dec, chunks);
-  record(state, "step", units, path);
+  run_steps(state, *dec, chunks, prepared);
+  record(state, prepared ? "step(live)" : "step", units, path);
 }
 
 void BM_PossmTorchStep(benchmark::State& state) { possm_step(state, "torch"); }
@@ -165,35 +186,51 @@ BENCHMARK(BM_PossmTorchStep)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMic
 void BM_PossmFastStep(benchmark::State& state) { possm_step(state, "fast"); }
 BENCHMARK(BM_PossmFastStep)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
 
-/// Catch-up: 8 chunks in one step_many call; times are per chunk.
-void possm_step_many8(benchmark::State& state, const char* path) {
+/// As the live pipeline runs them: step() timed (the critical path from chunk to prediction),
+/// prepare_next() after it untimed (reported as counters). The torch path has no prepare work,
+/// so its "step(live)" is its plain step.
+void BM_PossmTorchStepLive(benchmark::State& state) { possm_step(state, "torch", true); }
+BENCHMARK(BM_PossmTorchStepLive)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+void BM_PossmFastStepLive(benchmark::State& state) { possm_step(state, "fast", true); }
+BENCHMARK(BM_PossmFastStepLive)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+/// Catch-up and replay: n chunks in one step_many call; times are per chunk.
+void possm_step_many(benchmark::State& state, const char* path, size_t n) {
   const int units = static_cast<int>(state.range(0));
   auto dec = load_possm(units, path);
   const auto chunks = make_chunks(units, 512, 2);
   state.SetLabel(dec->describe());
-  std::vector<const core::TokenChunk*> batch(8);
-  std::vector<float> out(16);
+  std::vector<const core::TokenChunk*> batch(n);
+  std::vector<float> out(2 * n);
   std::vector<double> us;
   us.reserve(1 << 14);
   size_t i = 0;
   for (auto _ : state) {
-    for (size_t j = 0; j < 8; ++j) batch[j] = &chunks[(i + j) % chunks.size()];
+    for (size_t j = 0; j < n; ++j) batch[j] = &chunks[(i + j) % chunks.size()];
     const auto t0 = std::chrono::steady_clock::now();
     dec->step_many(batch, out);
     const auto t1 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(out.data());
-    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 8.0);
-    i = (i + 8) % chunks.size();
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / static_cast<double>(n));
+    i = (i + n) % chunks.size();
   }
   report(state, us, static_cast<double>(units) * kRateHz * 0.05);
-  record(state, "step_many8", units, path);
+  record(state, n == 8 ? "step_many8" : "step_many64", units, path);
 }
 
-void BM_PossmTorchStepMany8(benchmark::State& state) { possm_step_many8(state, "torch"); }
+void BM_PossmTorchStepMany8(benchmark::State& state) { possm_step_many(state, "torch", 8); }
 BENCHMARK(BM_PossmTorchStepMany8)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
 
-void BM_PossmFastStepMany8(benchmark::State& state) { possm_step_many8(state, "fast"); }
+void BM_PossmFastStepMany8(benchmark::State& state) { possm_step_many(state, "fast", 8); }
 BENCHMARK(BM_PossmFastStepMany8)->Arg(96)->Arg(171)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+/// Replay's batches (cmd replay --max-batch 64).
+void BM_PossmTorchStepMany64(benchmark::State& state) { possm_step_many(state, "torch", 64); }
+BENCHMARK(BM_PossmTorchStepMany64)->Arg(171)->Unit(benchmark::kMicrosecond);
+
+void BM_PossmFastStepMany64(benchmark::State& state) { possm_step_many(state, "fast", 64); }
+BENCHMARK(BM_PossmFastStepMany64)->Arg(171)->Unit(benchmark::kMicrosecond);
 
 /// Both paths side by side (µs per chunk), from the runs above.
 void print_comparison() {

@@ -30,6 +30,7 @@ struct ReplayArgs {
   double speed = 0;  // 0 = as fast as possible
   double batch_ms = 5.0;
   int max_batch = 64;
+  int threads = 2;
 };
 
 /// Re-runs a recording through the same graph on its own clock: every packet at its recorded
@@ -49,7 +50,7 @@ int replay_recording(const ReplayArgs& a) {
     fmt::print("replay: warning: checkpoint {} ({}) is not the recorded model ({})\n", cfg.decoder.checkpoint,
                identity, rec.model_identity);
   }
-  models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads, cfg.decoder.path};
+  models::RuntimeOptions rt{cfg.decoder.device, a.threads, cfg.decoder.path};
   const auto t0 = std::chrono::steady_clock::now();
   const auto out = pipeline::replay_recording(rec, cfg, models::load_decoder(cfg.decoder.checkpoint, rt));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -94,6 +95,11 @@ Command add_replay(CLI::App& app) {
   app.add_option("--speed", a->speed, "x real time; 0 = as fast as possible")->capture_default_str();
   app.add_option("--batch-ms", a->batch_ms, "session time per pushed packet")->capture_default_str();
   app.add_option("--max-batch", a->max_batch, "most chunks per decoder call")->capture_default_str();
+  app.add_option("--threads", a->threads,
+                 "decoder threads (fast path: batched calls encode chunks on a second thread; results are "
+                 "identical)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   return [a] {
     if (!a->recording.empty()) return replay_recording(*a);
     if (a->session.empty() || a->checkpoint.empty()) {
@@ -115,7 +121,7 @@ Command add_replay(CLI::App& app) {
     const int64_t to = s.end_ns;
     const auto events = replay::merged_events(s, from, to);
 
-    models::RuntimeOptions rt{cfg.decoder.device, cfg.decoder.threads, cfg.decoder.path};
+    models::RuntimeOptions rt{cfg.decoder.device, a->threads, cfg.decoder.path};
     auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
     std::vector<core::Prediction> predictions;
     pipeline::LiveOptions lo;
@@ -139,7 +145,10 @@ Command add_replay(CLI::App& app) {
         b.arrival_host_ns = core::host_now_ns();
       } else {
         b.arrival_host_ns = host0 + (b.device_time_ns - from);  // the session's clock as host time
-        live.wait_in_flight_below(static_cast<uint64_t>(4 * a->max_batch));
+        // In-flight bound in chunks (a packet of batch_ms closes up to batch_ms / width of them),
+        // so that replay never reaches the decoder's backlog bound and sheds nothing.
+        const int64_t per_packet = (step + width - 1) / width;
+        live.wait_in_flight_below(static_cast<uint64_t>(std::max<int64_t>(4, 4 * a->max_batch / per_packet)));
       }
       live.push(std::move(b));
     }

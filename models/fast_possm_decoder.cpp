@@ -10,12 +10,16 @@
 #include "models/fast_possm_decoder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <thread>
+
+#include <tbb/task_group.h>
 
 namespace spikeflow::models {
 
@@ -275,6 +279,35 @@ SPIKEFLOW_AI void sincos_approx(float xf, float& s_out, float& c_out) {
   c_out = static_cast<float>(cv);
 }
 
+/// Largest angle (rad) sincos_float reduces accurately: k = round(x / (π/2)) < 2^13 keeps the
+/// products k · C1 and k · C2 below exact. Chunks whose largest angle (offset · ω) is beyond it take
+/// the double-precision path (only with chunks wider than ~130 ms at the default periods).
+constexpr float kFloatAngleLimit = 8192.f;
+
+/// sin and cos of a float angle 0 <= x <= kFloatAngleLimit: Cody-Waite reduction by π/2 in three
+/// float parts, minimax polynomials on |r| <= π/4 (Cephes sinf / cosf; error ~1e-7), quadrant by
+/// the low bits of k. All float, so one 8-lane vector per 8 angles.
+SPIKEFLOW_AI void sincos_float(float x, float& s_out, float& c_out) {
+  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float kf = x * 0.636619772367581343f + kMagic;
+  const uint32_t q = std::bit_cast<uint32_t>(kf) & 3u;
+  const float k = kf - kMagic;
+  float r = x - k * 1.5703125f;
+  r = r - k * 4.837512969970703125e-4f;
+  r = r - k * 7.54978995489188216e-8f;
+  const float z = r * r;
+  const float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+  const float c =
+      ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
+      0.5f * z + 1.f;
+  float sv = (q & 1u) != 0 ? c : s;
+  float cv = (q & 1u) != 0 ? s : c;
+  sv = (q & 2u) != 0 ? -sv : sv;
+  cv = ((q + 1u) & 2u) != 0 ? -cv : cv;
+  s_out = sv;
+  c_out = cv;
+}
+
 // ---------------------------------------------------------------- the model
 
 struct SelfAttention {
@@ -288,8 +321,10 @@ struct Model {
       score_len = 0, lh = 0, dim = 0, hidden = 0, features = 0, output_dim = 0;
   bool gru = true;
   bool odd_step = false;  // alternates the order of the GRU's matrix-vector products (run_step)
+  bool gh_ready = false;  // m.gh holds W_hh h + b_hh for the current h (prepare_next)
   // constants
   Buf omega, latents;
+  float max_omega = 0.f;
   // Per unit, one 64-byte aligned row: [score (L*H, 2P+1) | value (Hkv, hd)], so that a token's
   // gather is a few adjacent cache lines (prefetched a few tokens ahead).
   Buf unit_rows;
@@ -310,6 +345,19 @@ struct Model {
   Buf rotated, num, den, attn, x, ln, mlp_hidden, tmp, qkv, sa_out, probs;
   Buf gi, gh, u, y, o;
 
+  // step_many: per chunk features (x_stride) and input projections (proj_stride), `batch_capacity` chunks
+  size_t batch_capacity = 0, x_stride = 0, proj_stride = 0;
+  Buf batch_x, batch_proj;
+
+  void reserve_batch(size_t n) {
+    if (n <= batch_capacity) return;
+    batch_capacity = std::max(n, batch_capacity * 2);
+    x_stride = (static_cast<size_t>(features) + 15) / 16 * 16;
+    proj_stride = (static_cast<size_t>(gru ? gru_ih.out_pad : s4d_in.out_pad) + 15) / 16 * 16;
+    batch_x.resize(batch_capacity * x_stride);
+    batch_proj.resize(batch_capacity * proj_stride);
+  }
+
   void reserve_tokens(size_t n) {
     if (n <= capacity) return;
     capacity = std::max(n, capacity * 2);
@@ -321,6 +369,7 @@ struct Model {
 
 // float(π/2): LibTorch's phase for the sine terms of the scores (models/possm.cpp, Parts::phase).
 constexpr float kHalfPiF = static_cast<float>(M_PI / 2);
+constexpr float kHalfPiLoF = static_cast<float>(M_PI / 2 - static_cast<double>(kHalfPiF));
 
 /// Attention of the latents over the chunk's n tokens -> m.attn (L, H, hd), then out-projection,
 /// residual and MLP -> m.x (L, dim). Mirrors PossmImpl::encode_one / token_terms / finish.
@@ -353,23 +402,50 @@ SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* 
     float* sn = m.sin_t.data();
     float* sq = m.sin_score.data();
     float* sc = m.scores.data();
+    // The float path when every angle is within sincos_float's range (offsets are >= 0 and
+    // within the chunk for tokenized chunks; anything else takes the double path).
+    float max_off = 0.f, min_off = 0.f;
+#pragma omp simd reduction(max : max_off) reduction(min : min_off)
     for (size_t i = 0; i < n; ++i) {
-      const double t = off[i];
+      max_off = std::max(max_off, off[i]);
+      min_off = std::min(min_off, off[i]);
+    }
+    const bool float_angles = min_off >= 0.f && max_off * m.max_omega < kFloatAngleLimit;
+    for (size_t i = 0; i < n; ++i) {
       float* ci = cs + i * P;
       float* si = sn + i * P;
       float* qi = sq + i * P;
+      if (float_angles) {
+        const float t = off[i];
 #pragma omp simd
-      for (int p = 0; p < P; ++p) {
-        const double exact = t * static_cast<double>(omega[p]);  // exact: 24 x 24 bits
-        const auto mf = static_cast<float>(exact);
-        const auto xq = static_cast<float>(exact - static_cast<double>(kHalfPiF));
-        const auto d =
-            static_cast<float>((static_cast<double>(xq) - static_cast<double>(mf)) + M_PI / 2);
-        float sv, cv;
-        sincos_approx(mf, sv, cv);
-        ci[p] = cv;
-        si[p] = sv;
-        qi[p] = sv * (1.f - 0.5f * d * d) + cv * d;
+        for (int p = 0; p < P; ++p) {
+          // mf = fl(t ω) and xq = fl(t ω - float(π/2)) (one rounding: fma), as in the double
+          // path below; xq - mf and the sum with float(π/2) are exact (Sterbenz) for angles
+          // past π, and within 1e-7 below.
+          const float mf = t * omega[p];
+          const float xq = std::fma(t, omega[p], -kHalfPiF);
+          const float d = ((xq - mf) + kHalfPiF) + kHalfPiLoF;
+          float sv, cv;
+          sincos_float(mf, sv, cv);
+          ci[p] = cv;
+          si[p] = sv;
+          qi[p] = sv * (1.f - 0.5f * d * d) + cv * d;
+        }
+      } else {
+        const double t = off[i];
+#pragma omp simd
+        for (int p = 0; p < P; ++p) {
+          const double exact = t * static_cast<double>(omega[p]);  // exact: 24 x 24 bits
+          const auto mf = static_cast<float>(exact);
+          const auto xq = static_cast<float>(exact - static_cast<double>(kHalfPiF));
+          const auto d =
+              static_cast<float>((static_cast<double>(xq) - static_cast<double>(mf)) + M_PI / 2);
+          float sv, cv;
+          sincos_approx(mf, sv, cv);
+          ci[p] = cv;
+          si[p] = sv;
+          qi[p] = sv * (1.f - 0.5f * d * d) + cv * d;
+        }
       }
       if (i + kAhead < n) {
         const float* next = rows + static_cast<size_t>(unit[i + kAhead]) * stride;
@@ -515,22 +591,8 @@ SPIKEFLOW_AI void self_attention(Model& m, const SelfAttention& sa) {
   }
 }
 
-/// One chunk: encode, self-attention, backbone step, readout, de-standardization -> out.
-///
-/// Cache order. With the small config the weights a step reads (~1.2 MB, 0.8 MB of it W_hh) are a
-/// little more than a 1 MB L2, and a loop over more than the cache in the same order every time
-/// misses on everything under LRU-like replacement (3-4x slower: L3 bandwidth). W_hh h depends on
-/// the previous state only, so every other step runs it first and backwards: the sequence of
-/// weights becomes "encode, W_ih, W_hh forward | W_hh backward, encode, W_ih | ...", and each
-/// step starts with what the previous one touched last, missing only on the excess.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model& m,
-                                                                          const int32_t* unit,
-                                                                          const float* off,
-                                                                          size_t n, float* out) {
-  const int R = m.hidden;
-  const bool hh_first = m.gru && m.odd_step;
-  m.odd_step = !m.odd_step;
-  if (hh_first) apply(m.gru_hh, m.h.data(), m.gh.data(), /*backward=*/true);
+/// The chunk's latent features -> m.x (L, dim): cross-attention encode, then self-attention.
+SPIKEFLOW_AI void features(Model& m, const int32_t* unit, const float* off, size_t n) {
   switch (m.head_dim) {
     case 8:
       encode<8>(m, unit, off, n);
@@ -549,15 +611,29 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model&
       break;
   }
   for (const auto& sa : m.self_attn) self_attention(m, sa);
+}
+
+/// m.gh = W_hh h + b_hh for the current state (GRU), in the direction that suits the cache (see
+/// run_step), unless it is already there.
+SPIKEFLOW_AI void prepare_gh(Model& m) {
+  if (!m.gru || m.gh_ready) return;
+  apply(m.gru_hh, m.h.data(), m.gh.data(), /*backward=*/m.odd_step);
+  m.odd_step = !m.odd_step;
+  m.gh_ready = true;
+}
+
+/// The recurrent step from the input projection in (GRU: W_ih x + b_ih, 3R; S4D: in_proj x, R),
+/// then readout and de-standardization -> out.
+SPIKEFLOW_AI void recur(Model& m, const float* __restrict in, float* out) {
+  const int R = m.hidden;
   float* hy;
   if (m.gru) {
     // torch gru_cell: r, z = σ(W_i x + b_i + W_h h + b_h), n = tanh(W_in x + b_in + r (W_hn h +
     // b_hn)), h' = (h - n) z + n.
-    float* gi = m.gi.data();
-    float* gh = m.gh.data();
+    prepare_gh(m);
+    const float* gi = in;
+    const float* gh = m.gh.data();
     float* h = m.h.data();
-    apply(m.gru_ih, m.x.data(), gi);
-    if (!hh_first) apply(m.gru_hh, h, gh);
 #pragma omp simd
     for (int j = 0; j < R; ++j) {
       const float r = sigmoid_approx(gi[j] + gh[j]);
@@ -565,12 +641,12 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model&
       const float nn = tanh_approx(gi[2 * R + j] + r * gh[2 * R + j]);
       h[j] = (h[j] - nn) * z + nn;
     }
+    m.gh_ready = false;  // the state moved on
     hy = h;
   } else {
     // S4DImpl::forward, one time step; state and coefficients are (16, R), channel-contiguous.
-    float* u = m.u.data();
+    const float* u = in;
     float* y = m.y.data();
-    apply(m.s4d_in, m.x.data(), u);
 #pragma omp simd
     for (int c = 0; c < R; ++c) y[c] = 0.f;
     for (int k = 0; k < kS4dModes; ++k) {
@@ -600,6 +676,72 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model&
   float* o = m.o.data();
   apply(m.readout, hy, o);
   for (int j = 0; j < m.output_dim; ++j) out[j] = o[j] * m.target_std[j] + m.target_mean[j];
+}
+
+/// One chunk: encode, self-attention, backbone step, readout, de-standardization -> out.
+///
+/// Cache order. With the small config the weights a step reads (~1.2 MB, 0.8 MB of it W_hh) are a
+/// little more than a 1 MB L2, and a loop over more than the cache in the same order every time
+/// misses on everything under LRU-like replacement (3-4x slower: L3 bandwidth). W_hh h depends on
+/// the previous state only, so (when prepare_next() has not done it already) every other step
+/// runs it first and backwards: the sequence of weights becomes "encode, W_ih, W_hh forward |
+/// W_hh backward, encode, W_ih | ...", and each step starts with what the previous one touched
+/// last, missing only on the excess.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model& m,
+                                                                          const int32_t* unit,
+                                                                          const float* off,
+                                                                          size_t n, float* out) {
+  if (m.odd_step) prepare_gh(m);  // backwards, before the encode
+  features(m, unit, off, n);
+  float* in = m.gru ? m.gi.data() : m.u.data();
+  apply(m.gru ? m.gru_ih : m.s4d_in, m.x.data(), in);
+  recur(m, in, out);
+}
+
+/// prepare_next(): W_hh h for the next chunk, off its critical path.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_prepare(Model& m) {
+  prepare_gh(m);
+}
+
+/// One chunk's features and input projection -> proj (step_many with threads: any thread, on
+/// its own Model's work buffers; the state is not touched).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_features(
+    Model& m, const core::TokenChunk& c, float* proj) {
+  features(m, c.unit.data(), c.offset_s.data(), c.size());
+  apply(m.gru ? m.gru_ih : m.s4d_in, m.x.data(), proj);
+}
+
+/// The recurrent step of one chunk from its input projection (step_many with threads: the
+/// calling thread, in chunk order).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_recur(Model& m,
+                                                                           const float* proj,
+                                                                           float* out) {
+  recur(m, proj, out);
+}
+
+/// Several consecutive chunks (catch-up, replay), in phases so that each phase's weights stay in
+/// cache: every chunk's features, then the input projection of all of them (each 64-row panel
+/// of W_ih read once for the whole batch), then the recurrence chunk by chunk (W_hh alone). Each
+/// output's arithmetic is the same as run_step's, so the results are bit-identical.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_many(
+    Model& m, const core::TokenChunk* const* chunks, size_t count, float* out) {
+  const Linear& proj = m.gru ? m.gru_ih : m.s4d_in;
+  const size_t xs = m.x_stride, ps = m.proj_stride, od = static_cast<size_t>(m.output_dim);
+  for (size_t b = 0; b < count; ++b) {
+    features(m, chunks[b]->unit.data(), chunks[b]->offset_s.data(), chunks[b]->size());
+    std::memcpy(m.batch_x.data() + b * xs, m.x.data(), static_cast<size_t>(m.features) * sizeof(float));
+  }
+  const float* w = proj.panel.data();
+  const float* bias = proj.bias.data();
+  const int full = proj.out_pad / kPanelRows * kPanelRows;
+  for (int r0 = 0; r0 < full; r0 += kPanelRows) {
+    const float* wp = w + static_cast<size_t>(r0) * static_cast<size_t>(proj.in);
+    for (size_t b = 0; b < count; ++b)
+      panel_gemv<8>(wp, m.batch_x.data() + b * xs, proj.in, bias + r0, m.batch_proj.data() + b * ps + r0);
+  }
+  for (size_t b = 0; b < count; ++b)
+    tail_gemv(proj, full, m.batch_x.data() + b * xs, m.batch_proj.data() + b * ps);
+  for (size_t b = 0; b < count; ++b) recur(m, m.batch_proj.data() + b * ps, out + b * od);
 }
 
 // ---------------------------------------------------------------- load-time checks
@@ -665,12 +807,20 @@ void check_chunk(const Model& m, const core::TokenChunk& chunk) {
 
 struct FastPossmDecoder::Impl {
   Model m;
+  // threads >= 2: a second copy of the model whose work buffers encode chunks for step_many
+  // on another thread of the caller's TBB arena, while this one runs the recurrence.
+  std::unique_ptr<Model> helper;
+  std::unique_ptr<std::atomic<uint64_t>[]> ready;  // per batch slot: generation when encoded
+  size_t ready_capacity = 0;
+  uint64_t generation = 0;
+  int threads = 1;
   std::vector<core::UnitKey> units;
   int64_t width_ns = 0;
   std::string describe;
 };
 
-FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w) : impl_(std::make_unique<Impl>()) {
+FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w, int threads)
+    : impl_(std::make_unique<Impl>()) {
   const PossmConfig& c = w.config;
   validate_possm_config(c);
   std::vector<std::string> errors;
@@ -719,7 +869,9 @@ FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w) : impl_(std::make_
     throw std::invalid_argument(msg);
   }
 
-  Model& m = impl_->m;
+  if (threads < 1) throw std::invalid_argument("FastPossmDecoder: threads must be >= 1");
+  // Packs the weights and allocates the work buffers of one Model.
+  const auto pack = [&](Model& m) {
   m.num_units = U;
   m.num_latents = L;
   m.heads = H;
@@ -735,6 +887,7 @@ FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w) : impl_(std::make_
   m.output_dim = w.output_dim;
   m.gru = gru;
   m.omega.assign(w.omega);
+  for (float om : w.omega) m.max_omega = std::max(m.max_omega, std::abs(om));
   {
     const size_t score_len = sz(L * H, 2 * P + 1), value_len = sz(Hkv, hd);
     m.value_offset = score_len;
@@ -795,14 +948,22 @@ FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w) : impl_(std::make_
   m.y.resize(sz(R));
   m.o.resize(sz(w.output_dim));
   m.reserve_tokens(kInitialTokenCapacity);
+  m.reserve_batch(kInitialBatchCapacity);
 
+  };
+  pack(impl_->m);
+  impl_->threads = threads;
+  if (threads >= 2) {
+    impl_->helper = std::make_unique<Model>();
+    pack(*impl_->helper);
+  }
   impl_->units = w.units;
   impl_->width_ns = w.width_ns;
   impl_->describe =
       "possm-fast d" + std::to_string(D) + " " + c.backbone + std::to_string(R) +
       (L > 1 ? " l" + std::to_string(L) : std::string()) +
       (c.self_attn_layers > 0 ? " sa" + std::to_string(c.self_attn_layers) : std::string()) +
-      " cpu t1";
+      " cpu t" + std::to_string(threads);
   reset();
 }
 
@@ -811,6 +972,7 @@ FastPossmDecoder::~FastPossmDecoder() = default;
 void FastPossmDecoder::reset() {
   Model& m = impl_->m;
   for (Buf* b : {&m.h, &m.s_re, &m.s_im}) std::memset(b->data(), 0, b->size() * sizeof(float));
+  m.gh_ready = false;
 }
 
 void FastPossmDecoder::step(const core::TokenChunk& chunk, std::span<float> out) {
@@ -828,9 +990,56 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
   const auto d = static_cast<size_t>(impl_->m.output_dim);
   if (out.size() < chunks.size() * d)
     throw std::invalid_argument("FastPossmDecoder::step_many: out too small");
-  for (const auto* c : chunks) check_chunk(impl_->m, *c);  // all or nothing, like LibTorch's
-  for (size_t i = 0; i < chunks.size(); ++i) step(*chunks[i], out.subspan(i * d, d));
+  Model& m = impl_->m;
+  size_t most = 0;
+  for (const auto* c : chunks) {
+    check_chunk(m, *c);  // all or nothing, like LibTorch's
+    most = std::max(most, c->size());
+  }
+  m.reserve_tokens(most);
+  m.reserve_batch(chunks.size());
+  if (!impl_->helper || chunks.size() < 2) {
+    run_many(m, chunks.data(), chunks.size(), out.data());
+    return;
+  }
+  // Two threads: chunks are encoded (features + input projection: stateless) by whichever of
+  // the helper task and this thread claims them first, into per-chunk slots; this thread runs
+  // the recurrence in chunk order as each slot becomes ready. When no other thread of the arena
+  // is free, this thread encodes everything itself: never a wait on work nobody is doing.
+  Model& h = *impl_->helper;
+  h.reserve_tokens(most);
+  const size_t n = chunks.size();
+  if (impl_->ready_capacity < n) {
+    impl_->ready_capacity = std::max(n, 2 * impl_->ready_capacity);
+    impl_->ready = std::make_unique<std::atomic<uint64_t>[]>(impl_->ready_capacity);
+  }
+  const uint64_t gen = ++impl_->generation;
+  std::atomic<uint64_t>* ready = impl_->ready.get();
+  std::atomic<size_t> next{0};
+  const size_t ps = m.proj_stride, od = static_cast<size_t>(m.output_dim);
+  const auto encode_one = [&](Model& model, size_t i) {
+    run_features(model, *chunks[i], m.batch_proj.data() + i * ps);
+    ready[i].store(gen, std::memory_order_release);
+  };
+  tbb::task_group helpers;
+  helpers.run([&] {
+    for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) encode_one(h, i);
+  });
+  for (size_t i = 0; i < n; ++i) {
+    int spins = 0;
+    while (ready[i].load(std::memory_order_acquire) != gen) {
+      if (const size_t j = next.fetch_add(1); j < n) {
+        encode_one(m, j);
+      } else if (++spins > 64) {
+        std::this_thread::yield();  // the helper is encoding chunk i right now
+      }
+    }
+    run_recur(m, m.batch_proj.data() + i * ps, out.data() + i * od);
+  }
+  helpers.wait();
 }
+
+void FastPossmDecoder::prepare_next() { run_prepare(impl_->m); }
 
 int FastPossmDecoder::output_dim() const { return impl_->m.output_dim; }
 const std::vector<core::UnitKey>& FastPossmDecoder::units() const { return impl_->units; }

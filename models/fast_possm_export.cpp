@@ -126,8 +126,9 @@ FastPossmWeights export_fast_possm_weights(Possm& model, const PossmMeta& meta) 
   return w;
 }
 
-std::unique_ptr<FastPossmDecoder> make_fast_possm_decoder(Possm& model, const PossmMeta& meta) {
-  return std::make_unique<FastPossmDecoder>(export_fast_possm_weights(model, meta));
+std::unique_ptr<FastPossmDecoder> make_fast_possm_decoder(Possm& model, const PossmMeta& meta,
+                                                          int threads) {
+  return std::make_unique<FastPossmDecoder>(export_fast_possm_weights(model, meta), threads);
 }
 
 }  // namespace spikeflow::models

@@ -22,7 +22,8 @@ std::string fast_possm_unsupported(const PossmMeta& meta, const RuntimeOptions& 
 /// something the fast path does not implement (a tanh-approximated GELU, a multi-layer GRU).
 FastPossmWeights export_fast_possm_weights(Possm& model, const PossmMeta& meta);
 
-/// make_unique<FastPossmDecoder>(export_fast_possm_weights(model, meta)).
-std::unique_ptr<FastPossmDecoder> make_fast_possm_decoder(Possm& model, const PossmMeta& meta);
+/// make_unique<FastPossmDecoder>(export_fast_possm_weights(model, meta), threads).
+std::unique_ptr<FastPossmDecoder> make_fast_possm_decoder(Possm& model, const PossmMeta& meta,
+                                                          int threads = 1);
 
 }  // namespace spikeflow::models

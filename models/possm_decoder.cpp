@@ -297,7 +297,7 @@ std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_pat
       const std::string why = fast_possm_unsupported(meta, options);
       if (why.empty()) {
         try {
-          return make_fast_possm_decoder(model, meta);
+          return make_fast_possm_decoder(model, meta, options.threads);
         } catch (const std::invalid_argument& e) {
           if (options.path == "fast") {
             throw std::runtime_error("checkpoint '" + checkpoint_path +

@@ -18,7 +18,9 @@ namespace spikeflow::models {
 /// Where and how inference runs. Chosen once at load time.
 struct RuntimeOptions {
   std::string device = "cpu";  ///< "cpu" or "cuda"; "cuda" on a CPU-only LibTorch is an error
-  int threads = 1;             ///< intra-op threads for inference
+  /// Intra-op threads for inference: LibTorch's; the fast path's step_many() encodes on a
+  /// second thread of the caller's TBB arena when >= 2 (replay, catch-up).
+  int threads = 1;
   /// POSSM inference path: "torch" (LibTorch modules), "fast" (models/fast_possm_decoder.h:
   /// plain C++, CPU, single-threaded; an error when the model or device is not supported) or
   /// "auto" (fast when supported, else torch). Baseline decoders ignore it.
@@ -40,6 +42,13 @@ class StreamingDecoder {
   /// Decodes n consecutive chunks in one batched call (catch-up), advancing the state through
   /// all of them; out holds n * output_dim() values. Same results as n calls to step().
   virtual void step_many(std::span<const core::TokenChunk* const> chunks, std::span<float> out) = 0;
+
+  /// Work for the next chunk that depends on the recurrent state only, not on the chunk (the fast
+  /// path: the GRU's W_hh h). The live pipeline calls it once a chunk's prediction is handed on,
+  /// so that it runs while the pipeline waits for the next chunk instead of on that chunk's
+  /// critical path. Never changes any result; optional (step() does the work itself when it has
+  /// not been prepared); a decoder without such work does nothing.
+  virtual void prepare_next() {}
 
   virtual int output_dim() const = 0;
   /// The unit map the model was trained with: model unit i = units()[i].

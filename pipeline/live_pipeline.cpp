@@ -163,6 +163,9 @@ struct LivePipeline::Impl {
       stats.decode = decode.stats();
     }
     for (auto& p : predictions) std::get<0>(out).try_put(p);
+    // The predictions are on their way (the publisher is another node); the state-only part of
+    // the next step runs now, while the pipeline waits for the next chunk.
+    decode.prepare_next();
   }
 
   void run_publisher(core::Prediction& p) {

@@ -75,4 +75,13 @@ void DecodeStage::decode(std::span<const core::TokenChunk> chunks,
   if (reset_needed) decoder_->reset();
 }
 
+void DecodeStage::prepare_next() {
+  try {
+    decoder_->prepare_next();
+  } catch (const std::exception&) {
+    ++stats_.decoder_errors;
+    decoder_->reset();
+  }
+}
+
 }  // namespace spikeflow::stages

@@ -36,6 +36,11 @@ class DecodeStage {
   /// Decodes chunks (consecutive, in order) and appends one Prediction per chunk to out.
   void decode(std::span<const core::TokenChunk> chunks, std::vector<core::Prediction>& out);
 
+  /// The decoder's state-only work for the next chunk (StreamingDecoder::prepare_next): call it
+  /// after the predictions of decode() are handed on, off the next chunk's critical path. A
+  /// throwing decoder is counted like a failed decode and its state reset.
+  void prepare_next();
+
   const DecodeStats& stats() const { return stats_; }
   const models::StreamingDecoder& decoder() const { return *decoder_; }
 

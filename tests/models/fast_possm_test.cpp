@@ -1,7 +1,8 @@
 // The fast streaming path (models/fast_possm_decoder.h) against the LibTorch path on the same
 // weights: every output of a 60-chunk stream (state carried) within 1e-4, for GRU and S4D
 // backbones, grouped-query heads, 2 latents, self-attention, sharpened weights; empty chunks, a
-// 1-spike chunk and chunks of 1000+ spikes; reset(), step_many(), errors, load_decoder's path.
+// 1-spike chunk, chunks of 1000+ spikes and a chunk of 200 ms offsets; reset(), step_many(),
+// prepare_next(), errors, load_decoder's path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -54,6 +55,10 @@ core::DecodingDataset test_stream() {
   d.chunks[12].unit = {0, kUnits - 1, 3, 3};  // chunk edges: offset 0 and just below the width
   d.chunks[12].offset_s = {0.f, 0.0499999f, 0.025f, 0.025f};
   random_chunk(d.chunks[20], 1024);
+  // Offsets of a 200 ms chunk (a model trained on wide chunks): angles up to ~12,600 rad, past
+  // the fast path's float sin/cos range, so this chunk takes its double-precision path.
+  d.chunks[25].unit = {1, 2, 3, 4};
+  d.chunks[25].offset_s = {0.01f, 0.12f, 0.1999f, 0.1871f};
   for (size_t i = 30; i < kChunks; i += 7) d.chunks[i].clear_tokens();
   return d;
 }
@@ -180,6 +185,36 @@ TEST(FastPossmTest, reset_and_step_many_repeat_step_exactly) {
     i += n;
   }
   EXPECT_EQ(first, batched);
+  // prepare_next() between chunks (what the live pipeline does), also twice in a row and before
+  // a step_many: the same results, bit for bit.
+  std::vector<float> prepared(first.size());
+  fast->reset();
+  for (size_t k = 0; k < 40; ++k) {
+    fast->step(d.chunks[k], std::span<float>(&prepared[k * 2], 2));
+    fast->prepare_next();
+    if (k % 5 == 0) fast->prepare_next();
+  }
+  std::vector<const core::TokenChunk*> rest;
+  for (size_t k = 40; k < kChunks; ++k) rest.push_back(&d.chunks[k]);
+  fast->step_many(rest, std::span<float>(&prepared[80], rest.size() * 2));
+  EXPECT_EQ(first, prepared);
+  // step_many on two threads (one encodes while the other runs the recurrence): bit for bit too,
+  // for batches of every size, repeatedly (the claim order differs from run to run).
+  auto two = make_fast_possm_decoder(model, meta, /*threads=*/2);
+  EXPECT_NE(two->describe().find(" t2"), std::string::npos);
+  for (int rep = 0; rep < 5; ++rep) {
+    std::vector<float> parallel(first.size());
+    two->reset();
+    size_t k = 0;
+    for (size_t n : {size_t{1}, size_t{2}, size_t{17}, kChunks - 20}) {
+      std::vector<const core::TokenChunk*> ptrs;
+      for (size_t j = 0; j < n; ++j) ptrs.push_back(&d.chunks[k + j]);
+      two->step_many(ptrs, std::span<float>(&parallel[k * 2], n * 2));
+      two->prepare_next();
+      k += n;
+    }
+    EXPECT_EQ(first, parallel);
+  }
 }
 
 TEST(FastPossmTest, bad_chunks_throw_before_the_state_changes) {
