@@ -42,6 +42,7 @@ struct ProfileArgs {
   std::string report;
   std::string workdir;
   int threads = 1;
+  std::string transport = "tcp";  // publisher -> subscriber: tcp (loopback) or ipc (unix socket)
 };
 
 struct LoadPoint {
@@ -101,7 +102,8 @@ LoadPoint run_point(const ProfileArgs& a, int channels, const std::filesystem::p
 
   pipeline::PipelineConfig cfg = pipeline::parse_pipeline_config("", "profile");
   cfg.ingest.port = 0;
-  cfg.publish.endpoint = "tcp://127.0.0.1:*";
+  cfg.publish.endpoint = a.transport == "ipc" ? fmt::format("ipc://{}", (dir / fmt::format("pub_{}.ipc", channels)).string())
+                                               : "tcp://127.0.0.1:*";
   cfg.metrics.print_interval_s = 0;
   models::RuntimeOptions rt;
   rt.threads = a.threads;
@@ -277,6 +279,10 @@ Command add_profile(CLI::App& app) {
   app.add_option("--decoder-path", a->decoder_path, "auto | fast | torch")
       ->check(CLI::IsMember({"auto", "fast", "torch"}))->capture_default_str();
   app.add_option("--threads", a->threads, "decoder threads")->capture_default_str();
+  app.add_option("--transport", a->transport,
+                 "publisher -> subscriber: tcp (loopback) | ipc (unix socket, for a subscriber on the same host)")
+      ->check(CLI::IsMember({"tcp", "ipc"}))
+      ->capture_default_str();
   app.add_option("--report", a->report, "write an HTML report here");
   app.add_option("--workdir", a->workdir, "where the sessions, logs and CSVs go (default: a temp dir)");
   return [a] {
@@ -290,8 +296,10 @@ Command add_profile(CLI::App& app) {
     const char* build = "Debug";
 #endif
     const std::string header =
-        fmt::format("build {} | cpu {} x{} | decoder threads {} | graph threads 2 | format native/udp | {:.0f} Hz/channel, {:.0f} s per point\n",
-                    build, cpu_model(), std::thread::hardware_concurrency(), a->threads, a->rate_hz, a->duration_s);
+        fmt::format("build {} | cpu {} x{} | decoder threads {} | graph threads 2 | format native/udp | publish {} | "
+                    "{:.0f} Hz/channel, {:.0f} s per point\n",
+                    build, cpu_model(), std::thread::hardware_concurrency(), a->threads, a->transport, a->rate_hz,
+                    a->duration_s);
     fmt::print("{}", header);
     std::vector<LoadPoint> points;
     std::string text = header;

@@ -34,8 +34,13 @@ struct EndOfStream {
 using BinnerInput = std::variant<core::EventBatch, Tick, EndOfStream>;
 
 using BinnerNode = flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk>>;
-using TokenizerNode = flow::function_node<core::RawChunk, flow::continue_msg>;
-using DecoderNode = flow::multifunction_node<flow::continue_msg, std::tuple<core::Prediction>>;
+/// What wakes the decoder node: a tokenized chunk waiting in `pending`, or (from the publisher,
+/// once a prediction is out) the signal to do the decoder's state-only work for the next chunk.
+struct DecoderWake {
+  bool prepare = false;
+};
+using TokenizerNode = flow::function_node<core::RawChunk, DecoderWake>;
+using DecoderNode = flow::multifunction_node<DecoderWake, std::tuple<core::Prediction>>;
 using PublisherNode = flow::function_node<core::Prediction, flow::continue_msg>;
 
 void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
@@ -46,6 +51,8 @@ void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
 
 // ---- The graph: one node per stage, every stateful stage serial, data flowing one way. ----
 //   ingest/ticker ─▶ binner ─▶ tokenizer ─▶ decoder ─▶ publisher
+//                                             ▲             ╎ "prepare": a control signal only,
+//                                             └╌╌╌╌╌╌╌╌╌╌╌╌╌╯ no data (see run_prepare)
 struct LivePipeline::Graph {
   explicit Graph(LivePipeline::Impl& p);
   flow::graph graph;
@@ -163,13 +170,17 @@ struct LivePipeline::Impl {
       stats.decode = decode.stats();
     }
     for (auto& p : predictions) std::get<0>(out).try_put(p);
-    // The predictions are on their way (the publisher is another node); the state-only part of
-    // the next step runs now, while the pipeline waits for the next chunk.
-    decode.prepare_next();
   }
+
+  /// The decoder's state-only work for the next chunk (the fast path's W_hh h), signalled by the
+  /// publisher after a prediction is out: off the critical path of both that prediction (run in
+  /// the decoder node right after the decode, it delayed the publish by its ~60 µs: the other
+  /// worker rarely wakes sooner) and the next chunk's. Idempotent; serial with decodes.
+  void run_prepare() { decode.prepare_next(); }
 
   void run_publisher(core::Prediction& p) {
     publisher->publish(p);
+    g->decoder_node.try_put(DecoderWake{/*prepare=*/true});  // control only, see run_prepare
     if (recorder) recorder->record(p);
     if (options.on_prediction) options.on_prediction(p);
     {
@@ -260,10 +271,16 @@ LivePipeline::Graph::Graph(LivePipeline::Impl& p)
       tokenizer_node(graph, flow::serial,
                      [&p](const core::RawChunk& c) {
                        p.run_tokenizer(c);
-                       return flow::continue_msg();
+                       return DecoderWake{};
                      }),
       decoder_node(graph, flow::serial,
-                   [&p](const flow::continue_msg&, DecoderNode::output_ports_type& out) { p.run_decoder(out); }),
+                   [&p](const DecoderWake& w, DecoderNode::output_ports_type& out) {
+                     if (w.prepare) {
+                       p.run_prepare();
+                     } else {
+                       p.run_decoder(out);
+                     }
+                   }),
       publisher_node(graph, flow::serial, [&p](core::Prediction pred) {
         p.run_publisher(pred);
         return flow::continue_msg();

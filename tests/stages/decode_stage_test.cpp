@@ -13,8 +13,9 @@ namespace {
 // A scripted decoder: outputs (token count, seq) or NaN / throws on request, and records calls.
 class ScriptedDecoder : public models::StreamingDecoder {
  public:
-  int steps = 0, many_calls = 0, resets = 0;
+  int steps = 0, many_calls = 0, resets = 0, prepares = 0;
   int64_t nan_seq = -1, throw_seq = -1;
+  bool prepare_throws = false;
   std::vector<core::UnitKey> units_{{1, 1}};
 
   void reset() override { ++resets; }
@@ -25,6 +26,10 @@ class ScriptedDecoder : public models::StreamingDecoder {
   void step_many(std::span<const core::TokenChunk* const> cs, std::span<float> out) override {
     ++many_calls;
     for (size_t i = 0; i < cs.size(); ++i) fill(*cs[i], out.subspan(2 * i, 2));
+  }
+  void prepare_next() override {
+    ++prepares;
+    if (prepare_throws) throw std::runtime_error("prepare failed");
   }
   int output_dim() const override { return 2; }
   const std::vector<core::UnitKey>& units() const override { return units_; }
@@ -116,6 +121,26 @@ TEST(DecodeStageTest, a_throwing_decoder_still_yields_a_prediction) {
   EXPECT_EQ(out[0].values[0], 0.0f);
   EXPECT_TRUE(core::has_flag(out[0].flags, core::ChunkFlag::kOutputRepaired));
   EXPECT_EQ(stage.stats().decoder_errors, 1u);
+}
+
+TEST(DecodeStageTest, prepare_next_reaches_the_decoder_and_a_failure_is_counted_and_resets) {
+  auto owned = std::make_unique<ScriptedDecoder>();
+  ScriptedDecoder* dec = owned.get();
+  DecodeStage stage(std::move(owned), &fake_clock);
+  stage.prepare_next();
+  EXPECT_EQ(dec->prepares, 1);
+  EXPECT_EQ(stage.stats().decoder_errors, 0u);
+  dec->prepare_throws = true;
+  stage.prepare_next();  // never escapes: the pipeline's decoder node must keep running
+  EXPECT_EQ(dec->prepares, 2);
+  EXPECT_EQ(stage.stats().decoder_errors, 1u);
+  EXPECT_EQ(dec->resets, 1);
+  // The next chunk still decodes normally.
+  std::vector<core::Prediction> out;
+  std::vector<core::TokenChunk> a{chunk(3, 2)};
+  stage.decode(a, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].values[1], 3.0f);
 }
 
 }  // namespace
