@@ -367,6 +367,52 @@ struct Model {
   }
 };
 
+SPIKEFLOW_AI v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+/// The lane sums of r[0..8) as one vector: (Σ r[0], Σ r[1], ..., Σ r[7]), by three levels of
+/// pairwise shuffles and adds (12 shuffles, 7 adds for 8 sums).
+SPIKEFLOW_AI v8f transpose_sum8(const v8f* r) {
+  typedef int32_t v8i __attribute__((vector_size(32)));
+  const auto pairs = [](v8f a, v8f b) {
+    return __builtin_shuffle(a, b, v8i{0, 8, 2, 10, 4, 12, 6, 14}) +
+           __builtin_shuffle(a, b, v8i{1, 9, 3, 11, 5, 13, 7, 15});
+  };
+  const v8f s01 = pairs(r[0], r[1]), s23 = pairs(r[2], r[3]), s45 = pairs(r[4], r[5]),
+            s67 = pairs(r[6], r[7]);
+  const auto quads = [](v8f a, v8f b) {
+    return __builtin_shuffle(a, b, v8i{0, 1, 8, 9, 4, 5, 12, 13}) +
+           __builtin_shuffle(a, b, v8i{2, 3, 10, 11, 6, 7, 14, 15});
+  };
+  const v8f s0123 = quads(s01, s23), s4567 = quads(s45, s67);
+  return __builtin_shuffle(s0123, s4567, v8i{0, 1, 2, 3, 8, 9, 10, 11}) +
+         __builtin_shuffle(s0123, s4567, v8i{4, 5, 6, 7, 12, 13, 14, 15});
+}
+
+/// Up to 8 pending scores (a vector of terms, a destination, a constant each), reduced together.
+struct ScoreBlock {
+  v8f terms[8];
+  float* dst[8];
+  float add[8];
+  int count = 0;
+  SPIKEFLOW_AI void push(v8f v, float* d, float c) {
+    terms[count] = v;
+    dst[count] = d;
+    add[count] = c;
+    if (++count == 8) flush();
+  }
+  SPIKEFLOW_AI void flush() {
+    if (count == 0) return;
+    for (int k = count; k < 8; ++k) terms[k] = v8f{};
+    const v8f sums = transpose_sum8(terms);
+    for (int k = 0; k < count; ++k) *dst[k] = sums[k] + add[k];
+    count = 0;
+  }
+};
+
 // float(π/2): LibTorch's phase for the sine terms of the scores (models/possm.cpp, Parts::phase).
 constexpr float kHalfPiF = static_cast<float>(M_PI / 2);
 constexpr float kHalfPiLoF = static_cast<float>(M_PI / 2 - static_cast<double>(kHalfPiF));
@@ -411,6 +457,7 @@ SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* 
       min_off = std::min(min_off, off[i]);
     }
     const bool float_angles = min_off >= 0.f && max_off * m.max_omega < kFloatAngleLimit;
+    ScoreBlock score_terms;
     for (size_t i = 0; i < n; ++i) {
       float* ci = cs + i * P;
       float* si = sn + i * P;
@@ -452,14 +499,26 @@ SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* 
         for (size_t b = 0; b < stride; b += 16) __builtin_prefetch(next + b);
       }
       const float* row = rows + static_cast<size_t>(unit[i]) * stride;
-      for (int q = 0; q < LH; ++q) {
-        const float* a = row + q * S;
-        float acc = 0.f;
+      if constexpr (HD > 0 && HD % 32 == 0) {
+        // P a multiple of 8: each (token, head) score's terms as one 8-lane vector, summed
+        // across lanes 8 scores at a time (transpose_sum8) instead of one by one.
+        for (int q = 0; q < LH; ++q) {
+          const float* a = row + q * S;
+          v8f v = {};
+          for (int p = 0; p < P; p += 8) v += load8(a + p) * load8(ci + p) + load8(a + P + p) * load8(qi + p);
+          score_terms.push(v, &sc[static_cast<size_t>(q) * cap + i], a[2 * P]);
+        }
+      } else {
+        for (int q = 0; q < LH; ++q) {
+          const float* a = row + q * S;
+          float acc = 0.f;
 #pragma omp simd reduction(+ : acc)
-        for (int p = 0; p < P; ++p) acc += a[p] * ci[p] + a[P + p] * qi[p];
-        sc[static_cast<size_t>(q) * cap + i] = acc + a[2 * P];
+          for (int p = 0; p < P; ++p) acc += a[p] * ci[p] + a[P + p] * qi[p];
+          sc[static_cast<size_t>(q) * cap + i] = acc + a[2 * P];
+        }
       }
     }
+    score_terms.flush();
     // Softmax numerators e = exp(score - max) per (latent, head), and their sums.
     float* den = m.den.data();
     for (int q = 0; q < LH; ++q) {
@@ -698,9 +757,23 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model&
   recur(m, in, out);
 }
 
-/// prepare_next(): W_hh h for the next chunk, off its critical path.
+/// Prefetches n floats from p into L2 (one hint per 64-byte line).
+SPIKEFLOW_AI void prefetch_l2(const float* p, size_t n) {
+  for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
+
+/// prepare_next(): W_hh h for the next chunk, off its critical path; then the weights the next
+/// step reads (W_ih, MLP, out-projection, unit tables; ~0.4 MB with the small config) are
+/// fetched back into L2, which the 0.8 MB W_hh stream just evicted them from.
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_prepare(Model& m) {
+  if (!m.gru || m.gh_ready) return;
   prepare_gh(m);
+  const auto panel = [](const Linear& l) {
+    return static_cast<size_t>(l.out_pad) * static_cast<size_t>(l.in);
+  };
+  prefetch_l2(m.unit_rows.data(), m.unit_rows.size());
+  for (const Linear* l : {&m.out, &m.mlp1, &m.mlp2, &m.gru_ih, &m.readout})
+    prefetch_l2(l->panel.data(), panel(*l));
 }
 
 /// One chunk's features and input projection -> proj (step_many with threads: any thread, on

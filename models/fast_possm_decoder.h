@@ -106,9 +106,10 @@ class FastPossmDecoder final : public StreamingDecoder {
   /// indices outside [0, units().size()) or unit/offset arrays of different lengths throw (like
   /// the LibTorch path), before the state changes.
   void step(const core::TokenChunk& chunk, std::span<float> out) override;
-  /// Same results as repeated step(), bit for bit, computed in phases so that each phase's
-  /// weights stay in cache: all chunks' features, then their input projections (each panel of
-  /// W_ih read once per batch), then the recurrence chunk by chunk (~2x the throughput of step()).
+  /// Same results as repeated step(), bit for bit, computed in phases: all chunks' features,
+  /// then their input projections (each panel of W_ih read once per batch), then the
+  /// recurrence chunk by chunk. One thread: about step()'s time per chunk; with threads >= 2 the
+  /// features of later chunks are computed while the recurrence runs (replay ~1.4x faster).
   void step_many(std::span<const core::TokenChunk* const> chunks, std::span<float> out) override;
   /// Computes the GRU's W_hh h + b_hh for the next chunk now (~60 % of a step at GRU 256), so
   /// that the next step() does only the chunk-dependent work. Results are unchanged.
