@@ -43,6 +43,7 @@ struct ProfileArgs {
   std::string workdir;
   int threads = 1;
   std::string transport = "tcp";  // publisher -> subscriber: tcp (loopback) or ipc (unix socket)
+  bool record = false;            // the recorder tap on (its cost on latency)
 };
 
 struct LoadPoint {
@@ -105,6 +106,7 @@ LoadPoint run_point(const ProfileArgs& a, int channels, const std::filesystem::p
   cfg.publish.endpoint = a.transport == "ipc" ? fmt::format("ipc://{}", (dir / fmt::format("pub_{}.ipc", channels)).string())
                                                : "tcp://127.0.0.1:*";
   cfg.metrics.print_interval_s = 0;
+  if (a.record) cfg.record.path = (dir / fmt::format("recording_{}.sfrec", channels)).string();
   models::RuntimeOptions rt;
   rt.threads = a.threads;
   rt.path = a.decoder_path;
@@ -283,6 +285,7 @@ Command add_profile(CLI::App& app) {
                  "publisher -> subscriber: tcp (loopback) | ipc (unix socket, for a subscriber on the same host)")
       ->check(CLI::IsMember({"tcp", "ipc"}))
       ->capture_default_str();
+  app.add_flag("--record", a->record, "record every event and prediction (the recorder tap) to measure its cost");
   app.add_option("--report", a->report, "write an HTML report here");
   app.add_option("--workdir", a->workdir, "where the sessions, logs and CSVs go (default: a temp dir)");
   return [a] {
@@ -296,10 +299,10 @@ Command add_profile(CLI::App& app) {
     const char* build = "Debug";
 #endif
     const std::string header =
-        fmt::format("build {} | cpu {} x{} | decoder threads {} | graph threads 2 | format native/udp | publish {} | "
+        fmt::format("build {} | cpu {} x{} | decoder threads {} | graph threads 2 | format native/udp | publish {} | record {} | "
                     "{:.0f} Hz/channel, {:.0f} s per point\n",
-                    build, cpu_model(), std::thread::hardware_concurrency(), a->threads, a->transport, a->rate_hz,
-                    a->duration_s);
+                    build, cpu_model(), std::thread::hardware_concurrency(), a->threads, a->transport,
+                    a->record ? "on" : "off", a->rate_hz, a->duration_s);
     fmt::print("{}", header);
     std::vector<LoadPoint> points;
     std::string text = header;

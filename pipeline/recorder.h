@@ -1,7 +1,8 @@
 // Recorder: a tap that writes every accepted packet and every published prediction to a
 // recording file (replay/recording_file.h) without putting file I/O on the graph's threads.
 // The graph's taps call record() (non-blocking: a bounded queue; when it is full the item is
-// dropped and counted, never waited for); a thread of its own ("sf-recorder") writes, flushes
+// dropped and counted, never waited for); a thread of its own ("sf-recorder") polls the queue
+// every 5 ms (so record() never wakes it up in the middle of a chunk close), writes, flushes
 // every 100 ms (a crash loses at most that much) and closes the file with an END record on
 // stop(). Thread contract: record() from any one thread per item kind; stop() from the owner.
 #pragma once
