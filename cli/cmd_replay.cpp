@@ -28,7 +28,7 @@ struct ReplayArgs {
   std::string part = "test";
   double train_fraction = 0.7, val_fraction = 0.1;
   double speed = 0;  // 0 = as fast as possible
-  double batch_ms = 5.0;
+  double batch_ms = 0;  // 0 = 5 ms paced, one chunk width as fast as possible
   int max_batch = 64;
   int threads = 2;
 };
@@ -93,7 +93,11 @@ Command add_replay(CLI::App& app) {
   app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
   app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
   app.add_option("--speed", a->speed, "x real time; 0 = as fast as possible")->capture_default_str();
-  app.add_option("--batch-ms", a->batch_ms, "session time per pushed packet")->capture_default_str();
+  app.add_option("--batch-ms", a->batch_ms,
+                 "session time per pushed packet; 0 = 5 ms when paced, one chunk width as fast as possible "
+                 "(fewer hand-offs: ~20% faster than 5 ms)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--max-batch", a->max_batch, "most chunks per decoder call")->capture_default_str();
   app.add_option("--threads", a->threads,
                  "decoder threads (fast path: batched calls encode chunks on a second thread; results are "
@@ -131,7 +135,8 @@ Command add_replay(CLI::App& app) {
     live.start();
 
     const auto t0 = std::chrono::steady_clock::now();
-    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(a->batch_ms * core::kNsPerMs));
+    const double batch_ms = a->batch_ms > 0 ? a->batch_ms : a->speed > 0 ? 5.0 : static_cast<double>(width) / core::kNsPerMs;
+    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(batch_ms * core::kNsPerMs));
     size_t next = 0;
     const int64_t host0 = core::host_now_ns();
     for (int64_t t = from + step; t < to + step; t += step) {
