@@ -1,9 +1,8 @@
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "cli/commands.h"
+#include "cli/listen_csv.h"
 #include "cli/split.h"
 #include "core/time.h"
 #include "replay/eval_report.h"
@@ -19,40 +18,6 @@ struct EvalArgs {
   std::string part = "test";
   double train_fraction = 0.7, val_fraction = 0.1, width_ms = 50.0;
 };
-
-/// Predictions from a `spikeflow listen --out` CSV (values and timing as received).
-std::vector<core::Prediction> read_predictions_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open predictions file");
-  std::string line;
-  std::getline(in, line);
-  if (line.rfind("seq,", 0) != 0) throw std::runtime_error(path + ": not a predictions CSV (bad header)");
-  std::vector<core::Prediction> out;
-  size_t lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    std::stringstream ss(line);
-    std::string f[10];
-    for (auto& x : f) std::getline(ss, x, ',');
-    try {
-      core::Prediction p;
-      p.seq = std::stoll(f[0]);
-      p.start_ns = std::stoll(f[1]);
-      p.end_ns = std::stoll(f[2]);
-      p.flags = static_cast<uint32_t>(std::stoul(f[3]));
-      p.n_tokens = static_cast<uint32_t>(std::stoul(f[4]));
-      p.output_dim = 2;
-      p.values[0] = std::stof(f[5]);
-      p.values[1] = std::stof(f[6]);
-      p.timing.trigger_arrival_ns = std::stoll(f[7]);
-      p.timing.publish_ns = std::stoll(f[8]);
-      out.push_back(p);
-    } catch (const std::exception&) {
-      throw std::runtime_error(fmt::format("{}:{}: malformed row", path, lineno));
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -84,7 +49,7 @@ Command add_eval(CLI::App& app) {
       preds = std::move(rec.predictions);
       model = rec.model + " (" + rec.model_identity + ")";
     } else {
-      preds = read_predictions_csv(a->predictions);
+      for (const auto& r : read_listen_csv(a->predictions)) preds.push_back(r.prediction);
     }
     const auto result = replay::evaluate(s, preds, from, s.end_ns, width_ns);
     fmt::print("{}", replay::summary_text(result));

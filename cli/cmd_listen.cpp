@@ -6,6 +6,7 @@
 #include <zmq.hpp>
 
 #include "cli/commands.h"
+#include "cli/listen_csv.h"
 #include "cli/signals.h"
 #include "core/chunk_flags.h"
 #include "core/latency_histogram.h"
@@ -49,7 +50,7 @@ Command add_listen(CLI::App& app) {
     if (!a->out.empty()) {
       csv.open(a->out);
       if (!csv) throw std::runtime_error(a->out + ": cannot open for writing");
-      csv << "seq,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns\n";
+      csv << kListenCsvHeader << '\n';
     }
     core::LatencyHistogram e2e, pipeline_hist, decode_hist;
     uint64_t received = 0, gaps = 0, out_of_order = 0, non_finite = 0, malformed = 0;

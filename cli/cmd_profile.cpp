@@ -14,10 +14,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/listen_csv.h"
 #include "core/chunk_flags.h"
 #include "core/latency_histogram.h"
 #include "core/time.h"
@@ -154,16 +154,11 @@ LoadPoint run_point(const ProfileArgs& a, int channels, const std::filesystem::p
     int64_t d, h;
     while (f.read(reinterpret_cast<char*>(&d), 8) && f.read(reinterpret_cast<char*>(&h), 8)) sent.emplace_back(d, h);
   }
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string f[10];
-    for (auto& x : f) std::getline(ss, x, ',');
-    const int64_t end_ns = std::stoll(f[2]);
-    const auto flags = static_cast<uint32_t>(std::stoul(f[3]));
-    const int64_t trigger = std::stoll(f[7]), published = std::stoll(f[8]), received = std::stoll(f[9]);
+  for (const auto& r : read_listen_csv(csv)) {
+    const int64_t end_ns = r.prediction.end_ns;
+    const uint32_t flags = r.prediction.flags;
+    const int64_t trigger = r.prediction.timing.trigger_arrival_ns, published = r.prediction.timing.publish_ns,
+                  received = r.receive_ns;
     ++lp.received;
     lp.deliver.record(received - published);
     if (core::has_flag(flags, core::ChunkFlag::kClosedByDeadline) || core::has_flag(flags, core::ChunkFlag::kEndOfStream)) {
