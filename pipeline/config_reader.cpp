@@ -1,5 +1,7 @@
 #include "pipeline/config_reader.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -58,7 +60,7 @@ YAML::Node ConfigReader::lookup(const std::string& key) {
 
 int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, int64_t max,
                               const std::string& unit) {
-  docs_.push_back({key, "integer", unit, str(def), "[" + str(min) + ", " + str(max) + "]"});
+  docs_.push_back({key, "integer", unit, str(def), fmt::format("[{}, {}]", str(min), str(max))});
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   int64_t v = def;
@@ -79,7 +81,7 @@ int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, 
 
 double ConfigReader::get_double(const std::string& key, double def, double min, double max,
                                 const std::string& unit) {
-  docs_.push_back({key, "number", unit, str(def), "[" + str(min) + ", " + str(max) + "]"});
+  docs_.push_back({key, "number", unit, str(def), fmt::format("[{}, {}]", str(min), str(max))});
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   double v = def;

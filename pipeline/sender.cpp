@@ -37,7 +37,9 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
                                                   : stages::BlackrockProtocol::kV4_1;
   auto device_clock = [&](int64_t t_ns) -> uint64_t {  // device units of the chosen format
     if (o.format == "intan" || (o.format == "blackrock" && br == stages::BlackrockProtocol::kV3_11)) {
-      return static_cast<uint64_t>(static_cast<__int128>(t_ns) * o.sample_rate_hz / core::kNsPerS);
+      // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
+      const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
+      return static_cast<uint64_t>(whole * o.sample_rate_hz + rest * o.sample_rate_hz / core::kNsPerS);
     }
     return static_cast<uint64_t>(t_ns);
   };
