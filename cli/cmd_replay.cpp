@@ -137,6 +137,10 @@ Command add_replay(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     const double batch_ms = a->batch_ms > 0 ? a->batch_ms : a->speed > 0 ? 5.0 : static_cast<double>(width) / core::kNsPerMs;
     const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(batch_ms * core::kNsPerMs));
+    // In-flight bound in chunks (a packet of `step` closes up to step / width of them), so that
+    // as-fast-as-possible replay never reaches the decoder's backlog bound and sheds nothing.
+    const int64_t per_packet = (step + width - 1) / width;
+    const auto in_flight = static_cast<uint64_t>(std::max<int64_t>(4, 4 * a->max_batch / per_packet));
     size_t next = 0;
     const int64_t host0 = core::host_now_ns();
     for (int64_t t = from + step; t < to + step; t += step) {
@@ -150,10 +154,7 @@ Command add_replay(CLI::App& app) {
         b.arrival_host_ns = core::host_now_ns();
       } else {
         b.arrival_host_ns = host0 + (b.device_time_ns - from);  // the session's clock as host time
-        // In-flight bound in chunks (a packet of batch_ms closes up to batch_ms / width of them),
-        // so that replay never reaches the decoder's backlog bound and sheds nothing.
-        const int64_t per_packet = (step + width - 1) / width;
-        live.wait_in_flight_below(static_cast<uint64_t>(std::max<int64_t>(4, 4 * a->max_batch / per_packet)));
+        live.wait_in_flight_below(in_flight);
       }
       live.push(std::move(b));
     }

@@ -345,17 +345,18 @@ struct Model {
   Buf rotated, num, den, attn, x, ln, mlp_hidden, tmp, qkv, sa_out, probs;
   Buf gi, gh, u, y, o;
 
-  // step_many: per chunk features (x_stride) and input projections (proj_stride), `batch_capacity` chunks
-  size_t batch_capacity = 0, x_stride = 0, proj_stride = 0;
-  Buf batch_x, batch_proj;
+  // step_many on two threads: each chunk's input projection (proj_stride floats) and the
+  // generation at which it was written, in `batch_capacity` slots
+  size_t batch_capacity = 0, proj_stride = 0;
+  Buf batch_proj;
+  std::unique_ptr<std::atomic<uint64_t>[]> ready;
 
   void reserve_batch(size_t n) {
     if (n <= batch_capacity) return;
     batch_capacity = std::max(n, batch_capacity * 2);
-    x_stride = (static_cast<size_t>(features) + 15) / 16 * 16;
     proj_stride = (static_cast<size_t>(gru ? gru_ih.out_pad : s4d_in.out_pad) + 15) / 16 * 16;
-    batch_x.resize(batch_capacity * x_stride);
     batch_proj.resize(batch_capacity * proj_stride);
+    ready = std::make_unique<std::atomic<uint64_t>[]>(batch_capacity);  // zeros: no generation
   }
 
   void reserve_tokens(size_t n) {
@@ -366,6 +367,15 @@ struct Model {
     scores.resize(capacity * static_cast<size_t>(lh));
   }
 };
+
+/// A token's rotary features for one frequency from sin / cos of m = fl(t ω) and the score
+/// phase correction d (see encode): cos, sin for the values; sin(m + d) to float accuracy for
+/// the score's sine term.
+SPIKEFLOW_AI void store_rotary(float sv, float cv, float d, float* ci, float* si, float* qi) {
+  *ci = cv;
+  *si = sv;
+  *qi = sv * (1.f - 0.5f * d * d) + cv * d;
+}
 
 SPIKEFLOW_AI v8f load8(const float* p) {
   v8f v;
@@ -474,9 +484,7 @@ SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* 
           const float d = ((xq - mf) + kHalfPiF) + kHalfPiLoF;
           float sv, cv;
           sincos_float(mf, sv, cv);
-          ci[p] = cv;
-          si[p] = sv;
-          qi[p] = sv * (1.f - 0.5f * d * d) + cv * d;
+          store_rotary(sv, cv, d, ci + p, si + p, qi + p);
         }
       } else {
         const double t = off[i];
@@ -489,9 +497,7 @@ SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* 
               static_cast<float>((static_cast<double>(xq) - static_cast<double>(mf)) + M_PI / 2);
           float sv, cv;
           sincos_approx(mf, sv, cv);
-          ci[p] = cv;
-          si[p] = sv;
-          qi[p] = sv * (1.f - 0.5f * d * d) + cv * d;
+          store_rotary(sv, cv, d, ci + p, si + p, qi + p);
         }
       }
       if (i + kAhead < n) {
@@ -792,30 +798,6 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_recur(Model
   recur(m, proj, out);
 }
 
-/// Several consecutive chunks (catch-up, replay), in phases so that each phase's weights stay in
-/// cache: every chunk's features, then the input projection of all of them (each 64-row panel
-/// of W_ih read once for the whole batch), then the recurrence chunk by chunk (W_hh alone). Each
-/// output's arithmetic is the same as run_step's, so the results are bit-identical.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_many(
-    Model& m, const core::TokenChunk* const* chunks, size_t count, float* out) {
-  const Linear& proj = m.gru ? m.gru_ih : m.s4d_in;
-  const size_t xs = m.x_stride, ps = m.proj_stride, od = static_cast<size_t>(m.output_dim);
-  for (size_t b = 0; b < count; ++b) {
-    features(m, chunks[b]->unit.data(), chunks[b]->offset_s.data(), chunks[b]->size());
-    std::memcpy(m.batch_x.data() + b * xs, m.x.data(), static_cast<size_t>(m.features) * sizeof(float));
-  }
-  const float* w = proj.panel.data();
-  const float* bias = proj.bias.data();
-  const int full = proj.out_pad / kPanelRows * kPanelRows;
-  for (int r0 = 0; r0 < full; r0 += kPanelRows) {
-    const float* wp = w + static_cast<size_t>(r0) * static_cast<size_t>(proj.in);
-    for (size_t b = 0; b < count; ++b)
-      panel_gemv<8>(wp, m.batch_x.data() + b * xs, proj.in, bias + r0, m.batch_proj.data() + b * ps + r0);
-  }
-  for (size_t b = 0; b < count; ++b)
-    tail_gemv(proj, full, m.batch_x.data() + b * xs, m.batch_proj.data() + b * ps);
-  for (size_t b = 0; b < count; ++b) recur(m, m.batch_proj.data() + b * ps, out + b * od);
-}
 
 // ---------------------------------------------------------------- load-time checks
 
@@ -883,9 +865,7 @@ struct FastPossmDecoder::Impl {
   // threads >= 2: a second copy of the model whose work buffers encode chunks for step_many
   // on another thread of the caller's TBB arena, while this one runs the recurrence.
   std::unique_ptr<Model> helper;
-  std::unique_ptr<std::atomic<uint64_t>[]> ready;  // per batch slot: generation when encoded
-  size_t ready_capacity = 0;
-  uint64_t generation = 0;
+  uint64_t generation = 0;  // of step_many calls, for Model::ready
   int threads = 1;
   std::vector<core::UnitKey> units;
   int64_t width_ns = 0;
@@ -1021,7 +1001,6 @@ FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w, int threads)
   m.y.resize(sz(R));
   m.o.resize(sz(w.output_dim));
   m.reserve_tokens(kInitialTokenCapacity);
-  m.reserve_batch(kInitialBatchCapacity);
 
   };
   pack(impl_->m);
@@ -1029,6 +1008,7 @@ FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w, int threads)
   if (threads >= 2) {
     impl_->helper = std::make_unique<Model>();
     pack(*impl_->helper);
+    impl_->m.reserve_batch(kInitialBatchCapacity);
   }
   impl_->units = w.units;
   impl_->width_ns = w.width_ns;
@@ -1070,11 +1050,14 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
     most = std::max(most, c->size());
   }
   m.reserve_tokens(most);
-  m.reserve_batch(chunks.size());
   if (!impl_->helper || chunks.size() < 2) {
-    run_many(m, chunks.data(), chunks.size(), out.data());
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const core::TokenChunk& c = *chunks[i];
+      run_step(m, c.unit.data(), c.offset_s.data(), c.size(), out.data() + i * d);
+    }
     return;
   }
+  m.reserve_batch(chunks.size());
   // Two threads: chunks are encoded (features + input projection: stateless) by whichever of
   // the helper task and this thread claims them first, into per-chunk slots; this thread runs
   // the recurrence in chunk order as each slot becomes ready. When no other thread of the arena
@@ -1082,14 +1065,10 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
   Model& h = *impl_->helper;
   h.reserve_tokens(most);
   const size_t n = chunks.size();
-  if (impl_->ready_capacity < n) {
-    impl_->ready_capacity = std::max(n, 2 * impl_->ready_capacity);
-    impl_->ready = std::make_unique<std::atomic<uint64_t>[]>(impl_->ready_capacity);
-  }
   const uint64_t gen = ++impl_->generation;
-  std::atomic<uint64_t>* ready = impl_->ready.get();
+  std::atomic<uint64_t>* ready = m.ready.get();
   std::atomic<size_t> next{0};
-  const size_t ps = m.proj_stride, od = static_cast<size_t>(m.output_dim);
+  const size_t ps = m.proj_stride;
   const auto encode_one = [&](Model& model, size_t i) {
     run_features(model, *chunks[i], m.batch_proj.data() + i * ps);
     ready[i].store(gen, std::memory_order_release);
@@ -1107,7 +1086,7 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
         std::this_thread::yield();  // the helper is encoding chunk i right now
       }
     }
-    run_recur(m, m.batch_proj.data() + i * ps, out.data() + i * od);
+    run_recur(m, m.batch_proj.data() + i * ps, out.data() + i * d);
   }
   helpers.wait();
 }

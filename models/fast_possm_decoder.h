@@ -88,7 +88,8 @@ class FastPossmDecoder final : public StreamingDecoder {
   /// Token buffers are allocated for this many tokens per chunk up front; a larger chunk grows
   /// them once (one allocation, then allocation-free again).
   static constexpr size_t kInitialTokenCapacity = 4096;
-  /// step_many's per-chunk buffers are allocated for this many chunks up front (grown likewise).
+  /// With threads >= 2, step_many's per-chunk slots are allocated for this many chunks up front
+  /// (grown likewise).
   static constexpr size_t kInitialBatchCapacity = 64;
 
   /// Validates the shapes (std::invalid_argument listing every problem) and packs the weights
@@ -106,10 +107,9 @@ class FastPossmDecoder final : public StreamingDecoder {
   /// indices outside [0, units().size()) or unit/offset arrays of different lengths throw (like
   /// the LibTorch path), before the state changes.
   void step(const core::TokenChunk& chunk, std::span<float> out) override;
-  /// Same results as repeated step(), bit for bit, computed in phases: all chunks' features,
-  /// then their input projections (each panel of W_ih read once per batch), then the
-  /// recurrence chunk by chunk. One thread: about step()'s time per chunk; with threads >= 2 the
-  /// features of later chunks are computed while the recurrence runs (replay ~1.4x faster).
+  /// Same results as repeated step(), bit for bit. One thread: repeated step(). With
+  /// threads >= 2 the features and input projections of later chunks are computed on a second
+  /// thread while this one runs the recurrence (replay ~1.4x faster).
   void step_many(std::span<const core::TokenChunk* const> chunks, std::span<float> out) override;
   /// Computes the GRU's W_hh h + b_hh for the next chunk now (~60 % of a step at GRU 256), so
   /// that the next step() does only the chunk-dependent work. Results are unchanged.

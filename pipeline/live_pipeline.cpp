@@ -134,16 +134,16 @@ struct LivePipeline::Impl {
     // are shed (it is still decoded, as empty, so it keeps its prediction and the recurrent state
     // its place in time), flagged and counted. Memory stays bounded whatever the decoder does.
     const uint64_t waiting = tokenized.fetch_add(1) - decoded.load();
-    if (waiting >= static_cast<uint64_t>(config.decoder.max_backlog)) {
+    const bool shed = waiting >= static_cast<uint64_t>(config.decoder.max_backlog);
+    if (shed) {
       t.clear_tokens();
       core::set_flag(t.flags, core::ChunkFlag::kBacklogShed);
       core::set_flag(t.flags, core::ChunkFlag::kEmpty);
-      std::lock_guard lock(stats_mutex);
-      ++stats.backlog_shed;
     }
     {
       std::lock_guard lock(stats_mutex);
       stats.tokenizer = tokenizer.stats();
+      if (shed) ++stats.backlog_shed;
     }
     pending.push(std::move(t));
   }
