@@ -19,8 +19,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include <tbb/task_group.h>
-
 namespace spikeflow::models {
 
 // Defined in models/possm.cpp (declared in the torch header models/possm.h); torch-free itself.
@@ -865,6 +863,7 @@ struct FastPossmDecoder::Impl {
   // threads >= 2: a second copy of the model whose work buffers encode chunks for step_many
   // on another thread of the caller's TBB arena, while this one runs the recurrence.
   std::unique_ptr<Model> helper;
+  StreamingDecoder::ParallelInvoke invoke;  // the caller's threads (set_parallel_invoke)
   uint64_t generation = 0;  // of step_many calls, for Model::ready
   int threads = 1;
   std::vector<core::UnitKey> units;
@@ -1050,7 +1049,7 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
     most = std::max(most, c->size());
   }
   m.reserve_tokens(most);
-  if (!impl_->helper || chunks.size() < 2) {
+  if (!impl_->helper || !impl_->invoke || chunks.size() < 2) {
     for (size_t i = 0; i < chunks.size(); ++i) {
       const core::TokenChunk& c = *chunks[i];
       run_step(m, c.unit.data(), c.offset_s.data(), c.size(), out.data() + i * d);
@@ -1059,9 +1058,10 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
   }
   m.reserve_batch(chunks.size());
   // Two threads: chunks are encoded (features + input projection: stateless) by whichever of
-  // the helper task and this thread claims them first, into per-chunk slots; this thread runs
-  // the recurrence in chunk order as each slot becomes ready. When no other thread of the arena
-  // is free, this thread encodes everything itself: never a wait on work nobody is doing.
+  // the helper loop and the recurrence loop claims them first, into per-chunk slots; the
+  // recurrence loop runs the chunks in order as each slot becomes ready. The recurrence loop
+  // only waits for a slot someone has claimed, so whether the caller runs the two loops at the
+  // same time or one after the other, nothing waits on work nobody is doing.
   Model& h = *impl_->helper;
   h.reserve_tokens(most);
   const size_t n = chunks.size();
@@ -1073,22 +1073,27 @@ void FastPossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks
     run_features(model, *chunks[i], m.batch_proj.data() + i * ps);
     ready[i].store(gen, std::memory_order_release);
   };
-  tbb::task_group helpers;
-  helpers.run([&] {
+  const auto helper_loop = [&] {
     for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) encode_one(h, i);
-  });
-  for (size_t i = 0; i < n; ++i) {
-    int spins = 0;
-    while (ready[i].load(std::memory_order_acquire) != gen) {
-      if (const size_t j = next.fetch_add(1); j < n) {
-        encode_one(m, j);
-      } else if (++spins > 64) {
-        std::this_thread::yield();  // the helper is encoding chunk i right now
+  };
+  const auto recurrence_loop = [&] {
+    for (size_t i = 0; i < n; ++i) {
+      int spins = 0;
+      while (ready[i].load(std::memory_order_acquire) != gen) {
+        if (const size_t j = next.fetch_add(1); j < n) {
+          encode_one(m, j);
+        } else if (++spins > 64) {
+          std::this_thread::yield();  // the helper loop is encoding chunk i right now
+        }
       }
+      run_recur(m, m.batch_proj.data() + i * ps, out.data() + i * d);
     }
-    run_recur(m, m.batch_proj.data() + i * ps, out.data() + i * d);
-  }
-  helpers.wait();
+  };
+  impl_->invoke(helper_loop, recurrence_loop);
+}
+
+void FastPossmDecoder::set_parallel_invoke(ParallelInvoke invoke) {
+  impl_->invoke = std::move(invoke);
 }
 
 void FastPossmDecoder::prepare_next() { run_prepare(impl_->m); }

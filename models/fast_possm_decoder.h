@@ -94,9 +94,9 @@ class FastPossmDecoder final : public StreamingDecoder {
 
   /// Validates the shapes (std::invalid_argument listing every problem) and packs the weights
   /// into the aligned layouts the kernels use. The weights are copied; w may be discarded.
-  /// threads >= 2 lets step_many() encode chunks on a second thread of the caller's TBB arena
-  /// (a task of a tbb::task_group; the decoder owns no thread) while the calling thread runs
-  /// the recurrence: replay's throughput. step() is single-threaded whatever the setting.
+  /// threads >= 2 (with set_parallel_invoke) lets step_many() encode chunks on a second thread
+  /// lent by the caller while the calling thread runs the recurrence: replay's throughput.
+  /// step() is single-threaded whatever the setting.
   explicit FastPossmDecoder(const FastPossmWeights& w, int threads = 1);
   ~FastPossmDecoder() override;
   FastPossmDecoder(const FastPossmDecoder&) = delete;
@@ -114,6 +114,7 @@ class FastPossmDecoder final : public StreamingDecoder {
   /// Computes the GRU's W_hh h + b_hh for the next chunk now (~60 % of a step at GRU 256), so
   /// that the next step() does only the chunk-dependent work. Results are unchanged.
   void prepare_next() override;
+  void set_parallel_invoke(ParallelInvoke invoke) override;
   int output_dim() const override;
   const std::vector<core::UnitKey>& units() const override;
   int64_t chunk_width_ns() const override;

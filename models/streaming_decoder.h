@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -19,7 +20,7 @@ namespace spikeflow::models {
 struct RuntimeOptions {
   std::string device = "cpu";  ///< "cpu" or "cuda"; "cuda" on a CPU-only LibTorch is an error
   /// Intra-op threads for inference: LibTorch's; the fast path's step_many() encodes on a
-  /// second thread of the caller's TBB arena when >= 2 (replay, catch-up).
+  /// second thread when >= 2 and the caller lends one (set_parallel_invoke; replay, catch-up).
   int threads = 1;
   /// POSSM inference path: "torch" (LibTorch modules), "fast" (models/fast_possm_decoder.h:
   /// plain C++, CPU, single-threaded; an error when the model or device is not supported) or
@@ -49,6 +50,13 @@ class StreamingDecoder {
   /// critical path. Never changes any result; optional (step() does the work itself when it has
   /// not been prepared); a decoder without such work does nothing.
   virtual void prepare_next() {}
+
+  /// Runs both functions, at the same time where a thread is free, and returns when both have.
+  using ParallelInvoke =
+      std::function<void(const std::function<void()>&, const std::function<void()>&)>;
+  /// The pipeline lends its threads this way (the decoder owns none): a decoder that can split
+  /// a batched call uses it in step_many(); others ignore it. Results never depend on it.
+  virtual void set_parallel_invoke(ParallelInvoke) {}
 
   virtual int output_dim() const = 0;
   /// The unit map the model was trained with: model unit i = units()[i].

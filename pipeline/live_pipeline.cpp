@@ -11,6 +11,7 @@
 #include <tbb/concurrent_queue.h>
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
+#include <tbb/parallel_invoke.h>
 #include <tbb/task_arena.h>
 #include <thread>
 #include <variant>
@@ -87,8 +88,12 @@ struct LivePipeline::Impl {
                                             options.model_identity, decode.decoder().units(),
                                             static_cast<size_t>(cfg.record.queue_capacity));
     }
-    // A flow graph runs its tasks in the arena it was built in.
+    // A flow graph runs its tasks in the arena it was built in. The decoder may split a batched
+    // call over the arena's threads (the decoder node runs inside it, so this stays there).
     arena.execute([&] { g = std::make_unique<Graph>(*this); });
+    decode.set_parallel_invoke([](const std::function<void()>& a, const std::function<void()>& b) {
+      tbb::parallel_invoke(a, b);
+    });
     if (cfg.ingest.transport != "none") {
       ingest = make_ingest(cfg.ingest, [this](core::EventBatch& b) { g->binner_node.try_put(BinnerInput(b)); });
     }

@@ -41,6 +41,11 @@ class DecodeStage {
   /// throwing decoder is counted like a failed decode and its state reset.
   void prepare_next();
 
+  /// Hands the caller's threads to the decoder (StreamingDecoder::set_parallel_invoke).
+  void set_parallel_invoke(models::StreamingDecoder::ParallelInvoke invoke) {
+    decoder_->set_parallel_invoke(std::move(invoke));
+  }
+
   const DecodeStats& stats() const { return stats_; }
   const models::StreamingDecoder& decoder() const { return *decoder_; }
 
