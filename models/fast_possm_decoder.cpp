@@ -861,7 +861,7 @@ void check_chunk(const Model& m, const core::TokenChunk& chunk) {
 struct FastPossmDecoder::Impl {
   Model m;
   // threads >= 2: a second copy of the model whose work buffers encode chunks for step_many
-  // on another thread of the caller's TBB arena, while this one runs the recurrence.
+  // on a thread the caller lends (set_parallel_invoke), while this one runs the recurrence.
   std::unique_ptr<Model> helper;
   StreamingDecoder::ParallelInvoke invoke;  // the caller's threads (set_parallel_invoke)
   uint64_t generation = 0;  // of step_many calls, for Model::ready
