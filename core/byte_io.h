@@ -19,8 +19,9 @@
 // Thread contract: none of these types hold shared state; one instance belongs to one thread.
 // load_le/store_le are plain functions, safe anywhere.
 //
-// Performance: everything is inline and memcpy-based, so on a little-endian host load_le<T> is
-// one (unaligned) load and store_le<T> one store, like the hand-written loops they replace.
+// Performance: load_le, store_le, ByteReader and SpanWriter are inline and memcpy-based, so on a
+// little-endian host load_le<T> is one (unaligned) load and store_le<T> one store, like the
+// hand-written loops they replace. ByteWriter appends through one out-of-line call per value.
 #pragma once
 
 #include <algorithm>
@@ -64,24 +65,60 @@ inline void store_le(uint8_t* p, T value) noexcept {
   std::memcpy(p, b.data(), sizeof(T));
 }
 
+namespace detail {
+
+/// Position, size and sticky failure flag of a bounds-checked cursor (ByteReader, SpanWriter).
+class Cursor {
+ public:
+  /// False once any access ran past the end or fail() was called.
+  [[nodiscard]] bool ok() const noexcept { return ok_; }
+  /// ok() and every byte consumed: the content had exactly the size it declared.
+  [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == size_; }
+  [[nodiscard]] size_t position() const noexcept { return pos_; }
+  [[nodiscard]] size_t remaining() const noexcept { return size_ - pos_; }
+  [[nodiscard]] size_t size() const noexcept { return size_; }
+  /// Marks the content invalid (it disagrees with itself, e.g. a count and a length).
+  void fail() noexcept { ok_ = false; }
+
+ protected:
+  explicit Cursor(size_t size) noexcept : size_(size) {}
+  /// Advances by n and returns true, or fails (position unchanged) when fewer than n remain.
+  bool take(size_t n) noexcept {
+    if (!ok_ || n > size_ - pos_) {
+      ok_ = false;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  size_t size_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace detail
+
 /// A bounds-checked little-endian cursor over bytes it does not own (the span must outlive it).
 /// Reads past the end fail cleanly: see the file comment.
-class ByteReader {
+class ByteReader : public detail::Cursor {
  public:
-  explicit ByteReader(std::span<const uint8_t> bytes) noexcept : bytes_(bytes) {}
+  explicit ByteReader(std::span<const uint8_t> bytes) noexcept
+      : Cursor(bytes.size()), bytes_(bytes) {}
 
   /// The next T, or T{} (and ok() false) when fewer than sizeof(T) bytes remain.
   template <LeScalar T>
   [[nodiscard]] T read() noexcept {
     if (!take(sizeof(T))) return T{};
-    return load_le<T>(bytes_.data() + pos_ - sizeof(T));
+    return load_le<T>(bytes_.data() + position() - sizeof(T));
   }
 
   /// The next n bytes as a view into the underlying span, or an empty span (and ok() false)
   /// when fewer remain.
   [[nodiscard]] std::span<const uint8_t> bytes(size_t n) noexcept {
     if (!take(n)) return {};
-    return bytes_.subspan(pos_ - n, n);
+    return bytes_.subspan(position() - n, n);
   }
 
   /// The next n bytes viewed as characters (e.g. a UTF-8 string); empty on failure like bytes().
@@ -94,51 +131,30 @@ class ByteReader {
   /// leaves out untouched and fails.
   template <LeScalar T>
   bool read_array(std::span<T> out) noexcept {
-    if (out.size() > remaining() / sizeof(T)) {
-      ok_ = false;
+    if (!ok() || out.size() > remaining() / sizeof(T)) {
+      fail();
       return false;
     }
-    const uint8_t* p = bytes_.data() + pos_;
+    const uint8_t* p = bytes_.data() + position();
     if constexpr (std::endian::native == std::endian::little) {
       if (!out.empty()) std::memcpy(out.data(), p, out.size() * sizeof(T));
     } else {
       for (size_t i = 0; i < out.size(); ++i) out[i] = load_le<T>(p + i * sizeof(T));
     }
-    pos_ += out.size() * sizeof(T);
+    take(out.size() * sizeof(T));
     return true;
   }
 
   /// Skips n bytes; false (and ok() false) when fewer remain.
   bool skip(size_t n) noexcept { return take(n); }
 
-  /// Marks the content invalid (it disagrees with itself, e.g. a count and a length).
-  void fail() noexcept { ok_ = false; }
-
-  /// False once any read ran past the end or fail() was called.
-  [[nodiscard]] bool ok() const noexcept { return ok_; }
-  /// ok() and every byte consumed: the content had exactly the size it declared.
-  [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == bytes_.size(); }
-  [[nodiscard]] size_t position() const noexcept { return pos_; }
-  [[nodiscard]] size_t remaining() const noexcept { return bytes_.size() - pos_; }
-  [[nodiscard]] size_t size() const noexcept { return bytes_.size(); }
-
  private:
-  bool take(size_t n) noexcept {
-    if (!ok_ || n > bytes_.size() - pos_) {
-      ok_ = false;
-      return false;
-    }
-    pos_ += n;
-    return true;
-  }
-
   std::span<const uint8_t> bytes_;
-  size_t pos_ = 0;
-  bool ok_ = true;
 };
 
 /// Appends little-endian values to a vector it does not own (which must outlive it). Grows the
-/// vector as needed; reserve() first to keep a hot caller allocation-free.
+/// vector as needed (reserve_more() first to allocate once). For encoders off the hot path:
+/// senders, test generators, files written offline.
 class ByteWriter {
  public:
   explicit ByteWriter(std::vector<uint8_t>& out) noexcept : out_(out) {}
@@ -147,12 +163,12 @@ class ByteWriter {
   void write(T value) {
     std::array<uint8_t, sizeof(T)> b;
     store_le<T>(b.data(), value);
-    out_.insert(out_.end(), b.data(), b.data() + b.size());
+    write_bytes(b);
   }
 
-  void write_bytes(std::span<const uint8_t> b) {
-    out_.insert(out_.end(), b.data(), b.data() + b.size());
-  }
+  /// Out of line (byte_io.cpp): GCC 12 reports false -Wstringop-overflow warnings when
+  /// vector::insert is inlined into a fresh vector. No writer runs in a hot path.
+  void write_bytes(std::span<const uint8_t> b);
   void write_chars(std::string_view s) {
     write_bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
   }
@@ -184,41 +200,26 @@ class ByteWriter {
 
 /// Writes little-endian values into a fixed span it does not own. Never allocates; a write that
 /// does not fit writes nothing and fails (ok() false), like ByteReader.
-class SpanWriter {
+class SpanWriter : public detail::Cursor {
  public:
-  explicit SpanWriter(std::span<uint8_t> bytes) noexcept : bytes_(bytes) {}
+  explicit SpanWriter(std::span<uint8_t> bytes) noexcept : Cursor(bytes.size()), bytes_(bytes) {}
 
   template <LeScalar T>
   void write(T value) noexcept {
-    if (take(sizeof(T))) store_le<T>(bytes_.data() + pos_ - sizeof(T), value);
+    if (take(sizeof(T))) store_le<T>(bytes_.data() + position() - sizeof(T), value);
   }
 
   void write_bytes(std::span<const uint8_t> b) noexcept {
-    if (take(b.size()) && !b.empty()) std::memcpy(bytes_.data() + pos_ - b.size(), b.data(), b.size());
+    if (take(b.size()) && !b.empty()) {
+      std::memcpy(bytes_.data() + position() - b.size(), b.data(), b.size());
+    }
   }
   void write_chars(std::string_view s) noexcept {
     write_bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
   }
 
-  [[nodiscard]] bool ok() const noexcept { return ok_; }
-  /// ok() and the span filled exactly.
-  [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == bytes_.size(); }
-  [[nodiscard]] size_t position() const noexcept { return pos_; }
-  [[nodiscard]] size_t remaining() const noexcept { return bytes_.size() - pos_; }
-
  private:
-  bool take(size_t n) noexcept {
-    if (!ok_ || n > bytes_.size() - pos_) {
-      ok_ = false;
-      return false;
-    }
-    pos_ += n;
-    return true;
-  }
-
   std::span<uint8_t> bytes_;
-  size_t pos_ = 0;
-  bool ok_ = true;
 };
 
 }  // namespace spikeflow::core
