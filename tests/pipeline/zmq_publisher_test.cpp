@@ -27,7 +27,7 @@ bool have_pyzmq() {
 }
 
 constexpr const char* kNoPyzmq =
-    "python3 -c 'import zmq' failed: install pyzmq (Debian: python3-zmq) to run the Python client";
+    " -c 'import zmq' failed: install pyzmq (Debian: python3-zmq) to run this test";
 
 std::string run_client_against(PublishConfig cfg) {
   zmq::context_t ctx(1);
@@ -70,7 +70,7 @@ std::string run_client_against(PublishConfig cfg) {
 }
 
 TEST(ZmqPublisherTest, python_client_decodes_the_binary_message) {
-  if (!have_pyzmq()) GTEST_SKIP() << kNoPyzmq;
+  if (!have_pyzmq()) GTEST_SKIP() << kPython << kNoPyzmq;
   PublishConfig cfg;
   cfg.endpoint = "tcp://127.0.0.1:*";
   const std::string out = run_client_against(cfg);
@@ -82,7 +82,7 @@ TEST(ZmqPublisherTest, python_client_decodes_the_binary_message) {
 }
 
 TEST(ZmqPublisherTest, python_client_reads_the_json_message) {
-  if (!have_pyzmq()) GTEST_SKIP() << kNoPyzmq;
+  if (!have_pyzmq()) GTEST_SKIP() << kPython << kNoPyzmq;
   PublishConfig cfg;
   cfg.endpoint = "tcp://127.0.0.1:*";
   cfg.format = "json";
