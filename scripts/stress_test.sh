@@ -12,16 +12,17 @@ cd "$(dirname "$0")/.."
 runs=3
 busy=$(nproc 2>/dev/null || echo 2)
 build=build
-while getopts "n:b:d:h" opt; do
-  case $opt in
-    n) runs=$OPTARG ;;
-    b) busy=$OPTARG ;;
-    d) build=$OPTARG ;;
-    h) sed -n '2,8p' "$0"; exit 0 ;;
-    *) exit 2 ;;
+# Our options come first; the first argument that is not one of them starts ctest's.
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) runs=${2:-}; shift 2 || exit 2 ;;
+    -b) busy=${2:-}; shift 2 || exit 2 ;;
+    -d) build=${2:-}; shift 2 || exit 2 ;;
+    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+    --) shift; break ;;
+    *) break ;;
   esac
 done
-shift $((OPTIND - 1))
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "stress_test.sh: -n must be a positive integer, got '$runs'" >&2; exit 2; }
 [[ $busy =~ ^[0-9]+$ ]] || { echo "stress_test.sh: -b must be a number, got '$busy'" >&2; exit 2; }
 [ -f "$build/CTestTestfile.cmake" ] || { echo "stress_test.sh: $build/CTestTestfile.cmake not found: build first" >&2; exit 2; }
@@ -51,9 +52,15 @@ for ((r = 1; r <= runs; r++)); do
   if [ $rc -ne 0 ]; then
     failed_runs=$((failed_runs + 1))
     # ctest's list of failures: the lines after "The following tests FAILED:".
-    sed -n '/The following tests FAILED:/,$p' "$log" | sed '1d' | sed 's/^/    /'
+    sed -n '/The following tests FAILED:/,$p' "$log" | sed '1d' | grep -v '^Errors while running CTest' |
+      sed 's/^[[:space:]]*/    /'
     echo "    full log: $log"
   fi
 done
+if [ $failed_runs -eq 0 ]; then
+  rm -rf "$logdir"
+  echo "stress_test.sh: all $runs run(s) passed"
+  exit 0
+fi
 echo "stress_test.sh: $failed_runs of $runs run(s) had failures (logs in $logdir)"
-[ $failed_runs -eq 0 ]
+exit 1
