@@ -11,6 +11,7 @@
 #include "models/checkpoint_file.h"
 #include "models/trainer.h"
 #include "synthetic_dataset.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::models {
 namespace {
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("spikeflow_ckpt_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-    path_ = (dir_ / "model.sfck").string();
+    path_ = dir_.file("model.sfck");
     testing::SyntheticOptions o;
     o.num_units = 16;
     o.num_chunks = 30;
@@ -32,7 +29,6 @@ class CheckpointTest : public ::testing::Test {
     config_.rnn_hidden = 32;
     save_untrained_possm(path_, config_, data_.units, 2, data_.width_ns, /*seed=*/11);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string bytes() const {
     std::ifstream f(path_, std::ios::binary);
@@ -54,7 +50,7 @@ class CheckpointTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  spikeflow::testing::TempDir dir_{"ckpt"};
   std::string path_;
   core::DecodingDataset data_;
   PossmConfig config_;
@@ -165,12 +161,12 @@ TEST_F(CheckpointTest, devices) {
 
 TEST_F(CheckpointTest, write_is_atomic_and_reports_bad_directories) {
   EXPECT_FALSE(fs::exists(path_ + ".tmp"));
-  for (const auto& entry : fs::directory_iterator(dir_)) {
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
     EXPECT_EQ(entry.path().filename(), "model.sfck");  // no temporary left behind
   }
   CheckpointFile ck;
   ck.kind = "possm";
-  const std::string bad = (dir_ / "no_such_dir" / "x.sfck").string();
+  const std::string bad = (dir_.path() / "no_such_dir" / "x.sfck").string();
   try {
     ck.write(bad);
     FAIL();
