@@ -25,18 +25,13 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
     throw std::runtime_error("send: max events per packet must be in [1, " +
                              std::to_string(stages::kMaxEventsPerDatagram) + "]");
   }
-  const bool tcp_transport = o.transport == "tcp";
-  if ((o.format == "blackrock" && tcp_transport) || (o.format == "intan" && !tcp_transport) ||
-      (o.format != "native" && o.format != "blackrock" && o.format != "intan") ||
-      (o.transport != "udp" && o.transport != "tcp")) {
-    throw std::runtime_error("send: unsupported format/transport " + o.format + "/" + o.transport +
-                             " (native/udp, native/tcp, blackrock/udp, intan/tcp)");
-  }
-  const auto br = o.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
-                  : o.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
-                                                  : stages::BlackrockProtocol::kV4_1;
+  if (o.transport == Transport::kNone) throw std::runtime_error("send: transport none has no socket to send to");
+  if (auto why = format_transport_problem(o.format, o.transport)) throw std::runtime_error("send: " + std::string(*why));
+  const bool tcp_transport = o.transport == Transport::kTcp;
+  const auto br = o.blackrock_protocol;
   auto device_clock = [&](int64_t t_ns) -> uint64_t {  // device units of the chosen format
-    if (o.format == "intan" || (o.format == "blackrock" && br == stages::BlackrockProtocol::kV3_11)) {
+    if (o.format == IngestFormat::kIntan ||
+        (o.format == IngestFormat::kBlackrock && br == stages::BlackrockProtocol::kV3_11)) {
       // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
       const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
       return static_cast<uint64_t>(whole * o.sample_rate_hz + rest * o.sample_rate_hz / core::kNsPerS);
@@ -75,13 +70,13 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time) {
     buffer.clear();
     header.device_time_ns = device_time;
-    if (o.format == "blackrock") {
+    if (o.format == IngestFormat::kBlackrock) {
       for (const auto& e : batch) {
         stages::encode_blackrock_spike(br, device_clock(e.t_ns), static_cast<uint16_t>(e.channel),
                                        static_cast<uint8_t>(e.unit), 0, buffer);
       }
       stages::encode_blackrock_heartbeat(br, device_clock(device_time), buffer);
-    } else if (o.format == "intan") {
+    } else if (o.format == IngestFormat::kIntan) {
       for (const auto& e : batch) {
         const auto name = stages::intan_channel_name(e.channel);
         const uint8_t id = e.unit == 0 ? stages::kIntanSpikeIdUnclassified : static_cast<uint8_t>(1u << (e.unit - 1));
