@@ -128,10 +128,10 @@ TEST_F(CliTest, bad_flags_are_one_line_errors_naming_the_flag) {
 }
 
 TEST_F(CliTest, a_directory_or_a_duplicate_key_is_not_run_on_defaults) {
-  auto c = start({"run", "-c", dir_.string()}, path("out.log"));
+  auto c = start({"run", "-c", dir_.path().string()}, path("out.log"));
   EXPECT_NE(wait_exit(c), 0);
   std::string out = slurp(c.log);
-  EXPECT_NE(out.find(dir_.string() + ": is a directory"), std::string::npos) << out;
+  EXPECT_NE(out.find(dir_.path().string() + ": is a directory"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 
   std::ofstream(path("dup.yaml")) << "ingest:\n  port: 5000\n  port: 6000\n";
@@ -162,7 +162,7 @@ TEST_F(CliTest, preflight_lists_config_and_checkpoint_problems_before_anything_s
 // `-c configs/x.yaml` works from any working directory: the checkpoint named inside it is found
 // next to the config, and the log names the real ingest format and transport.
 TEST_F(CliTest, relative_paths_in_a_config_resolve_against_its_folder) {
-  fs::create_directories(dir_ / "configs");
+  fs::create_directories(dir_.path() / "configs");
   std::vector<core::UnitKey> units{{1, 1}};
   models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
   std::ofstream(path("configs/c.yaml")) << "ingest: {transport: tcp}\ndecoder: {checkpoint: ../m.ckpt}\n";

@@ -477,7 +477,7 @@ TEST(BacklogTest, past_the_bound_tokens_are_shed_but_every_chunk_is_still_publis
 // after its publish; a tap that throws is counted and logged, and the graph carries on.
 TEST(TapTest, callbacks_see_everything_in_order_and_a_throwing_one_stops_nothing) {
   PipelineConfig cfg;
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "inproc://tap-test";
   cfg.chunking.deadline_enabled = false;
   std::vector<int64_t> packets;
@@ -517,7 +517,7 @@ TEST(TapTest, callbacks_see_everything_in_order_and_a_throwing_one_stops_nothing
 // (flagged), the failure is counted, exported and logged (not swallowed), rate-limited.
 TEST(DecoderErrorTest, decoder_exceptions_are_counted_logged_and_cost_no_prediction) {
   PipelineConfig cfg;
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "inproc://decoder-error-test";
   cfg.chunking.deadline_enabled = false;
   std::vector<core::Prediction> got;
