@@ -21,6 +21,7 @@
 #include "core/chunk_flags.h"
 #include "core/latency_histogram.h"
 #include "core/time.h"
+#include "models/load_decoder.h"
 #include "models/streaming_decoder.h"
 #include "models/trainer.h"
 #include "pipeline/live_pipeline.h"

@@ -13,6 +13,7 @@
 #include "pipeline/recording_replay.h"
 #include "replay/recording_file.h"
 #include "core/time.h"
+#include "models/load_decoder.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/pipeline_config.h"

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/signals.h"
 #include "core/time.h"
+#include "models/load_decoder.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/pipeline_config.h"

@@ -8,6 +8,7 @@
 
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
+#include "models/load_decoder.h"
 #include "models/trainer.h"
 #include "synthetic_dataset.h"
 

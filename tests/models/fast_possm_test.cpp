@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "models/fast_possm_export.h"
+#include "models/load_decoder.h"
+#include "models/trainer.h"
 #include "synthetic_dataset.h"
 
 namespace spikeflow::models {
