@@ -7,6 +7,7 @@
 // rely on that to replay what ran live).
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "pipeline/pipeline_config.h"
@@ -63,6 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fprintf(stderr, "to_yaml output does not parse: %s\n%s\n", e.what(), yaml.c_str());
     FUZZ_CHECK(false);
   }
-  FUZZ_CHECK(same(c, again));
+  if (!same(c, again)) {
+    std::fprintf(stderr, "to_yaml round trip changed the config:\n--- first\n%s--- read back\n%s", yaml.c_str(),
+                 pipeline::to_yaml(again).c_str());
+    FUZZ_CHECK(false);
+  }
   return 0;
 }

@@ -134,8 +134,19 @@ class NwbFile {
     if (cls != H5T_INTEGER && (integers_only || cls != H5T_FLOAT)) {
       fail(h5path, integers_only ? "expected an integer dataset" : "expected a numeric dataset");
     }
+    // A corrupt file can declare any extent: refuse one its stored bytes cannot hold before
+    // allocating for it (deflate, the strongest filter libhdf5 ships, expands a stored byte to at
+    // most ~1032; an element takes at least one byte).
     size_t n = 1;
-    for (hsize_t d : dims) n *= static_cast<size_t>(d);
+    for (hsize_t d : dims) {
+      if (d != 0 && n > std::numeric_limits<size_t>::max() / d) fail(h5path, "extent " + shape_text(dims) + " overflows");
+      n *= static_cast<size_t>(d);
+    }
+    const hsize_t stored = H5Dget_storage_size(ds.get());
+    if (n > 0 && n / 1032 >= stored) {
+      fail(h5path, "shape " + shape_text(dims) + " but only " + std::to_string(stored) +
+                       " bytes stored (corrupt file?)");
+    }
     std::vector<T> out(n);
     if (n > 0 && H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
       fail(h5path, "read failed (libhdf5)");

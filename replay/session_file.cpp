@@ -111,7 +111,8 @@ class Reader {
     if (count > (n_ - pos_) / sizeof(T)) fail(std::string("truncated ") + what);
     out.resize(count);
     if constexpr (std::endian::native == std::endian::little) {
-      std::memcpy(out.data(), p_ + pos_, count * sizeof(T));
+      // count == 0: out.data() may be null, and memcpy from or to null is undefined even for 0.
+      if (count > 0) std::memcpy(out.data(), p_ + pos_, count * sizeof(T));
       pos_ += count * sizeof(T);
     } else {
       for (auto& x : out) x = get<T>(what);
@@ -122,6 +123,11 @@ class Reader {
     std::string s(reinterpret_cast<const char*>(p_ + pos_), len);
     pos_ += len;
     return s;
+  }
+  /// Fails unless count records of at least bytes_each bytes can still follow: a corrupt count
+  /// is an error, not a resize to billions of elements.
+  void need_items(uint64_t count, size_t bytes_each, const char* what) {
+    if (count > (n_ - pos_) / bytes_each) fail(std::string("truncated ") + what);
   }
   void expect_end() {
     if (pos_ != n_) fail(std::to_string(n_ - pos_) + " unexpected extra bytes");
@@ -300,6 +306,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   meta.expect_end();
 
   Reader unit = find("UNIT");
+  unit.need_items(num_units, 8, "units");
   s.units.resize(num_units);
   for (auto& u : s.units) {
     u.channel = unit.get<uint32_t>("unit channel");
@@ -316,6 +323,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   spik.expect_end();
 
   Reader bnam = find("BNAM");
+  bnam.need_items(dim, 4, "behaviour names");
   s.behavior_names.resize(dim);
   for (auto& n : s.behavior_names) {
     const auto len = bnam.get<uint32_t>("behaviour name length");
@@ -330,6 +338,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   behv.expect_end();
 
   Reader tril = find("TRIL");
+  tril.need_items(num_trials, 24, "trials");
   s.trials.resize(num_trials);
   for (auto& t : s.trials) {
     t.start_ns = tril.get<int64_t>("trial start");

@@ -47,6 +47,12 @@ mapfile -t targets < "$build/fuzz_targets.txt"
 if [[ $# -gt 0 ]]; then targets=("$@"); fi
 
 out=$build/fuzz
+# allocator_may_return_null + max_allocation_size_mb: a hostile file can make libmatio malloc many
+# GB; in production such a malloc fails and the library reports an error, so let it fail here
+# too. Our own code allocates with new, which ASan still reports as a crash.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:max_allocation_size_mb=2048}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 declare -A execs crashes
 failed=0
 for t in "${targets[@]}"; do
