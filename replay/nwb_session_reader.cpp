@@ -136,13 +136,16 @@ class NwbFile {
     }
     // A corrupt file can declare any extent: refuse one its stored bytes cannot hold before
     // allocating for it (deflate, the strongest filter libhdf5 ships, expands a stored byte to at
-    // most ~1032; an element takes at least one byte).
+    // most ~1032; an element takes at least one byte). The storage size comes from the file's own
+    // metadata, so the file size bounds it too.
     size_t n = 1;
     for (hsize_t d : dims) {
       if (d != 0 && n > std::numeric_limits<size_t>::max() / d) fail(h5path, "extent " + shape_text(dims) + " overflows");
       n *= static_cast<size_t>(d);
     }
-    const hsize_t stored = H5Dget_storage_size(ds.get());
+    hsize_t file_bytes = 0;
+    if (H5Fget_filesize(file_.get(), &file_bytes) < 0) fail(h5path, "cannot read the file size (libhdf5)");
+    const hsize_t stored = std::min(H5Dget_storage_size(ds.get()), file_bytes);
     if (n > 0 && n / 1032 >= stored) {
       fail(h5path, "shape " + shape_text(dims) + " but only " + std::to_string(stored) +
                        " bytes stored (corrupt file?)");

@@ -405,12 +405,18 @@ Recording read_recording(const std::string& path) {
     PayloadReader p(rec.data() + 8, len);
     bool known = true;
     switch (static_cast<RecordType>(type)) {
+      // Each case changes r only once its record decoded whole: a malformed record stops reading
+      // and must leave no trace (reading stops "before it").
       case RecordType::kConfig:
         r.config = p.get_string(len);
         break;
       case RecordType::kModel: {
-        r.model = p.get_string(p.get<uint32_t>());
-        r.model_identity = p.get_string(p.get<uint32_t>());
+        std::string model = p.get_string(p.get<uint32_t>());
+        std::string identity = p.get_string(p.get<uint32_t>());
+        if (p.ok_and_done()) {
+          r.model = std::move(model);
+          r.model_identity = std::move(identity);
+        }
         break;
       }
       case RecordType::kUnits: {
@@ -473,12 +479,13 @@ Recording read_recording(const std::string& path) {
       }
       case RecordType::kEnd: {
         p.get<int64_t>();  // closed_unix_ns
-        RecordingCounters& c = r.end_counters;
+        RecordingCounters c;
         c.event_records = p.get<uint64_t>();
         c.events = p.get<uint64_t>();
         c.prediction_records = p.get<uint64_t>();
         c.records = p.get<uint64_t>();
         c.records_dropped = p.get<uint64_t>();
+        if (p.ok_and_done()) r.end_counters = c;
         break;
       }
       default:

@@ -381,27 +381,31 @@ TEST(NwbSessionReaderTest, synthetic_96_units_300_s_round_trip_and_timing) {
   }
 }
 
-// Found by nwb_session_reader_fuzz: a dataset whose dataspace claims ~2^49 elements (with a few
-// KB stored) made the reader allocate for all of them (bad_alloc, not an error naming the file).
-// The input (byte 0: the harness's options) stays in the fuzz corpus.
+// Found by nwb_session_reader_fuzz: a dataset whose dataspace claims far more elements than the
+// file stores (~2^49; then 400 M with a storage size in the metadata larger than the file) made the
+// reader allocate for all of them (bad_alloc, not an error naming the file). The inputs (byte 0:
+// the harness's read options) stay in the fuzz corpus.
 TEST(NwbSessionReaderTest, fuzz_regression_extent_larger_than_stored_bytes_is_an_error) {
-  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/regress-huge-extent.nwb",
-                   std::ios::binary);
-  const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_GT(crash.size(), 1u);
-  TempDir dir;
-  const std::string path = dir.file("huge.nwb");
-  std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
-  NwbReadOptions o;
-  if (crash[0] & 1) o.condition_column = "target_id";
-  if (crash[0] & 2) o.behavior_name = "";
-  if (crash[0] & 4) o.behavior_names = {"a", "b"};
-  try {
-    read_nwb_session(path, o);
-    FAIL() << "expected an error";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("bytes stored"), std::string::npos) << e.what();
+  for (const char* name : {"regress-huge-extent.nwb", "regress-storage-size-lies.nwb"}) {
+    SCOPED_TRACE(name);
+    std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/" + name,
+                     std::ios::binary);
+    const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(crash.size(), 1u);
+    TempDir dir;
+    const std::string path = dir.file("huge.nwb");
+    std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
+    NwbReadOptions o;
+    if (crash[0] & 1) o.condition_column = "target_id";
+    if (crash[0] & 2) o.behavior_name = "";
+    if (crash[0] & 4) o.behavior_names = {"a", "b"};
+    try {
+      read_nwb_session(path, o);
+      FAIL() << "expected an error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("bytes stored"), std::string::npos) << e.what();
+    }
   }
 }
 
