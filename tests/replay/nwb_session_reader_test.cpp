@@ -409,5 +409,29 @@ TEST(NwbSessionReaderTest, fuzz_regression_extent_larger_than_stored_bytes_is_an
   }
 }
 
+// Found by nwb_session_reader_fuzz (ASan stack overflow inside libhdf5): H5Lvisit recursed without
+// end through a corrupt group that links back to itself while the reader searched for the
+// behaviour group. The reader's own walk is bounded in depth and links. The input (byte 0: the
+// harness's read options) stays in the fuzz corpus.
+TEST(NwbSessionReaderTest, fuzz_regression_group_cycle_does_not_overflow_the_stack) {
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/regress-group-cycle.nwb",
+                   std::ios::binary);
+  const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(crash.size(), 1u);
+  TempDir dir;
+  const std::string path = dir.file("cycle.nwb");
+  std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
+  NwbReadOptions o;
+  if (crash[0] & 1) o.condition_column = "target_id";
+  if (crash[0] & 2) o.behavior_name = "";
+  if (crash[0] & 4) o.behavior_names = {"a", "b"};
+  try {
+    const Session s = read_nwb_session(path, o);
+    s.validate(path);
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace spikeflow::replay
