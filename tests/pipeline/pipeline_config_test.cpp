@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "models/load_decoder.h"
 #include "models/trainer.h"
 #include "pipeline/config_keys.h"
 #include "pipeline/pipeline_config.h"

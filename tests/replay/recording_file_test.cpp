@@ -450,6 +450,8 @@ TEST(RecordingFileTest, reads_and_writes_the_golden_version_1_file) {
   const size_t end_at = sizeof kGoldenRecording - kGoldenEndRecordBytes;
   EXPECT_TRUE(std::equal(bytes.begin() + kHeader, bytes.begin() + static_cast<std::ptrdiff_t>(end_at),
                          reinterpret_cast<const char*>(kGoldenRecording) + kHeader));
+}
+
 // Found by recording_file_fuzz: a MODEL record with a valid CRC but inconsistent string lengths
 // stopped reading as corrupt, yet the strings it had decoded were already in Recording::model,
 // i.e. content from the record reading stopped "before". The input (CRCs repaired, as the harness

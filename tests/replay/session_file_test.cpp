@@ -253,6 +253,8 @@ TEST(SessionFileTest, reads_and_writes_the_golden_version_1_file) {
   const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
                                    std::istreambuf_iterator<char>()};
   EXPECT_EQ(bytes, std::vector<uint8_t>(std::begin(kGoldenSessionFile), std::end(kGoldenSessionFile)));
+}
+
 // Found by session_file_fuzz: a META section declaring billions of behaviour names (or units, or
 // trials) resized a vector to that count before reading them (135 GB, bad_alloc). A count the
 // section's bytes cannot hold is now "truncated". The input (with its section CRCs repaired, as
