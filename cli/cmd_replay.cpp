@@ -1,22 +1,20 @@
+// spikeflow replay: flags only. A recording replays exactly (pipeline/recording_replay.h) and is
+// compared with what it recorded; a session plays through the graph in process
+// (pipeline/session_replay.h) and is scored.
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstring>
-#include <unordered_map>
-#include <mutex>
-#include <thread>
+#include <cstdint>
+#include <stdexcept>
 
 #include "cli/commands.h"
 #include "cli/split.h"
-#include "core/chunk_flags.h"
+#include "models/streaming_decoder.h"
+#include "pipeline/pipeline_config.h"
 #include "pipeline/recorder.h"
 #include "pipeline/recording_replay.h"
+#include "pipeline/session_replay.h"
 #include "replay/recording_file.h"
-#include "core/time.h"
-#include "models/streaming_decoder.h"
-#include "pipeline/live_pipeline.h"
-#include "pipeline/pipeline_config.h"
-#include "replay/eval_report.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -55,27 +53,32 @@ int replay_recording(const ReplayArgs& a) {
   const auto out = pipeline::replay_recording(rec, cfg, models::load_decoder(cfg.decoder.checkpoint, rt));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  size_t identical = 0, first_diff = SIZE_MAX;
-  const size_t n = std::min(out.size(), rec.predictions.size());
-  for (size_t i = 0; i < n; ++i) {
-    const auto& x = out[i];
-    const auto& y = rec.predictions[i];
-    const bool same = x.seq == y.seq && x.flags == y.flags && x.n_tokens == y.n_tokens &&
-                      x.output_dim == y.output_dim &&
-                      std::memcmp(x.values.data(), y.values.data(), sizeof(float) * x.output_dim) == 0;
-    if (same) {
-      ++identical;
-    } else if (first_diff == SIZE_MAX) {
-      first_diff = i;
-    }
-  }
+  const auto cmp = pipeline::compare_predictions(out, rec.predictions);
   fmt::print("replay: {} records of packets and deadline ticks, {} recorded predictions, {} replayed in {:.3f} s\n",
              rec.batches.size(),
              rec.predictions.size(), out.size(), wall);
-  fmt::print("replay: bit-identical {} of {}{}\n", identical, rec.predictions.size(),
-             first_diff == SIZE_MAX ? "" : fmt::format(" (first difference at prediction {}, seq {})", first_diff,
-                                                       rec.predictions[first_diff].seq));
-  return identical == rec.predictions.size() && out.size() == rec.predictions.size() ? 0 : 3;
+  fmt::print("replay: bit-identical {} of {}{}\n", cmp.identical, rec.predictions.size(),
+             cmp.first_difference == SIZE_MAX
+                 ? ""
+                 : fmt::format(" (first difference at prediction {}, seq {})", cmp.first_difference,
+                               rec.predictions[cmp.first_difference].seq));
+  return cmp.all_identical ? 0 : 3;
+}
+
+void print_session_replay(const pipeline::SessionReplayResult& r) {
+  const auto& st = r.stats;
+  const auto& eval = r.eval;
+  fmt::print("replay: {} events, {:.1f} s of session in {:.3f} s wall = {:.0f}x real time\n", r.events,
+             r.session_s, r.wall_s, r.session_s / r.wall_s);
+  fmt::print("replay: {} chunks decoded in {} batched calls (max batch {}), {} predictions, out of order {}, "
+             "backlog shed {}\n",
+             st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order,
+             st.backlog_shed);
+  if (eval.matched > 0) {
+    fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", eval.names[0], eval.r2[0],
+               eval.names.size() > 1 ? eval.names[1] : "-", eval.r2.size() > 1 ? eval.r2[1] : 0.0, eval.mean_r2,
+               eval.matched);
+  }
 }
 
 }  // namespace
@@ -111,71 +114,20 @@ Command add_replay(CLI::App& app) {
     }
     pipeline::PipelineConfig cfg = a->config.empty() ? pipeline::parse_pipeline_config("", "built-in defaults")
                                                      : pipeline::load_pipeline_config(a->config);
-    cfg.ingest.transport = "none";
     cfg.decoder.checkpoint = a->checkpoint;
     cfg.decoder.max_batch = a->max_batch;
     cfg.publish.endpoint = a->publish.empty() ? "inproc://spikeflow-replay" : a->publish;
-    // As fast as possible runs on the session's clock alone: chunks close by watermark.
-    cfg.chunking.deadline_enabled = a->speed > 0;
 
     replay::Session s = replay::load_session(a->session);
     const int64_t width = cfg.chunking.width_ns;
-    const int64_t from = a->part == "test" ? make_split(s, a->train_fraction, a->val_fraction, width).test_from
-                                           : s.start_ns;
-    const int64_t to = s.end_ns;
-    const auto events = replay::merged_events(s, from, to);
-
+    pipeline::SessionReplayOptions ro;
+    ro.from_ns = a->part == "test" ? make_split(s, a->train_fraction, a->val_fraction, width).test_from : s.start_ns;
+    ro.to_ns = s.end_ns;
+    ro.speed = a->speed;
+    ro.batch_ms = a->batch_ms;
     models::RuntimeOptions rt{cfg.decoder.device, a->threads, cfg.decoder.path};
-    auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
-    std::vector<core::Prediction> predictions;
-    pipeline::LiveOptions lo;
-    lo.on_prediction = [&predictions](const core::Prediction& p) { predictions.push_back(p); };
-    lo.external_ticks = a->speed <= 0;
-    pipeline::LivePipeline live(cfg, std::move(decoder), std::move(lo));
-    live.start();
-
-    const auto t0 = std::chrono::steady_clock::now();
-    const double batch_ms = a->batch_ms > 0 ? a->batch_ms : a->speed > 0 ? 5.0 : static_cast<double>(width) / core::kNsPerMs;
-    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(batch_ms * core::kNsPerMs));
-    // In-flight bound in chunks (a packet of `step` closes up to step / width of them), so that
-    // as-fast-as-possible replay never reaches the decoder's backlog bound and sheds nothing.
-    const int64_t per_packet = (step + width - 1) / width;
-    const auto in_flight = static_cast<uint64_t>(std::max<int64_t>(4, 4 * a->max_batch / per_packet));
-    size_t next = 0;
-    const int64_t host0 = core::host_now_ns();
-    for (int64_t t = from + step; t < to + step; t += step) {
-      core::EventBatch b;
-      b.device_time_ns = std::min(t, to);
-      while (next < events.size() && events[next].t_ns <= b.device_time_ns) b.events.push_back(events[next++]);
-      if (a->speed > 0) {
-        const int64_t due = host0 + static_cast<int64_t>(static_cast<double>(b.device_time_ns - from) / a->speed);
-        const int64_t wait = due - core::host_now_ns();
-        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
-        b.arrival_host_ns = core::host_now_ns();
-      } else {
-        b.arrival_host_ns = host0 + (b.device_time_ns - from);  // the session's clock as host time
-        live.wait_in_flight_below(in_flight);
-      }
-      live.push(std::move(b));
-    }
-    live.stop();
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double session_s = (to - from) * 1e-9;
-    const auto st = live.stats();
-
-    // Score against the behaviour with the evaluator every command shares (same chunking as training).
-    const auto eval = replay::evaluate(s, predictions, from, to, width);
-    fmt::print("replay: {} events, {:.1f} s of session in {:.3f} s wall = {:.0f}x real time\n", events.size(),
-               session_s, wall, session_s / wall);
-    fmt::print("replay: {} chunks decoded in {} batched calls (max batch {}), {} predictions, out of order {}, "
-               "backlog shed {}\n",
-               st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order,
-               st.backlog_shed);
-    if (eval.matched > 0) {
-      fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", eval.names[0], eval.r2[0],
-                 eval.names.size() > 1 ? eval.names[1] : "-", eval.r2.size() > 1 ? eval.r2[1] : 0.0, eval.mean_r2,
-                 eval.matched);
-    }
+    const auto r = pipeline::replay_session(s, cfg, models::load_decoder(cfg.decoder.checkpoint, rt), ro);
+    print_session_replay(r);
     return 0;
   };
 }

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <fstream>
 
 #include "cli/commands.h"
 #include "cli/split.h"
@@ -76,14 +75,7 @@ Command add_send(CLI::App& app) {
     std::vector<std::pair<int64_t, int64_t>> log;
     if (!a->send_log.empty()) a->opts.send_log = &log;
     const auto st = pipeline::send_events(events, a->opts, &g_stop, progress);
-    if (!a->send_log.empty()) {
-      std::ofstream f(a->send_log, std::ios::binary);
-      for (const auto& [d, h] : log) {
-        f.write(reinterpret_cast<const char*>(&d), sizeof d);
-        f.write(reinterpret_cast<const char*>(&h), sizeof h);
-      }
-      if (!f) throw std::runtime_error(a->send_log + ": cannot write the send log");
-    }
+    if (!a->send_log.empty()) pipeline::write_send_log(a->send_log, log);
     fmt::print("send: done: {} packets, {} events, {} send errors in {:.2f} s\n", st.packets, st.events,
                st.send_errors, st.seconds);
     return 0;

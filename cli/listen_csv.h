@@ -1,63 +1,13 @@
-// The CSV `spikeflow listen --out` writes, one row per received prediction, and its one reader
-// (`spikeflow eval -p` scores it, `spikeflow profile` times it).
+// The listen CSV's reader moved to pipeline/listen_csv.h (the profile experiment reads it too);
+// cli/ keeps these names for cmd_listen and cmd_eval.
 #pragma once
 
-#include <fmt/format.h>
-
-#include <cstdint>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include "core/prediction.h"
+#include "pipeline/listen_csv.h"
 
 namespace spikeflow::cli {
 
-inline constexpr const char* kListenCsvHeader =
-    "seq,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns";
-
-struct ReceivedPrediction {
-  core::Prediction prediction;  ///< values (2) and the timing fields the CSV carries
-  int64_t receive_ns = 0;       ///< the subscriber's CLOCK_MONOTONIC at receipt
-};
-
-/// Every row of a listen CSV; a missing file, another header or a malformed row is an error
-/// naming the file (and the line).
-inline std::vector<ReceivedPrediction> read_listen_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open predictions file");
-  std::string line;
-  std::getline(in, line);
-  if (line.rfind("seq,", 0) != 0) throw std::runtime_error(path + ": not a predictions CSV (bad header)");
-  std::vector<ReceivedPrediction> out;
-  size_t lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    std::stringstream ss(line);
-    std::string f[10];
-    for (auto& x : f) std::getline(ss, x, ',');
-    try {
-      ReceivedPrediction r;
-      core::Prediction& p = r.prediction;
-      p.seq = std::stoll(f[0]);
-      p.start_ns = std::stoll(f[1]);
-      p.end_ns = std::stoll(f[2]);
-      p.flags = static_cast<uint32_t>(std::stoul(f[3]));
-      p.n_tokens = static_cast<uint32_t>(std::stoul(f[4]));
-      p.output_dim = 2;
-      p.values[0] = std::stof(f[5]);
-      p.values[1] = std::stof(f[6]);
-      p.timing.trigger_arrival_ns = std::stoll(f[7]);
-      p.timing.publish_ns = std::stoll(f[8]);
-      r.receive_ns = f[9].empty() ? 0 : std::stoll(f[9]);
-      out.push_back(r);
-    } catch (const std::exception&) {
-      throw std::runtime_error(fmt::format("{}:{}: malformed row", path, lineno));
-    }
-  }
-  return out;
-}
+using pipeline::kListenCsvHeader;
+using pipeline::read_listen_csv;
+using pipeline::ReceivedPrediction;
 
 }  // namespace spikeflow::cli

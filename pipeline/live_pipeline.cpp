@@ -2,13 +2,12 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <fmt/format.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
-#include <tbb/concurrent_queue.h>
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_invoke.h>
@@ -16,9 +15,14 @@
 #include <thread>
 #include <variant>
 
-#include "core/chunk_flags.h"
 #include "core/time.h"
+#include "pipeline/decoder_inbox.h"
 #include "pipeline/ingest.h"
+#include "pipeline/recorder.h"
+#include "pipeline/zmq_publisher.h"
+#include "stages/binner.h"
+#include "stages/decode_stage.h"
+#include "stages/tokenizer.h"
 
 namespace spikeflow::pipeline {
 
@@ -26,6 +30,7 @@ namespace flow = tbb::flow;
 
 namespace {
 
+// ---- What travels on the graph's edges ----
 struct Tick {
   int64_t host_ns;
 };
@@ -33,16 +38,24 @@ struct EndOfStream {
   int64_t host_ns;
 };
 using BinnerInput = std::variant<core::EventBatch, Tick, EndOfStream>;
+/// The publisher's signal that a prediction is out: the decoder may now do its state-only work
+/// for the next chunk (see LivePipeline::Impl::run_decoder). Carries no data.
+struct PrepareNext {};
+using DecoderInput = std::variant<core::TokenChunk, PrepareNext>;
 
-using BinnerNode = flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk>>;
-/// What wakes the decoder node: a tokenized chunk waiting in `pending`, or (from the publisher,
-/// once a prediction is out) the signal to do the decoder's state-only work for the next chunk.
-struct DecoderWake {
-  bool prepare = false;
-};
-using TokenizerNode = flow::function_node<core::RawChunk, DecoderWake>;
-using DecoderNode = flow::multifunction_node<DecoderWake, std::tuple<core::Prediction>>;
-using PublisherNode = flow::function_node<core::Prediction, flow::continue_msg>;
+// ---- The nodes ----
+using BinnerNode = flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk, BinnerInput>>;
+constexpr size_t kClosedChunks = 0;  ///< chunks the input closed, in seq order
+constexpr size_t kBinnedInput = 1;   ///< each packet, and each tick that closed chunks, once binned
+using TokenizerNode = flow::function_node<core::RawChunk, DecoderInput>;
+using DecoderNode = flow::multifunction_node<DecoderInput, std::tuple<core::Prediction>>;
+using PublisherNode = flow::multifunction_node<core::Prediction, std::tuple<core::Prediction, DecoderInput>>;
+constexpr size_t kPublished = 0;     ///< each prediction once it is on the wire
+constexpr size_t kPrepareNext = 1;   ///< back to the decoder: PrepareNext
+/// A tap: runs inline on the sender's thread (lightweight: no task of its own, no thread woken),
+/// after the sender handed its output on. Serial; its body never throws.
+template <typename T>
+using TapNode = flow::function_node<T, flow::continue_msg, flow::queueing_lightweight>;
 
 void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
   if (from > 0 && to >= from) h.record(to - from);
@@ -50,17 +63,19 @@ void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
 
 }  // namespace
 
-// ---- The graph: one node per stage, every stateful stage serial, data flowing one way. ----
-//   ingest/ticker ─▶ binner ─▶ tokenizer ─▶ decoder ─▶ publisher
-//                                             ▲             ╎ "prepare": a control signal only,
-//                                             └╌╌╌╌╌╌╌╌╌╌╌╌╌╯ no data (see run_prepare)
+// ---- The graph: the data path, declared in one place (LivePipeline::Graph::Graph). ----
 struct LivePipeline::Graph {
   explicit Graph(LivePipeline::Impl& p);
   flow::graph graph;
-  BinnerNode binner_node;
-  TokenizerNode tokenizer_node;
-  DecoderNode decoder_node;
-  PublisherNode publisher_node;
+  BinnerNode binner;
+  TokenizerNode tokenizer;
+  DecoderNode decoder;
+  PublisherNode publisher;
+  TapNode<BinnerInput> record_packets;
+  TapNode<BinnerInput> on_batch;
+  TapNode<core::Prediction> record_predictions;
+  TapNode<core::Prediction> on_prediction;
+  TapNode<core::Prediction> metrics;
 };
 
 struct LivePipeline::Impl {
@@ -69,6 +84,8 @@ struct LivePipeline::Impl {
         options(std::move(opts)),
         binner(cfg.chunking),
         tokenizer(core::UnitMap(dec->units())),
+        inbox(static_cast<uint64_t>(std::max(0, cfg.decoder.max_backlog)),
+              static_cast<size_t>(std::max(1, cfg.decoder.max_batch)), options.decode_group_size),
         decode(std::move(dec)),
         zmq_context(1),
         publisher(std::make_unique<ZmqPublisher>(zmq_context, cfg.publish)),
@@ -95,26 +112,19 @@ struct LivePipeline::Impl {
       tbb::parallel_invoke(a, b);
     });
     if (cfg.ingest.transport != "none") {
-      ingest = make_ingest(cfg.ingest, [this](core::EventBatch& b) { g->binner_node.try_put(BinnerInput(b)); });
+      ingest = make_ingest(cfg.ingest, [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); });
     }
   }
 
-  // ---- Node bodies: each calls one plain stage and records what it did. ----
+  // ---- Stage nodes: each calls one plain stage and hands its output on. ----
+
   void run_binner(const BinnerInput& in, BinnerNode::output_ports_type& out) {
     closed.clear();
     if (const auto* b = std::get_if<core::EventBatch>(&in)) {
       batches_binned.fetch_add(1);
-      if (recorder) recorder->record(*b);
-      if (options.on_batch) options.on_batch(*b);
       binner.push(*b, closed);
     } else if (const auto* t = std::get_if<Tick>(&in)) {
       binner.tick(t->host_ns, closed);
-      if (recorder && !closed.empty()) {
-        core::EventBatch marker;
-        marker.arrival_host_ns = t->host_ns;
-        marker.device_time_ns = kTickMarkerDeviceTime;
-        recorder->record(marker);
-      }
     } else {
       binner.flush(std::get<EndOfStream>(in).host_ns, closed);
     }
@@ -127,67 +137,96 @@ struct LivePipeline::Impl {
     flight_cv.notify_all();  // a push() waiting for the binner's queue to shrink
     for (auto& c : closed) {
       c.timing.close_ns = now;
-      std::get<0>(out).try_put(std::move(c));
+      std::get<kClosedChunks>(out).try_put(std::move(c));
     }
+    // The recording needs every packet and every tick that closed chunks, in this order.
+    const bool closing_tick = std::holds_alternative<Tick>(in) && !closed.empty();
+    if (std::holds_alternative<core::EventBatch>(in) || closing_tick) std::get<kBinnedInput>(out).try_put(in);
   }
 
-  void run_tokenizer(const core::RawChunk& c) {
+  DecoderInput run_tokenizer(const core::RawChunk& c) {
     core::TokenChunk t;
     tokenizer.tokenize(c, t);
     t.timing.tokenize_ns = core::host_now_ns();
-    // Overflow policy at the decoder's input: past max_backlog waiting chunks, a chunk's tokens
-    // are shed (it is still decoded, as empty, so it keeps its prediction and the recurrent state
-    // its place in time), flagged and counted. Memory stays bounded whatever the decoder does.
-    const uint64_t waiting = tokenized.fetch_add(1) - decoded.load();
-    const bool shed = waiting >= static_cast<uint64_t>(config.decoder.max_backlog);
-    if (shed) {
-      t.clear_tokens();
-      core::set_flag(t.flags, core::ChunkFlag::kBacklogShed);
-      core::set_flag(t.flags, core::ChunkFlag::kEmpty);
-    }
     {
       std::lock_guard lock(stats_mutex);
       stats.tokenizer = tokenizer.stats();
-      if (shed) ++stats.backlog_shed;
     }
-    pending.push(std::move(t));
+    inbox.admit(t);  // the decoder's backlog bound: past it, the tokens are shed. Last: it counts
+                     // the chunk as on its way to the decoder.
+    return DecoderInput(std::move(t));
   }
 
-  void run_decoder(DecoderNode::output_ports_type& out) {
-    core::TokenChunk c;
-    while (pending.try_pop(c)) staged.push_back(std::move(c));
-    if (staged.empty()) return;  // an earlier call already took this chunk
-    size_t n = std::min(staged.size(), static_cast<size_t>(config.decoder.max_batch));
-    if (options.decode_group_size) {
-      n = std::max<size_t>(1, options.decode_group_size(staged.front().seq));
-      if (staged.size() < n) return;  // the rest of the recorded group is still on its way
+  /// A chunk: through the inbox, which gathers a catch-up batch while more chunks are on their
+  /// way, to the decoder. PrepareNext: the decoder's state-only work for the next chunk (the fast
+  /// path's W_hh h), signalled by the publisher once a prediction is out: off the critical path
+  /// of both that prediction (run here right after the decode, it delayed the publish by its
+  /// ~60 µs: the other worker rarely wakes sooner) and the next chunk's. Serial with decodes.
+  void run_decoder(const DecoderInput& in, DecoderNode::output_ports_type& out) {
+    if (std::holds_alternative<PrepareNext>(in)) {
+      decode.prepare_next();  // a failure is counted in decode.stats(), like a decode's
+    } else {
+      auto batch = inbox.arrive(std::get<core::TokenChunk>(in));
+      while (!batch.empty()) {
+        predictions.clear();
+        decode.decode(batch, predictions);
+        batch = inbox.finish();
+        update_decode_stats();
+        for (const auto& p : predictions) std::get<0>(out).try_put(p);
+      }
     }
-    batch.assign(std::make_move_iterator(staged.begin()), std::make_move_iterator(staged.begin() + n));
-    staged.erase(staged.begin(), staged.begin() + static_cast<std::ptrdiff_t>(n));
-    if (const int64_t stall = stall_ns.exchange(0); stall > 0) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(stall));
+    if (decode.stats().decoder_errors != decoder_errors_logged) {
+      update_decode_stats();
+      log_decoder_errors(/*force=*/false);
     }
-    predictions.clear();
-    decode.decode(batch, predictions);
-    decoded.fetch_add(batch.size());
-    {
-      std::lock_guard lock(stats_mutex);
-      stats.decode = decode.stats();
-    }
-    for (auto& p : predictions) std::get<0>(out).try_put(p);
   }
 
-  /// The decoder's state-only work for the next chunk (the fast path's W_hh h), signalled by the
-  /// publisher after a prediction is out: off the critical path of both that prediction (run in
-  /// the decoder node right after the decode, it delayed the publish by its ~60 µs: the other
-  /// worker rarely wakes sooner) and the next chunk's. Idempotent; serial with decodes.
-  void run_prepare() { decode.prepare_next(); }
+  void update_decode_stats() {
+    std::lock_guard lock(stats_mutex);
+    stats.decode = decode.stats();
+  }
 
-  void run_publisher(core::Prediction& p) {
+  void run_publisher(const core::Prediction& in, PublisherNode::output_ports_type& out) {
+    core::Prediction p = in;
     publisher->publish(p);
-    g->decoder_node.try_put(DecoderWake{/*prepare=*/true});  // control only, see run_prepare
-    if (recorder) recorder->record(p);
-    if (options.on_prediction) options.on_prediction(p);
+    std::get<kPrepareNext>(out).try_put(DecoderInput(PrepareNext{}));
+    std::get<kPublished>(out).try_put(p);  // the taps run here, inline, in the order connected
+    // Periodic counters and latency percentiles on the stats topic, from the one node that
+    // owns the socket.
+    std::lock_guard lock(stats_mutex);
+    stats.publish = publisher->stats();
+    const int64_t interval = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
+    if (interval > 0 && p.timing.publish_ns - last_stats_ns >= interval) {
+      last_stats_ns = p.timing.publish_ns;
+      publisher->publish_text(config.publish.stats_topic, stats_json(snapshot_locked()));
+    }
+  }
+
+  // ---- Taps: after the data has been handed on; never on the critical path. ----
+
+  void record_packet(const BinnerInput& in) {
+    if (const auto* b = std::get_if<core::EventBatch>(&in)) {
+      recorder->record(*b);
+    } else if (const auto* t = std::get_if<Tick>(&in)) {
+      core::EventBatch marker;
+      marker.arrival_host_ns = t->host_ns;
+      marker.device_time_ns = kTickMarkerDeviceTime;
+      recorder->record(marker);
+    }
+  }
+
+  void call_on_batch(const BinnerInput& in) {
+    if (const auto* b = std::get_if<core::EventBatch>(&in)) options.on_batch(*b);
+  }
+
+  void record_prediction(const core::Prediction& p) { recorder->record(p); }
+
+  void call_on_prediction(const core::Prediction& p) { options.on_prediction(p); }
+
+  /// Counters and latency histograms of each published prediction; releases
+  /// wait_in_flight_below(). Connected last, so that a prediction counted in stats() has been
+  /// through every other tap.
+  void record_metrics(const core::Prediction& p) {
     {
       std::lock_guard lock(flight_mutex);
       ++chunks_published;
@@ -197,20 +236,55 @@ struct LivePipeline::Impl {
     ++stats.predictions;
     if (stats.last_seq >= 0 && p.seq != stats.last_seq + 1) ++stats.out_of_order;
     stats.last_seq = p.seq;
-    stats.publish = publisher->stats();
     const auto& t = p.timing;
     record_span(stats.close_latency, t.trigger_arrival_ns, t.close_ns);
     record_span(stats.queue_latency, t.close_ns, t.decode_start_ns);
     record_span(stats.decode_latency, t.decode_start_ns, t.decode_end_ns);
     record_span(stats.publish_latency, t.decode_end_ns, t.publish_ns);
     record_span(stats.total_latency, t.trigger_arrival_ns, t.publish_ns);
-    // Periodic counters and latency percentiles on the stats topic, from the socket's own thread.
-    const int64_t interval = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
-    if (interval > 0 && t.publish_ns - last_stats_ns >= interval) {
-      last_stats_ns = t.publish_ns;
-      stats.ingest = ingest ? ingest->stats() : stats.ingest;
-      publisher->publish_text(config.publish.stats_topic, stats_json(stats));
+  }
+
+  /// A tap node's body: fn(value), with any exception caught, counted and logged (at most once a
+  /// second), so that a tap can never stop the graph.
+  template <typename T>
+  auto tap(const char* name, void (Impl::*fn)(const T&)) {
+    return [this, name, fn](const T& value) noexcept {
+      try {
+        (this->*fn)(value);
+      } catch (const std::exception& e) {
+        tap_failed(name, e.what());
+      } catch (...) {
+        tap_failed(name, "unknown exception");
+      }
+      return flow::continue_msg();
+    };
+  }
+
+  void tap_failed(const char* name, const char* what) noexcept {
+    try {
+      std::lock_guard lock(stats_mutex);
+      ++stats.tap_errors;
+      const int64_t now = core::host_now_ns();
+      if (now - last_tap_error_log_ns < core::kNsPerS) return;
+      last_tap_error_log_ns = now;
+      spdlog::error("pipeline: tap {} threw: {} ({} tap errors so far; the graph carries on)", name, what,
+                    stats.tap_errors);
+    } catch (...) {  // logging itself failed: nothing more to do
     }
+  }
+
+  /// Decoder exceptions (caught and counted by DecodeStage, their chunks repaired): one line at
+  /// most once a second, with the count since the last line and the last message. Decoder node
+  /// (after its predictions are handed on), or stop() once the graph is idle.
+  void log_decoder_errors(bool force) {
+    const int64_t now = core::host_now_ns();
+    if (!force && now - last_decoder_error_log_ns < core::kNsPerS) return;
+    last_decoder_error_log_ns = now;
+    const uint64_t total = decode.stats().decoder_errors;
+    spdlog::error("decoder: {} call(s) threw ({} in all; outputs repaired from the last good value, state "
+                  "reset); last: {}",
+                  total - decoder_errors_logged, total, decode.last_error());
+    decoder_errors_logged = total;
   }
 
   void run_ticker() {
@@ -220,17 +294,28 @@ struct LivePipeline::Impl {
     std::unique_lock lock(tick_mutex);
     while (!tick_stop) {
       if (tick_cv.wait_until(lock, next, [this] { return tick_stop; })) break;
-      g->binner_node.try_put(BinnerInput(Tick{core::host_now_ns()}));
+      g->binner.try_put(BinnerInput(Tick{core::host_now_ns()}));
       next += period;
       const auto now = std::chrono::steady_clock::now();
       if (next < now) next = now + period;  // after a stall, do not burst
     }
   }
 
+  /// Every counter, with those kept outside stats (ingest, recorder, inbox). Holds stats_mutex.
+  PipelineStats snapshot_locked() const {
+    PipelineStats s = stats;
+    if (!stopped && ingest) s.ingest = ingest->stats();
+    if (!stopped && recorder) s.recorder = recorder->stats();
+    s.inbox = inbox.stats();
+    s.backlog_shed = s.inbox.shed;
+    return s;
+  }
+
   PipelineConfig config;
   LiveOptions options;
   stages::Binner binner;
   stages::Tokenizer tokenizer;
+  DecoderInbox inbox;
   stages::DecodeStage decode;
   zmq::context_t zmq_context;
   std::unique_ptr<ZmqPublisher> publisher;
@@ -241,19 +326,11 @@ struct LivePipeline::Impl {
   tbb::task_arena arena;
   std::unique_ptr<Graph> g;
 
-  // Hand-off between tokenizer and decoder: unbounded in type, bounded in practice by the
-  // binner's rate (one chunk per width); catch-up drains up to max_batch per call.
-  tbb::concurrent_queue<core::TokenChunk> pending;
-  std::vector<core::RawChunk> closed;               // binner node scratch
-  std::deque<core::TokenChunk> staged;              // decoder node: taken from pending, not decoded
-  std::vector<core::TokenChunk> batch;              // decoder node scratch
-  std::vector<core::Prediction> predictions;        // decoder node scratch
-  std::atomic<int64_t> stall_ns{0};
+  std::vector<core::RawChunk> closed;          // binner node scratch
+  std::vector<core::Prediction> predictions;   // decoder node scratch
   std::atomic<uint64_t> chunks_closed{0};
   std::atomic<uint64_t> batches_pushed{0};  // push() calls
   std::atomic<uint64_t> batches_binned{0};  // ... that the binner has taken
-  std::atomic<uint64_t> tokenized{0};  // chunks handed to the decoder
-  std::atomic<uint64_t> decoded{0};    // chunks it finished
   std::mutex flight_mutex;
   std::condition_variable flight_cv;
   uint64_t chunks_published = 0;  // guarded by flight_mutex
@@ -264,35 +341,39 @@ struct LivePipeline::Impl {
   bool tick_stop = false;
 
   mutable std::mutex stats_mutex;
-  PipelineStats stats;
-  int64_t last_stats_ns = 0;  // publisher node
+  PipelineStats stats;                                // guarded by stats_mutex
+  int64_t last_stats_ns = 0;                          // publisher node
+  int64_t last_tap_error_log_ns = INT64_MIN / 2;      // guarded by stats_mutex
+  uint64_t decoder_errors_logged = 0;                 // decoder node; stop() once idle
+  int64_t last_decoder_error_log_ns = INT64_MIN / 2;  // decoder node; stop() once idle
   bool started = false;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};  // set by stop(); read by stats() from any thread
 };
 
 LivePipeline::Graph::Graph(LivePipeline::Impl& p)
-    : binner_node(graph, flow::serial,
-                  [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) { p.run_binner(in, out); }),
-      tokenizer_node(graph, flow::serial,
-                     [&p](const core::RawChunk& c) {
-                       p.run_tokenizer(c);
-                       return DecoderWake{};
-                     }),
-      decoder_node(graph, flow::serial,
-                   [&p](const DecoderWake& w, DecoderNode::output_ports_type& out) {
-                     if (w.prepare) {
-                       p.run_prepare();
-                     } else {
-                       p.run_decoder(out);
-                     }
-                   }),
-      publisher_node(graph, flow::serial, [&p](core::Prediction pred) {
-        p.run_publisher(pred);
-        return flow::continue_msg();
-      }) {
-  flow::make_edge(flow::output_port<0>(binner_node), tokenizer_node);
-  flow::make_edge(tokenizer_node, decoder_node);
-  flow::make_edge(flow::output_port<0>(decoder_node), publisher_node);
+    : binner(graph, flow::serial, [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) { p.run_binner(in, out); }),
+      tokenizer(graph, flow::serial, [&p](const core::RawChunk& c) { return p.run_tokenizer(c); }),
+      decoder(graph, flow::serial, [&p](const DecoderInput& in, DecoderNode::output_ports_type& out) { p.run_decoder(in, out); }),
+      publisher(graph, flow::serial, [&p](const core::Prediction& in, PublisherNode::output_ports_type& out) { p.run_publisher(in, out); }),
+      record_packets(graph, flow::serial, p.tap("recorder", &Impl::record_packet)),
+      on_batch(graph, flow::serial, p.tap("on_batch", &Impl::call_on_batch)),
+      record_predictions(graph, flow::serial, p.tap("recorder", &Impl::record_prediction)),
+      on_prediction(graph, flow::serial, p.tap("on_prediction", &Impl::call_on_prediction)),
+      metrics(graph, flow::serial, p.tap("metrics", &Impl::record_metrics)) {
+  using flow::make_edge;
+  using flow::output_port;
+  // The data path: one chunk from packet to ZeroMQ message.
+  make_edge(output_port<kClosedChunks>(binner), tokenizer);
+  make_edge(tokenizer, decoder);
+  make_edge(output_port<0>(decoder), publisher);
+  // Control, no data: a prediction is out, the decoder may prepare its next step.
+  make_edge(output_port<kPrepareNext>(publisher), decoder);
+  // Taps, in the order they run; each after its sender handed the data on.
+  if (p.recorder) make_edge(output_port<kBinnedInput>(binner), record_packets);
+  if (p.options.on_batch) make_edge(output_port<kBinnedInput>(binner), on_batch);
+  if (p.recorder) make_edge(output_port<kPublished>(publisher), record_predictions);
+  if (p.options.on_prediction) make_edge(output_port<kPublished>(publisher), on_prediction);
+  make_edge(output_port<kPublished>(publisher), metrics);
 }
 
 LivePipeline::LivePipeline(const PipelineConfig& config,
@@ -303,10 +384,10 @@ LivePipeline::LivePipeline(const PipelineConfig& config,
 
 void LivePipeline::push(core::EventBatch batch) {
   impl_->batches_pushed.fetch_add(1);
-  impl_->g->binner_node.try_put(BinnerInput(std::move(batch)));
+  impl_->g->binner.try_put(BinnerInput(std::move(batch)));
 }
 
-void LivePipeline::tick(int64_t host_ns) { impl_->g->binner_node.try_put(BinnerInput(Tick{host_ns})); }
+void LivePipeline::tick(int64_t host_ns) { impl_->g->binner.try_put(BinnerInput(Tick{host_ns})); }
 
 void LivePipeline::wait_in_flight_below(uint64_t max_in_flight) {
   std::unique_lock lock(impl_->flight_mutex);
@@ -347,11 +428,16 @@ void LivePipeline::stop() {
   impl_->tick_cv.notify_all();
   if (impl_->ticker.joinable()) impl_->ticker.join();
   // 3. End of stream: the binner closes what is open; 4. everything in flight drains.
-  if (impl_->started) impl_->g->binner_node.try_put(BinnerInput(EndOfStream{core::host_now_ns()}));
+  if (impl_->started) impl_->g->binner.try_put(BinnerInput(EndOfStream{core::host_now_ns()}));
   impl_->arena.execute([&] { impl_->g->graph.wait_for_all(); });
   {
     std::lock_guard lock(impl_->stats_mutex);
     if (impl_->ingest) impl_->stats.ingest = impl_->ingest->stats();
+    if (impl_->decode.stats().decoder_errors != impl_->decoder_errors_logged) impl_->log_decoder_errors(/*force=*/true);
+    if (const uint64_t left = impl_->inbox.waiting(); left > 0) {
+      // Only exact replay can leave chunks behind: a recorded decode group that never completed.
+      spdlog::warn("pipeline: {} chunk(s) left undecoded at shutdown (incomplete decode group)", left);
+    }
   }
   if (impl_->recorder) {
     impl_->recorder->stop();
@@ -370,82 +456,8 @@ std::string LivePipeline::publish_endpoint() const {
 }
 
 PipelineStats LivePipeline::stats() const {
-  PipelineStats s;
-  {
-    std::lock_guard lock(impl_->stats_mutex);
-    s = impl_->stats;
-  }
-  if (!impl_->stopped && impl_->ingest) s.ingest = impl_->ingest->stats();
-  if (!impl_->stopped && impl_->recorder) s.recorder = impl_->recorder->stats();
-  return s;
-}
-
-void LivePipeline::stall_decoder_once(int64_t ns) { impl_->stall_ns.store(ns); }
-
-std::string stats_json(const PipelineStats& s) {
-  auto lat = [](const core::LatencyHistogram& h) {
-    return fmt::format(R"({{"n":{},"p50_ns":{},"p90_ns":{},"p99_ns":{},"p999_ns":{},"max_ns":{}}})", h.count(),
-                       h.percentile(0.5), h.percentile(0.9), h.percentile(0.99), h.percentile(0.999), h.max());
-  };
-  return fmt::format(
-      R"({{"packets":{},"events":{},"packets_dropped":{},"events_dropped":{},"packets_lost":{},)"
-      R"("late_events":{},"future_events":{},"unknown_unit_events":{},"chunks":{},"predictions":{},)"
-      R"("closed_by_deadline":{},"catch_up_calls":{},"repaired_outputs":{},"backlog_shed":{},"send_failures":{},"recorder_dropped":{},)"
-      R"("latency":{{"close":{},"queue":{},"decode":{},"publish":{},"total":{}}}}})",
-      s.ingest.packets_accepted, s.ingest.events_accepted, s.ingest.packets_dropped(), s.ingest.events_dropped(),
-      s.ingest.packets_lost, s.binner.late_events, s.binner.future_events, s.tokenizer.unknown_unit_events,
-      s.decode.chunks, s.predictions, s.binner.chunks_by_deadline, s.decode.batched_calls,
-      s.decode.repaired_outputs, s.backlog_shed, s.publish.send_failures, s.recorder.dropped, lat(s.close_latency),
-      lat(s.queue_latency), lat(s.decode_latency), lat(s.publish_latency), lat(s.total_latency));
-}
-
-std::string format_report(const PipelineStats& s) {
-  std::string r;
-  auto it = std::back_inserter(r);
-  const auto& in = s.ingest;
-  fmt::format_to(it,
-                 "ingest: packets={} events={} heartbeats={} lost={} duplicate={} reordered={} restarts={} "
-                 "skipped={} clock_wraps={} resync_bytes={} connections={} disconnects={}\n",
-                 in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_lost,
-                 in.packets_duplicate, in.packets_reordered, in.stream_restarts, in.packets_skipped,
-                 in.clock_wraps, in.resync_bytes, in.connections, in.disconnects);
-  fmt::format_to(it, "  dropped packets:");
-  for (size_t i = 0; i < in.packet_drops.size(); ++i) {
-    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::PacketDrop>(i)), in.packet_drops[i]);
-  }
-  for (size_t i = 0; i < in.format_packet_drops.size(); ++i) {
-    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::FormatPacketDrop>(i)), in.format_packet_drops[i]);
-  }
-  fmt::format_to(it, "\n  dropped events:");
-  for (size_t i = 0; i < in.event_drops.size(); ++i) {
-    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::EventDrop>(i)), in.event_drops[i]);
-  }
-  for (size_t i = 0; i < in.format_event_drops.size(); ++i) {
-    fmt::format_to(it, " {}={}", stages::to_string(static_cast<stages::FormatEventDrop>(i)), in.format_event_drops[i]);
-  }
-  const auto& b = s.binner;
-  fmt::format_to(it,
-                 "\nbinner: events={} late={} future={} future_packet_times={} closed_by_watermark={} "
-                 "closed_by_deadline={} flushed={} resyncs={}\n",
-                 b.events_binned, b.late_events, b.future_events, b.future_packet_times,
-                 b.chunks_by_watermark, b.chunks_by_deadline, b.chunks_flushed, b.resyncs);
-  fmt::format_to(it, "tokenizer: tokens={} unknown_unit_events={}\n", s.tokenizer.tokens,
-                 s.tokenizer.unknown_unit_events);
-  fmt::format_to(it, "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} backlog_shed={}\n",
-                 s.decode.chunks, s.decode.batched_calls, s.decode.max_batch, s.decode.repaired_outputs,
-                 s.backlog_shed);
-  fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={}\n",
-                 s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order);
-  if (s.recorder.batches + s.recorder.predictions + s.recorder.dropped > 0) {
-    fmt::format_to(it, "recorder: packets={} predictions={} dropped={} io_errors={} bytes={}\n", s.recorder.batches,
-                   s.recorder.predictions, s.recorder.dropped, s.recorder.io_errors, s.recorder.bytes);
-  }
-  fmt::format_to(it, "latency close   {}\n", s.close_latency.summary_us());
-  fmt::format_to(it, "latency queue   {}\n", s.queue_latency.summary_us());
-  fmt::format_to(it, "latency decode  {}\n", s.decode_latency.summary_us());
-  fmt::format_to(it, "latency publish {}\n", s.publish_latency.summary_us());
-  fmt::format_to(it, "latency total   {}\n", s.total_latency.summary_us());
-  return r;
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->snapshot_locked();
 }
 
 }  // namespace spikeflow::pipeline

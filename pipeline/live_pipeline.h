@@ -1,13 +1,17 @@
 // LivePipeline: the real-time engine. Declares the one graph a chunk flows through
 //
-//   UdpIngest ──▶ binner ──▶ tokenizer ──▶ decoder ──▶ publisher ──▶ ZeroMQ
-//   ticker ─────▶ (deadline ticks)                     └─▶ metrics (latency histograms)
+//   ingest, ticker ─▶ binner ─▶ tokenizer ─▶ decoder ─▶ publisher ─▶ ZeroMQ
+//                       │                     ▲  prepare  │
+//                       │                     └─── next ──┤
+//                       ▼                                 ▼
+//               recorder, on_batch       recorder, on_prediction, metrics
 //
-// and owns every thread and socket involved: the ingest thread (Boost.Asio), a ticker thread
-// that drives chunk deadlines, the tbb::flow graph, and the ZeroMQ context. Stages are plain
-// classes from stages/. Binner, tokenizer, decoder and publisher run as serial nodes, so chunks
-// stay in order; the decoder drains every pending chunk in one batched call when it fell behind
-// (catch-up), so no chunk is skipped.
+// (live_pipeline.cpp, LivePipeline::Graph, declares it in one block) and owns every thread and
+// socket involved: the ingest thread (Boost.Asio), a ticker thread that drives chunk deadlines,
+// the tbb::flow graph, and the ZeroMQ context. Stages are plain classes from stages/. Binner,
+// tokenizer, decoder and publisher run as serial nodes, so chunks stay in order; the decoder's
+// inbox (pipeline/decoder_inbox.h) bounds its backlog and, when it fell behind, hands it every
+// pending chunk for one batched call (catch-up), so no chunk is skipped.
 // Lifecycle: construct (binds sockets, throws on any setup error) → start() → stop(). stop()
 // follows the fixed order: stop ingest, stop ticker, flush the binner (end-of-stream chunks),
 // wait_for_all(), close sockets and the context. Safe to call from any one control thread.
@@ -18,43 +22,22 @@
 #include <memory>
 #include <string>
 
-#include "core/latency_histogram.h"
+#include "core/event_batch.h"
+#include "core/prediction.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/pipeline_config.h"
-#include "pipeline/recorder.h"
-#include "pipeline/zmq_publisher.h"
-#include "stages/binner.h"
-#include "stages/decode_stage.h"
-#include "stages/native_packet_decoder.h"
-#include "stages/tokenizer.h"
+#include "pipeline/stats_report.h"
 
 namespace spikeflow::pipeline {
 
-/// Snapshot of every counter and latency histogram, for reports and tests.
-struct PipelineStats {
-  stages::IngestStats ingest;
-  stages::BinnerStats binner;
-  stages::TokenizerStats tokenizer;
-  stages::DecodeStats decode;
-  PublishStats publish;
-  RecorderStats recorder;
-  uint64_t predictions = 0;
-  uint64_t backlog_shed = 0;           ///< chunks whose tokens were shed at the decoder's bound
-  uint64_t out_of_order = 0;           ///< must stay 0: a publish seq that did not follow the last
-  int64_t last_seq = -1;
-  core::LatencyHistogram close_latency;     ///< trigger arrival -> chunk closed
-  core::LatencyHistogram queue_latency;     ///< closed -> decode start
-  core::LatencyHistogram decode_latency;    ///< decode start -> end
-  core::LatencyHistogram publish_latency;   ///< decode end -> published
-  core::LatencyHistogram total_latency;     ///< trigger arrival -> published
-};
-
-/// Optional hooks and modes. Taps run on graph threads, in chunk order: they must be quick and
-/// must not block (hand heavy work, e.g. file writes, to a thread of their own).
+/// Optional hooks and modes. The callbacks are taps: they run on graph threads, in order, off
+/// the critical path; they must be quick and must not block (hand heavy work, e.g. file writes,
+/// to a thread of their own). An exception from one is caught, counted
+/// (PipelineStats::tap_errors) and logged.
 struct LiveOptions {
-  /// Called for every accepted packet, on the binner node, before binning.
+  /// Called for every accepted packet, in the binner's order, once the binner has taken it.
   std::function<void(const core::EventBatch&)> on_batch;
-  /// Called for every published prediction, on the publisher node, after publishing.
+  /// Called for every published prediction, in seq order, after it is published.
   std::function<void(const core::Prediction&)> on_prediction;
   /// No ticker thread: chunk deadlines advance only through tick() (replay on a virtual clock).
   bool external_ticks = false;
@@ -90,21 +73,13 @@ class LivePipeline {
 
   uint16_t ingest_port() const;
   std::string publish_endpoint() const;
+  /// Snapshot of every counter; any thread.
   PipelineStats stats() const;
-
-  /// Test hook: makes the decoder node sleep this long before its next decode (catch-up tests).
-  void stall_decoder_once(int64_t ns);
 
  private:
   struct Impl;
   struct Graph;
   std::unique_ptr<Impl> impl_;
 };
-
-/// One JSON object with every counter and each stage's latency percentiles (the stats topic).
-std::string stats_json(const PipelineStats& s);
-
-/// Multi-line human-readable report of a stats snapshot (counters by reason, latency table).
-std::string format_report(const PipelineStats& s);
 
 }  // namespace spikeflow::pipeline

@@ -20,13 +20,18 @@ namespace spikeflow::pipeline {
 // two cores, exactly when the binner was closing a chunk (arrival -> close p50 +15-25 us).
 // Polling batches the writes; a record reaches the OS within kPollInterval (+ the 100 ms flush).
 constexpr auto kPollInterval = std::chrono::milliseconds(5);
+// Dropped records are logged at most this often (from the recorder thread, never the graph's).
+constexpr auto kDropLogInterval = std::chrono::seconds(1);
 
 struct Recorder::Impl {
   using Item = std::variant<std::monostate /* stop */, core::EventBatch, core::Prediction>;
   replay::RecordingWriter writer;
   tbb::concurrent_bounded_queue<Item> queue;
   std::thread thread;
+  size_t capacity = 0;
   std::atomic<uint64_t> dropped{0};
+  uint64_t dropped_logged = 0;  // recorder thread
+  std::chrono::steady_clock::time_point last_drop_log{};
   mutable std::mutex stats_mutex;
   RecorderStats stats;
   bool stopped = false;
@@ -41,6 +46,7 @@ struct Recorder::Impl {
         writer.flush();
         update_stats();
         last_flush = std::chrono::steady_clock::now();
+        log_drops(/*force=*/false);
         while (!queue.try_pop(item)) std::this_thread::sleep_for(kPollInterval);
       }
       if (std::holds_alternative<std::monostate>(item)) break;
@@ -52,12 +58,26 @@ struct Recorder::Impl {
       if (std::chrono::steady_clock::now() - last_flush > std::chrono::milliseconds(100)) {
         writer.flush();
         last_flush = std::chrono::steady_clock::now();
+        log_drops(/*force=*/false);
       }
       update_stats();
     }
     writer.close();
     update_stats();
+    log_drops(/*force=*/true);
     if (!writer.ok()) spdlog::error("recorder: {}", writer.error());
+  }
+
+  void log_drops(bool force) {
+    const uint64_t total = dropped.load();
+    if (total == dropped_logged) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_drop_log < kDropLogInterval) return;
+    spdlog::warn("recorder: {} record(s) dropped, queue full (capacity {}; {} dropped in all): the recording "
+                 "misses them",
+                 total - dropped_logged, capacity, total);
+    dropped_logged = total;
+    last_drop_log = now;
   }
 
   void update_stats() {
@@ -79,6 +99,7 @@ Recorder::Recorder(const std::string& path, const std::string& config_text, cons
   impl_->writer.write_model(model_description, model_identity);
   impl_->writer.write_units(units);
   impl_->writer.flush();
+  impl_->capacity = queue_capacity;
   impl_->queue.set_capacity(static_cast<std::ptrdiff_t>(queue_capacity));
   impl_->thread = std::thread([this] { impl_->run(); });
 }

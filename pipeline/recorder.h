@@ -3,8 +3,9 @@
 // The graph's taps call record() (non-blocking: a bounded queue; when it is full the item is
 // dropped and counted, never waited for); a thread of its own ("sf-recorder") polls the queue
 // every 5 ms (so record() never wakes it up in the middle of a chunk close), writes, flushes
-// every 100 ms (a crash loses at most that much) and closes the file with an END record on
-// stop(). Thread contract: record() from any one thread per item kind; stop() from the owner.
+// every 100 ms (a crash loses at most that much), logs drops (at most one line a second, from
+// its own thread) and closes the file with an END record on stop().
+// Thread contract: record() from any one thread per item kind; stop() from the owner.
 #pragma once
 
 #include <atomic>
@@ -22,7 +23,7 @@ namespace spikeflow::pipeline {
 struct RecorderStats {
   uint64_t batches = 0;        ///< packets written
   uint64_t predictions = 0;    ///< predictions written
-  uint64_t dropped = 0;        ///< queue full: not recorded (counted, logged)
+  uint64_t dropped = 0;        ///< queue full: not recorded (counted; logged, rate-limited)
   uint64_t io_errors = 0;
   uint64_t bytes = 0;
 };
@@ -36,6 +37,7 @@ class Recorder {
            size_t queue_capacity = 65536);
   ~Recorder();
 
+  /// Queues a copy for the writer thread; never blocks. Queue full: dropped and counted.
   void record(const core::EventBatch& batch);
   void record(const core::Prediction& prediction);
 

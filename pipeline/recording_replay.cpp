@@ -1,5 +1,8 @@
 #include "pipeline/recording_replay.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <unordered_map>
 
 #include "core/chunk_flags.h"
@@ -57,6 +60,26 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& rec, Pip
   while (ti < ticks.size()) live.tick(ticks[ti++]);
   live.stop();
   return out;
+}
+
+RecordingComparison compare_predictions(const std::vector<core::Prediction>& replayed,
+                                        const std::vector<core::Prediction>& recorded) {
+  RecordingComparison c;
+  const size_t n = std::min(replayed.size(), recorded.size());
+  for (size_t i = 0; i < n; ++i) {
+    const auto& x = replayed[i];
+    const auto& y = recorded[i];
+    const bool same = x.seq == y.seq && x.flags == y.flags && x.n_tokens == y.n_tokens &&
+                      x.output_dim == y.output_dim &&
+                      std::memcmp(x.values.data(), y.values.data(), sizeof(float) * x.output_dim) == 0;
+    if (same) {
+      ++c.identical;
+    } else if (c.first_difference == SIZE_MAX) {
+      c.first_difference = i;
+    }
+  }
+  c.all_identical = c.identical == recorded.size() && replayed.size() == recorded.size();
+  return c;
 }
 
 }  // namespace spikeflow::pipeline

@@ -2,8 +2,11 @@
 // own clock: every packet and every deadline tick that closed chunks is fed in the order the
 // live binner processed them (the recording keeps that order), and the decoder batches exactly
 // the chunks it batched live. With the same model the predictions are bit-identical to the recorded ones.
+// Not to be confused with pipeline/session_replay.h (a session, not a recording, through the graph)
+// or replay/ (file formats, recording included); replay/README.md tells the three apart.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -18,5 +21,15 @@ namespace spikeflow::pipeline {
 /// ticker are turned off here). Returns the predictions in publish order.
 std::vector<core::Prediction> replay_recording(const replay::Recording& recording, PipelineConfig config,
                                                std::unique_ptr<models::StreamingDecoder> decoder);
+
+/// How replayed predictions compare with the recorded ones, index by index: equal seq, flags, token
+/// count, output size and bit-identical values.
+struct RecordingComparison {
+  size_t identical = 0;
+  size_t first_difference = SIZE_MAX;  ///< index of the first differing prediction; SIZE_MAX: none
+  bool all_identical = false;          ///< every recorded prediction, and no more, came back identical
+};
+RecordingComparison compare_predictions(const std::vector<core::Prediction>& replayed,
+                                        const std::vector<core::Prediction>& recorded);
 
 }  // namespace spikeflow::pipeline

@@ -2,10 +2,11 @@
 
 #include <utility>  // boost 1.74 asio/awaitable.hpp uses std::exchange without it
 #include <boost/asio.hpp>
-#include <thread>
+#include <fstream>
 #include <vector>
 
 #include "core/time.h"
+#include "pipeline/pacer.h"
 #include "stages/blackrock_packet.h"
 #include "stages/intan_spike_stream.h"
 #include "stages/native_packet.h"
@@ -16,9 +17,10 @@ namespace spikeflow::pipeline {
 namespace asio = boost::asio;
 using asio::ip::udp;
 
-SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& o,
-                      const std::atomic<bool>* stop,
-                      void (*progress)(const SendStats&, int64_t device_ns)) {
+namespace {
+
+/// Every option error before a socket is opened, as one line naming the option.
+void check_send_options(const SendOptions& o) {
   if (o.packet_interval_ns <= 0) throw std::runtime_error("send: packet interval must be > 0");
   if (o.max_events_per_packet < 1 ||
       static_cast<size_t>(o.max_events_per_packet) > stages::kMaxEventsPerDatagram) {
@@ -32,111 +34,172 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
     throw std::runtime_error("send: unsupported format/transport " + o.format + "/" + o.transport +
                              " (native/udp, native/tcp, blackrock/udp, intan/tcp)");
   }
-  const auto br = o.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
-                  : o.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
-                                                  : stages::BlackrockProtocol::kV4_1;
-  auto device_clock = [&](int64_t t_ns) -> uint64_t {  // device units of the chosen format
-    if (o.format == "intan" || (o.format == "blackrock" && br == stages::BlackrockProtocol::kV3_11)) {
-      // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
-      const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
-      return static_cast<uint64_t>(whole * o.sample_rate_hz + rest * o.sample_rate_hz / core::kNsPerS);
-    }
-    return static_cast<uint64_t>(t_ns);
-  };
-  asio::io_context io;
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(o.address, ec);
-  if (ec) throw std::runtime_error("send: bad address '" + o.address + "': " + ec.message());
-  const udp::endpoint target(address, static_cast<uint16_t>(o.port));
-  udp::socket socket(io);
-  asio::ip::tcp::socket stream(io);
-  if (tcp_transport) {
-    stream.connect({address, static_cast<uint16_t>(o.port)}, ec);
-    if (ec) throw std::runtime_error("send: cannot connect to tcp " + o.address + ":" + std::to_string(o.port) + ": " + ec.message());
-    stream.set_option(asio::ip::tcp::no_delay(true), ec);
-  } else {
-    socket.open(target.protocol(), ec);
-    if (ec) throw std::runtime_error("send: cannot open a UDP socket: " + ec.message());
+}
+
+/// Turns one packet interval's events into the bytes of the chosen format (see sender.h).
+class PacketEncoder {
+ public:
+  explicit PacketEncoder(const SendOptions& o)
+      : o_(o),
+        tcp_(o.transport == "tcp"),
+        br_(o.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
+            : o.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
+                                            : stages::BlackrockProtocol::kV4_1) {
+    header_.stream_id = o.stream_id;
   }
 
-  SendStats stats;
-  int64_t device = o.start_device_ns >= 0 ? o.start_device_ns
-                                          : (events.empty() ? 0 : events.front().t_ns);
-  const int64_t end = std::max(o.end_device_ns, events.empty() ? device : events.back().t_ns);
-  const int64_t host0 = core::host_now_ns();
-  const int64_t device0 = device;
-  std::vector<uint8_t> buffer;
-  stages::NativePacketHeader header;
-  header.stream_id = o.stream_id;
-  size_t next = 0;
-  int64_t last_progress = host0;
-  if (o.send_log) o.send_log->reserve(static_cast<size_t>((end - device) / o.packet_interval_ns) + 16);
-
-  auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time) {
+  /// Replaces buffer with one packet of batch at device_time_ns. False when there is nothing to
+  /// send: an Intan interval without spikes (that stream has no heartbeat).
+  bool encode(std::span<const core::SpikeEvent> batch, int64_t device_time_ns, std::vector<uint8_t>& buffer) {
     buffer.clear();
-    header.device_time_ns = device_time;
-    if (o.format == "blackrock") {
+    header_.device_time_ns = device_time_ns;
+    if (o_.format == "blackrock") {
       for (const auto& e : batch) {
-        stages::encode_blackrock_spike(br, device_clock(e.t_ns), static_cast<uint16_t>(e.channel),
+        stages::encode_blackrock_spike(br_, device_clock(e.t_ns), static_cast<uint16_t>(e.channel),
                                        static_cast<uint8_t>(e.unit), 0, buffer);
       }
-      stages::encode_blackrock_heartbeat(br, device_clock(device_time), buffer);
-    } else if (o.format == "intan") {
+      stages::encode_blackrock_heartbeat(br_, device_clock(device_time_ns), buffer);
+    } else if (o_.format == "intan") {
       for (const auto& e : batch) {
         const auto name = stages::intan_channel_name(e.channel);
         const uint8_t id = e.unit == 0 ? stages::kIntanSpikeIdUnclassified : static_cast<uint8_t>(1u << (e.unit - 1));
         stages::encode_intan_spike(std::string_view(name.data(), name.size()),
                                    static_cast<uint32_t>(device_clock(e.t_ns)), id, buffer);
       }
-      if (buffer.empty()) return;  // the Intan stream has no heartbeat
-    } else if (tcp_transport) {
-      stages::encode_native_frame(header, batch, buffer);
+      if (buffer.empty()) return false;
+    } else if (tcp_) {
+      stages::encode_native_frame(header_, batch, buffer);
     } else {
-      stages::encode_native_packet(header, batch, buffer);
+      stages::encode_native_packet(header_, batch, buffer);
     }
-    ++header.sequence;
-    if (o.send_log) o.send_log->emplace_back(device_time, core::host_now_ns());
-    if (tcp_transport) {
-      asio::write(stream, asio::buffer(buffer), ec);
-    } else {
-      socket.send_to(asio::buffer(buffer), target, 0, ec);
+    ++header_.sequence;
+    return true;
+  }
+
+ private:
+  /// Device units of the chosen format: sample ticks (Intan, Blackrock 3.11) or ns.
+  uint64_t device_clock(int64_t t_ns) const {
+    if (o_.format == "intan" || (o_.format == "blackrock" && br_ == stages::BlackrockProtocol::kV3_11)) {
+      // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
+      const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
+      return static_cast<uint64_t>(whole * o_.sample_rate_hz + rest * o_.sample_rate_hz / core::kNsPerS);
     }
-    if (ec) {
-      ++stats.send_errors;  // e.g. ECONNREFUSED echoed from an earlier datagram: keep going
+    return static_cast<uint64_t>(t_ns);
+  }
+
+  const SendOptions& o_;
+  bool tcp_;
+  stages::BlackrockProtocol br_;
+  stages::NativePacketHeader header_;
+};
+
+/// Where the packets go: a connected TCP stream (no Nagle delay) or an unconnected UDP socket.
+class PacketSocket {
+ public:
+  PacketSocket(asio::io_context& io, const SendOptions& o) : tcp_(o.transport == "tcp"), udp_(io), stream_(io) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(o.address, ec);
+    if (ec) throw std::runtime_error("send: bad address '" + o.address + "': " + ec.message());
+    target_ = udp::endpoint(address, static_cast<uint16_t>(o.port));
+    if (tcp_) {
+      stream_.connect({address, static_cast<uint16_t>(o.port)}, ec);
+      if (ec) {
+        throw std::runtime_error("send: cannot connect to tcp " + o.address + ":" + std::to_string(o.port) + ": " +
+                                 ec.message());
+      }
+      stream_.set_option(asio::ip::tcp::no_delay(true), ec);
     } else {
+      udp_.open(target_.protocol(), ec);
+      if (ec) throw std::runtime_error("send: cannot open a UDP socket: " + ec.message());
+    }
+  }
+
+  /// False on a send error (e.g. ECONNREFUSED echoed from an earlier datagram).
+  bool send(const std::vector<uint8_t>& bytes) {
+    boost::system::error_code ec;
+    if (tcp_) {
+      asio::write(stream_, asio::buffer(bytes), ec);
+    } else {
+      udp_.send_to(asio::buffer(bytes), target_, 0, ec);
+    }
+    return !ec;
+  }
+
+ private:
+  bool tcp_;
+  udp::endpoint target_;
+  udp::socket udp_;
+  asio::ip::tcp::socket stream_;
+};
+
+}  // namespace
+
+SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& o,
+                      const std::atomic<bool>* stop,
+                      void (*progress)(const SendStats&, int64_t device_ns)) {
+  check_send_options(o);
+  asio::io_context io;
+  PacketSocket socket(io, o);
+  PacketEncoder encoder(o);
+  SendStats stats;
+  std::vector<uint8_t> buffer;
+  auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time_ns) {
+    if (!encoder.encode(batch, device_time_ns, buffer)) return;
+    if (o.send_log) o.send_log->emplace_back(device_time_ns, core::host_now_ns());
+    if (socket.send(buffer)) {
       ++stats.packets;
       stats.events += batch.size();
+    } else {
+      ++stats.send_errors;  // keep going: the receiver may come up later
     }
   };
 
-  while (device <= end + o.packet_interval_ns) {
-    if (stop && stop->load()) break;
-    device += o.packet_interval_ns;
-    if (o.speed > 0) {
-      const auto host_due = host0 + static_cast<int64_t>(static_cast<double>(device - device0) / o.speed);
-      const int64_t wait = host_due - core::host_now_ns();
-      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
-    }
-    // Everything up to the played clock goes out now; chunks of at most max_events_per_packet.
-    size_t upto = next;
-    while (upto < events.size() && events[upto].t_ns <= device) ++upto;
-    if (upto == next) {
-      send_packet({}, device);  // heartbeat
-    }
-    while (next < upto) {
-      const size_t n = std::min<size_t>(upto - next, static_cast<size_t>(o.max_events_per_packet));
-      send_packet(events.subspan(next, n), device);
-      next += n;
+  const int64_t start = o.start_device_ns >= 0 ? o.start_device_ns : (events.empty() ? 0 : events.front().t_ns);
+  const int64_t end = std::max(o.end_device_ns, events.empty() ? start : events.back().t_ns);
+  if (o.send_log) o.send_log->reserve(static_cast<size_t>((end - start) / o.packet_interval_ns) + 16);
+  // Heartbeats go on until the clock is more than one interval past the end, so the receiver's
+  // watermark passes the last event.
+  Pacer pacer(events, {start, end + o.packet_interval_ns + 1, o.packet_interval_ns, o.speed, false});
+  const auto per_packet = static_cast<size_t>(o.max_events_per_packet);
+  int64_t last_progress = pacer.host_start_ns();
+  while (!(stop && stop->load())) {
+    const auto packet = pacer.next();
+    if (!packet) break;
+    // One packet per interval (a heartbeat when it has no spikes), split at max_events_per_packet.
+    const auto& released = packet->events;
+    if (released.empty()) send_packet({}, packet->device_time_ns);
+    for (size_t i = 0; i < released.size(); i += per_packet) {
+      send_packet(released.subspan(i, std::min(released.size() - i, per_packet)), packet->device_time_ns);
     }
     const int64_t now = core::host_now_ns();
     if (progress && now - last_progress >= core::kNsPerS) {
-      stats.seconds = static_cast<double>(now - host0) * 1e-9;
-      progress(stats, device);
+      stats.seconds = static_cast<double>(now - pacer.host_start_ns()) * 1e-9;
+      progress(stats, packet->device_time_ns);
       last_progress = now;
     }
   }
-  stats.seconds = static_cast<double>(core::host_now_ns() - host0) * 1e-9;
+  stats.seconds = static_cast<double>(core::host_now_ns() - pacer.host_start_ns()) * 1e-9;
   return stats;
+}
+
+void write_send_log(const std::string& path, const std::vector<std::pair<int64_t, int64_t>>& log) {
+  std::ofstream f(path, std::ios::binary);
+  for (const auto& [d, h] : log) {
+    f.write(reinterpret_cast<const char*>(&d), sizeof d);
+    f.write(reinterpret_cast<const char*>(&h), sizeof h);
+  }
+  if (!f) throw std::runtime_error(path + ": cannot write the send log");
+}
+
+std::vector<std::pair<int64_t, int64_t>> read_send_log(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error(path + ": cannot open the send log");
+  std::vector<std::pair<int64_t, int64_t>> log;
+  int64_t d, h;
+  while (f.read(reinterpret_cast<char*>(&d), sizeof d) && f.read(reinterpret_cast<char*>(&h), sizeof h)) {
+    log.emplace_back(d, h);
+  }
+  return log;
 }
 
 }  // namespace spikeflow::pipeline

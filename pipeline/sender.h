@@ -5,8 +5,9 @@
 //   intan over tcp (14-byte spike records; the stream has no heartbeat).
 // Every packet interval carries the played device clock (native: device_time_ns; Blackrock: a
 // heartbeat packet) so the receiver's watermark moves even without spikes, as acquisition
-// systems do. Used by `spikeflow send`, `spikeflow profile` and tests. Blocking; runs on the
-// caller's thread.
+// systems do. The pacing is pipeline/pacer.h, which in-process session replay shares; the packet
+// clock runs until more than one interval past the end. Used by `spikeflow send`, `spikeflow
+// profile` (as a child process) and tests. Blocking; runs on the caller's thread.
 #pragma once
 
 #include <atomic>
@@ -51,5 +52,11 @@ struct SendStats {
 SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& options,
                       const std::atomic<bool>* stop = nullptr,
                       void (*progress)(const SendStats&, int64_t device_ns) = nullptr);
+
+/// The send log file (`spikeflow send --send-log`, read by pipeline/profile_experiment.h): the
+/// pairs of SendOptions::send_log in order, each as two native-endian int64. Both throw
+/// std::runtime_error naming the path when it cannot be written / opened.
+void write_send_log(const std::string& path, const std::vector<std::pair<int64_t, int64_t>>& log);
+std::vector<std::pair<int64_t, int64_t>> read_send_log(const std::string& path);
 
 }  // namespace spikeflow::pipeline

@@ -2,6 +2,8 @@
 // behaviour time series, trials — and the one way to walk it as a time-ordered spike stream.
 // Produced by the readers (session_file, MAT, NWB) and the synthetic generator; consumed by
 // `spikeflow send`, `spikeflow replay`, the dataset builder (training / evaluation) and eval.
+// replay/ is the data side of replay (model, file formats, generator, scoring); the drivers that
+// play sessions and recordings through the live graph are in pipeline/ (see replay/README.md).
 #pragma once
 
 #include <cstdint>

@@ -50,10 +50,10 @@ void DecodeStage::decode_run(std::span<const core::TokenChunk> chunks, bool catc
       for (const auto& c : chunks) ptrs_.push_back(&c);
       decoder_->step_many(ptrs_, values_);
     }
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
     // A model failure must not cost a chunk its prediction: treat as non-finite output
     // (repaired below from the last good value, counted, state reset).
-    ++stats_.decoder_errors;
+    count_error(e.what());
     std::fill(values_.begin(), values_.end(), std::numeric_limits<float>::quiet_NaN());
   }
   if (n > 1) ++stats_.batched_calls;
@@ -96,10 +96,15 @@ void DecodeStage::decode_run(std::span<const core::TokenChunk> chunks, bool catc
 void DecodeStage::prepare_next() {
   try {
     decoder_->prepare_next();
-  } catch (const std::exception&) {
-    ++stats_.decoder_errors;
+  } catch (const std::exception& e) {
+    count_error(e.what());
     decoder_->reset();
   }
+}
+
+void DecodeStage::count_error(const char* what) {
+  ++stats_.decoder_errors;
+  last_error_ = what;  // an allocation, on the failure path only
 }
 
 }  // namespace spikeflow::stages

@@ -4,12 +4,15 @@
 // recurrent state is reset so it cannot stay poisoned).
 // Several pending chunks are decoded in one batched call (catch-up after a stall); they are
 // flagged kCatchUp. Plain class; one caller at a time (the pipeline's serial decoder node).
+// A decoder that throws is counted (DecodeStats::decoder_errors) and its message kept
+// (last_error()); the stage never logs: the pipeline reports errors, rate-limited.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/prediction.h"
@@ -48,14 +51,18 @@ class DecodeStage {
   }
 
   const DecodeStats& stats() const { return stats_; }
+  /// What the decoder's last failure said (empty before the first; see decoder_errors).
+  const std::string& last_error() const { return last_error_; }
   const models::StreamingDecoder& decoder() const { return *decoder_; }
 
  private:
   void decode_run(std::span<const core::TokenChunk> chunks, bool catch_up, std::vector<core::Prediction>& out);
+  void count_error(const char* what);
 
   std::unique_ptr<models::StreamingDecoder> decoder_;
   Clock clock_;
   DecodeStats stats_;
+  std::string last_error_;
   int dim_;
   std::array<float, core::kMaxOutputDim> last_good_{};
   std::vector<float> values_;                    ///< scratch, grows to max batch

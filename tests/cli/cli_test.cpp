@@ -117,5 +117,27 @@ TEST_F(CliTest, sigterm_and_sigint_drain_and_exit_zero_within_a_second) {
   }
 }
 
+TEST_F(CliTest, replay_plays_a_session_through_the_graph_and_scores_it) {
+  auto synth = start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"},
+                     path("synth.log"));
+  ASSERT_EQ(wait_exit(synth), 0) << slurp(synth.log);
+  std::vector<core::UnitKey> units;
+  for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
+  models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
+  for (const char* batch_ms : {"0", "7"}) {
+    auto c = start({"replay", "-s", path("s.sfs"), "--checkpoint", path("m.ckpt"), "--part", "all", "--batch-ms",
+                    batch_ms},
+                   path("replay.log"));
+    EXPECT_EQ(wait_exit(c), 0) << slurp(c.log);
+    const std::string out = slurp(c.log);
+    EXPECT_NE(out.find("predictions, out of order 0, backlog shed 0"), std::string::npos) << out;
+    EXPECT_NE(out.find("over 120 chunks"), std::string::npos) << out;
+  }
+  auto missing = start({"replay", "-s", path("s.sfs")}, path("missing.log"));
+  EXPECT_NE(wait_exit(missing), 0);
+  EXPECT_NE(slurp(missing.log).find("replay needs --session and --checkpoint"), std::string::npos)
+      << slurp(missing.log);
+}
+
 }  // namespace
 }  // namespace spikeflow

@@ -114,6 +114,7 @@ TEST(DecodeStageTest, a_throwing_decoder_still_yields_a_prediction) {
   auto dec = std::make_unique<ScriptedDecoder>();
   dec->throw_seq = 1;
   DecodeStage stage(std::move(dec), &fake_clock);
+  EXPECT_EQ(stage.last_error(), "");
   std::vector<core::Prediction> out;
   std::vector<core::TokenChunk> a{chunk(1, 4)};
   stage.decode(a, out);
@@ -121,6 +122,25 @@ TEST(DecodeStageTest, a_throwing_decoder_still_yields_a_prediction) {
   EXPECT_EQ(out[0].values[0], 0.0f);
   EXPECT_TRUE(core::has_flag(out[0].flags, core::ChunkFlag::kOutputRepaired));
   EXPECT_EQ(stage.stats().decoder_errors, 1u);
+  EXPECT_EQ(stage.last_error(), "boom") << "kept for the pipeline to report";
+}
+
+TEST(DecodeStageTest, a_throwing_batched_call_repairs_every_chunk_and_counts_one_error) {
+  auto dec = std::make_unique<ScriptedDecoder>();
+  dec->throw_seq = 2;
+  DecodeStage stage(std::move(dec), &fake_clock);
+  std::vector<core::Prediction> out;
+  std::vector<core::TokenChunk> in{chunk(1, 1), chunk(2, 2), chunk(3, 3)};
+  stage.decode(in, out);
+  ASSERT_EQ(out.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(out[i].seq, i + 1);
+    EXPECT_TRUE(core::has_flag(out[i].flags, core::ChunkFlag::kOutputRepaired));
+    EXPECT_TRUE(std::isfinite(out[i].values[0]) && std::isfinite(out[i].values[1]));
+  }
+  EXPECT_EQ(stage.stats().decoder_errors, 1u);
+  EXPECT_EQ(stage.stats().repaired_outputs, 3u);
+  EXPECT_EQ(stage.last_error(), "boom");
 }
 
 TEST(DecodeStageTest, prepare_next_reaches_the_decoder_and_a_failure_is_counted_and_resets) {
@@ -134,6 +154,7 @@ TEST(DecodeStageTest, prepare_next_reaches_the_decoder_and_a_failure_is_counted_
   stage.prepare_next();  // never escapes: the pipeline's decoder node must keep running
   EXPECT_EQ(dec->prepares, 2);
   EXPECT_EQ(stage.stats().decoder_errors, 1u);
+  EXPECT_EQ(stage.last_error(), "prepare failed");
   EXPECT_EQ(dec->resets, 1);
   // The next chunk still decodes normally.
   std::vector<core::Prediction> out;
