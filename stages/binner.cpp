@@ -101,10 +101,21 @@ int64_t Binner::next_deadline_host_ns() const {
   return (next_seq_ + 1) * options_.width_ns + options_.lateness_ns + current_grace_ns() + off;
 }
 
-Binner::Verdict Binner::classify(int64_t ref_ns) const {
+Binner::Verdict Binner::classify(int64_t ref_ns, int64_t arrival_host_ns) const {
   if (ref_ns >= horizon_ns()) return Verdict::kAhead;
-  if (source_time_ns_ != INT64_MIN && ref_ns < source_time_ns_ - options_.clock_jump_ns) return Verdict::kBehind;
+  if (source_time_ns_ == INT64_MIN) return Verdict::kAccept;
+  if (ref_ns < source_time_ns_ - options_.clock_jump_ns) return Verdict::kBehind;
+  // Ahead of where the source's clock can be by now: it advanced more than the host's did
+  // (a sender that paused and resumed on the same clock advances by the pause: accepted).
+  const int64_t host_elapsed = std::max<int64_t>(0, arrival_host_ns - source_arrival_ns_);
+  if (ref_ns - source_time_ns_ > host_elapsed + options_.clock_jump_ns) return Verdict::kAhead;
   return Verdict::kAccept;
+}
+
+bool Binner::on_previous_clock(int64_t ref_ns, int64_t arrival_host_ns) const {
+  if (epoch_ == 0 || arrival_host_ns > previous_clock_until_ns_) return false;
+  const int64_t projected = previous_source_time_ns_ + std::max<int64_t>(0, arrival_host_ns - previous_source_arrival_ns_);
+  return ref_ns >= previous_source_time_ns_ - options_.clock_jump_ns && ref_ns <= projected + options_.clock_jump_ns;
 }
 
 void Binner::push(const core::EventBatch& batch, std::vector<core::RawChunk>& closed) {
@@ -122,24 +133,55 @@ void Binner::push(const core::EventBatch& batch, std::vector<core::RawChunk>& cl
     accept(batch, closed);
     return;
   }
-  const Verdict verdict = classify(ref);
+  if (on_previous_clock(ref, batch.arrival_host_ns)) {
+    // Sent before the clock jump, overtaken on the way by packets on the new clock.
+    stats_.stale_events += batch.events.size();
+    ++stats_.stale_packets;
+    return;
+  }
+  const Verdict verdict = classify(ref, batch.arrival_host_ns);
   if (verdict == Verdict::kAccept) {
     release_suspects();  // the clock did not jump after all
+    if (lagging_confirmed(batch, ref)) {
+      // A jump back hidden by a silence: the clock now runs behind where deadlines put it.
+      suspects_.push_back(batch);
+      start_new_epoch(Verdict::kBehind, closed);
+      return;
+    }
     accept(batch, closed);
     return;
   }
   ++stats_.suspect_packets;
   if (!suspects_.empty()) {
-    // Suspects confirm a jump only if they agree with each other: same direction, and each
-    // within clock_jump behind / max_future ahead of the previous one.
-    const int64_t prev = reference_time_ns(suspects_.back());
-    if (verdict != suspect_kind_ || ref < prev - options_.clock_jump_ns || ref > prev + options_.max_future_ns) {
+    // Suspects confirm a jump only if they agree with each other: same direction, each on the
+    // clock of the previous one (within clock_jump of it, allowing for the host time between).
+    const auto& prev = suspects_.back();
+    const int64_t dt = std::max<int64_t>(0, batch.arrival_host_ns - prev.arrival_host_ns);
+    const int64_t step = ref - reference_time_ns(prev);
+    if (verdict != suspect_kind_ || step < -options_.clock_jump_ns || step > dt + options_.clock_jump_ns) {
       release_suspects();
     }
   }
   suspects_.push_back(batch);
   suspect_kind_ = verdict;
   if (suspects_.size() >= static_cast<size_t>(options_.resync_after_batches)) start_new_epoch(verdict, closed);
+}
+
+bool Binner::lagging_confirmed(const core::EventBatch& batch, int64_t ref) {
+  // A packet whose clock-offset sample (arrival - device time) exceeds the estimate by more
+  // than clock_jump arrived that much later than the device clock says it should. A host stall
+  // does that to the packets queued meanwhile, but only until the queue is drained; a device
+  // clock that went back while the source was silent (so that no packet was behind the source
+  // time) does it to every packet from then on. Confirmed after resync_after_packets such
+  // packets spanning clock_jump of host time with none in between on time.
+  const int64_t off = offset_ns();
+  if (off == INT64_MAX || batch.arrival_host_ns - ref <= off + options_.clock_jump_ns) {
+    lag_count_ = 0;
+    return false;
+  }
+  if (lag_count_++ == 0) lag_since_ns_ = batch.arrival_host_ns;
+  return lag_count_ >= options_.resync_after_batches &&
+         batch.arrival_host_ns - lag_since_ns_ >= options_.clock_jump_ns;
 }
 
 void Binner::accept(const core::EventBatch& batch, std::vector<core::RawChunk>& closed) {
@@ -152,7 +194,11 @@ void Binner::accept(const core::EventBatch& batch, std::vector<core::RawChunk>& 
       observe_offset(batch.arrival_host_ns, batch.device_time_ns);
     }
   }
-  source_time_ns_ = std::max(source_time_ns_, reference_time_ns(batch));
+  const int64_t ref = reference_time_ns(batch);
+  if (ref >= source_time_ns_) {
+    source_time_ns_ = ref;
+    source_arrival_ns_ = batch.arrival_host_ns;
+  }
   close_by_watermark(batch.arrival_host_ns, closed);
 }
 
@@ -177,9 +223,10 @@ void Binner::bin_events(const core::EventBatch& batch) {
 }
 
 void Binner::release_suspects() {
-  // Not a jump: the held packets' events are judged one by one like any others. Their packet
-  // times are not trusted (no watermark, no clock-offset sample).
-  for (const auto& b : suspects_) bin_events(b);
+  // Not a jump after all: the held packets disagreed with the source's clock and were not
+  // confirmed, so neither their times nor their events are trusted (a corrupt packet, or one so
+  // delayed that its chunks are long closed). Counted, never binned.
+  for (const auto& b : suspects_) stats_.stray_events += b.events.size();
   suspects_.clear();
 }
 
@@ -187,6 +234,11 @@ void Binner::start_new_epoch(Verdict why, std::vector<core::RawChunk>& closed) {
   std::vector<core::EventBatch> held;
   held.swap(suspects_);
   close_open(held.back().arrival_host_ns, closed);  // the old epoch ends with what it holds
+  // Packets of the old clock still on their way (reordered) must not land in the new epoch.
+  previous_source_time_ns_ = source_time_ns_;
+  previous_source_arrival_ns_ = source_arrival_ns_;
+  previous_clock_until_ns_ = held.back().arrival_host_ns + 2 * options_.clock_jump_ns + options_.max_future_ns;
+  lag_count_ = 0;
   ++epoch_;
   ++stats_.resyncs;
   ++(why == Verdict::kBehind ? stats_.clock_jumps_back : stats_.clock_jumps_forward);

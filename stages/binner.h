@@ -18,22 +18,31 @@
 // event) is compared with the source time (the latest reference time of accepted packets, which
 // deadline closes do NOT advance, so a host stall that closed chunks early never looks like a
 // jump):
-//   - behind the source time by more than clock_jump, or past the open horizon (max_future):
-//     the packet is a *suspect* and is held, not binned;
+//   - behind the source time by more than clock_jump, ahead of it by more than the host time
+//     elapsed since plus clock_jump, or past the open horizon (max_future): the packet is a
+//     *suspect* and is held, not binned;
 //   - resync_after_packets suspects in a row that agree with each other (each within clock_jump of
 //     the previous) confirm a jump: the open chunks of the old epoch are flushed (flag
 //     end_of_stream), the epoch counter goes up, the binner anchors on the new clock and bins the
 //     held packets there; the first chunk of the new epoch carries kNewEpoch (the decoder resets
 //     its recurrent state on it). Detection therefore takes resync_after_packets packets;
-//   - an accepted packet ends the suspicion: held packets are binned event by event as usual
-//     (late / future / binned, counted by reason) — a stray corrupt packet costs no epoch.
+//   - an accepted packet ends the suspicion: the held packets' events are counted as stray and
+//     dropped — a corrupt packet costs no epoch and puts nothing in a chunk;
+//   - after a jump, packets still on the old clock (overtaken in the network by new ones) are
+//     recognised for a while and counted as stale, so they cannot land in the new epoch.
+// A jump back while the source was silent can leave the new clock ahead of the last source time
+// (so no packet is "behind"), yet behind where the deadlines went: every packet then arrives
+// more than clock_jump later than the clock offset estimate says. resync_after_packets such
+// packets spanning clock_jump of host time confirm that jump too (a host stall makes only the
+// packets queued during it look late, and they drain at once).
 // Meanwhile deadlines keep closing the old epoch's chunks on the host schedule: never silence.
 // Deadline-closed chunks carry kNoSource when no packet at all (heartbeats count) arrived for
 // no_source_timeout.
 //
 // Conservation: every event pushed is in exactly one of: binned into a chunk, late, future, or
-// held as a suspect (stats().events_in == events_binned + late_events + future_events +
-// held_events(); checked by tests after every step).
+// stray, stale, or held as a suspect (stats().events_in == events_binned + late_events +
+// future_events + stray_events + stale_events + held_events(); checked after every step by the
+// contract simulator, tests/sim).
 //
 // Plain class: no threads, no I/O, no locks. Called by one thread at a time (the pipeline's
 // serial binner node). Closed chunks are appended to the caller's vector.
@@ -56,9 +65,10 @@ struct BinnerOptions {
   bool deadline_enabled = true;
   /// Consecutive, mutually consistent suspect packets that confirm a clock jump; [1, 1000].
   int resync_after_batches = 3;
-  /// A packet this far behind the source time is a clock-jump suspect (smaller steps back are
-  /// reordering: their events are late); [width, max_future].
-  int64_t clock_jump_ns = 500'000'000;
+  /// A packet this far behind the source time (or ahead of where it can be by now) is a
+  /// clock-jump suspect; smaller steps are reordering and their events are late. An undetected
+  /// step back of up to this much can delay the deadline schedule by as much once. (0, max_future].
+  int64_t clock_jump_ns = 200'000'000;
   /// Deadline chunks are flagged kNoSource after this long without any packet; [width, 60 s].
   int64_t no_source_timeout_ns = 250'000'000;
   int64_t offset_window_ns = 5'000'000'000;  ///< host window of the clock-offset minimum
@@ -79,6 +89,9 @@ struct BinnerStats {
   uint64_t future_events = 0;       ///< beyond max_future
   uint64_t future_packet_times = 0; ///< packet device_time beyond max_future (ignored)
   uint64_t suspect_packets = 0;     ///< packets held as clock-jump suspects
+  uint64_t stray_events = 0;        ///< in suspects that a later accepted packet disproved
+  uint64_t stale_packets = 0;       ///< sent on the previous epoch's clock, arrived after the jump
+  uint64_t stale_events = 0;        ///< ... their events
   uint64_t chunks_by_watermark = 0;
   uint64_t chunks_by_deadline = 0;
   uint64_t chunks_flushed = 0;      ///< closed at end of stream or end of an epoch
@@ -105,6 +118,8 @@ class Binner {
 
   /// Host time at which the oldest open chunk's deadline passes; -1 if not started.
   int64_t next_deadline_host_ns() const;
+  /// The device->host clock offset estimate (host = device + offset); INT64_MAX when unknown.
+  int64_t offset_estimate_ns() const { return offset_ns(); }
   /// The grace in force now (deadline_grace_ns, or more under adaptive_grace).
   int64_t current_grace_ns() const;
 
@@ -119,7 +134,9 @@ class Binner {
 
  private:
   enum class Verdict { kAccept, kBehind, kAhead };
-  Verdict classify(int64_t ref_ns) const;
+  Verdict classify(int64_t ref_ns, int64_t arrival_host_ns) const;
+  bool on_previous_clock(int64_t ref_ns, int64_t arrival_host_ns) const;
+  bool lagging_confirmed(const core::EventBatch& batch, int64_t ref);
   size_t slot(int64_t seq) const;
   void anchor(const core::EventBatch& batch);
   void accept(const core::EventBatch& batch, std::vector<core::RawChunk>& closed);
@@ -142,6 +159,12 @@ class Binner {
   int64_t next_seq_ = 0;              ///< oldest open chunk
   int64_t watermark_ns_ = INT64_MIN;
   int64_t source_time_ns_ = INT64_MIN;  ///< latest reference time of accepted packets
+  int64_t source_arrival_ns_ = 0;       ///< host arrival of the packet that set it
+  int64_t previous_source_time_ns_ = 0;     ///< the previous epoch's clock, for stale packets
+  int64_t previous_source_arrival_ns_ = 0;
+  int64_t previous_clock_until_ns_ = 0;     ///< host time after which it is forgotten
+  int lag_count_ = 0;           ///< consecutive packets far later than the clock offset says
+  int64_t lag_since_ns_ = 0;    ///< arrival of the first of them
   int64_t last_packet_host_ns_ = INT64_MIN;
   bool pending_late_flag_ = false;    ///< late events seen since the last close
   std::vector<core::EventBatch> suspects_;  ///< held packets, oldest first

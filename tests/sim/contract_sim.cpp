@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -16,6 +17,7 @@
 #include "core/chunk_flags.h"
 #include "core/time.h"
 #include "core/unit_map.h"
+#include "pipeline/decoder_inbox.h"
 #include "stages/binner.h"
 #include "stages/decode_stage.h"
 #include "stages/native_packet.h"
@@ -160,8 +162,10 @@ class World {
   SimDecoder* decoder_ = nullptr;
   stages::PublishGuard guard_;
   std::vector<core::RawChunk> closed_;
-  std::deque<core::TokenChunk> inbox_;
-  std::vector<core::TokenChunk> in_flight_;
+  std::unique_ptr<pipeline::DecoderInbox> inbox_;
+  std::deque<core::TokenChunk> edge_;        ///< tokenizer -> decoder edge (the node's input buffer)
+  core::TokenChunk arrived_;                 ///< the chunk arrive() may decode in place
+  std::span<const core::TokenChunk> batch_;  ///< being decoded (busy_until_ >= 0)
   std::vector<core::Prediction> predictions_;
   int64_t busy_until_ = -1;
 
@@ -182,6 +186,7 @@ class World {
   int64_t last_chunk_ = 0;
   int64_t last_publish_ = 0;
   int64_t silence_bound_ = 0;
+  uint32_t last_flags_ = 0;
 };
 
 void World::configure() {
@@ -196,7 +201,6 @@ void World::configure() {
   binner_options_.deadline_grace_ns = 10 * kMs;
   binner_options_.max_grace_ns = 25 * kMs;
   binner_options_.max_future_ns = 1'000 * kMs;
-  binner_options_.clock_jump_ns = 500 * kMs;
   binner_options_.resync_after_batches = 3;
   binner_options_.no_source_timeout_ns = 250 * kMs;
   const int n_streams = static_cast<int>(uniform_ns(1, 3));
@@ -220,7 +224,10 @@ void World::configure() {
   static int64_t* clock_now = nullptr;
   clock_now = &now_;
   decode_ = std::make_unique<stages::DecodeStage>(std::move(dec), +[]() -> int64_t { return *clock_now; });
-  silence_bound_ = 2 * width_ + binner_options_.lateness_ns + binner_options_.max_grace_ns + tick_ + 2 * kMs;
+  inbox_ = std::make_unique<pipeline::DecoderInbox>(static_cast<uint64_t>(max_backlog_), static_cast<size_t>(max_batch_));
+  // An undetected step back (smaller than clock_jump) can push the deadline schedule back by as much.
+  silence_bound_ = 2 * width_ + binner_options_.lateness_ns + binner_options_.max_grace_ns + tick_ +
+                   binner_options_.clock_jump_ns + 2 * kMs;
   segment_end_ = now_;
 }
 
@@ -237,12 +244,16 @@ void World::next_segment() {
   const int64_t length = uniform_ns(200, 3'000) * kMs;
   segment_end_ = now_ + length;
   if (fault_ != Fault::kNone) ++r_.faults;
-  if (o_.verbose) fmt::print("t={:.3f}s fault {} for {} ms\n", (now_ - host_base_) * 1e-9, kFaultNames[static_cast<int>(fault_)], length / kMs);
+  if (o_.verbose) fmt::print("t={:.3f}s fault {} for {} ms\n", (now_ - 1'000'000 * kMs) * 1e-9, kFaultNames[static_cast<int>(fault_)], length / kMs);
   switch (fault_) {
     case Fault::kHostStall: host_stall_until_ = now_ + uniform_ns(5, 3'000) * kMs; break;
     case Fault::kConsumerStall: consumer_stall_ns_ = uniform_ns(5, 3'000) * kMs; break;
-    case Fault::kJumpBack: rebase_device(std::max<int64_t>(0, device_now() - uniform_ns(600, 100'000) * kMs)); break;
-    case Fault::kJumpForward: rebase_device(device_now() + uniform_ns(1'100, 200'000) * kMs); break;
+    case Fault::kJumpBack:  // small steps (treated as reordering) and real jumps
+      rebase_device(std::max<int64_t>(0, device_now() - (chance(0.3) ? uniform_ns(5, 190) : uniform_ns(300, 100'000)) * kMs));
+      break;
+    case Fault::kJumpForward:
+      rebase_device(device_now() + (chance(0.3) ? uniform_ns(5, 190) : uniform_ns(300, 200'000)) * kMs);
+      break;
     case Fault::kDeviceRestart:
       rebase_device(uniform_ns(0, 50) * kMs);
       for (auto& s : streams_) s.sequence = 0;
@@ -303,6 +314,13 @@ void World::put_on_network(std::vector<uint8_t> bytes) {
 void World::deliver(const Datagram& d) {
   core::EventBatch batch;
   const bool ok = ingest_->decode(d.bytes, now_, batch);  // stamped when read: after a stall, late
+  if (o_.verbose && ok && binner_->started()) {
+    const int64_t ahead = batch.device_time_ns / width_ - device_now() / width_;
+    if (ahead > 2) {
+      fmt::print("  t={:.3f}s datagram {} device chunk {} is {} chunks ahead of the device now (epoch {}, next_seq {})\n",
+                 (now_ - 1'000'000 * kMs) * 1e-9, d.id, batch.device_time_ns / width_, ahead, binner_->epoch(), binner_->next_seq());
+    }
+  }
   auto& c = datagrams_[d.id];
   --c.outstanding;
   if (ok) {
@@ -333,33 +351,33 @@ void World::on_closed() {
     events_closed_ += raw.events.size();
     core::TokenChunk t;
     tokenizer_->tokenize(raw, t);
-    // The decoder's backlog bound (as in the pipeline): past max_backlog waiting chunks, a chunk's
-    // tokens are shed, it is still decoded (empty) and published, flagged.
-    if (inbox_.size() >= static_cast<size_t>(max_backlog_)) {
-      tokens_shed_ += t.size();
-      t.clear_tokens();
-      core::set_flag(t.flags, core::ChunkFlag::kBacklogShed);
-      core::set_flag(t.flags, core::ChunkFlag::kEmpty);
+    const size_t tokens = t.size();
+    if (inbox_->admit(t)) {  // the decoder's backlog bound, as in the pipeline
+      tokens_shed_ += tokens;
       ++r_.shed_chunks;
     }
-    inbox_.push_back(std::move(t));
+    edge_.push_back(std::move(t));
   }
   closed_.clear();
 }
 
 void World::start_decode() {
-  const size_t n = std::min(inbox_.size(), static_cast<size_t>(max_batch_));
-  in_flight_.assign(std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.begin() + static_cast<std::ptrdiff_t>(n)));
-  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(n));
-  busy_until_ = now_ + decode_ns_ * static_cast<int64_t>(n) + consumer_stall_ns_;
+  // The decoder node takes chunks off its input edge one at a time until the inbox hands it a
+  // complete batch (every admitted chunk, or max_batch of them).
+  while (batch_.empty() && !edge_.empty()) {
+    arrived_ = std::move(edge_.front());
+    edge_.pop_front();
+    batch_ = inbox_->arrive(arrived_);
+  }
+  if (batch_.empty()) return;
+  busy_until_ = now_ + decode_ns_ * static_cast<int64_t>(batch_.size()) + consumer_stall_ns_;
   if (consumer_stall_ns_ > 0) consumer_stall_until_ = busy_until_;
   consumer_stall_ns_ = 0;
 }
 
 void World::finish_decode() {
   predictions_.clear();
-  decode_->decode(in_flight_, predictions_);
-  in_flight_.clear();
+  decode_->decode(batch_, predictions_);
   busy_until_ = -1;
   for (auto& p : predictions_) {
     if (!guard_.admit(p)) {
@@ -370,6 +388,8 @@ void World::finish_decode() {
     check_published(p);
   }
   decode_->prepare_next();
+  batch_ = inbox_->finish();
+  if (!batch_.empty()) busy_until_ = now_ + decode_ns_ * static_cast<int64_t>(batch_.size());
 }
 
 void World::check_published(const core::Prediction& p) {
@@ -395,30 +415,42 @@ void World::check_published(const core::Prediction& p) {
   for (int d = 0; d < p.output_dim; ++d) {
     if (!std::isfinite(p.values[static_cast<size_t>(d)])) fail(fmt::format("non-finite value published, chunk {}", p.chunk_index));
   }
+  if (std::getenv("SIM_TRACE")) {
+    fmt::print("  pub t={:.4f} epoch {} chunk {} flags {:#x} device_chunk {} deadline_in {:.1f}ms grace {:.1f}\n",
+               (now_ - 1'000'000 * kMs) * 1e-9, p.epoch, p.chunk_index, p.flags, device_now() / width_,
+               (binner_->next_deadline_host_ns() - now_) / 1e6, binner_->current_grace_ns() / 1e6);
+  }
   published_any_ = true;
   last_epoch_ = p.epoch;
   last_chunk_ = p.chunk_index;
   last_publish_ = now_;
+  last_flags_ = p.flags;
 }
 
 void World::check_step() {
   const auto& b = binner_->stats();
   if (b.events_in != events_accepted_) fail("binner events_in differs from the events ingest handed it");
-  if (b.events_in != b.events_binned + b.late_events + b.future_events + binner_->held_events()) {
-    fail(fmt::format("binner conservation: in {} != binned {} + late {} + future {} + held {}", b.events_in,
-                     b.events_binned, b.late_events, b.future_events, binner_->held_events()));
+  if (b.events_in != b.events_binned + b.late_events + b.future_events + b.stray_events + b.stale_events +
+                         binner_->held_events()) {
+    fail(fmt::format("binner conservation: in {} != binned {} + late {} + future {} + stray {} + stale {} + held {}",
+                     b.events_in, b.events_binned, b.late_events, b.future_events, b.stray_events, b.stale_events,
+                     binner_->held_events()));
   }
   const auto& t = tokenizer_->stats();
   if (events_closed_ != t.tokens + t.unknown_unit_events) fail("tokenizer conservation");
   uint64_t waiting = 0;
-  for (const auto& c : inbox_) waiting += c.size();
-  for (const auto& c : in_flight_) waiting += c.size();
+  for (const auto& c : edge_) waiting += c.size();
+  for (const auto& c : batch_) waiting += c.size();
   if (t.tokens != tokens_published_ + tokens_shed_ + waiting) {
     fail(fmt::format("decoder conservation: tokens {} != published {} + shed {} + waiting {}", t.tokens,
                      tokens_published_, tokens_shed_, waiting));
   }
-  if (chunks_closed_ != r_.predictions + inbox_.size() + in_flight_.size()) fail("a closed chunk went missing");
-  if (inbox_.size() > static_cast<size_t>(std::max(max_backlog_, max_batch_)) + 64) fail("decoder backlog unbounded");
+  if (chunks_closed_ != r_.predictions + inbox_->waiting()) fail("a closed chunk went missing");
+  if (inbox_->waiting() != edge_.size() + batch_.size()) fail("the decoder holds chunks it neither decodes nor returns");
+  // Chunks keep their place while waiting, but their tokens are bounded by the inbox's capacity.
+  uint64_t tokened = 0;
+  for (const auto& c : edge_) tokened += c.empty() ? 0 : 1;
+  if (tokened > static_cast<uint64_t>(max_backlog_)) fail("more chunks with tokens waiting than decoder.max_backlog");
   if (binner_->held_events() > static_cast<uint64_t>(binner_options_.resync_after_batches) * stages::kMaxEventsPerDatagram) {
     fail("held suspects unbounded");
   }
@@ -427,8 +459,12 @@ void World::check_step() {
   const bool excused = host_stalled() || busy_until_ >= 0 || now_ < consumer_stall_until_ ||
                        now_ - unstalled_since_ < silence_bound_ + 200 * kMs || !published_any_;
   if (binner_->started() && !excused && now_ - last_publish_ > silence_bound_) {
-    fail(fmt::format("silence: no prediction for {:.1f} ms (bound {:.1f} ms)", (now_ - last_publish_) / 1e6,
-                     silence_bound_ / 1e6));
+    fail(fmt::format("silence: no prediction for {:.1f} ms (bound {:.1f} ms); next deadline in {:.1f} ms, grace "
+                     "{:.1f} ms, epoch {} chunk {}, last flags {:#x}, edge {}; offset estimate - true offset {:.1f} ms, watermark chunk - device chunk {}",
+                     (now_ - last_publish_) / 1e6, silence_bound_ / 1e6, (binner_->next_deadline_host_ns() - now_) / 1e6,
+                     binner_->current_grace_ns() / 1e6, binner_->epoch(), binner_->next_seq(), last_flags_, edge_.size(),
+                     (binner_->offset_estimate_ns() - (now_ - device_now())) / 1e6,
+                     binner_->next_seq() - device_now() / width_));
   }
 }
 
@@ -479,7 +515,7 @@ SimReport World::run() {
         }
       }
     }
-    if (!host_stalled() && busy_until_ < 0 && !inbox_.empty()) start_decode();
+    if (!host_stalled() && busy_until_ < 0 && !edge_.empty()) start_decode();
     check_step();
   }
   r_.late_events = binner_->stats().late_events;
