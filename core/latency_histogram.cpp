@@ -8,7 +8,8 @@ namespace spikeflow::core {
 
 // Bucket layout: values below kSub map to themselves (exponent 0). A larger value with highest
 // bit h goes to exponent e = h - kSubBits + 1 and sub-bucket v >> e, which lies in
-// [kSub/2, kSub): each power of two is split into kSub/2 equal parts (<1% relative error).
+// [kSub/2, kSub): each power of two is split into kSub/2 equal parts (at most 1/64 relative
+// error). Values past exponent kMaxExp share the last bucket, whose only honest edge is max().
 size_t LatencyHistogram::bucket_of(int64_t v) {
   if (v < 0) v = 0;
   const auto u = static_cast<uint64_t>(v);
@@ -51,7 +52,7 @@ int64_t LatencyHistogram::percentile(double q) const {
   uint64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];
-    if (seen >= rank) return std::min(upper_edge(i), max_);
+    if (seen >= rank) return i + 1 == counts_.size() ? max_ : std::min(upper_edge(i), max_);
   }
   return max_;
 }

@@ -1,6 +1,7 @@
-// LatencyHistogram: HDR-style log-linear histogram of non-negative durations (ns) with ~1%
-// relative precision, O(1) record and no allocation after construction. Used by the pipeline's
-// metrics, `spikeflow listen` and the benchmarks. Not thread-safe: one writer; copy to read.
+// LatencyHistogram: HDR-style log-linear histogram of non-negative durations (ns) with 1/64
+// (~1.6%) relative precision, O(1) record and no allocation after construction. Used by the
+// pipeline's metrics, `spikeflow listen` and the benchmarks. Not thread-safe: one writer; copy to
+// read.
 #pragma once
 
 #include <array>
@@ -23,7 +24,8 @@ class LatencyHistogram {
   int64_t min() const { return count_ ? min_ : 0; }
   int64_t max() const { return max_; }
   double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
-  /// Value at quantile q in [0, 1] (upper edge of its bucket, capped at max()); 0 when empty.
+  /// Value at quantile q in [0, 1] (upper edge of its bucket, capped at max(); max() for the
+  /// overflow bucket past 2^51 ns); 0 when empty.
   int64_t percentile(double q) const;
 
   /// "n=…  p50=…us p90=… p99=… p99.9=… max=…" in microseconds.

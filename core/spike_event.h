@@ -1,6 +1,7 @@
 // SpikeEvent: one spike as the acquisition system reports it.
-// Produced by ingest (stages::NativePacketCodec and later format codecs) and by replay::Session;
-// consumed by stages::Binner.
+// Produced by ingest's wire-format decoders (stages::NativePacketDecoder,
+// stages::BlackrockPacketDecoder, stages::IntanSpikeStreamDecoder) and by replay
+// (replay::merged_events over a Session); consumed by stages::Binner.
 #pragma once
 
 #include <cstdint>

@@ -8,64 +8,49 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <span>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
+
+#include "core/byte_io.h"
+#include "core/checksum.h"
 
 namespace spikeflow::models {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'P', 'K', 'F', 'L', 'W', 'C', 'K'};
 
-uint64_t fnv1a64(const char* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ull;
-  }
-  return h;
+void write_str(core::ByteWriter& out, const std::string& s) {
+  out.write<uint32_t>(static_cast<uint32_t>(s.size()));
+  out.write_chars(s);
 }
 
-template <typename T>
-void put(std::string& out, T v) {
-  for (size_t i = 0; i < sizeof(T); ++i)
-    out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
-}
-
-void put_str(std::string& out, const std::string& s) {
-  put<uint32_t>(out, static_cast<uint32_t>(s.size()));
-  out += s;
-}
-
-// Bounds-checked reader; running past the end means the content disagrees with its own sizes.
+// Bounds-checked reads that throw: running past the end means the content disagrees with its own
+// sizes.
 class Reader {
  public:
-  Reader(const std::string& data, size_t end) : data_(data), end_(end) {}
-  template <typename T>
+  explicit Reader(std::span<const uint8_t> bytes) : r_(bytes) {}
+  template <core::LeScalar T>
   T get() {
-    need(sizeof(T));
-    uint64_t v = 0;
-    for (size_t i = 0; i < sizeof(T); ++i)
-      v |= static_cast<uint64_t>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
-    pos_ += sizeof(T);
-    return static_cast<T>(v);
+    const T v = r_.read<T>();
+    check();
+    return v;
   }
   std::string get_bytes(uint64_t n) {
-    need(n);
-    std::string s = data_.substr(pos_, n);
-    pos_ += n;
-    return s;
+    if (n > r_.remaining()) r_.fail();
+    const std::string_view s = r_.chars(static_cast<size_t>(n));
+    check();
+    return std::string(s);
   }
   std::string get_str() { return get_bytes(get<uint32_t>()); }
-  size_t pos() const { return pos_; }
-  void seek(size_t p) { pos_ = p; }
+  bool done() const { return r_.done(); }
 
  private:
-  void need(uint64_t n) const {
-    if (n > end_ - pos_)
-      throw std::runtime_error("corrupt (a length field points past the end of the data)");
+  void check() const {
+    if (!r_.ok()) throw std::runtime_error("corrupt (a length field points past the end of the data)");
   }
-  const std::string& data_;
-  size_t end_;
-  size_t pos_ = 0;
+  core::ByteReader r_;
 };
 
 std::string fmt_double(double v) {
@@ -110,23 +95,23 @@ int64_t parse_int(const std::string& key, const std::string& s) {
 }  // namespace
 
 void CheckpointFile::write(const std::string& path) const {
-  std::string out;
-  out.append(kMagic, sizeof kMagic);
-  put<uint32_t>(out, kContainerVersion);
-  const size_t total_pos = out.size();
-  put<uint64_t>(out, 0);  // total size, patched below
-  put_str(out, kind);
-  put<uint32_t>(out, kind_version);
-  put<uint32_t>(out, static_cast<uint32_t>(meta.size()));
+  std::vector<uint8_t> out;
+  core::ByteWriter w(out);
+  w.write_chars({kMagic, sizeof kMagic});
+  w.write<uint32_t>(kContainerVersion);
+  const size_t total_pos = w.size();
+  w.write<uint64_t>(0);  // total size, patched below
+  write_str(w, kind);
+  w.write<uint32_t>(kind_version);
+  w.write<uint32_t>(static_cast<uint32_t>(meta.size()));
   for (const auto& [k, v] : meta) {
-    put_str(out, k);
-    put_str(out, v);
+    write_str(w, k);
+    write_str(w, v);
   }
-  put<uint64_t>(out, payload.size());
-  out += payload;
-  const uint64_t total = out.size() + sizeof(uint64_t);
-  for (size_t i = 0; i < 8; ++i) out[total_pos + i] = static_cast<char>((total >> (8 * i)) & 0xff);
-  put<uint64_t>(out, fnv1a64(out.data(), out.size()));
+  w.write<uint64_t>(payload.size());
+  w.write_chars(payload);
+  w.patch<uint64_t>(total_pos, w.size() + sizeof(uint64_t));
+  w.write<uint64_t>(core::fnv1a64(out));
 
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
@@ -135,7 +120,7 @@ void CheckpointFile::write(const std::string& path) const {
       throw std::runtime_error("checkpoint '" + path + "': cannot open '" + tmp +
                                "' for writing: " + std::strerror(errno));
     }
-    f.write(out.data(), static_cast<std::streamsize>(out.size()));
+    f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
     f.flush();
     if (!f) {
       std::remove(tmp.c_str());
@@ -156,7 +141,8 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
   };
   std::ifstream f(path, std::ios::binary);
   if (!f) throw fail(std::string("cannot open (") + std::strerror(errno) + ")");
-  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::vector<uint8_t> data((std::istreambuf_iterator<char>(f)),
+                                  std::istreambuf_iterator<char>());
   if (f.bad()) throw fail("read error");
 
   constexpr size_t kHeader = sizeof kMagic + 4 + 8;
@@ -167,9 +153,9 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
     throw fail("not a spikeflow checkpoint (bad magic)");
   }
   if (data.size() < kHeader) throw fail("truncated (" + std::to_string(data.size()) + " bytes)");
+  const std::span<const uint8_t> bytes(data);
   try {
-    Reader header(data, data.size());
-    header.seek(sizeof kMagic);
+    Reader header(bytes.subspan(sizeof kMagic));
     const uint32_t version = header.get<uint32_t>();
     const uint64_t total = header.get<uint64_t>();
     if (version != kContainerVersion) {
@@ -185,15 +171,12 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
                  std::to_string(total) + ")");
     }
     if (total < kHeader + 8) throw fail("corrupt (impossible total size)");
-    const size_t body = data.size() - 8;
-    Reader tail(data, data.size());
-    tail.seek(body);
-    const uint64_t stored = tail.get<uint64_t>();
-    if (stored != fnv1a64(data.data(), body)) throw fail("corrupt (checksum mismatch)");
+    const auto body = bytes.first(data.size() - 8);
+    const uint64_t stored = core::load_le<uint64_t>(bytes.last(8).data());
+    if (stored != core::fnv1a64(body)) throw fail("corrupt (checksum mismatch)");
 
     CheckpointFile ck;
-    Reader r(data, body);
-    r.seek(kHeader);
+    Reader r(body.subspan(kHeader));
     ck.kind = r.get_str();
     ck.kind_version = r.get<uint32_t>();
     const uint32_t n = r.get<uint32_t>();
@@ -202,7 +185,7 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
       ck.meta[k] = r.get_str();
     }
     ck.payload = r.get_bytes(r.get<uint64_t>());
-    if (r.pos() != body) throw fail("corrupt (unexpected bytes after the payload)");
+    if (!r.done()) throw fail("corrupt (unexpected bytes after the payload)");
     return ck;
   } catch (const std::runtime_error& e) {
     const std::string msg = e.what();

@@ -11,7 +11,7 @@
 //   u32 kind_version
 //   u32 meta_count, then meta_count × (str key, str value)
 //   u64 payload_size, payload bytes
-//   u64 checksum           FNV-1a 64 of every byte before it (detects corruption)
+//   u64 checksum           core::fnv1a64 of every byte before it (detects corruption)
 // Written to "<path>.tmp" and renamed, so a crash never leaves a half-written checkpoint.
 // Used by models/ only (load_decoder dispatches on kind).
 #pragma once

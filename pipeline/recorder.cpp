@@ -11,6 +11,7 @@
 #include <thread>
 #include <variant>
 
+#include "core/checksum.h"
 #include "replay/recording_file.h"
 
 namespace spikeflow::pipeline {
@@ -131,17 +132,14 @@ RecorderStats Recorder::stats() const {
 std::string file_identity(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "unreadable";
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = core::kFnv1a64Basis;
   uint64_t size = 0;
   char buf[1 << 16];
   while (in) {
     in.read(buf, sizeof buf);
-    const auto n = in.gcount();
-    for (std::streamsize i = 0; i < n; ++i) {
-      h ^= static_cast<uint8_t>(buf[i]);
-      h *= 1099511628211ull;
-    }
-    size += static_cast<uint64_t>(n);
+    const auto n = static_cast<size_t>(in.gcount());
+    h = core::fnv1a64_update(h, {reinterpret_cast<const uint8_t*>(buf), n});
+    size += n;
   }
   return fmt::format("{}:{:016x}", size, h);
 }

@@ -56,7 +56,7 @@ class Recorder {
 /// binner live are replayed in the order the binner actually saw them.
 constexpr int64_t kTickMarkerDeviceTime = -2;
 
-/// A short identity of a checkpoint file for recordings: "<size bytes>:<FNV-1a 64 hex>".
+/// A short identity of a checkpoint file for recordings: "<size bytes>:<core::fnv1a64 hex>".
 std::string file_identity(const std::string& path);
 
 }  // namespace spikeflow::pipeline

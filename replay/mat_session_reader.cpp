@@ -102,233 +102,294 @@ std::string dims_str(const Matrix& m) {
   return std::to_string(m.rows) + "x" + std::to_string(m.cols);
 }
 
-}  // namespace
-
-Session read_mat_session(const std::string& path, const MatReadOptions& opts) {
-  const std::string file = path + ": MAT file";
-  MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
-  if (!mat) throw std::runtime_error(file + ": cannot open (missing, or not a MAT v4/v5/v7.3 file)");
-
-  {
-    std::vector<std::string> bad;
-    if (opts.behavior_names.empty()) bad.push_back("behavior_names is empty");
-    if (opts.num_conditions < 1) bad.push_back("num_conditions must be >= 1");
-    if (opts.variable.empty()) bad.push_back("variable name is empty");
-    if (!bad.empty()) {
-      std::string msg = "read_mat_session: invalid options:";
-      for (const auto& b : bad) msg += "\n  - " + b;
-      throw std::invalid_argument(msg);
-    }
+void check_options(const MatReadOptions& opts) {
+  std::vector<std::string> bad;
+  if (opts.behavior_names.empty()) bad.push_back("behavior_names is empty");
+  if (opts.num_conditions < 1) bad.push_back("num_conditions must be >= 1");
+  if (opts.variable.empty()) bad.push_back("variable name is empty");
+  if (!bad.empty()) {
+    std::string msg = "read_mat_session: invalid options:";
+    for (const auto& b : bad) msg += "\n  - " + b;
+    throw std::invalid_argument(msg);
   }
+}
 
-  VarPtr var(Mat_VarRead(mat.get(), opts.variable.c_str()));
+/// The variable holding the trials: a non-empty struct array. Throws naming the file (and the
+/// variables it does have, when the one asked for is missing).
+VarPtr read_trial_variable(mat_t* mat, const std::string& file, const std::string& variable) {
+  VarPtr var(Mat_VarRead(mat, variable.c_str()));
   if (!var) {
     size_t n = 0;
-    char** names = Mat_GetDir(mat.get(), &n);
+    char** names = Mat_GetDir(mat, &n);
     std::string have;
     for (size_t i = 0; names != nullptr && i < n; ++i) {
       if (names[i]) have += (have.empty() ? "" : ", ") + std::string(names[i]);
     }
-    throw std::runtime_error(file + ": variable '" + opts.variable + "' not found (variables: " +
+    throw std::runtime_error(file + ": variable '" + variable + "' not found (variables: " +
                              (have.empty() ? "none" : have) + ")");
   }
-  const std::string vname = "variable '" + opts.variable + "'";
+  const std::string vname = "variable '" + variable + "'";
   if (var->class_type != MAT_C_STRUCT) {
     throw std::runtime_error(file + ": " + vname + " is a " + class_name(var->class_type) +
                              ", expected a struct array (one element per trial)");
   }
-  const size_t num_trials = numel(var.get());
-  if (num_trials == 0) throw std::runtime_error(file + ": " + vname + " is an empty struct array");
+  if (numel(var.get()) == 0) throw std::runtime_error(file + ": " + vname + " is an empty struct array");
+  return var;
+}
 
-  // Required fields present at all?
-  {
-    const unsigned nf = Mat_VarGetNumberOfFields(var.get());
-    char* const* fnames = Mat_VarGetStructFieldnames(var.get());
-    auto has = [&](const std::string& f) {
-      for (unsigned i = 0; i < nf; ++i) {
-        if (fnames && fnames[i] && f == fnames[i]) return true;
-      }
-      return false;
-    };
-    std::vector<std::string> missing;
-    for (const std::string* f :
-         {&opts.spikes_field, &opts.unit_guide_field, &opts.velocity_field, &opts.bin_size_field}) {
-      if (!has(*f)) missing.push_back("field '" + *f + "' missing from " + vname);
+/// The trial struct array being read, and every problem found in it so far: they are all
+/// reported together at the end.
+class TrialStruct {
+ public:
+  TrialStruct(matvar_t* var, std::string vname) : var_(var), vname_(std::move(vname)) {}
+
+  size_t num_trials() const { return numel(var_); }
+  const std::string& name() const { return vname_; }
+
+  bool has_field(const std::string& name) const {
+    const unsigned nf = Mat_VarGetNumberOfFields(var_);
+    char* const* fnames = Mat_VarGetStructFieldnames(var_);
+    for (unsigned i = 0; i < nf; ++i) {
+      if (fnames && fnames[i] && name == fnames[i]) return true;
     }
-    if (!missing.empty()) {
-      std::string msg = file + ":";
-      for (const auto& m : missing) msg += "\n  - " + m;
-      throw std::runtime_error(msg);
-    }
+    return false;
   }
-  const bool has_condition =
-      !opts.condition_field.empty() &&
-      [&] {
-        const unsigned nf = Mat_VarGetNumberOfFields(var.get());
-        char* const* fnames = Mat_VarGetStructFieldnames(var.get());
-        for (unsigned i = 0; i < nf; ++i) {
-          if (fnames && fnames[i] && opts.condition_field == fnames[i]) return true;
-        }
-        return false;
-      }();
 
-  std::vector<std::string> problems;
-  auto field = [&](const std::string& name, size_t k, Matrix& m) {
-    const std::string err =
-        to_matrix(Mat_VarGetStructFieldByName(var.get(), name.c_str(), k), m);
+  /// Field `name` of trial k (0-based) as a matrix; false (and the problem recorded) when it is
+  /// not a real numeric matrix.
+  bool field(const std::string& name, size_t k, Matrix& m) {
+    const std::string err = to_matrix(
+        Mat_VarGetStructFieldByName(var_, name.c_str(), k), m);
     if (!err.empty()) {
-      problems.push_back(vname + "(" + std::to_string(k + 1) + ")." + name + " " + err);
+      problem(where(k, name) + " " + err);
       return false;
     }
     return true;
-  };
-  auto where = [&](size_t k, const std::string& name) {
-    return vname + "(" + std::to_string(k + 1) + ")." + name;
-  };
+  }
 
-  // Units and bin size from the first trial; every trial must agree.
-  Matrix guide;
-  Matrix bin;
-  double bin_s = 0.0;
-  std::vector<core::UnitKey> units;
-  if (field(opts.unit_guide_field, 0, guide)) {
+  /// "variable 'x'(k+1).name", MATLAB's 1-based indexing.
+  std::string where(size_t k, const std::string& name) const {
+    return vname_ + "(" + std::to_string(k + 1) + ")." + name;
+  }
+
+  void problem(std::string p) { problems_.push_back(std::move(p)); }
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  matvar_t* var_;
+  std::string vname_;
+  std::vector<std::string> problems_;
+};
+
+/// Throws listing every required field the struct array lacks.
+void require_fields(const TrialStruct& trials, const std::string& file, const MatReadOptions& opts) {
+  std::vector<std::string> missing;
+  for (const std::string* f :
+       {&opts.spikes_field, &opts.unit_guide_field, &opts.velocity_field, &opts.bin_size_field}) {
+    if (!trials.has_field(*f)) missing.push_back("field '" + *f + "' missing from " + trials.name());
+  }
+  if (!missing.empty()) {
+    std::string msg = file + ":";
+    for (const auto& m : missing) msg += "\n  - " + m;
+    throw std::runtime_error(msg);
+  }
+}
+
+/// What the first trial sets and every other trial must agree with.
+struct TrialReference {
+  Matrix guide;                      ///< trial 1's unit guide as stored
+  std::vector<core::UnitKey> units;  ///< ... as (channel, unit code) pairs
+  double bin_s = 0.0;                ///< trial 1's bin size; 0 when invalid
+};
+
+TrialReference read_reference(TrialStruct& trials, const MatReadOptions& opts) {
+  TrialReference ref;
+  Matrix& guide = ref.guide;
+  if (trials.field(opts.unit_guide_field, 0, guide)) {
     if (guide.cols != 2 || guide.rows == 0) {
-      problems.push_back(where(0, opts.unit_guide_field) + " is " + dims_str(guide) +
-                         ", expected U x 2 [electrode, sort code]");
+      trials.problem(trials.where(0, opts.unit_guide_field) + " is " + dims_str(guide) +
+                     ", expected U x 2 [electrode, sort code]");
     } else {
       for (size_t u = 0; u < guide.rows; ++u) {
         const double ch = guide.at(u, 0);
         const double code = guide.at(u, 1);
         if (!(ch >= 0 && ch <= 4294967295.0 && ch == std::floor(ch)) ||
             !(code >= 0 && code <= 65535.0 && code == std::floor(code))) {
-          problems.push_back(where(0, opts.unit_guide_field) + " row " + std::to_string(u + 1) +
-                             " is not a valid [electrode, sort code] pair of non-negative integers");
+          trials.problem(trials.where(0, opts.unit_guide_field) + " row " + std::to_string(u + 1) +
+                         " is not a valid [electrode, sort code] pair of non-negative integers");
           continue;
         }
-        units.push_back({static_cast<uint32_t>(ch), static_cast<uint16_t>(code)});
+        ref.units.push_back({static_cast<uint32_t>(ch), static_cast<uint16_t>(code)});
       }
     }
   }
-  if (field(opts.bin_size_field, 0, bin)) {
+  Matrix bin;
+  if (trials.field(opts.bin_size_field, 0, bin)) {
     if (bin.v.size() != 1 || !std::isfinite(bin.v[0]) || bin.v[0] <= 0) {
-      problems.push_back(where(0, opts.bin_size_field) + " must be one positive number (seconds)");
+      trials.problem(trials.where(0, opts.bin_size_field) + " must be one positive number (seconds)");
     } else {
-      bin_s = bin.v[0];
+      ref.bin_s = bin.v[0];
     }
   }
-  const int64_t bin_ns = std::llround(bin_s * 1e9);
-  if (bin_s > 0 && bin_ns <= 0) problems.push_back(vname + ": bin size below 1 ns");
+  return ref;
+}
+
+/// One trial's binned data once checked.
+struct TrialData {
+  Matrix spikes;  ///< T x U spike counts
+  Matrix vel;     ///< T x D behaviour
+  size_t bins = 0;
+  int32_t condition = 0;
+};
+
+/// The condition index of trial k: its angle (rad) rounded to one of num_conditions directions;
+/// -1 for a non-finite angle (unknown target), 0 when the field is bad (problem recorded).
+int32_t read_condition(TrialStruct& trials, size_t k, const MatReadOptions& opts) {
+  Matrix c;
+  if (!trials.field(opts.condition_field, k, c)) return 0;
+  if (c.v.size() != 1) {
+    trials.problem(trials.where(k, opts.condition_field) + " must be a scalar angle (rad)");
+    return 0;
+  }
+  if (!std::isfinite(c.v[0])) return -1;
+  const double step = 2.0 * std::numbers::pi / opts.num_conditions;
+  const int64_t idx = std::llround(c.v[0] / step) % opts.num_conditions;
+  return static_cast<int32_t>((idx + opts.num_conditions) % opts.num_conditions);
+}
+
+/// Reads trial k and checks it against the reference and itself, recording every problem.
+TrialData read_trial(TrialStruct& trials, size_t k, const MatReadOptions& opts,
+                     const TrialReference& ref, bool has_condition) {
+  TrialData t;
+  Matrix& spikes = t.spikes;
+  Matrix& vel = t.vel;
+  const size_t num_units = ref.units.size();
+  const size_t dim = opts.behavior_names.size();
+  const bool ok_spikes = trials.field(opts.spikes_field, k, spikes);
+  const bool ok_vel = trials.field(opts.velocity_field, k, vel);
+  Matrix g;
+  Matrix b;
+  if (k > 0 && trials.field(opts.unit_guide_field, k, g) && g.v != ref.guide.v) {
+    trials.problem(trials.where(k, opts.unit_guide_field) + " differs from trial 1's");
+  }
+  if (k > 0 && trials.field(opts.bin_size_field, k, b) &&
+      (b.v.size() != 1 || !(std::abs(b.v[0] - ref.bin_s) <= 1e-9 * ref.bin_s))) {
+    trials.problem(trials.where(k, opts.bin_size_field) + " differs from trial 1's (" +
+                   std::to_string(ref.bin_s) + " s)");
+  }
+  t.bins = ok_spikes ? spikes.rows : 0;
+  if (ok_spikes && spikes.cols != num_units && num_units != 0) {
+    trials.problem(trials.where(k, opts.spikes_field) + " has " + std::to_string(spikes.cols) +
+                   " columns but the unit guide lists " + std::to_string(num_units) +
+                   " units (unit count mismatch)");
+  }
+  if (ok_spikes && t.bins == 0) trials.problem(trials.where(k, opts.spikes_field) + " has no bins");
+  if (ok_vel && vel.cols != dim) {
+    trials.problem(trials.where(k, opts.velocity_field) + " has " + std::to_string(vel.cols) +
+                   " columns, expected " + std::to_string(dim) + " (behavior_names)");
+  }
+  if (ok_spikes && ok_vel && vel.rows != t.bins) {
+    trials.problem(trials.where(k, opts.velocity_field) + " has " + std::to_string(vel.rows) +
+                   " rows but " + opts.spikes_field + " has " + std::to_string(t.bins) +
+                   " (mismatched T)");
+  }
+  if (ok_vel) {
+    size_t nan = 0;
+    size_t first = 0;
+    for (size_t i = 0; i < vel.v.size(); ++i) {
+      if (!std::isfinite(vel.v[i]) && nan++ == 0) first = i;
+    }
+    if (nan > 0) {
+      trials.problem(trials.where(k, opts.velocity_field) + " has " + std::to_string(nan) +
+                     " NaN/inf values (first at bin " +
+                     std::to_string(vel.rows ? first % vel.rows + 1 : 0) + ")");
+    }
+  }
+  if (ok_spikes) {
+    size_t bad = 0;
+    for (double c : spikes.v) {
+      if (!(c >= 0 && c == std::floor(c) && c < 1e6)) ++bad;
+    }
+    if (bad > 0) {
+      trials.problem(trials.where(k, opts.spikes_field) + " has " + std::to_string(bad) +
+                     " entries that are not non-negative integer counts");
+    }
+  }
+  if (has_condition) t.condition = read_condition(trials, k, opts);
+  return t;
+}
+
+/// Appends a checked trial starting at bin `bin0` of the concatenated clock: counts expand into
+/// spike times drawn uniformly in their bin (sorted, so each unit stays ascending), behaviour
+/// samples sit at bin centres.
+void append_trial(const TrialData& t, int64_t bin0, int64_t bin_ns, std::mt19937_64& rng,
+                  Session& s) {
+  std::vector<int64_t> draws;
+  const size_t dim = s.behavior_names.size();
+  for (size_t b = 0; b < t.bins; ++b) {
+    const int64_t start = (bin0 + static_cast<int64_t>(b)) * bin_ns;
+    for (size_t u = 0; u < s.units.size(); ++u) {
+      const auto c = static_cast<size_t>(t.spikes.at(b, u));
+      if (c == 0) continue;
+      draws.resize(c);
+      for (auto& d : draws) d = start + static_cast<int64_t>(rng() % static_cast<uint64_t>(bin_ns));
+      std::sort(draws.begin(), draws.end());
+      auto& dst = s.spike_times_ns[u];
+      dst.insert(dst.end(), draws.begin(), draws.end());
+    }
+    s.behavior_t_ns.push_back(start + bin_ns / 2);
+    for (size_t d = 0; d < dim; ++d) s.behavior.push_back(static_cast<float>(t.vel.at(b, d)));
+  }
+  s.trials.push_back({bin0 * bin_ns, (bin0 + static_cast<int64_t>(t.bins)) * bin_ns, t.condition});
+}
+
+[[noreturn]] void throw_problems(const std::string& file, const TrialStruct& trials) {
+  const auto& problems = trials.problems();
+  std::ostringstream msg;
+  msg << file << ": cannot read " << trials.name() << " (" << problems.size() << " problem"
+      << (problems.size() == 1 ? "" : "s") << "):";
+  for (size_t i = 0; i < problems.size() && i < kMaxProblemsListed; ++i) {
+    msg << "\n  - " << problems[i];
+  }
+  if (problems.size() > kMaxProblemsListed) {
+    msg << "\n  ... and " << problems.size() - kMaxProblemsListed << " more";
+  }
+  throw std::runtime_error(msg.str());
+}
+
+}  // namespace
+
+Session read_mat_session(const std::string& path, const MatReadOptions& opts) {
+  const std::string file = path + ": MAT file";
+  MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
+  if (!mat) throw std::runtime_error(file + ": cannot open (missing, or not a MAT v4/v5/v7.3 file)");
+  check_options(opts);
+
+  const VarPtr var = read_trial_variable(mat.get(), file, opts.variable);
+  TrialStruct trials(var.get(), "variable '" + opts.variable + "'");
+  require_fields(trials, file, opts);
+  const bool has_condition =
+      !opts.condition_field.empty() && trials.has_field(opts.condition_field);
+
+  // Units and bin size from the first trial; every trial must agree.
+  const TrialReference ref = read_reference(trials, opts);
+  const int64_t bin_ns = std::llround(ref.bin_s * 1e9);
+  if (ref.bin_s > 0 && bin_ns <= 0) trials.problem(trials.name() + ": bin size below 1 ns");
 
   Session s;
-  s.units = units;
-  s.spike_times_ns.resize(units.size());
+  s.units = ref.units;
+  s.spike_times_ns.resize(ref.units.size());
   s.behavior_names = opts.behavior_names;
-  const size_t dim = opts.behavior_names.size();
   std::mt19937_64 rng(opts.expansion_seed);
-  std::vector<int64_t> draws;
   int64_t bin0 = 0;  // first bin of the current trial on the concatenated clock
-
-  for (size_t k = 0; k < num_trials; ++k) {
-    Matrix spikes;
-    Matrix vel;
-    Matrix g;
-    Matrix b;
-    const bool ok_spikes = field(opts.spikes_field, k, spikes);
-    const bool ok_vel = field(opts.velocity_field, k, vel);
-    if (k > 0 && field(opts.unit_guide_field, k, g) && g.v != guide.v) {
-      problems.push_back(where(k, opts.unit_guide_field) + " differs from trial 1's");
-    }
-    if (k > 0 && field(opts.bin_size_field, k, b) &&
-        (b.v.size() != 1 || !(std::abs(b.v[0] - bin_s) <= 1e-9 * bin_s))) {
-      problems.push_back(where(k, opts.bin_size_field) + " differs from trial 1's (" +
-                         std::to_string(bin_s) + " s)");
-    }
-    const size_t T = ok_spikes ? spikes.rows : 0;
-    if (ok_spikes && spikes.cols != units.size() && !units.empty()) {
-      problems.push_back(where(k, opts.spikes_field) + " has " + std::to_string(spikes.cols) +
-                         " columns but the unit guide lists " + std::to_string(units.size()) +
-                         " units (unit count mismatch)");
-    }
-    if (ok_spikes && T == 0) problems.push_back(where(k, opts.spikes_field) + " has no bins");
-    if (ok_vel && vel.cols != dim) {
-      problems.push_back(where(k, opts.velocity_field) + " has " + std::to_string(vel.cols) +
-                         " columns, expected " + std::to_string(dim) + " (behavior_names)");
-    }
-    if (ok_spikes && ok_vel && vel.rows != T) {
-      problems.push_back(where(k, opts.velocity_field) + " has " + std::to_string(vel.rows) +
-                         " rows but " + opts.spikes_field + " has " + std::to_string(T) +
-                         " (mismatched T)");
-    }
-    if (ok_vel) {
-      size_t nan = 0;
-      size_t first = 0;
-      for (size_t i = 0; i < vel.v.size(); ++i) {
-        if (!std::isfinite(vel.v[i]) && nan++ == 0) first = i;
-      }
-      if (nan > 0) {
-        problems.push_back(where(k, opts.velocity_field) + " has " + std::to_string(nan) +
-                           " NaN/inf values (first at bin " +
-                           std::to_string(vel.rows ? first % vel.rows + 1 : 0) + ")");
-      }
-    }
-    if (ok_spikes) {
-      size_t bad = 0;
-      for (double c : spikes.v) {
-        if (!(c >= 0 && c == std::floor(c) && c < 1e6)) ++bad;
-      }
-      if (bad > 0) {
-        problems.push_back(where(k, opts.spikes_field) + " has " + std::to_string(bad) +
-                           " entries that are not non-negative integer counts");
-      }
-    }
-    int32_t condition = 0;
-    if (has_condition) {
-      Matrix c;
-      if (field(opts.condition_field, k, c)) {
-        if (c.v.size() != 1) {
-          problems.push_back(where(k, opts.condition_field) + " must be a scalar angle (rad)");
-        } else if (std::isfinite(c.v[0])) {
-          const double step = 2.0 * std::numbers::pi / opts.num_conditions;
-          const int64_t idx = std::llround(c.v[0] / step) % opts.num_conditions;
-          condition = static_cast<int32_t>((idx + opts.num_conditions) % opts.num_conditions);
-        } else {
-          condition = -1;  // unknown target
-        }
-      }
-    }
-    if (!problems.empty()) continue;  // keep checking the rest; build nothing more
-
-    // Expand counts into spike times: uniform in the bin, sorted, so each unit stays ascending.
-    for (size_t t = 0; t < T; ++t) {
-      const int64_t start = (bin0 + static_cast<int64_t>(t)) * bin_ns;
-      for (size_t u = 0; u < units.size(); ++u) {
-        const auto c = static_cast<size_t>(spikes.at(t, u));
-        if (c == 0) continue;
-        draws.resize(c);
-        for (auto& d : draws) d = start + static_cast<int64_t>(rng() % static_cast<uint64_t>(bin_ns));
-        std::sort(draws.begin(), draws.end());
-        auto& dst = s.spike_times_ns[u];
-        dst.insert(dst.end(), draws.begin(), draws.end());
-      }
-      s.behavior_t_ns.push_back(start + bin_ns / 2);
-      for (size_t d = 0; d < dim; ++d) s.behavior.push_back(static_cast<float>(vel.at(t, d)));
-    }
-    s.trials.push_back({bin0 * bin_ns, (bin0 + static_cast<int64_t>(T)) * bin_ns, condition});
-    bin0 += static_cast<int64_t>(T);
+  for (size_t k = 0; k < trials.num_trials(); ++k) {
+    const TrialData t = read_trial(trials, k, opts, ref, has_condition);
+    if (!trials.problems().empty()) continue;  // keep checking the rest; build nothing more
+    append_trial(t, bin0, bin_ns, rng, s);
+    bin0 += static_cast<int64_t>(t.bins);
   }
+  if (!trials.problems().empty()) throw_problems(file, trials);
 
-  if (!problems.empty()) {
-    std::ostringstream msg;
-    msg << file << ": cannot read " << vname << " (" << problems.size() << " problem"
-        << (problems.size() == 1 ? "" : "s") << "):";
-    for (size_t i = 0; i < problems.size() && i < kMaxProblemsListed; ++i) {
-      msg << "\n  - " << problems[i];
-    }
-    if (problems.size() > kMaxProblemsListed) {
-      msg << "\n  ... and " << problems.size() - kMaxProblemsListed << " more";
-    }
-    throw std::runtime_error(msg.str());
-  }
   s.start_ns = 0;
   s.end_ns = bin0 * bin_ns;
   s.validate(file);

@@ -1,5 +1,5 @@
 // Recording file (.sfrec), version 1 — byte layout in replay/RECORDING_FORMAT.md.
-// All integers little-endian; floats IEEE-754 binary32; CRC-32 ISO-HDLC (replay/crc32.h).
+// All integers little-endian; floats IEEE-754 binary32; CRC-32 ISO-HDLC (core/checksum.h).
 //
 //   header (40 bytes): magic "SFREC\0\0\1"; u32 version = 1; u32 header_bytes = 40;
 //                      i64 created_unix_ns; i64 created_host_ns; u32 reserved = 0;
@@ -13,19 +13,25 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <span>
 #include <stdexcept>
 
+#include "core/byte_io.h"
+#include "core/checksum.h"
 #include "core/time.h"
-#include "replay/crc32.h"
 
 namespace spikeflow::replay {
 namespace {
+
+using core::ByteReader;
+using core::load_le;
+using core::SpanWriter;
 
 constexpr std::array<char, 8> kMagic{'S', 'F', 'R', 'E', 'C', '\0', '\0', '\1'};
 constexpr uint32_t kVersion = 1;
@@ -38,58 +44,6 @@ constexpr size_t kEventsFixed = 24;
 constexpr size_t kEventBytes = 16;
 constexpr size_t kPredictionFixed = 88;
 constexpr size_t kEndBytes = 48;
-
-// Little-endian field encoding at a cursor (no bounds checks: callers size the frame first).
-template <typename T>
-void put(uint8_t*& p, T v) noexcept {
-  static_assert(std::is_trivially_copyable_v<T>);
-  std::memcpy(p, &v, sizeof(T));
-  if constexpr (std::endian::native == std::endian::big) std::reverse(p, p + sizeof(T));
-  p += sizeof(T);
-}
-
-template <typename T>
-T get_at(const uint8_t* p) noexcept {
-  std::array<uint8_t, sizeof(T)> b;
-  std::memcpy(b.data(), p, sizeof(T));
-  if constexpr (std::endian::native == std::endian::big) std::reverse(b.begin(), b.end());
-  T v;
-  std::memcpy(&v, b.data(), sizeof(T));
-  return v;
-}
-
-// Bounds-checked decoder over one record's payload; a short read marks the record malformed.
-class PayloadReader {
- public:
-  PayloadReader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
-  template <typename T>
-  T get() {
-    if (sizeof(T) > n_ - pos_) {
-      ok_ = false;
-      return T{};
-    }
-    const T v = get_at<T>(p_ + pos_);
-    pos_ += sizeof(T);
-    return v;
-  }
-  std::string get_string(size_t len) {
-    if (len > n_ - pos_) {
-      ok_ = false;
-      return {};
-    }
-    std::string s(reinterpret_cast<const char*>(p_ + pos_), len);
-    pos_ += len;
-    return s;
-  }
-  void invalidate() { ok_ = false; }
-  bool ok_and_done() const { return ok_ && pos_ == n_; }
-
- private:
-  const uint8_t* p_;
-  size_t n_;
-  size_t pos_ = 0;
-  bool ok_ = true;
-};
 
 int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -119,15 +73,15 @@ void RecordingWriter::open(const std::string& path) {
   counters_ = RecordingCounters{};
   used_ = 0;
 
-  uint8_t* p = buffer_.data();
-  std::memcpy(p, kMagic.data(), kMagic.size());
-  p += kMagic.size();
-  put<uint32_t>(p, kVersion);
-  put<uint32_t>(p, static_cast<uint32_t>(kHeaderBytes));
-  put<int64_t>(p, unix_now_ns());
-  put<int64_t>(p, core::host_now_ns());
-  put<uint32_t>(p, 0);
-  put<uint32_t>(p, crc32(buffer_.data(), kHeaderBytes - 4));
+  const std::span<uint8_t> header(buffer_.data(), kHeaderBytes);
+  SpanWriter w(header);
+  w.write_chars({kMagic.data(), kMagic.size()});
+  w.write<uint32_t>(kVersion);
+  w.write<uint32_t>(static_cast<uint32_t>(kHeaderBytes));
+  w.write<int64_t>(unix_now_ns());
+  w.write<int64_t>(core::host_now_ns());
+  w.write<uint32_t>(0);
+  w.write<uint32_t>(core::crc32(header.first(kHeaderBytes - 4)));
   used_ = kHeaderBytes;  // goes out with the first flush, like every record
 }
 
@@ -165,15 +119,16 @@ bool RecordingWriter::flush() noexcept {
   return ok();
 }
 
-uint8_t* RecordingWriter::begin_record(RecordType type, size_t payload_bytes) noexcept {
+std::optional<SpanWriter> RecordingWriter::begin_record(RecordType type,
+                                                        size_t payload_bytes) noexcept {
   if (fd_ < 0 || !ok() || payload_bytes > kMaxPayloadBytes) {
     ++counters_.records_dropped;
-    return nullptr;
+    return std::nullopt;
   }
   const size_t total = kFrameBytes + payload_bytes;
   if (total > buffer_.size() - used_ && !flush()) {
     ++counters_.records_dropped;
-    return nullptr;
+    return std::nullopt;
   }
   uint8_t* base = nullptr;
   if (total > buffer_.size()) {
@@ -182,7 +137,7 @@ uint8_t* RecordingWriter::begin_record(RecordType type, size_t payload_bytes) no
       oversize_.resize(total);
     } catch (...) {
       ++counters_.records_dropped;
-      return nullptr;
+      return std::nullopt;
     }
     base = oversize_.data();
     in_oversize_ = true;
@@ -192,16 +147,22 @@ uint8_t* RecordingWriter::begin_record(RecordType type, size_t payload_bytes) no
     in_oversize_ = false;
   }
   pending_bytes_ = total;
-  uint8_t* p = base;
-  put<uint32_t>(p, static_cast<uint32_t>(type));
-  put<uint32_t>(p, static_cast<uint32_t>(payload_bytes));
-  return p;
+  SpanWriter frame({base, 8});
+  frame.write<uint32_t>(static_cast<uint32_t>(type));
+  frame.write<uint32_t>(static_cast<uint32_t>(payload_bytes));
+  return SpanWriter({base + 8, payload_bytes});
 }
 
-bool RecordingWriter::commit() noexcept {
+bool RecordingWriter::commit(const SpanWriter& payload) noexcept {
+  if (!payload.done()) {
+    // The payload written disagrees with the size reserved for it: a bug in a write_*; the
+    // record is dropped rather than framed around garbage.
+    ++counters_.records_dropped;
+    return false;
+  }
   uint8_t* base = in_oversize_ ? oversize_.data() : buffer_.data() + record_begin_;
-  uint8_t* crc_at = base + pending_bytes_ - 4;
-  put<uint32_t>(crc_at, crc32(base, pending_bytes_ - 4));
+  const std::span<uint8_t> frame(base, pending_bytes_);
+  core::store_le<uint32_t>(frame.last(4).data(), core::crc32(frame.first(pending_bytes_ - 4)));
   if (in_oversize_) {
     if (!write_fd(base, pending_bytes_)) {
       ++counters_.records_dropped;
@@ -215,56 +176,55 @@ bool RecordingWriter::commit() noexcept {
 }
 
 bool RecordingWriter::write_config(const std::string& config_text) noexcept {
-  uint8_t* p = begin_record(RecordType::kConfig, config_text.size());
-  if (!p) return false;
-  std::memcpy(p, config_text.data(), config_text.size());
-  if (!commit()) return false;
+  auto w = begin_record(RecordType::kConfig, config_text.size());
+  if (!w) return false;
+  w->write_chars(config_text);
+  if (!commit(*w)) return false;
   ++counters_.records;
   return true;
 }
 
 bool RecordingWriter::write_model(const std::string& description,
                                   const std::string& identity) noexcept {
-  uint8_t* p = begin_record(RecordType::kModel, 8 + description.size() + identity.size());
-  if (!p) return false;
-  put<uint32_t>(p, static_cast<uint32_t>(description.size()));
-  std::memcpy(p, description.data(), description.size());
-  p += description.size();
-  put<uint32_t>(p, static_cast<uint32_t>(identity.size()));
-  std::memcpy(p, identity.data(), identity.size());
-  if (!commit()) return false;
+  auto w = begin_record(RecordType::kModel, 8 + description.size() + identity.size());
+  if (!w) return false;
+  w->write<uint32_t>(static_cast<uint32_t>(description.size()));
+  w->write_chars(description);
+  w->write<uint32_t>(static_cast<uint32_t>(identity.size()));
+  w->write_chars(identity);
+  if (!commit(*w)) return false;
   ++counters_.records;
   return true;
 }
 
 bool RecordingWriter::write_units(const std::vector<core::UnitKey>& units) noexcept {
-  uint8_t* p = begin_record(RecordType::kUnits, 4 + 8 * units.size());
-  if (!p) return false;
-  put<uint32_t>(p, static_cast<uint32_t>(units.size()));
+  auto w = begin_record(RecordType::kUnits, 4 + 8 * units.size());
+  if (!w) return false;
+  w->write<uint32_t>(static_cast<uint32_t>(units.size()));
   for (const auto& u : units) {
-    put<uint32_t>(p, u.channel);
-    put<uint16_t>(p, u.unit);
-    put<uint16_t>(p, 0);
+    w->write<uint32_t>(u.channel);
+    w->write<uint16_t>(u.unit);
+    w->write<uint16_t>(0);
   }
-  if (!commit()) return false;
+  if (!commit(*w)) return false;
   ++counters_.records;
   return true;
 }
 
 bool RecordingWriter::write_events(const core::EventBatch& batch) noexcept {
-  uint8_t* p = begin_record(RecordType::kEvents, kEventsFixed + kEventBytes * batch.events.size());
-  if (!p) return false;
-  put<int64_t>(p, batch.arrival_host_ns);
-  put<int64_t>(p, batch.device_time_ns);
-  put<uint32_t>(p, static_cast<uint32_t>(batch.events.size()));
-  put<uint32_t>(p, 0);
+  auto w = begin_record(RecordType::kEvents, kEventsFixed + kEventBytes * batch.events.size());
+  if (!w) return false;
+  w->write<int64_t>(batch.arrival_host_ns);
+  w->write<int64_t>(batch.device_time_ns);
+  w->write<uint32_t>(static_cast<uint32_t>(batch.events.size()));
+  w->write<uint32_t>(0);
   for (const auto& e : batch.events) {
-    put<int64_t>(p, e.t_ns);
-    put<uint32_t>(p, e.channel);
-    put<uint16_t>(p, e.unit);
-    put<uint16_t>(p, e.reserved);
+    w->write<int64_t>(e.t_ns);
+    w->write<uint32_t>(e.channel);
+    w->write<uint16_t>(e.unit);
+    w->write<uint16_t>(e.reserved);
   }
-  if (!commit()) return false;
+  if (!commit(*w)) return false;
   ++counters_.records;
   ++counters_.event_records;
   counters_.events += batch.events.size();
@@ -273,22 +233,22 @@ bool RecordingWriter::write_events(const core::EventBatch& batch) noexcept {
 
 bool RecordingWriter::write_prediction(const core::Prediction& pr) noexcept {
   const int dim = std::clamp(pr.output_dim, 0, core::kMaxOutputDim);
-  uint8_t* p = begin_record(RecordType::kPrediction, kPredictionFixed + 4 * static_cast<size_t>(dim));
-  if (!p) return false;
-  put<int64_t>(p, pr.seq);
-  put<int64_t>(p, pr.start_ns);
-  put<int64_t>(p, pr.end_ns);
-  put<uint32_t>(p, pr.flags);
-  put<uint32_t>(p, pr.n_tokens);
-  put<uint32_t>(p, static_cast<uint32_t>(dim));
-  put<uint32_t>(p, 0);
+  auto w = begin_record(RecordType::kPrediction, kPredictionFixed + 4 * static_cast<size_t>(dim));
+  if (!w) return false;
+  w->write<int64_t>(pr.seq);
+  w->write<int64_t>(pr.start_ns);
+  w->write<int64_t>(pr.end_ns);
+  w->write<uint32_t>(pr.flags);
+  w->write<uint32_t>(pr.n_tokens);
+  w->write<uint32_t>(static_cast<uint32_t>(dim));
+  w->write<uint32_t>(0);
   const core::ChunkTiming& t = pr.timing;
   for (int64_t v : {t.trigger_arrival_ns, t.close_ns, t.tokenize_ns, t.decode_start_ns,
                     t.decode_end_ns, t.publish_ns}) {
-    put<int64_t>(p, v);
+    w->write<int64_t>(v);
   }
-  for (int d = 0; d < dim; ++d) put<float>(p, pr.values[static_cast<size_t>(d)]);
-  if (!commit()) return false;
+  for (int d = 0; d < dim; ++d) w->write<float>(pr.values[static_cast<size_t>(d)]);
+  if (!commit(*w)) return false;
   ++counters_.records;
   ++counters_.prediction_records;
   return true;
@@ -297,14 +257,14 @@ bool RecordingWriter::write_prediction(const core::Prediction& pr) noexcept {
 bool RecordingWriter::finish_fd(bool write_end) noexcept {
   if (fd_ < 0) return true;
   if (write_end) {
-    if (uint8_t* p = begin_record(RecordType::kEnd, kEndBytes)) {
-      put<int64_t>(p, unix_now_ns());
-      put<uint64_t>(p, counters_.event_records);
-      put<uint64_t>(p, counters_.events);
-      put<uint64_t>(p, counters_.prediction_records);
-      put<uint64_t>(p, counters_.records);
-      put<uint64_t>(p, counters_.records_dropped);
-      commit();
+    if (auto w = begin_record(RecordType::kEnd, kEndBytes)) {
+      w->write<int64_t>(unix_now_ns());
+      w->write<uint64_t>(counters_.event_records);
+      w->write<uint64_t>(counters_.events);
+      w->write<uint64_t>(counters_.prediction_records);
+      w->write<uint64_t>(counters_.records);
+      w->write<uint64_t>(counters_.records_dropped);
+      commit(*w);
     }
   }
   flush();
@@ -317,19 +277,33 @@ bool RecordingWriter::finish_fd(bool write_end) noexcept {
 bool RecordingWriter::close() noexcept { return finish_fd(/*write_end=*/true); }
 
 // ---------------------------------------------------------------------------------------------
-// Reader
+// Reader: open the file, check its header, then read frame after frame, decoding each payload,
+// until the end of the file or the first record that fails its checks.
 
-Recording read_recording(const std::string& path) {
+namespace {
+
+/// Why reading stopped before the end of the file.
+struct ReadStop {
+  bool corrupt = false;  ///< false: the file ends early (truncated); true: damage
+  std::string why;
+};
+
+/// The file's size, and a stream positioned at its start. Throws naming the file.
+std::ifstream open_recording(const std::string& path, uint64_t& file_size) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw std::runtime_error(path + ": no such recording file");
   }
-  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  file_size = std::filesystem::file_size(path, ec);
   if (ec) throw std::runtime_error(path + ": cannot determine file size: " + ec.message());
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path + ": cannot open recording for reading");
-  const std::string file = path + ": recording";
+  return in;
+}
 
+/// Reads and checks the 40-byte header into r (version, creation times). Throws naming the file
+/// (`file`) when it is not a recording, has another version or a damaged header.
+void read_header(std::istream& in, const std::string& file, Recording& r) {
   std::array<uint8_t, kHeaderBytes> header{};
   in.read(reinterpret_cast<char*>(header.data()), static_cast<std::streamsize>(header.size()));
   const auto got = static_cast<size_t>(in.gcount());
@@ -341,159 +315,189 @@ Recording read_recording(const std::string& path) {
     throw std::runtime_error(file + ": truncated header (" + std::to_string(got) + " of " +
                              std::to_string(kHeaderBytes) + " bytes)");
   }
-  Recording r;
-  r.version = get_at<uint32_t>(header.data() + 8);
+  ByteReader h(std::span<const uint8_t>(header).subspan(kMagic.size()));
+  r.version = h.read<uint32_t>();
   if (r.version != kVersion) {
     throw std::runtime_error(file + ": unsupported version " + std::to_string(r.version) +
                              " (this build reads version " + std::to_string(kVersion) + ")");
   }
-  if (get_at<uint32_t>(header.data() + 36) != crc32(header.data(), kHeaderBytes - 4) ||
-      get_at<uint32_t>(header.data() + 12) != kHeaderBytes) {
+  const auto header_bytes = h.read<uint32_t>();
+  r.created_unix_ns = h.read<int64_t>();
+  r.created_host_ns = h.read<int64_t>();
+  (void)h.read<uint32_t>();  // reserved
+  const auto crc = h.read<uint32_t>();
+  if (crc != core::crc32(std::span<const uint8_t>(header).first(kHeaderBytes - 4)) ||
+      header_bytes != kHeaderBytes) {
     throw std::runtime_error(file + ": corrupt header (checksum or size mismatch)");
   }
-  r.created_unix_ns = get_at<int64_t>(header.data() + 16);
-  r.created_host_ns = get_at<int64_t>(header.data() + 24);
+}
+
+/// Reads the next whole record (frame and payload) into rec, `remaining` file bytes being left.
+/// Returns why reading must stop instead, when the record is cut short, implausible or fails its
+/// CRC.
+std::optional<ReadStop> read_frame(std::istream& in, uint64_t remaining, std::vector<uint8_t>& rec) {
+  if (remaining < 8) return ReadStop{false, "file ends inside a record header (truncated)"};
+  rec.resize(8);
+  in.read(reinterpret_cast<char*>(rec.data()), 8);
+  if (!in) return ReadStop{true, "read error"};
+  const auto len = load_le<uint32_t>(rec.data() + 4);
+  if (len > kMaxPayloadBytes) {
+    return ReadStop{true, "corrupt record: implausible payload length " + std::to_string(len)};
+  }
+  if (remaining < kFrameBytes + len) {
+    return ReadStop{false, "file ends inside a record of " + std::to_string(kFrameBytes + len) +
+                               " bytes (truncated)"};
+  }
+  rec.resize(kFrameBytes + len);
+  in.read(reinterpret_cast<char*>(rec.data() + 8), static_cast<std::streamsize>(len + 4));
+  if (!in) return ReadStop{true, "read error"};
+  const std::span<const uint8_t> frame(rec);
+  if (load_le<uint32_t>(frame.last(4).data()) != core::crc32(frame.first(8 + len))) {
+    // A bad last record is what a crash mid-write leaves; one with records after it is damage.
+    const bool last = remaining == kFrameBytes + len;
+    return ReadStop{!last, last ? "last record fails its checksum (torn write)"
+                                : "corrupt record (checksum mismatch)"};
+  }
+  return std::nullopt;
+}
+
+// Payload decoders, one per record type (layouts in replay/RECORDING_FORMAT.md). Each reads into
+// locals and stores into r only when the payload had exactly the size its contents declare;
+// otherwise it returns false (a malformed record) and r is untouched.
+
+bool decode_model(ByteReader& p, Recording& r) {
+  std::string model(p.chars(p.read<uint32_t>()));
+  std::string identity(p.chars(p.read<uint32_t>()));
+  if (!p.done()) return false;
+  r.model = std::move(model);
+  r.model_identity = std::move(identity);
+  return true;
+}
+
+bool decode_units(ByteReader& p, Recording& r) {
+  const auto n = p.read<uint32_t>();
+  if (static_cast<uint64_t>(n) * 8 + 4 != p.size()) return false;
+  std::vector<core::UnitKey> units(n);
+  for (auto& u : units) {
+    u.channel = p.read<uint32_t>();
+    u.unit = p.read<uint16_t>();
+    (void)p.read<uint16_t>();  // reserved
+  }
+  if (!p.done()) return false;
+  r.units = std::move(units);
+  return true;
+}
+
+bool decode_events(ByteReader& p, Recording& r) {
+  core::EventBatch b;
+  b.arrival_host_ns = p.read<int64_t>();
+  b.device_time_ns = p.read<int64_t>();
+  const auto n = p.read<uint32_t>();
+  (void)p.read<uint32_t>();  // reserved
+  if (kEventsFixed + kEventBytes * static_cast<uint64_t>(n) != p.size()) return false;
+  b.events.resize(n);
+  for (auto& e : b.events) {
+    e.t_ns = p.read<int64_t>();
+    e.channel = p.read<uint32_t>();
+    e.unit = p.read<uint16_t>();
+    e.reserved = p.read<uint16_t>();
+  }
+  if (!p.done()) return false;
+  r.batches.push_back(std::move(b));
+  return true;
+}
+
+bool decode_prediction(ByteReader& p, Recording& r) {
+  core::Prediction pr;
+  pr.seq = p.read<int64_t>();
+  pr.start_ns = p.read<int64_t>();
+  pr.end_ns = p.read<int64_t>();
+  pr.flags = p.read<uint32_t>();
+  pr.n_tokens = p.read<uint32_t>();
+  const auto dim = p.read<uint32_t>();
+  (void)p.read<uint32_t>();  // reserved
+  if (dim > static_cast<uint32_t>(core::kMaxOutputDim) ||
+      kPredictionFixed + 4 * static_cast<uint64_t>(dim) != p.size()) {
+    return false;
+  }
+  pr.output_dim = static_cast<int>(dim);
+  core::ChunkTiming& t = pr.timing;
+  for (int64_t* f : {&t.trigger_arrival_ns, &t.close_ns, &t.tokenize_ns, &t.decode_start_ns,
+                     &t.decode_end_ns, &t.publish_ns}) {
+    *f = p.read<int64_t>();
+  }
+  for (uint32_t d = 0; d < dim; ++d) pr.values[d] = p.read<float>();
+  if (!p.done()) return false;
+  r.predictions.push_back(pr);
+  return true;
+}
+
+bool decode_end(ByteReader& p, Recording& r) {
+  (void)p.read<int64_t>();  // closed_unix_ns
+  RecordingCounters c;
+  c.event_records = p.read<uint64_t>();
+  c.events = p.read<uint64_t>();
+  c.prediction_records = p.read<uint64_t>();
+  c.records = p.read<uint64_t>();
+  c.records_dropped = p.read<uint64_t>();
+  if (!p.done()) return false;
+  r.end_counters = c;
+  return true;
+}
+
+/// Applies one CRC-valid record to r. Types this build does not know are counted and skipped.
+/// Returns false when the payload does not match its contents (malformed).
+bool apply_record(uint32_t type, std::span<const uint8_t> payload, Recording& r) {
+  ByteReader p(payload);
+  switch (static_cast<RecordType>(type)) {
+    case RecordType::kConfig: r.config.assign(p.chars(payload.size())); return true;
+    case RecordType::kModel: return decode_model(p, r);
+    case RecordType::kUnits: return decode_units(p, r);
+    case RecordType::kEvents: return decode_events(p, r);
+    case RecordType::kPrediction: return decode_prediction(p, r);
+    case RecordType::kEnd: return decode_end(p, r);
+  }
+  ++r.unknown_records;
+  return true;
+}
+
+}  // namespace
+
+Recording read_recording(const std::string& path) {
+  uint64_t file_size = 0;
+  std::ifstream in = open_recording(path, file_size);
+  const std::string file = path + ": recording";
+  Recording r;
+  read_header(in, file, r);
 
   uint64_t offset = kHeaderBytes;
   r.bytes_read = offset;
   std::vector<uint8_t> rec;
   bool end_seen = false;
-  auto stop = [&](bool corrupt, const std::string& why) {
-    r.corrupt = corrupt;
-    r.truncated = !corrupt;
-    r.bytes_lost = file_size - offset;
-    r.problem = file + ": " + why + " at byte offset " + std::to_string(offset) + "; " +
-                std::to_string(r.records) + " records before it were read, " +
-                std::to_string(r.bytes_lost) + " bytes from there on were not";
-  };
   while (offset < file_size) {
-    const uint64_t remaining = file_size - offset;
-    if (remaining < 8) {
-      stop(false, "file ends inside a record header (truncated)");
-      break;
-    }
-    rec.resize(8);
-    in.read(reinterpret_cast<char*>(rec.data()), 8);
-    if (!in) {
-      stop(true, "read error");
-      break;
-    }
-    const auto type = get_at<uint32_t>(rec.data());
-    const auto len = get_at<uint32_t>(rec.data() + 4);
-    if (len > kMaxPayloadBytes) {
-      stop(true, "corrupt record: implausible payload length " + std::to_string(len));
-      break;
-    }
-    if (remaining < kFrameBytes + len) {
-      stop(false, "file ends inside a record of " + std::to_string(kFrameBytes + len) +
-                      " bytes (truncated)");
-      break;
-    }
-    rec.resize(kFrameBytes + len);
-    in.read(reinterpret_cast<char*>(rec.data() + 8), static_cast<std::streamsize>(len + 4));
-    if (!in) {
-      stop(true, "read error");
-      break;
-    }
-    if (get_at<uint32_t>(rec.data() + 8 + len) != crc32(rec.data(), 8 + len)) {
-      // A bad last record is what a crash mid-write leaves; one with records after it is damage.
-      const bool last = remaining == kFrameBytes + len;
-      stop(!last, last ? "last record fails its checksum (torn write)"
-                       : "corrupt record (checksum mismatch)");
-      break;
-    }
-    PayloadReader p(rec.data() + 8, len);
-    bool known = true;
-    switch (static_cast<RecordType>(type)) {
-      case RecordType::kConfig:
-        r.config = p.get_string(len);
-        break;
-      case RecordType::kModel: {
-        r.model = p.get_string(p.get<uint32_t>());
-        r.model_identity = p.get_string(p.get<uint32_t>());
-        break;
+    std::optional<ReadStop> stop = read_frame(in, file_size - offset, rec);
+    uint32_t type = 0;
+    if (!stop) {
+      type = load_le<uint32_t>(rec.data());
+      const auto payload = std::span<const uint8_t>(rec).subspan(8, rec.size() - kFrameBytes);
+      if (!apply_record(type, payload, r)) {
+        stop = ReadStop{true, "malformed record of type " + std::to_string(type) + " (payload of " +
+                                  std::to_string(payload.size()) +
+                                  " bytes does not match its contents)"};
       }
-      case RecordType::kUnits: {
-        const auto n = p.get<uint32_t>();
-        if (static_cast<uint64_t>(n) * 8 + 4 != len) {
-          p.invalidate();
-          break;
-        }
-        r.units.resize(n);
-        for (auto& u : r.units) {
-          u.channel = p.get<uint32_t>();
-          u.unit = p.get<uint16_t>();
-          p.get<uint16_t>();
-        }
-        break;
-      }
-      case RecordType::kEvents: {
-        core::EventBatch b;
-        b.arrival_host_ns = p.get<int64_t>();
-        b.device_time_ns = p.get<int64_t>();
-        const auto n = p.get<uint32_t>();
-        p.get<uint32_t>();
-        if (kEventsFixed + kEventBytes * static_cast<uint64_t>(n) != len) {
-          p.invalidate();
-          break;
-        }
-        b.events.resize(n);
-        for (auto& e : b.events) {
-          e.t_ns = p.get<int64_t>();
-          e.channel = p.get<uint32_t>();
-          e.unit = p.get<uint16_t>();
-          e.reserved = p.get<uint16_t>();
-        }
-        r.batches.push_back(std::move(b));
-        break;
-      }
-      case RecordType::kPrediction: {
-        core::Prediction pr;
-        pr.seq = p.get<int64_t>();
-        pr.start_ns = p.get<int64_t>();
-        pr.end_ns = p.get<int64_t>();
-        pr.flags = p.get<uint32_t>();
-        pr.n_tokens = p.get<uint32_t>();
-        const auto dim = p.get<uint32_t>();
-        p.get<uint32_t>();
-        if (dim > static_cast<uint32_t>(core::kMaxOutputDim) ||
-            kPredictionFixed + 4 * static_cast<uint64_t>(dim) != len) {
-          p.invalidate();
-          break;
-        }
-        pr.output_dim = static_cast<int>(dim);
-        core::ChunkTiming& t = pr.timing;
-        for (int64_t* f : {&t.trigger_arrival_ns, &t.close_ns, &t.tokenize_ns, &t.decode_start_ns,
-                           &t.decode_end_ns, &t.publish_ns}) {
-          *f = p.get<int64_t>();
-        }
-        for (uint32_t d = 0; d < dim; ++d) pr.values[d] = p.get<float>();
-        r.predictions.push_back(pr);
-        break;
-      }
-      case RecordType::kEnd: {
-        p.get<int64_t>();  // closed_unix_ns
-        RecordingCounters& c = r.end_counters;
-        c.event_records = p.get<uint64_t>();
-        c.events = p.get<uint64_t>();
-        c.prediction_records = p.get<uint64_t>();
-        c.records = p.get<uint64_t>();
-        c.records_dropped = p.get<uint64_t>();
-        break;
-      }
-      default:
-        known = false;
-        ++r.unknown_records;
-        break;
     }
-    if (known && !p.ok_and_done()) {
-      stop(true, "malformed record of type " + std::to_string(type) + " (payload of " +
-                     std::to_string(len) + " bytes does not match its contents)");
+    if (stop) {
+      r.corrupt = stop->corrupt;
+      r.truncated = !stop->corrupt;
+      r.bytes_lost = file_size - offset;
+      r.problem = file + ": " + stop->why + " at byte offset " + std::to_string(offset) + "; " +
+                  std::to_string(r.records) + " records before it were read, " +
+                  std::to_string(r.bytes_lost) + " bytes from there on were not";
       break;
     }
     end_seen = static_cast<RecordType>(type) == RecordType::kEnd;
     ++r.records;
-    offset += kFrameBytes + len;
+    offset += rec.size();
     r.bytes_read = offset;
   }
   r.clean_end = end_seen && r.bytes_lost == 0;

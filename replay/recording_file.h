@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/byte_io.h"
 #include "core/event_batch.h"
 #include "core/prediction.h"
 #include "core/unit_map.h"
@@ -78,10 +80,11 @@ class RecordingWriter {
   const std::string& path() const noexcept { return path_; }
 
  private:
-  // Reserves a frame for a payload of `payload_bytes`; returns where the payload goes, or
-  // nullptr when the record is dropped. commit() then fills in the CRC.
-  uint8_t* begin_record(RecordType type, size_t payload_bytes) noexcept;
-  bool commit() noexcept;
+  // Reserves a frame for a payload of `payload_bytes`; returns a writer over exactly that payload,
+  // or nullopt when the record is dropped. commit() then checks the payload was filled and adds
+  // the CRC.
+  std::optional<core::SpanWriter> begin_record(RecordType type, size_t payload_bytes) noexcept;
+  bool commit(const core::SpanWriter& payload) noexcept;
   bool write_fd(const uint8_t* data, size_t n) noexcept;
   void fail(const char* what, int err) noexcept;
   bool finish_fd(bool write_end) noexcept;

@@ -6,7 +6,8 @@
 //   offset 12  u32      number of sections
 //   offset 16  sections, back to back, to the end of the file; each:
 //                char tag[4]; u32 crc32(data); u64 length L; u8 data[L]
-//              CRC-32 is ISO-HDLC (zlib/PNG): reflected poly 0xEDB88320, init/xorout 0xFFFFFFFF.
+//              CRC-32 is ISO-HDLC (zlib/PNG): reflected poly 0xEDB88320, init/xorout 0xFFFFFFFF
+//              (core/checksum.h).
 //              Unknown tags are CRC-checked and skipped; trailing bytes are an error.
 //   Version-1 sections, each exactly once, in this order:
 //     META  i64 start_ns; i64 end_ns; u32 num_units U; u32 behavior_dim D;
@@ -23,14 +24,16 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <stdexcept>
 
+#include "core/byte_io.h"
+#include "core/checksum.h"
 #include "replay/mat_session_reader.h"
 #include "replay/nwb_session_reader.h"
 
@@ -42,170 +45,108 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 16;
 constexpr size_t kSectionHeaderBytes = 16;
 
-static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big);
+using core::ByteReader;
+using core::ByteWriter;
 
-uint32_t crc32(const uint8_t* data, size_t n) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) c = table[(c ^ data[i]) & 0xFFu] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
-// Little-endian encoder into a growing byte buffer.
-class Writer {
+// A bounds-checked reader over one section (or header) whose short reads throw with the file,
+// section and what was being read.
+class SectionReader {
  public:
-  template <typename T>
-  void put(T v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    std::array<uint8_t, sizeof(T)> b;
-    std::memcpy(b.data(), &v, sizeof(T));
-    if constexpr (std::endian::native == std::endian::big) std::reverse(b.begin(), b.end());
-    buf_.insert(buf_.end(), b.begin(), b.end());
-  }
-  template <typename T>
-  void put_array(const std::vector<T>& v) {
-    if constexpr (std::endian::native == std::endian::little) {
-      const auto* p = reinterpret_cast<const uint8_t*>(v.data());
-      buf_.insert(buf_.end(), p, p + v.size() * sizeof(T));
-    } else {
-      for (const T& x : v) put(x);
-    }
-  }
-  void put_bytes(const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    buf_.insert(buf_.end(), b, b + n);
-  }
-  std::vector<uint8_t>& bytes() { return buf_; }
+  SectionReader(std::span<const uint8_t> bytes, std::string where)
+      : r_(bytes), where_(std::move(where)) {}
 
- private:
-  std::vector<uint8_t> buf_;
-};
-
-// Little-endian decoder over one section's bytes; every read is bounds-checked and a short read
-// throws with the file, section and what was being read.
-class Reader {
- public:
-  Reader(const uint8_t* p, size_t n, std::string where) : p_(p), n_(n), where_(std::move(where)) {}
-
-  template <typename T>
+  template <core::LeScalar T>
   T get(const char* what) {
-    need(sizeof(T), what);
-    std::array<uint8_t, sizeof(T)> b;
-    std::memcpy(b.data(), p_ + pos_, sizeof(T));
-    if constexpr (std::endian::native == std::endian::big) std::reverse(b.begin(), b.end());
-    pos_ += sizeof(T);
-    T v;
-    std::memcpy(&v, b.data(), sizeof(T));
+    const T v = r_.read<T>();
+    if (!r_.ok()) fail(std::string("truncated ") + what);
     return v;
   }
-  template <typename T>
+  /// Resizes out to count values and fills it; checks the size before allocating, so a damaged
+  /// count cannot ask for more memory than the section holds.
+  template <core::LeScalar T>
   void get_array(std::vector<T>& out, size_t count, const char* what) {
-    if (count > (n_ - pos_) / sizeof(T)) fail(std::string("truncated ") + what);
+    if (count > r_.remaining() / sizeof(T)) fail(std::string("truncated ") + what);
     out.resize(count);
-    if constexpr (std::endian::native == std::endian::little) {
-      std::memcpy(out.data(), p_ + pos_, count * sizeof(T));
-      pos_ += count * sizeof(T);
-    } else {
-      for (auto& x : out) x = get<T>(what);
-    }
+    r_.read_array<T>(out);
   }
   std::string get_string(size_t len, const char* what) {
-    need(len, what);
-    std::string s(reinterpret_cast<const char*>(p_ + pos_), len);
-    pos_ += len;
-    return s;
+    const std::string_view s = r_.chars(len);
+    if (!r_.ok()) fail(std::string("truncated ") + what);
+    return std::string(s);
   }
   void expect_end() {
-    if (pos_ != n_) fail(std::to_string(n_ - pos_) + " unexpected extra bytes");
+    if (r_.remaining() != 0) fail(std::to_string(r_.remaining()) + " unexpected extra bytes");
   }
   [[noreturn]] void fail(const std::string& msg) const {
     throw std::runtime_error(where_ + ": " + msg);
   }
 
  private:
-  void need(size_t k, const char* what) {
-    if (k > n_ - pos_) fail(std::string("truncated ") + what);
-  }
-  const uint8_t* p_;
-  size_t n_;
-  size_t pos_ = 0;
+  ByteReader r_;
   std::string where_;
 };
 
-void append_section(Writer& file, const char (&tag)[5], std::vector<uint8_t>& data) {
-  file.put_bytes(tag, 4);
-  file.put<uint32_t>(crc32(data.data(), data.size()));
-  file.put<uint64_t>(data.size());
-  file.put_bytes(data.data(), data.size());
+void append_section(ByteWriter& file, const char (&tag)[5], const std::vector<uint8_t>& data) {
+  file.write_chars({tag, 4});
+  file.write<uint32_t>(core::crc32(data));
+  file.write<uint64_t>(data.size());
+  file.write_bytes(data);
 }
 
 std::vector<uint8_t> encode(const Session& s) {
-  Writer file;
-  file.put_bytes(kMagic.data(), kMagic.size());
-  file.put<uint32_t>(kVersion);
-  file.put<uint32_t>(6);
+  std::vector<uint8_t> out;
+  ByteWriter file(out);
+  file.write_chars({kMagic.data(), kMagic.size()});
+  file.write<uint32_t>(kVersion);
+  file.write<uint32_t>(6);
 
   const auto num_units = static_cast<uint32_t>(s.units.size());
   const auto dim = static_cast<uint32_t>(s.behavior_names.size());
-  {
-    Writer w;
-    w.put<int64_t>(s.start_ns);
-    w.put<int64_t>(s.end_ns);
-    w.put<uint32_t>(num_units);
-    w.put<uint32_t>(dim);
-    w.put<uint64_t>(s.behavior_t_ns.size());
-    w.put<uint32_t>(static_cast<uint32_t>(s.trials.size()));
-    w.put<uint32_t>(0);
-    append_section(file, "META", w.bytes());
+  std::vector<uint8_t> data;
+  ByteWriter w(data);
+  w.write<int64_t>(s.start_ns);
+  w.write<int64_t>(s.end_ns);
+  w.write<uint32_t>(num_units);
+  w.write<uint32_t>(dim);
+  w.write<uint64_t>(s.behavior_t_ns.size());
+  w.write<uint32_t>(static_cast<uint32_t>(s.trials.size()));
+  w.write<uint32_t>(0);
+  append_section(file, "META", data);
+
+  data.clear();
+  for (const auto& u : s.units) {
+    w.write<uint32_t>(u.channel);
+    w.write<uint16_t>(u.unit);
+    w.write<uint16_t>(0);
   }
-  {
-    Writer w;
-    for (const auto& u : s.units) {
-      w.put<uint32_t>(u.channel);
-      w.put<uint16_t>(u.unit);
-      w.put<uint16_t>(0);
-    }
-    append_section(file, "UNIT", w.bytes());
+  append_section(file, "UNIT", data);
+
+  data.clear();
+  for (const auto& t : s.spike_times_ns) w.write<uint64_t>(t.size());
+  for (const auto& t : s.spike_times_ns) w.write_array<int64_t>(t);
+  append_section(file, "SPIK", data);
+
+  data.clear();
+  for (const auto& n : s.behavior_names) {
+    w.write<uint32_t>(static_cast<uint32_t>(n.size()));
+    w.write_chars(n);
   }
-  {
-    Writer w;
-    for (const auto& t : s.spike_times_ns) w.put<uint64_t>(t.size());
-    for (const auto& t : s.spike_times_ns) w.put_array(t);
-    append_section(file, "SPIK", w.bytes());
+  append_section(file, "BNAM", data);
+
+  data.clear();
+  w.write_array<int64_t>(s.behavior_t_ns);
+  w.write_array<float>(s.behavior);
+  append_section(file, "BEHV", data);
+
+  data.clear();
+  for (const auto& t : s.trials) {
+    w.write<int64_t>(t.start_ns);
+    w.write<int64_t>(t.end_ns);
+    w.write<int32_t>(t.condition);
+    w.write<uint32_t>(0);
   }
-  {
-    Writer w;
-    for (const auto& n : s.behavior_names) {
-      w.put<uint32_t>(static_cast<uint32_t>(n.size()));
-      w.put_bytes(n.data(), n.size());
-    }
-    append_section(file, "BNAM", w.bytes());
-  }
-  {
-    Writer w;
-    w.put_array(s.behavior_t_ns);
-    w.put_array(s.behavior);
-    append_section(file, "BEHV", w.bytes());
-  }
-  {
-    Writer w;
-    for (const auto& t : s.trials) {
-      w.put<int64_t>(t.start_ns);
-      w.put<int64_t>(t.end_ns);
-      w.put<int32_t>(t.condition);
-      w.put<uint32_t>(0);
-    }
-    append_section(file, "TRIL", w.bytes());
-  }
-  return std::move(file.bytes());
+  append_section(file, "TRIL", data);
+  return out;
 }
 
 std::vector<uint8_t> read_all(const std::string& path) {
@@ -224,8 +165,14 @@ std::vector<uint8_t> read_all(const std::string& path) {
   return bytes;
 }
 
-Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
-  const std::string file = path + ": session file";
+struct Section {
+  std::string tag;
+  std::span<const uint8_t> data;
+};
+
+/// Checks the file header and splits the rest into sections, checking every length and CRC
+/// before anything is interpreted. `file` names the file in errors.
+std::vector<Section> split_sections(std::span<const uint8_t> bytes, const std::string& file) {
   if (bytes.size() < kMagic.size() ||
       !std::equal(kMagic.begin(), kMagic.end(), reinterpret_cast<const char*>(bytes.data()))) {
     throw std::runtime_error(file + ": wrong magic (not a spikeflow .sfs file)");
@@ -234,7 +181,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
     throw std::runtime_error(file + ": truncated header (" + std::to_string(bytes.size()) +
                              " bytes)");
   }
-  Reader header(bytes.data() + kMagic.size(), kHeaderBytes - kMagic.size(), file);
+  SectionReader header(bytes.subspan(kMagic.size(), kHeaderBytes - kMagic.size()), file);
   const auto version = header.get<uint32_t>("version");
   if (version != kVersion) {
     throw std::runtime_error(file + ": unsupported version " + std::to_string(version) +
@@ -242,12 +189,6 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   }
   const auto num_sections = header.get<uint32_t>("section count");
 
-  // Split into sections, checking lengths and CRCs before interpreting anything.
-  struct Section {
-    std::string tag;
-    const uint8_t* data;
-    size_t size;
-  };
   std::vector<Section> sections;
   size_t pos = kHeaderBytes;
   for (uint32_t i = 0; i < num_sections; ++i) {
@@ -255,7 +196,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
       throw std::runtime_error(file + ": truncated: section " + std::to_string(i) + " of " +
                                std::to_string(num_sections) + " is missing or cut short");
     }
-    Reader sh(bytes.data() + pos, kSectionHeaderBytes, file);
+    SectionReader sh(bytes.subspan(pos, kSectionHeaderBytes), file);
     std::string tag = sh.get_string(4, "section tag");
     const auto crc = sh.get<uint32_t>("section crc");
     const auto len = sh.get<uint64_t>("section length");
@@ -265,42 +206,65 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
                                std::to_string(len) + " bytes but only " +
                                std::to_string(bytes.size() - pos) + " remain");
     }
-    const uint32_t actual = crc32(bytes.data() + pos, static_cast<size_t>(len));
-    if (actual != crc) {
+    const auto data = bytes.subspan(pos, static_cast<size_t>(len));
+    if (core::crc32(data) != crc) {
       throw std::runtime_error(file + ": corrupt: checksum mismatch in section '" + tag + "'");
     }
-    sections.push_back({std::move(tag), bytes.data() + pos, static_cast<size_t>(len)});
-    pos += static_cast<size_t>(len);
+    sections.push_back({std::move(tag), data});
+    pos += data.size();
   }
   if (pos != bytes.size()) {
     throw std::runtime_error(file + ": " + std::to_string(bytes.size() - pos) +
                              " unexpected bytes after the last section");
   }
-  auto find = [&](const char* tag) -> Reader {
-    const Section* found = nullptr;
-    for (const auto& s : sections) {
-      if (s.tag == tag) {
-        if (found) throw std::runtime_error(file + ": section '" + tag + "' appears twice");
-        found = &s;
-      }
-    }
-    if (!found) throw std::runtime_error(file + ": missing section '" + tag + "'");
-    return Reader(found->data, found->size, file + ", section '" + tag + "'");
-  };
+  return sections;
+}
 
-  Session s;
-  Reader meta = find("META");
+/// A reader over the one section tagged `tag`; throws when it is missing or appears twice.
+SectionReader find_section(const std::vector<Section>& sections, const char* tag,
+                           const std::string& file) {
+  const Section* found = nullptr;
+  for (const auto& s : sections) {
+    if (s.tag == tag) {
+      if (found) throw std::runtime_error(file + ": section '" + tag + "' appears twice");
+      found = &s;
+    }
+  }
+  if (!found) throw std::runtime_error(file + ": missing section '" + tag + "'");
+  return SectionReader(found->data, file + ", section '" + tag + "'");
+}
+
+/// The counts META declares, which size every other section.
+struct Meta {
+  uint32_t num_units = 0;
+  uint32_t dim = 0;
+  uint64_t num_samples = 0;
+  uint32_t num_trials = 0;
+};
+
+Meta decode_meta(SectionReader meta, Session& s) {
+  Meta m;
   s.start_ns = meta.get<int64_t>("start_ns");
   s.end_ns = meta.get<int64_t>("end_ns");
-  const auto num_units = meta.get<uint32_t>("num_units");
-  const auto dim = meta.get<uint32_t>("behavior_dim");
-  const auto num_samples = meta.get<uint64_t>("num_behavior_samples");
-  const auto num_trials = meta.get<uint32_t>("num_trials");
+  m.num_units = meta.get<uint32_t>("num_units");
+  m.dim = meta.get<uint32_t>("behavior_dim");
+  m.num_samples = meta.get<uint64_t>("num_behavior_samples");
+  m.num_trials = meta.get<uint32_t>("num_trials");
   meta.get<uint32_t>("reserved");
   meta.expect_end();
+  return m;
+}
 
-  Reader unit = find("UNIT");
-  s.units.resize(num_units);
+Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
+  const std::string file = path + ": session file";
+  const std::vector<Section> sections = split_sections(bytes, file);
+  auto find = [&](const char* tag) { return find_section(sections, tag, file); };
+
+  Session s;
+  const Meta m = decode_meta(find("META"), s);
+
+  SectionReader unit = find("UNIT");
+  s.units.resize(m.num_units);
   for (auto& u : s.units) {
     u.channel = unit.get<uint32_t>("unit channel");
     u.unit = unit.get<uint16_t>("unit code");
@@ -308,29 +272,31 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   }
   unit.expect_end();
 
-  Reader spik = find("SPIK");
+  SectionReader spik = find("SPIK");
   std::vector<uint64_t> counts;
-  spik.get_array(counts, num_units, "spike counts");
-  s.spike_times_ns.resize(num_units);
-  for (uint32_t u = 0; u < num_units; ++u) spik.get_array(s.spike_times_ns[u], counts[u], "spike times");
+  spik.get_array(counts, m.num_units, "spike counts");
+  s.spike_times_ns.resize(m.num_units);
+  for (uint32_t u = 0; u < m.num_units; ++u) {
+    spik.get_array(s.spike_times_ns[u], counts[u], "spike times");
+  }
   spik.expect_end();
 
-  Reader bnam = find("BNAM");
-  s.behavior_names.resize(dim);
+  SectionReader bnam = find("BNAM");
+  s.behavior_names.resize(m.dim);
   for (auto& n : s.behavior_names) {
     const auto len = bnam.get<uint32_t>("behaviour name length");
     n = bnam.get_string(len, "behaviour name");
   }
   bnam.expect_end();
 
-  Reader behv = find("BEHV");
-  behv.get_array(s.behavior_t_ns, static_cast<size_t>(num_samples), "behaviour times");
-  if (dim != 0 && num_samples > SIZE_MAX / dim) behv.fail("behaviour size overflows");
-  behv.get_array(s.behavior, static_cast<size_t>(num_samples) * dim, "behaviour values");
+  SectionReader behv = find("BEHV");
+  behv.get_array(s.behavior_t_ns, static_cast<size_t>(m.num_samples), "behaviour times");
+  if (m.dim != 0 && m.num_samples > SIZE_MAX / m.dim) behv.fail("behaviour size overflows");
+  behv.get_array(s.behavior, static_cast<size_t>(m.num_samples) * m.dim, "behaviour values");
   behv.expect_end();
 
-  Reader tril = find("TRIL");
-  s.trials.resize(num_trials);
+  SectionReader tril = find("TRIL");
+  s.trials.resize(m.num_trials);
   for (auto& t : s.trials) {
     t.start_ns = tril.get<int64_t>("trial start");
     t.end_ns = tril.get<int64_t>("trial end");

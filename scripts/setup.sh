@@ -11,7 +11,7 @@ packages=(
   libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-  libhdf5-dev libmatio-dev
+  libhdf5-dev libmatio-dev zlib1g-dev
   python3 python3-zmq python3-numpy python3-h5py
 )
 

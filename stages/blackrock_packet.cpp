@@ -2,39 +2,40 @@
 
 #include <array>
 
-#include "stages/little_endian.h"
+#include "core/byte_io.h"
 
 namespace spikeflow::stages {
 
 void encode_blackrock_packet(BlackrockProtocol protocol, const BlackrockPacketHeader& header,
                              std::span<const uint8_t> payload, std::vector<uint8_t>& out) {
   const size_t words = (payload.size() + 3) / 4;
-  out.reserve(out.size() + blackrock_header_bytes(protocol) + 4 * words);
+  core::ByteWriter w(out);
+  w.reserve_more(blackrock_header_bytes(protocol) + 4 * words);
   switch (protocol) {
     case BlackrockProtocol::kV3_11:
-      append_le<uint32_t>(out, static_cast<uint32_t>(header.time));
-      append_le<uint16_t>(out, header.chid);
-      append_le<uint8_t>(out, static_cast<uint8_t>(header.type));
-      append_le<uint8_t>(out, static_cast<uint8_t>(words));
+      w.write<uint32_t>(static_cast<uint32_t>(header.time));
+      w.write<uint16_t>(header.chid);
+      w.write<uint8_t>(static_cast<uint8_t>(header.type));
+      w.write<uint8_t>(static_cast<uint8_t>(words));
       break;
     case BlackrockProtocol::kV4_0:
-      append_le<uint64_t>(out, header.time);
-      append_le<uint16_t>(out, header.chid);
-      append_le<uint8_t>(out, static_cast<uint8_t>(header.type));
-      append_le<uint16_t>(out, static_cast<uint16_t>(words));
-      append_le<uint8_t>(out, header.instrument);
-      append_le<uint16_t>(out, 0);
+      w.write<uint64_t>(header.time);
+      w.write<uint16_t>(header.chid);
+      w.write<uint8_t>(static_cast<uint8_t>(header.type));
+      w.write<uint16_t>(static_cast<uint16_t>(words));
+      w.write<uint8_t>(header.instrument);
+      w.write<uint16_t>(0);
       break;
     case BlackrockProtocol::kV4_1:
-      append_le<uint64_t>(out, header.time);
-      append_le<uint16_t>(out, header.chid);
-      append_le<uint16_t>(out, header.type);
-      append_le<uint16_t>(out, static_cast<uint16_t>(words));
-      append_le<uint8_t>(out, header.instrument);
-      append_le<uint8_t>(out, 0);
+      w.write<uint64_t>(header.time);
+      w.write<uint16_t>(header.chid);
+      w.write<uint16_t>(header.type);
+      w.write<uint16_t>(static_cast<uint16_t>(words));
+      w.write<uint8_t>(header.instrument);
+      w.write<uint8_t>(0);
       break;
   }
-  out.insert(out.end(), payload.begin(), payload.end());
+  w.write_bytes(payload);
   out.resize(out.size() + (4 * words - payload.size()), 0);
 }
 

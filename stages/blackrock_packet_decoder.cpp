@@ -6,9 +6,11 @@
 
 #include <fmt/format.h>
 
-#include "stages/little_endian.h"
+#include "core/byte_io.h"
 
 namespace spikeflow::stages {
+
+using core::load_le;
 
 std::vector<std::string> BlackrockOptions::validate() const {
   std::vector<std::string> errors;

@@ -32,7 +32,8 @@
 
 #include "core/event_batch.h"
 #include "stages/blackrock_packet.h"
-#include "stages/native_packet_decoder.h"
+#include "stages/ingest_stats.h"
+#include "stages/native_packet.h"
 #include "stages/wrapping_clock.h"
 
 namespace spikeflow::stages {

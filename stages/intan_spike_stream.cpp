@@ -7,16 +7,20 @@
 
 #include <fmt/format.h>
 
-#include "stages/little_endian.h"
+#include "core/byte_io.h"
 
 namespace spikeflow::stages {
+
+using core::load_le;
 
 namespace {
 
 /// The magic's bytes in wire order.
-constexpr std::array<uint8_t, 4> kMagicBytes{
-    static_cast<uint8_t>(kIntanSpikeMagic), static_cast<uint8_t>(kIntanSpikeMagic >> 8),
-    static_cast<uint8_t>(kIntanSpikeMagic >> 16), static_cast<uint8_t>(kIntanSpikeMagic >> 24)};
+const std::array<uint8_t, 4> kMagicBytes = [] {
+  std::array<uint8_t, 4> b{};
+  core::store_le<uint32_t>(b.data(), kIntanSpikeMagic);
+  return b;
+}();
 
 /// True when the n (< 4) bytes at p could be the start of a magic.
 bool is_magic_prefix(const uint8_t* p, size_t n) {
@@ -47,12 +51,13 @@ std::array<char, kIntanNameBytes> intan_channel_name(uint32_t channel) {
 
 void encode_intan_spike(std::string_view name, uint32_t timestamp, uint8_t spike_id,
                         std::vector<uint8_t>& out) {
-  append_le<uint32_t>(out, kIntanSpikeMagic);
+  core::ByteWriter w(out);
+  w.write<uint32_t>(kIntanSpikeMagic);
   for (size_t i = 0; i < kIntanNameBytes; ++i) {
-    out.push_back(i < name.size() ? static_cast<uint8_t>(name[i]) : uint8_t{0});
+    w.write<uint8_t>(i < name.size() ? static_cast<uint8_t>(name[i]) : uint8_t{0});
   }
-  append_le<uint32_t>(out, timestamp);
-  out.push_back(spike_id);
+  w.write<uint32_t>(timestamp);
+  w.write<uint8_t>(spike_id);
 }
 
 std::vector<std::string> IntanOptions::validate() const {

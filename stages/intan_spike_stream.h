@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "core/event_batch.h"
-#include "stages/native_packet_decoder.h"
+#include "stages/ingest_stats.h"
 #include "stages/wrapping_clock.h"
 
 namespace spikeflow::stages {

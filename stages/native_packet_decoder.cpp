@@ -1,51 +1,10 @@
 #include "stages/native_packet_decoder.h"
 
-#include <cstring>
+#include "core/byte_io.h"
 
 namespace spikeflow::stages {
 
-namespace {
-
-template <typename T>
-T get_le(const uint8_t* p) {
-  using U = std::make_unsigned_t<T>;
-  U u = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) u |= static_cast<U>(static_cast<U>(p[i]) << (8 * i));
-  return static_cast<T>(u);
-}
-
-}  // namespace
-
-uint64_t IngestStats::packets_dropped() const {
-  uint64_t n = packets_duplicate + format_packets_dropped();
-  for (auto v : packet_drops) n += v;
-  return n;
-}
-
-uint64_t IngestStats::events_dropped() const {
-  uint64_t n = format_events_dropped();
-  for (auto v : event_drops) n += v;
-  return n;
-}
-
-void IngestStats::add(const IngestStats& o) {
-  packets_accepted += o.packets_accepted;
-  events_accepted += o.events_accepted;
-  heartbeats += o.heartbeats;
-  for (size_t i = 0; i < packet_drops.size(); ++i) packet_drops[i] += o.packet_drops[i];
-  for (size_t i = 0; i < event_drops.size(); ++i) event_drops[i] += o.event_drops[i];
-  packets_lost += o.packets_lost;
-  packets_duplicate += o.packets_duplicate;
-  packets_reordered += o.packets_reordered;
-  stream_restarts += o.stream_restarts;
-  for (size_t i = 0; i < format_packet_drops.size(); ++i) format_packet_drops[i] += o.format_packet_drops[i];
-  for (size_t i = 0; i < format_event_drops.size(); ++i) format_event_drops[i] += o.format_event_drops[i];
-  packets_skipped += o.packets_skipped;
-  clock_wraps += o.clock_wraps;
-  resync_bytes += o.resync_bytes;
-  connections += o.connections;
-  disconnects += o.disconnects;
-}
+using core::load_le;
 
 bool NativePacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_host_ns,
                                  core::EventBatch& out) {
@@ -55,14 +14,14 @@ bool NativePacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_hos
   };
   if (d.size() < kNativeHeaderBytes) return drop(PacketDrop::kTruncatedHeader);
   const uint8_t* p = d.data();
-  if (get_le<uint32_t>(p) != kNativeMagic) return drop(PacketDrop::kBadMagic);
-  if (get_le<uint16_t>(p + 4) != kNativeVersion) return drop(PacketDrop::kBadVersion);
-  if (get_le<uint16_t>(p + 6) != kNativeHeaderBytes) return drop(PacketDrop::kBadHeaderSize);
+  if (load_le<uint32_t>(p) != kNativeMagic) return drop(PacketDrop::kBadMagic);
+  if (load_le<uint16_t>(p + 4) != kNativeVersion) return drop(PacketDrop::kBadVersion);
+  if (load_le<uint16_t>(p + 6) != kNativeHeaderBytes) return drop(PacketDrop::kBadHeaderSize);
   NativePacketHeader h;
-  h.stream_id = get_le<uint32_t>(p + 8);
-  h.event_count = get_le<uint32_t>(p + 12);
-  h.sequence = get_le<uint64_t>(p + 16);
-  h.device_time_ns = get_le<int64_t>(p + 24);
+  h.stream_id = load_le<uint32_t>(p + 8);
+  h.event_count = load_le<uint32_t>(p + 12);
+  h.sequence = load_le<uint64_t>(p + 16);
+  h.device_time_ns = load_le<int64_t>(p + 24);
   if (h.event_count > kMaxEventsPerDatagram) return drop(PacketDrop::kOversized);
   if (d.size() != kNativeHeaderBytes + static_cast<size_t>(h.event_count) * kNativeEventBytes) {
     return drop(PacketDrop::kLengthMismatch);
@@ -79,9 +38,9 @@ bool NativePacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_hos
   const uint8_t* e = p + kNativeHeaderBytes;
   for (uint32_t i = 0; i < h.event_count; ++i, e += kNativeEventBytes) {
     core::SpikeEvent ev;
-    ev.t_ns = get_le<int64_t>(e);
-    ev.channel = get_le<uint32_t>(e + 8);
-    ev.unit = get_le<uint16_t>(e + 12);
+    ev.t_ns = load_le<int64_t>(e);
+    ev.channel = load_le<uint32_t>(e + 8);
+    ev.unit = load_le<uint16_t>(e + 12);
     if (ev.t_ns < 0) {
       ++stats_.event_drops[static_cast<size_t>(EventDrop::kNegativeTime)];
       continue;

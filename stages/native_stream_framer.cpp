@@ -3,17 +3,19 @@
 #include <algorithm>
 #include <cstring>
 
-#include "stages/little_endian.h"
+#include "core/byte_io.h"
 
 namespace spikeflow::stages {
 
+using core::load_le;
+
 void encode_native_frame(const NativePacketHeader& header, std::span<const core::SpikeEvent> events,
                          std::vector<uint8_t>& out) {
-  const size_t at = out.size();
-  append_le<uint32_t>(out, 0);  // patched below, once the packet's size is known
+  core::ByteWriter w(out);
+  const size_t at = w.size();
+  w.write<uint32_t>(0);  // patched below, once the packet's size is known
   encode_native_packet(header, events, out);
-  const auto length = static_cast<uint32_t>(out.size() - at - kNativeFrameLengthBytes);
-  for (size_t i = 0; i < kNativeFrameLengthBytes; ++i) out[at + i] = static_cast<uint8_t>(length >> (8 * i));
+  w.patch<uint32_t>(at, static_cast<uint32_t>(w.size() - at - kNativeFrameLengthBytes));
 }
 
 NativeStreamFramer::NativeStreamFramer() {

@@ -1,49 +1,34 @@
 #include "stages/prediction_codec.h"
 
-#include <bit>
-#include <cstring>
 #include <iterator>
 #include <fmt/format.h>
 
+#include "core/byte_io.h"
+
 namespace spikeflow::stages {
 
-namespace {
-
-template <typename T>
-void put(uint8_t* p, T v) {
-  // The host is little-endian (x86-64, aarch64); static_assert guards a port.
-  static_assert(std::endian::native == std::endian::little, "wire format is little-endian");
-  std::memcpy(p, &v, sizeof(T));
-}
-
-template <typename T>
-T get(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-
-}  // namespace
+using core::load_le;
+using core::store_le;
 
 void encode_prediction(const core::Prediction& p, std::vector<uint8_t>& out) {
   const size_t n = static_cast<size_t>(p.output_dim);
   out.resize(kPredictionHeaderBytes + 4 * n);
   uint8_t* b = out.data();
-  put<uint32_t>(b + 0, kPredictionMagic);
-  put<uint16_t>(b + 4, kPredictionVersion);
-  put<uint16_t>(b + 6, static_cast<uint16_t>(n));
-  put<uint32_t>(b + 8, p.flags);
-  put<uint32_t>(b + 12, p.n_tokens);
-  put<int64_t>(b + 16, p.seq);
-  put<int64_t>(b + 24, p.start_ns);
-  put<int64_t>(b + 32, p.end_ns);
-  put<int64_t>(b + 40, p.timing.trigger_arrival_ns);
-  put<int64_t>(b + 48, p.timing.close_ns);
-  put<int64_t>(b + 56, p.timing.tokenize_ns);
-  put<int64_t>(b + 64, p.timing.decode_start_ns);
-  put<int64_t>(b + 72, p.timing.decode_end_ns);
-  put<int64_t>(b + 80, p.timing.publish_ns);
-  for (size_t i = 0; i < n; ++i) put<float>(b + kPredictionHeaderBytes + 4 * i, p.values[i]);
+  store_le<uint32_t>(b + 0, kPredictionMagic);
+  store_le<uint16_t>(b + 4, kPredictionVersion);
+  store_le<uint16_t>(b + 6, static_cast<uint16_t>(n));
+  store_le<uint32_t>(b + 8, p.flags);
+  store_le<uint32_t>(b + 12, p.n_tokens);
+  store_le<int64_t>(b + 16, p.seq);
+  store_le<int64_t>(b + 24, p.start_ns);
+  store_le<int64_t>(b + 32, p.end_ns);
+  store_le<int64_t>(b + 40, p.timing.trigger_arrival_ns);
+  store_le<int64_t>(b + 48, p.timing.close_ns);
+  store_le<int64_t>(b + 56, p.timing.tokenize_ns);
+  store_le<int64_t>(b + 64, p.timing.decode_start_ns);
+  store_le<int64_t>(b + 72, p.timing.decode_end_ns);
+  store_le<int64_t>(b + 80, p.timing.publish_ns);
+  for (size_t i = 0; i < n; ++i) store_le<float>(b + kPredictionHeaderBytes + 4 * i, p.values[i]);
 }
 
 void encode_prediction_json(const core::Prediction& p, std::string& out) {
@@ -69,24 +54,24 @@ bool decode_prediction(std::span<const uint8_t> payload, core::Prediction& p, st
   };
   if (payload.size() < kPredictionHeaderBytes) return fail("prediction payload shorter than its header");
   const uint8_t* b = payload.data();
-  if (get<uint32_t>(b) != kPredictionMagic) return fail("prediction payload has a bad magic");
-  if (get<uint16_t>(b + 4) != kPredictionVersion) return fail("unsupported prediction version");
-  const size_t n = get<uint16_t>(b + 6);
+  if (load_le<uint32_t>(b) != kPredictionMagic) return fail("prediction payload has a bad magic");
+  if (load_le<uint16_t>(b + 4) != kPredictionVersion) return fail("unsupported prediction version");
+  const size_t n = load_le<uint16_t>(b + 6);
   if (n > static_cast<size_t>(core::kMaxOutputDim)) return fail("prediction output_dim too large");
   if (payload.size() != kPredictionHeaderBytes + 4 * n) return fail("prediction payload size disagrees with output_dim");
   p.output_dim = static_cast<int>(n);
-  p.flags = get<uint32_t>(b + 8);
-  p.n_tokens = get<uint32_t>(b + 12);
-  p.seq = get<int64_t>(b + 16);
-  p.start_ns = get<int64_t>(b + 24);
-  p.end_ns = get<int64_t>(b + 32);
-  p.timing.trigger_arrival_ns = get<int64_t>(b + 40);
-  p.timing.close_ns = get<int64_t>(b + 48);
-  p.timing.tokenize_ns = get<int64_t>(b + 56);
-  p.timing.decode_start_ns = get<int64_t>(b + 64);
-  p.timing.decode_end_ns = get<int64_t>(b + 72);
-  p.timing.publish_ns = get<int64_t>(b + 80);
-  for (size_t i = 0; i < n; ++i) p.values[i] = get<float>(b + kPredictionHeaderBytes + 4 * i);
+  p.flags = load_le<uint32_t>(b + 8);
+  p.n_tokens = load_le<uint32_t>(b + 12);
+  p.seq = load_le<int64_t>(b + 16);
+  p.start_ns = load_le<int64_t>(b + 24);
+  p.end_ns = load_le<int64_t>(b + 32);
+  p.timing.trigger_arrival_ns = load_le<int64_t>(b + 40);
+  p.timing.close_ns = load_le<int64_t>(b + 48);
+  p.timing.tokenize_ns = load_le<int64_t>(b + 56);
+  p.timing.decode_start_ns = load_le<int64_t>(b + 64);
+  p.timing.decode_end_ns = load_le<int64_t>(b + 72);
+  p.timing.publish_ns = load_le<int64_t>(b + 80);
+  for (size_t i = 0; i < n; ++i) p.values[i] = load_le<float>(b + kPredictionHeaderBytes + 4 * i);
   return true;
 }
 

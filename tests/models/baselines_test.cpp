@@ -4,25 +4,18 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
 #include "models/trainer.h"
 #include "synthetic_dataset.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::models {
 namespace {
 
-namespace fs = std::filesystem;
-
 class BaselinesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("spikeflow_base_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
     testing::SyntheticOptions o;
     o.num_chunks = 2400;
     train_ = testing::make_synthetic(o);
@@ -31,10 +24,9 @@ class BaselinesTest : public ::testing::Test {
     o.first_seq = 100000;
     test_ = testing::make_synthetic(o);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void expect_round_trip(const StreamingDecoder& dec, const std::string& kind) {
-    const std::string path = (dir_ / (kind + ".sfck")).string();
+    const std::string path = dir_.file(kind + ".sfck");
     save_baseline(dec, path);
     EXPECT_EQ(checkpoint_kind(path), kind);
     auto loaded = load_decoder(path, {});
@@ -50,7 +42,7 @@ class BaselinesTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  spikeflow::testing::TempDir dir_{"base"};
   core::DecodingDataset train_, test_;
 };
 
@@ -96,9 +88,9 @@ TEST_F(BaselinesTest, bad_input_and_bad_files) {
   EXPECT_THROW(fit_kalman(empty), std::invalid_argument);
   EXPECT_THROW(fit_ridge(train_, {0, 0}), std::invalid_argument);
   auto untrained = make_untrained_possm(PossmConfig{}, train_.units, 2, train_.width_ns, {});
-  EXPECT_THROW(save_baseline(*untrained, (dir_ / "x").string()), std::invalid_argument);
+  EXPECT_THROW(save_baseline(*untrained, dir_.file("x")), std::invalid_argument);
   // A ridge checkpoint whose weights do not match its unit map.
-  const std::string path = (dir_ / "bad.sfck").string();
+  const std::string path = dir_.file("bad.sfck");
   save_baseline(*fit_ridge(train_, {2, 1.0}).decoder, path);
   CheckpointFile ck = CheckpointFile::read(path);
   ck.set_floats("weights", {1.f, 2.f});

@@ -11,6 +11,7 @@
 #include "models/checkpoint_file.h"
 #include "models/trainer.h"
 #include "synthetic_dataset.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::models {
 namespace {
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("spikeflow_ckpt_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-    path_ = (dir_ / "model.sfck").string();
+    path_ = dir_.file("model.sfck");
     testing::SyntheticOptions o;
     o.num_units = 16;
     o.num_chunks = 30;
@@ -32,7 +29,6 @@ class CheckpointTest : public ::testing::Test {
     config_.rnn_hidden = 32;
     save_untrained_possm(path_, config_, data_.units, 2, data_.width_ns, /*seed=*/11);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string bytes() const {
     std::ifstream f(path_, std::ios::binary);
@@ -54,7 +50,7 @@ class CheckpointTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  spikeflow::testing::TempDir dir_{"ckpt"};
   std::string path_;
   core::DecodingDataset data_;
   PossmConfig config_;
@@ -165,18 +161,60 @@ TEST_F(CheckpointTest, devices) {
 
 TEST_F(CheckpointTest, write_is_atomic_and_reports_bad_directories) {
   EXPECT_FALSE(fs::exists(path_ + ".tmp"));
-  for (const auto& entry : fs::directory_iterator(dir_)) {
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
     EXPECT_EQ(entry.path().filename(), "model.sfck");  // no temporary left behind
   }
   CheckpointFile ck;
   ck.kind = "possm";
-  const std::string bad = (dir_ / "no_such_dir" / "x.sfck").string();
+  const std::string bad = (dir_.path() / "no_such_dir" / "x.sfck").string();
   try {
     ck.write(bad);
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(bad), std::string::npos);
   }
+}
+
+// A container-version-1 checkpoint as the first writer (with its own FNV-1a loop) wrote it: the
+// reader must keep reading it and the writer must keep producing exactly these bytes, checksum
+// included (core/checksum.h explains its unusual FNV offset basis).
+constexpr uint8_t kGoldenCheckpoint[] = {
+    0x53, 0x50, 0x4b, 0x46, 0x4c, 0x57, 0x43, 0x4b, 0x01, 0x00, 0x00, 0x00,
+    0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,
+    0x72, 0x69, 0x64, 0x67, 0x65, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+    0x00, 0x05, 0x00, 0x00, 0x00, 0x61, 0x6c, 0x70, 0x68, 0x61, 0x03, 0x00,
+    0x00, 0x00, 0x30, 0x2e, 0x35, 0x05, 0x00, 0x00, 0x00, 0x75, 0x6e, 0x69,
+    0x74, 0x73, 0x07, 0x00, 0x00, 0x00, 0x31, 0x3a, 0x30, 0x2c, 0x32, 0x3a,
+    0x31, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02,
+    0xff, 0x84, 0x6a, 0x09, 0x35, 0x6d, 0xaf, 0xe5, 0x41,
+};
+
+CheckpointFile golden_checkpoint() {
+  CheckpointFile ck;
+  ck.kind = "ridge";
+  ck.kind_version = 2;
+  ck.meta["alpha"] = "0.5";
+  ck.meta["units"] = "1:0,2:1";
+  ck.payload = std::string("\x00\x01\x02\xff", 4);
+  return ck;
+}
+
+TEST_F(CheckpointTest, reads_and_writes_the_golden_version_1_file) {
+  const std::string golden = (dir_ / "golden.sfck").string();
+  {
+    std::ofstream out(golden, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(kGoldenCheckpoint), sizeof kGoldenCheckpoint);
+  }
+  const CheckpointFile read = CheckpointFile::read(golden);
+  const CheckpointFile expected = golden_checkpoint();
+  EXPECT_EQ(read.kind, expected.kind);
+  EXPECT_EQ(read.kind_version, expected.kind_version);
+  EXPECT_EQ(read.meta, expected.meta);
+  EXPECT_EQ(read.payload, expected.payload);
+
+  expected.write(path_);
+  EXPECT_EQ(bytes(), std::string(reinterpret_cast<const char*>(kGoldenCheckpoint),
+                                 sizeof kGoldenCheckpoint));
 }
 
 }  // namespace

@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <random>
 #include <thread>
 
 #include "models/fast_possm_export.h"
 #include "synthetic_dataset.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::models {
 namespace {
@@ -268,8 +268,8 @@ TEST(FastPossmTest, weights_are_validated) {
 
 TEST(FastPossmTest, load_decoder_honours_the_path) {
   const auto d = test_stream();
-  const auto path =
-      (std::filesystem::temp_directory_path() / "spikeflow_fast_possm_test.ckpt").string();
+  const spikeflow::testing::TempDir dir("fast_possm");
+  const auto path = dir.file("model.sfck");
   PossmConfig c;
   c.num_latents = 2;
   save_untrained_possm(path, c, d.units, 2, d.width_ns, /*seed=*/12);
@@ -301,7 +301,6 @@ TEST(FastPossmTest, load_decoder_honours_the_path) {
   EXPECT_NE(fast_possm_unsupported(meta, rt).find("CPU"), std::string::npos);
   rt.device = "cpu";
   EXPECT_EQ(fast_possm_unsupported(meta, rt), "");
-  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
 #include "synthetic_dataset.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::models {
 namespace {
@@ -18,14 +19,7 @@ namespace fs = std::filesystem;
 
 class TrainerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("spikeflow_train_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   static TrainOptions quick_options() {
     TrainOptions o;
@@ -35,7 +29,7 @@ class TrainerTest : public ::testing::Test {
     o.threads = 1;  // ctest may run two test processes at once on the 2 cores
     return o;
   }
-  fs::path dir_;
+  spikeflow::testing::TempDir dir_{"train"};
 };
 
 testing::SyntheticOptions split(uint64_t seed, size_t chunks, int64_t first_seq) {
@@ -124,9 +118,11 @@ TEST_F(TrainerTest, stops_at_the_time_budget) {
   const auto val = testing::make_synthetic(split(11, 200, 10000));
   TrainOptions o = quick_options();
   o.max_epochs = 1000;
+  o.patience = 1000;  // only the budget can stop it
   o.max_seconds = 1.5;
   const TrainResult r = train_possm(train, val, o, path("t.sfck"));
-  EXPECT_LT(r.seconds, 4.0);
+  // How far past the budget it runs depends on the machine's load, so only the stop is asserted.
+  EXPECT_GE(r.epochs_run, 1);
   EXPECT_LT(r.epochs_run, 1000);
   EXPECT_TRUE(fs::exists(path("t.sfck")));
 }

@@ -14,6 +14,7 @@
 #include "stages/intan_spike_stream.h"
 #include "stages/native_packet.h"
 #include "stages/native_stream_framer.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::pipeline {
 namespace {
@@ -32,11 +33,12 @@ class Collector {
       cv_.notify_all();
     };
   }
-  /// Waits until `pred(events, max_device_time)` holds or 5 s pass.
+  /// Waits until `pred(events, max_device_time)` holds or 30 s pass (a bound for a loaded machine;
+  /// a passing run returns as soon as the events arrive).
   template <typename Pred>
   bool wait(Pred pred) {
     std::unique_lock lock(m_);
-    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return pred(events_, max_device_time_); });
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return pred(events_, max_device_time_); });
   }
   std::vector<core::SpikeEvent> events() {
     std::lock_guard lock(m_);
@@ -54,12 +56,7 @@ class Collector {
 /// Waits until the ingest's counters satisfy pred (they are published after each read).
 template <typename Pred>
 bool wait_stats(const Ingest& ingest, Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred(ingest.stats())) return true;
-    std::this_thread::yield();
-  }
-  return false;
+  return testing::wait_until([&] { return pred(ingest.stats()); });
 }
 
 void udp_send(uint16_t port, const std::vector<uint8_t>& bytes) {

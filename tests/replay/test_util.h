@@ -1,46 +1,22 @@
-// Helpers shared by the replay tests: a unique temporary directory and a tiny TrialData MAT
-// writer / counts reader built directly on libmatio (independent of the reader under test).
+// Helpers shared by the replay tests: a tiny TrialData MAT writer / counts reader built directly
+// on libmatio (independent of the reader under test). TempDir comes from tests/common.
 #pragma once
 
 #include <matio.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "replay/session.h"
+#include "tests/common/test_support.h"
 
 namespace spikeflow::replay::testing {
 
-/// A fresh directory under the system temp dir, removed (with its contents) on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::temp_directory_path() /
-            ("spikeflow_replay_test_" + std::to_string(::getpid()) + "_" +
-             std::to_string(stamp) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+/// The shared temporary directory (tests/common), under the name these tests have always used.
+using spikeflow::testing::TempDir;
 
 /// One TrialData element; matrices column-major as MATLAB stores them.
 struct MatTrial {

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "core/byte_io.h"
 #include "stages/native_stream_framer.h"
 
 namespace spikeflow::stages {
@@ -104,7 +105,7 @@ TEST(NativeStreamFramerTest, zero_or_oversized_length_breaks_the_stream) {
   for (uint32_t bad_length : {0u, static_cast<uint32_t>(kMaxUdpPayload + 1), 0xFFFF'FFFFu}) {
     auto bytes = frames(0, 2);
     const size_t second = frames(0, 1).size();  // where the second frame's length prefix is
-    for (size_t i = 0; i < 4; ++i) bytes[second + i] = static_cast<uint8_t>(bad_length >> (8 * i));
+    core::store_le<uint32_t>(bytes.data() + second, bad_length);
     const auto more = frames(2, 1);
     bytes.insert(bytes.end(), more.begin(), more.end());
 
