@@ -2,6 +2,7 @@
 
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/listen_csv.h"
 #include "cli/split.h"
 #include "core/time.h"
@@ -30,9 +31,9 @@ Command add_eval(CLI::App& app) {
   app.add_option("--report", a->report, "write a self-contained HTML report here");
   app.add_option("--csv", a->csv, "write predictions with truth, per chunk, here");
   app.add_option("--part", a->part, "all | test")->check(CLI::IsMember({"all", "test"}))->capture_default_str();
-  app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
-  app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
-  app.add_option("--width-ms", a->width_ms, "chunk width")->capture_default_str();
+  in_range(app.add_option("--train-fraction", a->train_fraction, "as for train"), 0, 1)->capture_default_str();
+  in_range(app.add_option("--val-fraction", a->val_fraction, "as for train"), 0, 1)->capture_default_str();
+  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")->capture_default_str();
   return [a] {
     if (a->predictions.empty() == a->recording.empty()) {
       throw std::runtime_error("eval needs --predictions or --recording");

@@ -6,6 +6,7 @@
 #include <zmq.hpp>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/listen_csv.h"
 #include "cli/signals.h"
 #include "core/chunk_flags.h"
@@ -34,9 +35,10 @@ Command add_listen(CLI::App& app) {
   app.add_option("-e,--endpoint", a->endpoint, "publisher endpoint")->capture_default_str();
   app.add_option("--topic", a->topic, "topic to subscribe to")->capture_default_str();
   app.add_option("-o,--out", a->out, "write every prediction to this CSV file");
-  app.add_option("--count", a->count, "stop after this many predictions (0 = no limit)");
-  app.add_option("--idle-timeout-s", a->idle_timeout_s, "stop after this long without a message, once one came");
-  app.add_option("--timeout-s", a->timeout_s, "stop after this long in all (0 = no limit)");
+  non_negative(app.add_option("--count", a->count, "stop after this many predictions (0 = no limit)"));
+  non_negative(app.add_option("--idle-timeout-s", a->idle_timeout_s,
+                              "stop after this long without a message, once one came (0 = never)"));
+  non_negative(app.add_option("--timeout-s", a->timeout_s, "stop after this long in all (0 = no limit)"));
   app.add_flag("-q,--quiet", a->quiet, "no per-second lines");
   return [a] {
     const sigset_t signals = block_termination_signals();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "pipeline/profile_experiment.h"
 
 namespace spikeflow::cli {
@@ -22,13 +23,17 @@ struct ProfileArgs : pipeline::ProfileOptions {
 
 Command add_profile(CLI::App& app) {
   auto a = std::make_shared<ProfileArgs>();
-  app.add_option("--channels", a->channels, "channel (unit) counts to sweep")->delimiter(',')->capture_default_str();
-  app.add_option("--rate-hz", a->rate_hz, "mean firing rate per channel")->capture_default_str();
-  app.add_option("--duration-s", a->duration_s, "seconds of real-time traffic per load point")->capture_default_str();
+  app.add_option("--channels", a->channels, "channel (unit) counts to sweep")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  in_range(app.add_option("--rate-hz", a->rate_hz, "mean firing rate per channel"), 0.001, 10000)->capture_default_str();
+  in_range(app.add_option("--duration-s", a->duration_s, "seconds of real-time traffic per load point"), 0.1, 86400)
+      ->capture_default_str();
   app.add_option("--checkpoint", a->checkpoint, "decoder to profile (used where its unit count matches)");
   app.add_option("--decoder-path", a->decoder_path, "auto | fast | torch")
       ->check(CLI::IsMember({"auto", "fast", "torch"}))->capture_default_str();
-  app.add_option("--threads", a->threads, "decoder threads")->capture_default_str();
+  in_key_range(app.add_option("--threads", a->threads, "decoder threads"), "decoder.threads")->capture_default_str();
   app.add_option("--transport", a->transport,
                  "publisher -> subscriber: tcp (loopback) | ipc (unix socket, for a subscriber on the same host)")
       ->check(CLI::IsMember({"tcp", "ipc"}))

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/pipeline_config.h"
@@ -39,7 +40,7 @@ int replay_recording(const ReplayArgs& a) {
   if (!rec.problem.empty()) fmt::print("replay: warning: {}\n", rec.problem);
   if (!rec.clean_end) fmt::print("replay: warning: {} was not closed cleanly ({} bytes lost)\n", a.recording, rec.bytes_lost);
   pipeline::PipelineConfig cfg = pipeline::parse_pipeline_config(rec.config, a.recording + " (recorded config)");
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = pipeline::Transport::kNone;
   cfg.record.path.clear();
   cfg.publish.endpoint = a.publish.empty() ? "inproc://spikeflow-replay" : a.publish;
   if (!a.checkpoint.empty()) cfg.decoder.checkpoint = a.checkpoint;
@@ -48,7 +49,8 @@ int replay_recording(const ReplayArgs& a) {
     fmt::print("replay: warning: checkpoint {} ({}) is not the recorded model ({})\n", cfg.decoder.checkpoint,
                identity, rec.model_identity);
   }
-  models::RuntimeOptions rt{cfg.decoder.device, a.threads, cfg.decoder.path};
+  models::RuntimeOptions rt = pipeline::runtime_options(cfg.decoder);
+  rt.threads = a.threads;
   const auto t0 = std::chrono::steady_clock::now();
   const auto out = pipeline::replay_recording(rec, cfg, models::load_decoder(cfg.decoder.checkpoint, rt));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -93,19 +95,20 @@ Command add_replay(CLI::App& app) {
   app.add_option("-c,--config", a->config, "pipeline config (chunking, decoder, publish); ingest is in-process");
   app.add_option("--publish", a->publish, "also publish on this ZeroMQ endpoint (default: an inproc one)");
   app.add_option("--part", a->part, "all | test")->check(CLI::IsMember({"all", "test"}))->capture_default_str();
-  app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
-  app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
-  app.add_option("--speed", a->speed, "x real time; 0 = as fast as possible")->capture_default_str();
-  app.add_option("--batch-ms", a->batch_ms,
-                 "session time per pushed packet; 0 = 5 ms when paced, one chunk width as fast as possible "
-                 "(fewer hand-offs: ~20% faster than 5 ms)")
-      ->check(CLI::NonNegativeNumber)
+  in_range(app.add_option("--train-fraction", a->train_fraction, "as for train"), 0, 1)->capture_default_str();
+  in_range(app.add_option("--val-fraction", a->val_fraction, "as for train"), 0, 1)->capture_default_str();
+  in_range(app.add_option("--speed", a->speed, "x real time; 0 = as fast as possible"), 0, 1e6)->capture_default_str();
+  in_range(app.add_option("--batch-ms", a->batch_ms,
+                          "session time per pushed packet; 0 = 5 ms when paced, one chunk width as fast as possible "
+                          "(fewer hand-offs: ~20% faster than 5 ms)"),
+           0, 10000)
       ->capture_default_str();
-  app.add_option("--max-batch", a->max_batch, "most chunks per decoder call")->capture_default_str();
-  app.add_option("--threads", a->threads,
-                 "decoder threads (fast path: batched calls encode chunks on a second thread; results are "
-                 "identical)")
-      ->check(CLI::Range(1, 64))
+  in_key_range(app.add_option("--max-batch", a->max_batch, "most chunks per decoder call"), "decoder.max_batch")
+      ->capture_default_str();
+  in_key_range(app.add_option("--threads", a->threads,
+                              "decoder threads (fast path: batched calls encode chunks on a second thread; results "
+                              "are identical)"),
+               "decoder.threads")
       ->capture_default_str();
   return [a] {
     if (!a->recording.empty()) return replay_recording(*a);
@@ -125,7 +128,8 @@ Command add_replay(CLI::App& app) {
     ro.to_ns = s.end_ns;
     ro.speed = a->speed;
     ro.batch_ms = a->batch_ms;
-    models::RuntimeOptions rt{cfg.decoder.device, a->threads, cfg.decoder.path};
+    models::RuntimeOptions rt = pipeline::runtime_options(cfg.decoder);
+    rt.threads = a->threads;
     const auto r = pipeline::replay_session(s, cfg, models::load_decoder(cfg.decoder.checkpoint, rt), ro);
     print_session_replay(r);
     return 0;

@@ -4,11 +4,13 @@
 #include <chrono>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/signals.h"
 #include "core/time.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/pipeline_config.h"
+#include "pipeline/preflight.h"
 
 namespace spikeflow::cli {
 
@@ -17,7 +19,7 @@ namespace {
 struct RunArgs {
   std::string config;
   std::string checkpoint;
-  int port = -1;
+  int port = 0;
   std::string publish;
   std::string record;
   double duration_s = 0;
@@ -28,44 +30,41 @@ struct RunArgs {
 
 Command add_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
-  app.add_option("-c,--config", a->config, "pipeline config (YAML); defaults apply without one");
+  app.add_option("-c,--config", a->config,
+                 "pipeline config (YAML; relative paths in it are relative to its folder); defaults apply without one");
   app.add_option("--checkpoint", a->checkpoint, "overrides decoder.checkpoint");
-  app.add_option("--port", a->port, "overrides ingest.port");
+  auto* port = in_key_range(app.add_option("--port", a->port, "overrides ingest.port"), "ingest.port");
   app.add_option("--publish", a->publish, "overrides publish.endpoint");
   app.add_option("--record", a->record, "overrides record.path: record packets and predictions to this file");
-  app.add_option("--duration-s", a->duration_s, "stop by itself after this long (0 = until signalled)");
+  non_negative(app.add_option("--duration-s", a->duration_s, "stop by itself after this long (0 = until signalled)"));
   app.add_flag("--describe-config", a->describe, "print every config key with unit, default and range");
-  return [a] {
+  return [a, port] {
     if (a->describe) {
-      fmt::print("{:<34} {:<8} {:<9} {:<24} {}\n", "key", "type", "unit", "default", "range");
-      for (const auto& d : pipeline::describe_pipeline_config()) {
-        fmt::print("{:<34} {:<8} {:<9} {:<24} {}\n", d.key, d.type, d.unit, d.default_value, d.range);
+      fmt::print("{:<34} {:<8} {:<9} {:<24} {:<28} {}\n", "key", "type", "unit", "default", "range", "meaning");
+      for (const auto& k : pipeline::pipeline_config_keys()) {
+        fmt::print("{:<34} {:<8} {:<9} {:<24} {:<28} {}\n", k.name, k.type_name(), k.unit, k.default_text(),
+                   k.range_text(), k.doc);
       }
       return 0;
     }
     const sigset_t signals = block_termination_signals();  // before any thread exists
-    pipeline::PipelineConfig cfg = a->config.empty()
-                                       ? pipeline::parse_pipeline_config("", "built-in defaults")
-                                       : pipeline::load_pipeline_config(a->config);
+    const std::string source = a->config.empty() ? "built-in defaults" : a->config;
+    pipeline::PipelineConfig cfg = a->config.empty() ? pipeline::parse_pipeline_config("", source)
+                                                     : pipeline::load_pipeline_config(a->config);
     if (!a->checkpoint.empty()) cfg.decoder.checkpoint = a->checkpoint;
-    if (a->port >= 0) cfg.ingest.port = a->port;
+    if (port->count() > 0) cfg.ingest.port = a->port;
     if (!a->publish.empty()) cfg.publish.endpoint = a->publish;
     if (!a->record.empty()) cfg.record.path = a->record;
-    if (cfg.decoder.checkpoint.empty()) {
-      throw std::runtime_error("no decoder checkpoint: set decoder.checkpoint in the config or pass --checkpoint");
-    }
-    models::RuntimeOptions rt;
-    rt.device = cfg.decoder.device;
-    rt.threads = cfg.decoder.threads;
-    rt.path = cfg.decoder.path;
-    auto decoder = models::load_decoder(cfg.decoder.checkpoint, rt);
+    // Config and checkpoint together, every problem at once, before any socket or thread.
+    auto decoder = pipeline::load_checked_decoder(cfg, source);
     const std::string model = decoder->describe();
     pipeline::LiveOptions lo;
     lo.model_identity = pipeline::file_identity(cfg.decoder.checkpoint);
     pipeline::LivePipeline live(cfg, std::move(decoder), std::move(lo));
     live.start();
-    spdlog::info("run: decoder {} | ingest udp {}:{} | publish {} topic '{}' | chunks {} ms",
-                 model, cfg.ingest.address, live.ingest_port(), live.publish_endpoint(),
+    spdlog::info("run: decoder {} | ingest {} {} {}:{} | publish {} {} topic '{}' | chunks {} ms", model,
+                 pipeline::to_string(cfg.ingest.format), pipeline::to_string(cfg.ingest.transport),
+                 cfg.ingest.address, live.ingest_port(), live.publish_endpoint(), pipeline::to_string(cfg.publish.format),
                  cfg.publish.topic, cfg.chunking.width_ns / 1e6);
     const auto t0 = std::chrono::steady_clock::now();
     auto last_print = t0;

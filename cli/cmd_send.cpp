@@ -4,10 +4,12 @@
 #include <csignal>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "core/time.h"
 #include "pipeline/sender.h"
 #include "replay/session_file.h"
+#include "stages/native_packet.h"
 
 namespace spikeflow::cli {
 
@@ -32,26 +34,43 @@ void on_signal(int) { g_stop.store(true); }
 Command add_send(CLI::App& app) {
   auto a = std::make_shared<SendArgs>();
   app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
-  app.add_option("--format", a->opts.format, "native | blackrock | intan")
-      ->check(CLI::IsMember({"native", "blackrock", "intan"}))->capture_default_str();
-  app.add_option("--transport", a->opts.transport, "udp | tcp")->check(CLI::IsMember({"udp", "tcp"}))->capture_default_str();
-  app.add_option("--blackrock-protocol", a->opts.blackrock_protocol, "3.11 | 4.0 | 4.1")
-      ->check(CLI::IsMember({"3.11", "4.0", "4.1"}))->capture_default_str();
-  app.add_option("--sample-rate-hz", a->opts.sample_rate_hz, "Intan / Blackrock 3.11 clock")->capture_default_str();
+  app.add_option("--format", a->opts.format, pipeline::enum_choices<pipeline::IngestFormat>())
+      ->transform(enum_names<pipeline::IngestFormat>())
+      ->default_str(std::string(pipeline::to_string(a->opts.format)));
+  app.add_option("--transport", a->opts.transport, "udp | tcp")
+      ->transform(enum_names<pipeline::Transport>())
+      ->default_str(std::string(pipeline::to_string(a->opts.transport)));
+  app.add_option("--blackrock-protocol", a->opts.blackrock_protocol,
+                 pipeline::enum_choices<stages::BlackrockProtocol>())
+      ->transform(enum_names<stages::BlackrockProtocol>())
+      ->default_str(std::string(pipeline::to_string(a->opts.blackrock_protocol)));
+  in_key_range(app.add_option("--sample-rate-hz", a->opts.sample_rate_hz, "Intan / Blackrock 3.11 clock, Hz"),
+               "ingest.sample_rate_hz")
+      ->capture_default_str();
   app.add_option("--address", a->opts.address, "destination address")->capture_default_str();
-  app.add_option("--port", a->opts.port, "destination UDP port")->capture_default_str();
-  app.add_option("--speed", a->opts.speed, "x real time; 0 = as fast as possible")->capture_default_str();
-  app.add_option("--interval-ms", a->interval_ms, "packet interval")->capture_default_str();
-  app.add_option("--max-events-per-packet", a->opts.max_events_per_packet, "datagram size cap")->capture_default_str();
+  in_range(app.add_option("--port", a->opts.port, "destination port"), 1,
+           pipeline::pipeline_config_key("ingest.port").max)
+      ->capture_default_str();
+  in_range(app.add_option("--speed", a->opts.speed, "x real time; 0 = as fast as possible"), 0, 1e6)
+      ->capture_default_str();
+  in_range(app.add_option("--interval-ms", a->interval_ms, "packet interval, ms"), 0.001, 10000)->capture_default_str();
+  in_range(app.add_option("--max-events-per-packet", a->opts.max_events_per_packet, "datagram size cap"), 1,
+           static_cast<double>(stages::kMaxEventsPerDatagram))
+      ->capture_default_str();
   app.add_option("--stream-id", a->opts.stream_id, "sender identity in the header")->capture_default_str();
   app.add_option("--part", a->part, "all | test (the held-out part, same split as train)")
       ->check(CLI::IsMember({"all", "test"}))->capture_default_str();
-  app.add_option("--train-fraction", a->train_fraction, "as for train")->capture_default_str();
-  app.add_option("--val-fraction", a->val_fraction, "as for train")->capture_default_str();
-  app.add_option("--max-seconds", a->max_seconds, "play at most this much session time (0 = all)")->capture_default_str();
+  in_range(app.add_option("--train-fraction", a->train_fraction, "as for train"), 0, 1)->capture_default_str();
+  in_range(app.add_option("--val-fraction", a->val_fraction, "as for train"), 0, 1)->capture_default_str();
+  non_negative(app.add_option("--max-seconds", a->max_seconds, "play at most this much session time (0 = all)"))
+      ->capture_default_str();
   app.add_flag("-q,--quiet", a->quiet, "no progress lines");
   app.add_option("--send-log", a->send_log, "write (device_time_ns, host send ns) per packet, binary i64 pairs");
   return [a] {
+    if (a->opts.transport == pipeline::Transport::kNone) throw std::runtime_error("--transport: must be udp or tcp");
+    if (auto why = pipeline::format_transport_problem(a->opts.format, a->opts.transport)) {
+      throw std::runtime_error(fmt::format("--transport: {} for --format {}", *why, pipeline::to_string(a->opts.format)));
+    }
     replay::Session s = replay::load_session(a->session);
     int64_t from = s.start_ns, to = s.end_ns;
     if (a->part == "test") {
@@ -66,7 +85,7 @@ Command add_send(CLI::App& app) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     fmt::print("send: {} spikes, {:.1f} s of session as {} to {} {}:{} at {}x\n", events.size(), (to - from) * 1e-9,
-               a->opts.format, a->opts.transport, a->opts.address, a->opts.port, a->opts.speed);
+               pipeline::to_string(a->opts.format), pipeline::to_string(a->opts.transport), a->opts.address, a->opts.port, a->opts.speed);
     std::fflush(stdout);
     auto progress = a->quiet ? nullptr : +[](const pipeline::SendStats& st, int64_t) {
       fmt::print("send: t={:.0f}s packets={} events={}\n", st.seconds, st.packets, st.events);

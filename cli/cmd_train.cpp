@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "core/r2.h"
 #include "core/time.h"
@@ -39,19 +40,26 @@ Command add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
   app.add_option("-o,--out", a->out, "checkpoint to write")->required();
-  app.add_option("--width-ms", a->width_ms, "chunk width")->capture_default_str();
-  app.add_option("--train-fraction", a->train_fraction, "first part used for training")->capture_default_str();
-  app.add_option("--val-fraction", a->val_fraction, "next part used for early stopping")->capture_default_str();
-  app.add_option("--epochs", a->opts.max_epochs, "maximum epochs")->capture_default_str();
-  app.add_option("--max-seconds", a->opts.max_seconds, "wall-clock budget (0 = none)")->capture_default_str();
-  app.add_option("--batch", a->opts.batch_size, "windows per step")->capture_default_str();
-  app.add_option("--lr", a->opts.lr, "peak learning rate")->capture_default_str();
+  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")->capture_default_str();
+  in_range(app.add_option("--train-fraction", a->train_fraction, "first part used for training"), 0, 1)
+      ->capture_default_str();
+  in_range(app.add_option("--val-fraction", a->val_fraction, "next part used for early stopping"), 0, 1)
+      ->capture_default_str();
+  in_range(app.add_option("--epochs", a->opts.max_epochs, "maximum epochs"), 1, 1e6)->capture_default_str();
+  non_negative(app.add_option("--max-seconds", a->opts.max_seconds, "wall-clock budget (0 = none)"))
+      ->capture_default_str();
+  in_range(app.add_option("--batch", a->opts.batch_size, "windows per step"), 1, 1e6)->capture_default_str();
+  in_range(app.add_option("--lr", a->opts.lr, "peak learning rate"), 1e-9, 10)->capture_default_str();
   app.add_option("--seed", a->opts.seed, "random seed")->capture_default_str();
-  app.add_option("--threads", a->opts.threads, "torch threads")->capture_default_str();
-  app.add_option("--patience", a->opts.patience, "early-stopping patience, epochs")->capture_default_str();
-  app.add_option("--dim", a->opts.model.dim, "model width")->capture_default_str();
-  app.add_option("--rnn-hidden", a->opts.model.rnn_hidden, "recurrent state size")->capture_default_str();
-  app.add_option("--backbone", a->opts.model.backbone, "gru | s4d")->capture_default_str();
+  in_key_range(app.add_option("--threads", a->opts.threads, "torch threads"), "decoder.threads")->capture_default_str();
+  in_range(app.add_option("--patience", a->opts.patience, "early-stopping patience, epochs"), 0, 1e6)
+      ->capture_default_str();
+  in_range(app.add_option("--dim", a->opts.model.dim, "model width"), 1, 65536)->capture_default_str();
+  in_range(app.add_option("--rnn-hidden", a->opts.model.rnn_hidden, "recurrent state size"), 1, 65536)
+      ->capture_default_str();
+  app.add_option("--backbone", a->opts.model.backbone, "gru | s4d")
+      ->check(CLI::IsMember({"gru", "s4d"}))
+      ->capture_default_str();
   app.add_option("--finetune", a->opts.finetune_from, "checkpoint to fine-tune from (new session)");
   app.add_flag("--no-baselines", a->no_baselines, "skip the ridge and Kalman baselines");
   app.add_option("--baselines-out", a->baselines_out, "also save the baselines as PREFIX.ridge.ckpt / PREFIX.kalman.ckpt");

@@ -279,6 +279,8 @@ void PossmDecoder::step_many(std::span<const core::TokenChunk* const> chunks,
 
 // ---------------------------------------------------------------- load_decoder
 
+bool cuda_available() { return torch::cuda::is_available(); }
+
 std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_path,
                                                const RuntimeOptions& options) {
   const std::string kind = checkpoint_kind(checkpoint_path);

@@ -67,6 +67,10 @@ class StreamingDecoder {
   virtual std::string describe() const = 0;
 };
 
+/// Whether this build can run inference on device "cuda" (a CUDA LibTorch that sees a GPU).
+/// Torch-free, so that a preflight can ask before loading anything.
+bool cuda_available();
+
 /// Loads a checkpoint written by the trainer. Throws std::runtime_error whose message names the
 /// file and what is wrong (missing, truncated, corrupt, wrong kind, unsupported device).
 std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_path,

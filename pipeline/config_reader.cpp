@@ -1,7 +1,5 @@
 #include "pipeline/config_reader.h"
 
-#include <fmt/format.h>
-
 #include <cmath>
 #include <sstream>
 
@@ -42,6 +40,20 @@ ConfigReader::ConfigReader(YAML::Node root, std::string source)
     errors_.push_back("top level must be a mapping of sections");
     root_ = YAML::Node();
   }
+  if (root_) collect_duplicates(root_, "");
+}
+
+void ConfigReader::collect_duplicates(const YAML::Node& node, const std::string& prefix) {
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const std::string name = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+    if (!seen.insert(kv.first.Scalar()).second) {
+      errors_.push_back(name + ": duplicate key (each key may appear once)");
+      continue;
+    }
+    collect_duplicates(kv.second, name);
+  }
 }
 
 // Walks without assigning Nodes: yaml-cpp's Node::operator= rebinds the referenced tree.
@@ -60,7 +72,6 @@ YAML::Node ConfigReader::lookup(const std::string& key) {
 
 int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, int64_t max,
                               const std::string& unit) {
-  docs_.push_back({key, "integer", unit, str(def), fmt::format("[{}, {}]", str(min), str(max))});
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   int64_t v = def;
@@ -81,7 +92,6 @@ int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, 
 
 double ConfigReader::get_double(const std::string& key, double def, double min, double max,
                                 const std::string& unit) {
-  docs_.push_back({key, "number", unit, str(def), fmt::format("[{}, {}]", str(min), str(max))});
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   double v = def;
@@ -101,7 +111,6 @@ double ConfigReader::get_double(const std::string& key, double def, double min, 
 }
 
 bool ConfigReader::get_bool(const std::string& key, bool def) {
-  docs_.push_back({key, "boolean", "", def ? "true" : "false", "true|false"});
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   try {
@@ -117,7 +126,6 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
                                      const std::vector<std::string>& allowed) {
   std::string range;
   for (size_t i = 0; i < allowed.size(); ++i) range += (i ? "|" : "") + allowed[i];
-  docs_.push_back({key, "string", "", def, range});
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   if (!n.IsScalar()) {

@@ -1,8 +1,10 @@
 // ConfigReader: typed, range-checked access to a YAML config with every error collected.
-// Each get_* declares one key (dotted path), its type, unit, default and range; a missing key
-// takes the default, a present one is checked. finish() adds an error for every key present in
-// the file that no get_* declared (unknown keys are errors) and throws ConfigError listing all
-// problems at once. Used at setup only (never on the hot path). Not thread-safe.
+// Each get_* reads one key (dotted path) with its type, unit, default and range; a missing key
+// takes the default, a present one is checked. pipeline/config_keys.cpp declares which keys
+// exist; this class knows nothing of them. The constructor reports keys a mapping repeats
+// (yaml-cpp would silently keep the first); finish() adds an error for every key present in the
+// file that no get_* read (unknown keys are errors) and throws ConfigError listing all problems
+// at once. Used at setup only (never on the hot path). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +27,6 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
-/// One declared key, for documentation (`spikeflow run --describe-config`).
-struct ConfigKeyDoc {
-  std::string key, type, unit, default_value, range;
-};
-
 class ConfigReader {
  public:
   /// root may be a null node (no file: all defaults). source names the file in errors.
@@ -47,17 +44,15 @@ class ConfigReader {
   /// Reports unknown keys, then throws ConfigError if there is any problem.
   void finish();
 
-  const std::vector<ConfigKeyDoc>& docs() const { return docs_; }
-
  private:
   YAML::Node lookup(const std::string& key);
   void collect_unknown(const YAML::Node& node, const std::string& prefix);
+  void collect_duplicates(const YAML::Node& node, const std::string& prefix);
 
   YAML::Node root_;
   std::string source_;
   std::set<std::string> declared_;
   std::vector<std::string> errors_;
-  std::vector<ConfigKeyDoc> docs_;
 };
 
 }  // namespace spikeflow::pipeline

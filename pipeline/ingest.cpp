@@ -26,9 +26,7 @@ namespace {
 
 stages::BlackrockOptions blackrock_options(const IngestConfig& c) {
   stages::BlackrockOptions o;
-  o.protocol = c.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
-               : c.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
-                                               : stages::BlackrockProtocol::kV4_1;
+  o.protocol = c.blackrock_protocol;
   o.sample_rate_hz = c.sample_rate_hz;
   o.time_in_ticks = c.blackrock_time_in_ticks;
   o.fe_channel_count = static_cast<uint32_t>(c.blackrock_fe_channels);
@@ -81,7 +79,7 @@ asio::ip::address parse_address(const std::string& a) {
 class UdpIngest final : public Ingest {
  public:
   UdpIngest(const IngestConfig& c, Sink sink) : sink_(std::move(sink)) {
-    if (c.format == "blackrock") {
+    if (c.format == IngestFormat::kBlackrock) {
       decoder_.emplace<stages::BlackrockPacketDecoder>(blackrock_options(c));
       batch_.events.reserve(stages::kBlackrockMaxSpikesPerDatagram);
     } else {
@@ -254,7 +252,7 @@ class TcpIngest final : public Ingest {
 
  private:
   Decoder make_decoder() const {
-    if (config_.format == "intan") {
+    if (config_.format == IngestFormat::kIntan) {
       stages::IntanOptions o;
       o.sample_rate_hz = config_.sample_rate_hz;
       return Decoder(std::in_place_type<stages::IntanSpikeStreamDecoder>, o);
@@ -311,7 +309,7 @@ class TcpIngest final : public Ingest {
 }  // namespace
 
 std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink) {
-  if (config.transport == "tcp") return std::make_unique<TcpIngest>(config, std::move(sink));
+  if (config.transport == Transport::kTcp) return std::make_unique<TcpIngest>(config, std::move(sink));
   return std::make_unique<UdpIngest>(config, std::move(sink));
 }
 

@@ -111,7 +111,7 @@ struct LivePipeline::Impl {
     decode.set_parallel_invoke([](const std::function<void()>& a, const std::function<void()>& b) {
       tbb::parallel_invoke(a, b);
     });
-    if (cfg.ingest.transport != "none") {
+    if (cfg.ingest.transport != Transport::kNone) {
       ingest = make_ingest(cfg.ingest, [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); });
     }
   }

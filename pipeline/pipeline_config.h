@@ -1,33 +1,40 @@
 // PipelineConfig: everything `spikeflow run` needs, read from a YAML file in configs/.
-// Every key has a type, unit, default and range (see `spikeflow run --describe-config` and
-// README "Configuration"); unknown keys are errors; all problems are reported at once.
+// Every key has a type, unit, default and range, declared once in pipeline/config_keys.h (which
+// drives reading, to_yaml and `spikeflow run --describe-config`); defaults are the member
+// initialisers below, taken from the stages' Options structs where a stage owns the value.
+// Unknown and duplicate keys are errors; all problems are reported at once.
 #pragma once
 
+#include <filesystem>
 #include <string>
-#include <vector>
 
+#include "models/streaming_decoder.h"
+#include "pipeline/config_enums.h"
 #include "pipeline/config_reader.h"
 #include "stages/binner.h"
+#include "stages/blackrock_packet_decoder.h"
 
 namespace spikeflow::pipeline {
 
 struct IngestConfig {
-  std::string format = "native";       ///< native | blackrock (udp) | intan (tcp)
-  std::string transport = "udp";       ///< udp | tcp | none (in-process input: replay)
+  IngestFormat format = IngestFormat::kNative;
+  Transport transport = Transport::kUdp;  ///< kNone: in-process input (replay, tests)
   std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
   int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
   int receive_buffer_bytes = 8 << 20;  ///< SO_RCVBUF request
-  int64_t sample_rate_hz = 30000;      ///< device clock of Blackrock 3.x ticks / Intan samples, Hz
-  std::string blackrock_protocol = "4.1";  ///< 3.11 | 4.0 | 4.1 (CereLink cbproto.h)
-  bool blackrock_time_in_ticks = false;    ///< 4.x legacy NSP: time counts ticks, not ns
-  int blackrock_fe_channels = 256;         ///< chids 1..this are front-end (spike) channels
+  /// Device clock of Blackrock 3.x ticks / Intan samples, Hz.
+  int64_t sample_rate_hz = stages::BlackrockOptions{}.sample_rate_hz;
+  stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;  ///< CereLink cbproto.h
+  bool blackrock_time_in_ticks = stages::BlackrockOptions{}.time_in_ticks;  ///< 4.x legacy NSP
+  /// chids 1..this are front-end (spike) channels.
+  int blackrock_fe_channels = static_cast<int>(stages::BlackrockOptions{}.fe_channel_count);
 };
 
 struct DecoderConfig {
   std::string checkpoint;              ///< required: a file written by `spikeflow train`
-  std::string device = "cpu";          ///< cpu | cuda
-  std::string path = "auto";           ///< auto | fast | torch (models/streaming_decoder.h)
-  int threads = 1;                     ///< intra-op threads for inference
+  DecoderDevice device = DecoderDevice::kCpu;
+  DecoderPath path = DecoderPath::kAuto;  ///< models/streaming_decoder.h
+  int threads = models::RuntimeOptions{}.threads;  ///< intra-op threads for inference
   int max_batch = 64;                  ///< most pending chunks decoded in one catch-up call
   int max_backlog = 2000;              ///< waiting chunks (100 s at 50 ms) before tokens are shed
 };
@@ -36,7 +43,7 @@ struct PublishConfig {
   std::string endpoint = "tcp://127.0.0.1:47001";
   std::string topic = "pred";
   std::string stats_topic = "stats";   ///< counters + latency JSON every metrics.print_interval_s
-  std::string format = "binary";       ///< binary | json
+  PublishFormat format = PublishFormat::kBinary;
   int send_high_water_mark = 10000;    ///< messages queued per subscriber before ZMQ drops
   int linger_ms = 200;
 };
@@ -61,18 +68,22 @@ struct PipelineConfig {
   RecordConfig record;
 };
 
-/// Parses YAML text; source names it in errors. Throws ConfigError listing every problem.
-PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::string& source);
+/// The models:: runtime options a config asks for (device and path as models spells them).
+models::RuntimeOptions runtime_options(const DecoderConfig& decoder);
 
-/// Reads and parses a file. A missing/unreadable file or YAML syntax error is a ConfigError
-/// naming the file.
+/// Parses YAML text; source names it in errors. Throws ConfigError listing every problem
+/// (out-of-range values, unknown and duplicate keys, cross-key rules). Relative paths
+/// (decoder.checkpoint, record.path) resolve against base_dir when it is not empty.
+PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::string& source,
+                                     const std::filesystem::path& base_dir = {});
+
+/// Reads and parses a file; relative paths inside it resolve against the file's folder, not the
+/// working directory. A missing/unreadable file, a directory or a YAML syntax error is a
+/// ConfigError naming the file.
 PipelineConfig load_pipeline_config(const std::string& path);
 
 /// The effective config as YAML that parse_pipeline_config reads back to the same values
 /// (recordings keep it, so a replay runs exactly what ran live).
 std::string to_yaml(const PipelineConfig& config);
-
-/// Every key the pipeline config accepts, with type, unit, default and range.
-std::vector<ConfigKeyDoc> describe_pipeline_config();
 
 }  // namespace spikeflow::pipeline

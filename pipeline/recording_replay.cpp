@@ -13,7 +13,7 @@ namespace spikeflow::pipeline {
 
 std::vector<core::Prediction> replay_recording(const replay::Recording& rec, PipelineConfig cfg,
                                                std::unique_ptr<models::StreamingDecoder> decoder) {
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.record.path.clear();
   if (cfg.publish.endpoint.rfind("tcp://", 0) == 0) cfg.publish.endpoint = "inproc://spikeflow-replay";
   // Decoder calls as they happened live: consecutive predictions sharing a decode start time.

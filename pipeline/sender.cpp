@@ -27,13 +27,8 @@ void check_send_options(const SendOptions& o) {
     throw std::runtime_error("send: max events per packet must be in [1, " +
                              std::to_string(stages::kMaxEventsPerDatagram) + "]");
   }
-  const bool tcp_transport = o.transport == "tcp";
-  if ((o.format == "blackrock" && tcp_transport) || (o.format == "intan" && !tcp_transport) ||
-      (o.format != "native" && o.format != "blackrock" && o.format != "intan") ||
-      (o.transport != "udp" && o.transport != "tcp")) {
-    throw std::runtime_error("send: unsupported format/transport " + o.format + "/" + o.transport +
-                             " (native/udp, native/tcp, blackrock/udp, intan/tcp)");
-  }
+  if (o.transport == Transport::kNone) throw std::runtime_error("send: transport none has no socket to send to");
+  if (auto why = format_transport_problem(o.format, o.transport)) throw std::runtime_error("send: " + std::string(*why));
 }
 
 /// Turns one packet interval's events into the bytes of the chosen format (see sender.h).
@@ -41,10 +36,8 @@ class PacketEncoder {
  public:
   explicit PacketEncoder(const SendOptions& o)
       : o_(o),
-        tcp_(o.transport == "tcp"),
-        br_(o.blackrock_protocol == "3.11"  ? stages::BlackrockProtocol::kV3_11
-            : o.blackrock_protocol == "4.0" ? stages::BlackrockProtocol::kV4_0
-                                            : stages::BlackrockProtocol::kV4_1) {
+        tcp_(o.transport == Transport::kTcp),
+        br_(o.blackrock_protocol) {
     header_.stream_id = o.stream_id;
   }
 
@@ -53,13 +46,13 @@ class PacketEncoder {
   bool encode(std::span<const core::SpikeEvent> batch, int64_t device_time_ns, std::vector<uint8_t>& buffer) {
     buffer.clear();
     header_.device_time_ns = device_time_ns;
-    if (o_.format == "blackrock") {
+    if (o_.format == IngestFormat::kBlackrock) {
       for (const auto& e : batch) {
         stages::encode_blackrock_spike(br_, device_clock(e.t_ns), static_cast<uint16_t>(e.channel),
                                        static_cast<uint8_t>(e.unit), 0, buffer);
       }
       stages::encode_blackrock_heartbeat(br_, device_clock(device_time_ns), buffer);
-    } else if (o_.format == "intan") {
+    } else if (o_.format == IngestFormat::kIntan) {
       for (const auto& e : batch) {
         const auto name = stages::intan_channel_name(e.channel);
         const uint8_t id = e.unit == 0 ? stages::kIntanSpikeIdUnclassified : static_cast<uint8_t>(1u << (e.unit - 1));
@@ -79,7 +72,7 @@ class PacketEncoder {
  private:
   /// Device units of the chosen format: sample ticks (Intan, Blackrock 3.11) or ns.
   uint64_t device_clock(int64_t t_ns) const {
-    if (o_.format == "intan" || (o_.format == "blackrock" && br_ == stages::BlackrockProtocol::kV3_11)) {
+    if (o_.format == IngestFormat::kIntan || (o_.format == IngestFormat::kBlackrock && br_ == stages::BlackrockProtocol::kV3_11)) {
       // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
       const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
       return static_cast<uint64_t>(whole * o_.sample_rate_hz + rest * o_.sample_rate_hz / core::kNsPerS);
@@ -96,7 +89,7 @@ class PacketEncoder {
 /// Where the packets go: a connected TCP stream (no Nagle delay) or an unconnected UDP socket.
 class PacketSocket {
  public:
-  PacketSocket(asio::io_context& io, const SendOptions& o) : tcp_(o.transport == "tcp"), udp_(io), stream_(io) {
+  PacketSocket(asio::io_context& io, const SendOptions& o) : tcp_(o.transport == Transport::kTcp), udp_(io), stream_(io) {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(o.address, ec);
     if (ec) throw std::runtime_error("send: bad address '" + o.address + "': " + ec.message());

@@ -18,14 +18,17 @@
 #include <vector>
 
 #include "core/spike_event.h"
+#include "pipeline/config_enums.h"
+#include "stages/blackrock_packet_decoder.h"
 
 namespace spikeflow::pipeline {
 
 struct SendOptions {
-  std::string format = "native";       ///< native | blackrock | intan
-  std::string transport = "udp";       ///< udp | tcp (blackrock: udp only; intan: tcp only)
-  std::string blackrock_protocol = "4.1";  ///< 3.11 (30 kHz ticks) | 4.0 | 4.1 (ns)
-  int64_t sample_rate_hz = 30000;      ///< Intan sample clock / Blackrock 3.11 ticks
+  IngestFormat format = IngestFormat::kNative;
+  Transport transport = Transport::kUdp;  ///< udp | tcp (format_transport_problem); not none
+  /// 3.11 (30 kHz ticks) | 4.0 | 4.1 (ns)
+  stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;
+  int64_t sample_rate_hz = stages::BlackrockOptions{}.sample_rate_hz;  ///< Intan sample clock / Blackrock 3.11 ticks
   std::string address = "127.0.0.1";
   int port = 47000;
   double speed = 1.0;                  ///< ×real time; 0 = as fast as possible
@@ -48,7 +51,7 @@ struct SendStats {
 
 /// Sends events (sorted by t_ns). Returns early when stop becomes true. Throws
 /// std::runtime_error on a bad address, an unopenable socket, a refused TCP connection or an
-/// unsupported format/transport pair.
+/// unsupported format/transport pair (format_transport_problem; transport none).
 SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& options,
                       const std::atomic<bool>* stop = nullptr,
                       void (*progress)(const SendStats&, int64_t device_ns) = nullptr);

@@ -33,7 +33,7 @@ uint64_t in_flight_bound(int64_t step_ns, int64_t width_ns, int max_batch) {
 SessionReplayResult replay_session(const replay::Session& session, PipelineConfig config,
                                    std::unique_ptr<models::StreamingDecoder> decoder,
                                    const SessionReplayOptions& o) {
-  config.ingest.transport = "none";
+  config.ingest.transport = Transport::kNone;
   // As fast as possible runs on the session's clock alone: chunks close by watermark.
   config.chunking.deadline_enabled = o.speed > 0;
   const int64_t width = config.chunking.width_ns;

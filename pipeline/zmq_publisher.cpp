@@ -6,7 +6,7 @@
 namespace spikeflow::pipeline {
 
 ZmqPublisher::ZmqPublisher(zmq::context_t& context, const PublishConfig& config)
-    : socket_(context, zmq::socket_type::pub), topic_(config.topic), json_(config.format == "json") {
+    : socket_(context, zmq::socket_type::pub), topic_(config.topic), json_(config.format == PublishFormat::kJson) {
   socket_.set(zmq::sockopt::linger, config.linger_ms);
   socket_.set(zmq::sockopt::sndhwm, config.send_high_water_mark);
   try {

@@ -90,6 +90,89 @@ TEST_F(CliTest, corrupt_checkpoint_is_a_clear_error) {
   EXPECT_NE(slurp(c.log).find(path("m.ckpt")), std::string::npos) << slurp(c.log);
 }
 
+// A bad value is one line naming the flag (or the file) and a non-zero exit, never a silent
+// fallback: each case is something a new user tried.
+TEST_F(CliTest, bad_flags_are_one_line_errors_naming_the_flag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"run", "--port", "70000"}, "--port"},
+      {{"run", "--port", "-1"}, "--port"},
+      {{"run", "--duration-s", "-5"}, "--duration-s"},
+      {{"run", "--duration-s", "nan"}, "--duration-s"},
+      {{"run", "--duration-s", "inf"}, "--duration-s"},
+      {{"send", "-s", "s.sfs", "--port", "99999"}, "--port"},
+      {{"send", "-s", "s.sfs", "--speed", "-1"}, "--speed"},
+      {{"send", "-s", "s.sfs", "--format", "intan", "--transport", "udp"}, "--transport"},
+      {{"send", "-s", "s.sfs", "--interval-ms", "nan"}, "--interval-ms"},
+      {{"listen", "--timeout-s", "-1"}, "--timeout-s"},
+      {{"listen", "--idle-timeout-s", "inf"}, "--idle-timeout-s"},
+      {{"replay", "--speed", "-2"}, "--speed"},
+      {{"replay", "--max-batch", "0"}, "--max-batch"},
+      {{"profile", "--duration-s", "nan"}, "--duration-s"},
+      {{"profile", "--threads", "0"}, "--threads"},
+      {{"train", "-s", "s.sfs", "-o", "m.ckpt", "--lr", "inf"}, "--lr"},
+      {{"train", "-s", "s.sfs", "-o", "m.ckpt", "--width-ms", "0"}, "--width-ms"},
+      {{"train", "-s", "s.sfs", "-o", "m.ckpt", "--train-fraction", "1.5"}, "--train-fraction"},
+      {{"synth", "-o", "s.sfs", "--units", "0"}, "--units"},
+      {{"synth", "-o", "s.sfs", "--duration-s", "-1"}, "--duration-s"},
+      {{"eval", "-s", "s.sfs", "--width-ms", "nan"}, "--width-ms"},
+  };
+  for (const auto& [args, flag] : cases) {
+    std::string line;
+    for (const auto& x : args) line += x + " ";
+    auto c = start(args, path("out.log"));
+    EXPECT_NE(wait_exit(c), 0) << line;
+    const std::string out = slurp(c.log);
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << line << ": " << out;
+    EXPECT_NE(out.find(flag), std::string::npos) << line << ": " << out;
+  }
+}
+
+TEST_F(CliTest, a_directory_or_a_duplicate_key_is_not_run_on_defaults) {
+  auto c = start({"run", "-c", dir_.path().string()}, path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  std::string out = slurp(c.log);
+  EXPECT_NE(out.find(dir_.path().string() + ": is a directory"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+
+  std::ofstream(path("dup.yaml")) << "ingest:\n  port: 5000\n  port: 6000\n";
+  c = start({"run", "-c", path("dup.yaml")}, path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  out = slurp(c.log);
+  EXPECT_NE(out.find(path("dup.yaml") + ": ingest.port: duplicate key"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+}
+
+TEST_F(CliTest, preflight_lists_config_and_checkpoint_problems_before_anything_starts) {
+  std::vector<core::UnitKey> units{{1, 1}, {2, 1}};
+  models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
+  std::ofstream(path("c.yaml")) << "chunking: {width_ms: 20, lateness_ms: 2}\ndecoder: {checkpoint: m.ckpt}\n"
+                                   "record: {path: no/such/dir/r.sfrec}\n";
+  auto c = start({"run", "-c", path("c.yaml"), "--port", "0", "--publish", "tcp://127.0.0.1:*"}, path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  const std::string out = slurp(c.log);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find(path("c.yaml") + ": "), std::string::npos) << out;
+  EXPECT_NE(out.find("chunking.width_ms: 20 ms, but checkpoint '" + path("m.ckpt") + "' was trained on 50 ms"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("record.path: folder"), std::string::npos) << out;
+  EXPECT_EQ(out.find("run: decoder"), std::string::npos) << "must fail before the pipeline starts: " << out;
+}
+
+// `-c configs/x.yaml` works from any working directory: the checkpoint named inside it is found
+// next to the config, and the log names the real ingest format and transport.
+TEST_F(CliTest, relative_paths_in_a_config_resolve_against_its_folder) {
+  fs::create_directories(dir_.path() / "configs");
+  std::vector<core::UnitKey> units{{1, 1}};
+  models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
+  std::ofstream(path("configs/c.yaml")) << "ingest: {transport: tcp}\ndecoder: {checkpoint: ../m.ckpt}\n";
+  auto c = start({"run", "-c", path("configs/c.yaml"), "--port", "0", "--publish", "tcp://127.0.0.1:*",
+                  "--duration-s", "0.1"},
+                 path("out.log"));
+  EXPECT_EQ(wait_exit(c), 0) << slurp(c.log);
+  EXPECT_NE(slurp(c.log).find("ingest native tcp"), std::string::npos) << slurp(c.log);
+}
+
 TEST_F(CliTest, sigterm_and_sigint_drain_and_exit_zero) {
   std::vector<core::UnitKey> units;
   for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});

@@ -200,7 +200,7 @@ CheckpointFile golden_checkpoint() {
 }
 
 TEST_F(CheckpointTest, reads_and_writes_the_golden_version_1_file) {
-  const std::string golden = (dir_ / "golden.sfck").string();
+  const std::string golden = dir_.file("golden.sfck");
   {
     std::ofstream out(golden, std::ios::binary);
     out.write(reinterpret_cast<const char*>(kGoldenCheckpoint), sizeof kGoldenCheckpoint);

@@ -78,8 +78,8 @@ struct TcpPeer {
 
 IngestConfig config(const std::string& format, const std::string& transport) {
   IngestConfig c;
-  c.format = format;
-  c.transport = transport;
+  c.format = parse_enum<IngestFormat>(format).value();
+  c.transport = parse_enum<Transport>(transport).value();
   c.port = 0;
   return c;
 }
@@ -112,7 +112,7 @@ TEST(IngestTest, blackrock_v41_spikes_over_udp) {
 TEST(IngestTest, blackrock_v311_ticks_become_nanoseconds) {
   Collector got;
   auto c = config("blackrock", "udp");
-  c.blackrock_protocol = "3.11";
+  c.blackrock_protocol = stages::BlackrockProtocol::kV3_11;
   auto ingest = make_ingest(c, got.sink());
   ingest->start();
   std::vector<uint8_t> d;

@@ -365,8 +365,8 @@ TEST_P(FormatPipelineTest, every_spike_reaches_the_model_and_chunks_stay_in_orde
   so.seed = 11;
   const auto session = replay::synthesize_session(so);
   PipelineConfig cfg;
-  cfg.ingest.format = format;
-  cfg.ingest.transport = transport;
+  cfg.ingest.format = parse_enum<IngestFormat>(format).value();
+  cfg.ingest.transport = parse_enum<Transport>(transport).value();
   cfg.ingest.port = 0;
   cfg.publish.endpoint = "tcp://127.0.0.1:*";
   cfg.metrics.print_interval_s = 0;
@@ -378,8 +378,8 @@ TEST_P(FormatPipelineTest, every_spike_reaches_the_model_and_chunks_stay_in_orde
   ZmqSubscriber sub(live.publish_endpoint());
   const auto events = replay::merged_events(session, session.start_ns, session.end_ns);
   SendOptions o;
-  o.format = format;
-  o.transport = transport;
+  o.format = cfg.ingest.format;
+  o.transport = cfg.ingest.transport;
   o.port = live.ingest_port();
   o.speed = 4.0;  // 4x real time keeps the test short; a spike that misses its deadline is counted late
   o.end_device_ns = session.end_ns;
@@ -431,7 +431,7 @@ namespace {
 
 TEST(BacklogTest, past_the_bound_tokens_are_shed_but_every_chunk_is_still_published) {
   PipelineConfig cfg;
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "inproc://backlog-test";
   cfg.chunking.deadline_enabled = false;  // chunks close on the event watermark: push() alone drives them
   cfg.decoder.max_backlog = 5;
@@ -477,7 +477,7 @@ TEST(BacklogTest, past_the_bound_tokens_are_shed_but_every_chunk_is_still_publis
 // after its publish; a tap that throws is counted and logged, and the graph carries on.
 TEST(TapTest, callbacks_see_everything_in_order_and_a_throwing_one_stops_nothing) {
   PipelineConfig cfg;
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "inproc://tap-test";
   cfg.chunking.deadline_enabled = false;
   std::vector<int64_t> packets;
@@ -517,7 +517,7 @@ TEST(TapTest, callbacks_see_everything_in_order_and_a_throwing_one_stops_nothing
 // (flagged), the failure is counted, exported and logged (not swallowed), rate-limited.
 TEST(DecoderErrorTest, decoder_exceptions_are_counted_logged_and_cost_no_prediction) {
   PipelineConfig cfg;
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "inproc://decoder-error-test";
   cfg.chunking.deadline_enabled = false;
   std::vector<core::Prediction> got;
@@ -624,7 +624,7 @@ int64_t max_queued_for_one_subscriber(const PublishConfig& publish, int receive_
 // publisher, shutdown and every other subscriber carry on, and the slow one sees gaps in seq.
 TEST(SlowSubscriberTest, a_subscriber_that_stops_reading_loses_only_its_own_messages) {
   PipelineConfig cfg;
-  cfg.ingest.transport = "none";
+  cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "tcp://127.0.0.1:*";
   // Small, yet well above a catch-up burst (up to decoder.max_batch = 64 predictions at once):
   // ZeroMQ credits a peer's reads in batches of half the mark, so a mark near the burst size

@@ -85,7 +85,7 @@ TEST(ZmqPublisherTest, python_client_reads_the_json_message) {
   if (!have_pyzmq()) GTEST_SKIP() << kPython << kNoPyzmq;
   PublishConfig cfg;
   cfg.endpoint = "tcp://127.0.0.1:*";
-  cfg.format = "json";
+  cfg.format = PublishFormat::kJson;
   const std::string out = run_client_against(cfg);
   EXPECT_NE(out.find(R"("values": [1.25, -3.5])"), std::string::npos) << out;
   EXPECT_NE(out.find(R"("start_ns": 1000000000)"), std::string::npos) << out;

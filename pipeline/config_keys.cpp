@@ -1,0 +1,219 @@
+#include "pipeline/config_keys.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <type_traits>
+
+#include "core/time.h"
+
+namespace spikeflow::pipeline {
+
+namespace {
+
+// Each factory takes the member as a generic accessor `[](auto& c) -> auto& { return c.x.y; }`,
+// usable on a const and a mutable PipelineConfig alike.
+
+template <typename Member>
+ConfigKey integer(std::string name, std::string unit, int64_t min, int64_t max, std::string doc, Member member) {
+  ConfigKey k;
+  k.type = ConfigKeyType::kInteger;
+  k.min = static_cast<double>(min);
+  k.max = static_cast<double>(max);
+  k.read = [=](ConfigReader& r, PipelineConfig& c) {
+    auto& m = member(c);
+    m = static_cast<std::decay_t<decltype(m)>>(r.get_int(name, m, min, max, unit));
+  };
+  k.text = [=](const PipelineConfig& c) { return fmt::format("{}", member(c)); };
+  k.name = std::move(name);
+  k.unit = std::move(unit);
+  k.doc = std::move(doc);
+  return k;
+}
+
+template <typename Member>
+ConfigKey number(std::string name, std::string unit, double min, double max, std::string doc, Member member) {
+  ConfigKey k;
+  k.type = ConfigKeyType::kNumber;
+  k.min = min;
+  k.max = max;
+  k.read = [=](ConfigReader& r, PipelineConfig& c) { member(c) = r.get_double(name, member(c), min, max, unit); };
+  k.text = [=](const PipelineConfig& c) { return fmt::format("{}", member(c)); };
+  k.name = std::move(name);
+  k.unit = std::move(unit);
+  k.doc = std::move(doc);
+  return k;
+}
+
+/// A duration the file gives in ms and the config keeps in device/host ns (stages::BinnerOptions).
+template <typename Member>
+ConfigKey milliseconds(std::string name, double min, double max, std::string doc, Member member_ns) {
+  ConfigKey k;
+  k.type = ConfigKeyType::kNumber;
+  k.unit = "ms";
+  k.min = min;
+  k.max = max;
+  k.read = [=](ConfigReader& r, PipelineConfig& c) {
+    int64_t& ns = member_ns(c);
+    const double ms = r.get_double(name, static_cast<double>(ns) / core::kNsPerMs, min, max, "ms");
+    ns = std::llround(ms * core::kNsPerMs);
+  };
+  k.text = [=](const PipelineConfig& c) { return fmt::format("{}", static_cast<double>(member_ns(c)) / core::kNsPerMs); };
+  k.name = std::move(name);
+  k.doc = std::move(doc);
+  return k;
+}
+
+template <typename Member>
+ConfigKey boolean(std::string name, std::string doc, Member member) {
+  ConfigKey k;
+  k.type = ConfigKeyType::kBoolean;
+  k.read = [=](ConfigReader& r, PipelineConfig& c) { member(c) = r.get_bool(name, member(c)); };
+  k.text = [=](const PipelineConfig& c) { return std::string(member(c) ? "true" : "false"); };
+  k.name = std::move(name);
+  k.doc = std::move(doc);
+  return k;
+}
+
+template <typename Member>
+ConfigKey string(std::string name, std::string doc, Member member, ConfigKeyType type = ConfigKeyType::kString) {
+  ConfigKey k;
+  k.type = type;
+  k.read = [=](ConfigReader& r, PipelineConfig& c) { member(c) = r.get_string(name, member(c)); };
+  k.text = [=](const PipelineConfig& c) { return member(c); };
+  if (type == ConfigKeyType::kPath) k.path = [=](PipelineConfig& c) -> std::string& { return member(c); };
+  k.name = std::move(name);
+  k.doc = std::move(doc);
+  return k;
+}
+
+template <typename Member>
+ConfigKey path(std::string name, std::string doc, Member member) {
+  return string(std::move(name), std::move(doc), member, ConfigKeyType::kPath);
+}
+
+/// An enum member; the spellings come from config_enums.h.
+template <typename Member>
+ConfigKey choice(std::string name, std::string doc, Member member) {
+  using E = std::decay_t<decltype(member(std::declval<PipelineConfig&>()))>;
+  ConfigKey k;
+  k.type = ConfigKeyType::kChoice;
+  k.choices = enum_choices<E>();
+  k.read = [=](ConfigReader& r, PipelineConfig& c) {
+    std::vector<std::string> names;
+    for (const auto& [v, n] : EnumNames<E>::names) names.emplace_back(n);
+    E& m = member(c);
+    m = parse_enum<E>(r.get_string(name, std::string(enum_name(m)), names)).value_or(m);
+  };
+  k.text = [=](const PipelineConfig& c) { return std::string(enum_name(member(c))); };
+  k.name = std::move(name);
+  k.doc = std::move(doc);
+  return k;
+}
+
+std::vector<ConfigKey> make_table() {
+  // Member accessors, one per key.
+#define SF_MEMBER(expr) [](auto& c) -> auto& { return c.expr; }
+  return {
+      choice("ingest.format", "byte format of the stream: native (udp|tcp), blackrock (udp), intan (tcp)",
+             SF_MEMBER(ingest.format)),
+      choice("ingest.transport", "udp | tcp | none (in-process input: replay)", SF_MEMBER(ingest.transport)),
+      string("ingest.address", "bind address; loopback unless you mean to listen on a network",
+             SF_MEMBER(ingest.address)),
+      integer("ingest.port", "", 0, 65535, "0 = ephemeral (the bound port is logged)", SF_MEMBER(ingest.port)),
+      integer("ingest.receive_buffer_bytes", "bytes", 4096, 1 << 30, "SO_RCVBUF request",
+              SF_MEMBER(ingest.receive_buffer_bytes)),
+      integer("ingest.sample_rate_hz", "Hz", 1, 1'000'000'000, "device clock of Blackrock 3.x ticks / Intan samples",
+              SF_MEMBER(ingest.sample_rate_hz)),
+      choice("ingest.blackrock.protocol", "Blackrock packet protocol (CereLink cbproto.h)",
+             SF_MEMBER(ingest.blackrock_protocol)),
+      boolean("ingest.blackrock.time_in_ticks", "4.x legacy NSP: the time field counts ticks, not ns",
+              SF_MEMBER(ingest.blackrock_time_in_ticks)),
+      integer("ingest.blackrock.fe_channels", "channels", 1, 0x7FFF, "chids 1..this are front-end (spike) channels",
+              SF_MEMBER(ingest.blackrock_fe_channels)),
+      milliseconds("chunking.width_ms", 1.0, 10000.0, "chunk width; must equal the width the decoder was trained on",
+                   SF_MEMBER(chunking.width_ns)),
+      milliseconds("chunking.lateness_ms", 0.0, 10000.0, "watermark slack for out-of-order spikes",
+                   SF_MEMBER(chunking.lateness_ns)),
+      milliseconds("chunking.deadline_grace_ms", 0.0, 10000.0,
+                   "a silent chunk closes at end + lateness + grace (host clock)",
+                   SF_MEMBER(chunking.deadline_grace_ns)),
+      milliseconds("chunking.max_future_ms", 1.0, 60000.0, "spikes further ahead than this are dropped",
+                   SF_MEMBER(chunking.max_future_ns)),
+      boolean("chunking.deadline", "close silent chunks by the host-clock deadline",
+              SF_MEMBER(chunking.deadline_enabled)),
+      boolean("chunking.adaptive_grace", "grace follows 1.5x the recent transit jitter, up to max_grace_ms",
+              SF_MEMBER(chunking.adaptive_grace)),
+      milliseconds("chunking.max_grace_ms", 0.0, 10000.0, "upper bound of the adaptive grace",
+                   SF_MEMBER(chunking.max_grace_ns)),
+      number("chunking.tick_ms", "ms", 0.1, 100.0, "how often chunk deadlines are checked", SF_MEMBER(tick_ms)),
+      integer("pipeline.graph_threads", "threads", 2, 64, "TBB workers running the graph's stages",
+              SF_MEMBER(graph_threads)),
+      path("decoder.checkpoint", "required: a file written by `spikeflow train`", SF_MEMBER(decoder.checkpoint)),
+      choice("decoder.device", "cuda needs a CUDA-enabled LibTorch", SF_MEMBER(decoder.device)),
+      choice("decoder.path", "fast (plain C++ step) | torch (LibTorch modules) | auto",
+             SF_MEMBER(decoder.path)),
+      integer("decoder.threads", "threads", 1, 64, "intra-op threads for inference", SF_MEMBER(decoder.threads)),
+      integer("decoder.max_batch", "chunks", 1, 4096, "most pending chunks decoded in one catch-up call",
+              SF_MEMBER(decoder.max_batch)),
+      integer("decoder.max_backlog", "chunks", 1, 1'000'000, "waiting chunks before tokens are shed",
+              SF_MEMBER(decoder.max_backlog)),
+      string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://", SF_MEMBER(publish.endpoint)),
+      string("publish.topic", "topic of prediction messages", SF_MEMBER(publish.topic)),
+      string("publish.stats_topic", "counters + latency JSON every metrics.print_interval_s",
+             SF_MEMBER(publish.stats_topic)),
+      choice("publish.format", "prediction payload (README \"Prediction message\")", SF_MEMBER(publish.format)),
+      integer("publish.send_high_water_mark", "messages", 1, 10'000'000,
+              "messages queued per subscriber before ZeroMQ drops", SF_MEMBER(publish.send_high_water_mark)),
+      integer("publish.linger_ms", "ms", 0, 60000, "how long close waits for queued messages",
+              SF_MEMBER(publish.linger_ms)),
+      path("record.path", "recording file (replay/recording_file.h); empty = off", SF_MEMBER(record.path)),
+      integer("record.queue_capacity", "items", 16, 10'000'000, "items buffered for the recorder thread",
+              SF_MEMBER(record.queue_capacity)),
+      number("metrics.print_interval_s", "s", 0.0, 3600.0, "0 = no periodic line",
+             SF_MEMBER(metrics.print_interval_s)),
+  };
+#undef SF_MEMBER
+}
+
+}  // namespace
+
+std::string ConfigKey::type_name() const {
+  switch (type) {
+    case ConfigKeyType::kInteger: return "integer";
+    case ConfigKeyType::kNumber: return "number";
+    case ConfigKeyType::kBoolean: return "boolean";
+    case ConfigKeyType::kString: return "string";
+    case ConfigKeyType::kChoice: return "choice";
+    case ConfigKeyType::kPath: return "path";
+  }
+  return "?";
+}
+
+std::string ConfigKey::range_text() const {
+  switch (type) {
+    case ConfigKeyType::kInteger:
+      return fmt::format("[{}, {}]", static_cast<int64_t>(min), static_cast<int64_t>(max));
+    case ConfigKeyType::kNumber: return fmt::format("[{}, {}]", min, max);
+    case ConfigKeyType::kBoolean: return "true|false";
+    case ConfigKeyType::kChoice: return choices;
+    case ConfigKeyType::kPath: return "relative to the config file";
+    case ConfigKeyType::kString: return "";
+  }
+  return "";
+}
+
+const std::vector<ConfigKey>& pipeline_config_keys() {
+  static const std::vector<ConfigKey> table = make_table();
+  return table;
+}
+
+const ConfigKey& pipeline_config_key(const std::string& name) {
+  for (const auto& k : pipeline_config_keys()) {
+    if (k.name == name) return k;
+  }
+  throw std::logic_error("no config key '" + name + "'");
+}
+
+}  // namespace spikeflow::pipeline

@@ -1,0 +1,126 @@
+#include "pipeline/preflight.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "core/time.h"
+#include "stages/intan_spike_stream.h"
+
+namespace spikeflow::pipeline {
+
+namespace {
+
+/// The channels the ingest format can produce, [lo, hi], or nullopt for any u32.
+struct ChannelRange {
+  uint32_t lo, hi;
+  std::string text;
+};
+
+std::optional<ChannelRange> channel_range(const IngestConfig& ingest) {
+  switch (ingest.format) {
+    case IngestFormat::kNative: return std::nullopt;
+    case IngestFormat::kBlackrock: {
+      const auto hi = static_cast<uint32_t>(ingest.blackrock_fe_channels);
+      return ChannelRange{1, hi, fmt::format("chid 1..{} (ingest.blackrock.fe_channels)", hi)};
+    }
+    case IngestFormat::kIntan: {
+      const uint32_t hi = stages::kIntanPorts * stages::kIntanChannelsPerPort - 1;
+      return ChannelRange{0, hi, fmt::format("ports A..H x {} = channels 0..{}", stages::kIntanChannelsPerPort, hi)};
+    }
+  }
+  return std::nullopt;
+}
+
+void check_unit_map(const PipelineConfig& config, const models::StreamingDecoder& decoder, PreflightReport& report) {
+  if (config.ingest.transport == Transport::kNone) return;  // in-process input: no wire format
+  const auto range = channel_range(config.ingest);
+  if (!range) return;
+  const auto& units = decoder.units();
+  size_t outside = 0;
+  const core::UnitKey* first = nullptr;
+  for (const auto& u : units) {
+    if (u.channel < range->lo || u.channel > range->hi) {
+      ++outside;
+      if (!first) first = &u;
+    }
+  }
+  if (outside == 0) return;
+  const std::string format(to_string(config.ingest.format));
+  if (outside == units.size()) {
+    report.errors.push_back(fmt::format(
+        "ingest.format: none of the {} units of checkpoint '{}' can arrive as {} ({}; first: channel {})",
+        units.size(), config.decoder.checkpoint, format, range->text, first->channel));
+  } else {
+    report.warnings.push_back(fmt::format(
+        "ingest.format: {} of the {} units of checkpoint '{}' can never arrive as {} ({}; first: channel {}); "
+        "they decode as silent",
+        outside, units.size(), config.decoder.checkpoint, format, range->text, first->channel));
+  }
+}
+
+/// Problems of the config on this machine, without the checkpoint.
+void check_config(const PipelineConfig& config, bool cuda_available, PreflightReport& report) {
+  if (config.decoder.checkpoint.empty()) {
+    report.errors.push_back("decoder.checkpoint: not set (set it in the config or pass --checkpoint)");
+  }
+  if (config.decoder.device == DecoderDevice::kCuda && !cuda_available) {
+    report.errors.push_back("decoder.device: cuda, but this LibTorch build has no CUDA support or sees no GPU; "
+                            "use cpu");
+  }
+  if (!config.record.path.empty()) {
+    const auto dir = std::filesystem::path(config.record.path).parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+      report.errors.push_back(fmt::format("record.path: folder '{}' does not exist", dir.string()));
+    }
+  }
+}
+
+/// Problems of the config with the loaded checkpoint.
+void check_model(const PipelineConfig& config, const models::StreamingDecoder& decoder, PreflightReport& report) {
+  const int64_t want = config.chunking.width_ns, trained = decoder.chunk_width_ns();
+  if (want != trained) {
+    report.errors.push_back(fmt::format("chunking.width_ms: {} ms, but checkpoint '{}' was trained on {} ms chunks",
+                                        static_cast<double>(want) / core::kNsPerMs, config.decoder.checkpoint,
+                                        static_cast<double>(trained) / core::kNsPerMs));
+  }
+  check_unit_map(config, decoder, report);
+}
+
+}  // namespace
+
+PreflightReport preflight(const PipelineConfig& config, const models::StreamingDecoder* decoder,
+                          bool cuda_available) {
+  PreflightReport report;
+  check_config(config, cuda_available, report);
+  if (decoder) check_model(config, *decoder, report);
+  return report;
+}
+
+std::unique_ptr<models::StreamingDecoder> load_checked_decoder(const PipelineConfig& config,
+                                                               const std::string& source) {
+  const bool cuda = models::cuda_available();
+  PreflightReport report;
+  check_config(config, cuda, report);
+  std::unique_ptr<models::StreamingDecoder> decoder;
+  if (!config.decoder.checkpoint.empty()) {
+    models::RuntimeOptions rt = runtime_options(config.decoder);
+    // A missing device must not hide the checkpoint's problems: check it on the CPU (the run
+    // fails on the device error anyway).
+    if (config.decoder.device == DecoderDevice::kCuda && !cuda) rt.device = "cpu";
+    try {
+      decoder = models::load_decoder(config.decoder.checkpoint, rt);
+    } catch (const std::exception& e) {
+      report.errors.push_back(std::string("decoder.checkpoint: ") + e.what());
+    }
+  }
+  if (decoder) check_model(config, *decoder, report);
+  if (!report.errors.empty()) throw ConfigError(source, report.errors);
+  for (const auto& w : report.warnings) spdlog::warn("preflight: {}", w);
+  return decoder;
+}
+
+}  // namespace spikeflow::pipeline
