@@ -18,9 +18,9 @@
 // event) is compared with the source time (the latest reference time of accepted packets, which
 // deadline closes do NOT advance, so a host stall that closed chunks early never looks like a
 // jump):
-//   - behind the source time by more than clock_jump, ahead of it by more than the host time
-//     elapsed since plus clock_jump, or past the open horizon (max_future): the packet is a
-//     *suspect* and is held, not binned;
+//   - behind the source time by more than clock_jump, or past the open horizon (max_future):
+//     the packet is a *suspect* and is held, not binned (a smaller step ahead just skips chunks,
+//     which close empty);
 //   - resync_after_packets suspects in a row that agree with each other (each within clock_jump of
 //     the previous) confirm a jump: the open chunks of the old epoch are flushed (flag
 //     end_of_stream), the epoch counter goes up, the binner anchors on the new clock and bins the
@@ -65,9 +65,9 @@ struct BinnerOptions {
   bool deadline_enabled = true;
   /// Consecutive, mutually consistent suspect packets that confirm a clock jump; [1, 1000].
   int resync_after_batches = 3;
-  /// A packet this far behind the source time (or ahead of where it can be by now) is a
-  /// clock-jump suspect; smaller steps are reordering and their events are late. An undetected
-  /// step back of up to this much can delay the deadline schedule by as much once. (0, max_future].
+  /// A packet this far behind the source time is a clock-jump suspect; smaller steps back are
+  /// reordering and their events are late. An undetected step back of up to this much can delay
+  /// the deadline schedule by as much, once. Clamped to max_future. > 0.
   int64_t clock_jump_ns = 200'000'000;
   /// Deadline chunks are flagged kNoSource after this long without any packet; [width, 60 s].
   int64_t no_source_timeout_ns = 250'000'000;

@@ -250,8 +250,8 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   }
   const int64_t first_session_chunk = core::chunk_index(shift, kWidth);
   const int64_t last_session_chunk = core::chunk_index(shift + session_.end_ns - 1, kWidth);
-  ASSERT_LE(got.front().seq, first_session_chunk);
-  ASSERT_GE(got.back().seq, last_session_chunk);
+  ASSERT_LE(got.front().chunk_index, first_session_chunk);
+  ASSERT_GE(got.back().chunk_index, last_session_chunk);
   uint64_t tokens = 0;
   for (const auto& q : got) {
     EXPECT_EQ(q.end_ns - q.start_ns, kWidth);
