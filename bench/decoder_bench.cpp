@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "models/baselines.h"
+#include "models/load_decoder.h"
 #include "models/trainer.h"
 
 namespace {

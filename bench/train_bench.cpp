@@ -9,6 +9,7 @@
 
 #include "core/r2.h"
 #include "models/baselines.h"
+#include "models/load_decoder.h"
 #include "models/trainer.h"
 #include "replay/dataset.h"
 #include "replay/synth_session.h"

@@ -16,6 +16,7 @@
 #include "pipeline/recording_replay.h"
 #include "pipeline/session_replay.h"
 #include "replay/recording_file.h"
+#include "models/load_decoder.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {

@@ -7,6 +7,7 @@
 #include "cli/flag_checks.h"
 #include "cli/signals.h"
 #include "core/time.h"
+#include "models/load_decoder.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/pipeline_config.h"

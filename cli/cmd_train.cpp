@@ -6,6 +6,7 @@
 #include "core/r2.h"
 #include "core/time.h"
 #include "models/baselines.h"
+#include "models/load_decoder.h"
 #include "models/trainer.h"
 #include "replay/dataset.h"
 #include "replay/session_file.h"

@@ -5,10 +5,10 @@
 
 #include "core/r2.h"
 #include "models/baseline_decoders.h"
+#include "models/decode_dataset.h"
 #include "models/dense_linalg.h"
 #include "models/kalman_decoder.h"
 #include "models/ridge_decoder.h"
-#include "models/trainer.h"
 
 namespace spikeflow::models {
 

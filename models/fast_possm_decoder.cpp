@@ -1,9 +1,11 @@
 // The fast streaming step of the POSSM-style decoder: plain loops on preallocated, 64-byte aligned
 // buffers, no torch. This file is compiled with -O3 -fopenmp-simd (models/CMakeLists.txt): the
 // `omp simd reduction` pragmas let the compiler vectorize float sums without -ffast-math.
-// The hot entry point (run_step) is cloned for x86-64-v3 (AVX2 + FMA) and baseline x86-64;
-// the dynamic loader picks the clone the CPU supports (GCC target_clones / ifunc), so the library
-// stays portable. Every helper it calls is always_inline so that it is compiled into each clone.
+// The hot entry points (run_step and friends) are cloned for x86-64-v3 (AVX2 + FMA) and baseline
+// x86-64; the dynamic loader picks the clone the CPU supports (GCC target_clones / ifunc), so the
+// library stays portable. Every helper they call is always_inline (here and in
+// models/fast_possm_kernels.h) so that it is compiled into each clone; the weights are packed at
+// load time by models/fast_possm_model.cpp.
 //
 // Numerics follow the LibTorch model (models/possm.cpp) step by step; see the comments at the
 // rotary angles for the one place where the LibTorch arithmetic is reproduced on purpose.
@@ -11,360 +13,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <stdexcept>
 #include <thread>
 
+#include "models/fast_possm_kernels.h"
+#include "models/fast_possm_model.h"
+
 namespace spikeflow::models {
-
-// Defined in models/possm.cpp (declared in the torch header models/possm.h); torch-free itself.
-void validate_possm_config(const PossmConfig& config);
-
+namespace fast_possm {
 namespace {
-
-#define SPIKEFLOW_AI inline __attribute__((always_inline))
-
-constexpr int kS4dModes = 16;  // S4DImpl::kStateSize (models/possm.h)
-
-// ---------------------------------------------------------------- aligned buffers
-
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
-/// Zero-initialized float array, 64-byte aligned, with room for whole 16-float vectors past the
-/// logical size (kernels store full vectors).
-class Buf {
- public:
-  Buf() = default;
-  explicit Buf(size_t n) { resize(n); }
-  void resize(size_t n) {
-    const size_t cap = std::max<size_t>((n + 15) / 16 * 16, 16);
-    auto* p = static_cast<float*>(std::aligned_alloc(64, cap * sizeof(float)));
-    if (p == nullptr) throw std::bad_alloc();
-    std::memset(p, 0, cap * sizeof(float));
-    data_.reset(p);
-    size_ = n;
-  }
-  void assign(const std::vector<float>& v) {
-    resize(v.size());
-    std::copy(v.begin(), v.end(), data_.get());
-  }
-  float* data() { return data_.get(); }
-  const float* data() const { return data_.get(); }
-  float& operator[](size_t i) { return data_[i]; }
-  float operator[](size_t i) const { return data_[i]; }
-  size_t size() const { return size_; }
-
- private:
-  std::unique_ptr<float[], FreeDeleter> data_;
-  size_t size_ = 0;
-};
-
-// ---------------------------------------------------------------- dense layers
-
-typedef float v8f __attribute__((vector_size(32)));
-
-constexpr int kPanelRows = 64;  // 8 accumulators of 8 floats: enough independent FMA chains
-
-int round8(int n) { return (n + 7) / 8 * 8; }
-
-/// y = W x + b with W packed in panels of up to 64 rows: panel r0 holds W[r0 .. r0+width) as
-/// (in, width), so that the kernel streams W once, broadcasting x[j], with no horizontal sums.
-struct Linear {
-  int in = 0, out = 0, out_pad = 0;
-  Buf panel, bias;
-};
-
-Linear pack_linear(const FastLinearWeights& w) {
-  Linear l;
-  l.in = w.in;
-  l.out = w.out;
-  l.out_pad = round8(w.out);
-  l.panel.resize(static_cast<size_t>(l.out_pad) * static_cast<size_t>(l.in));
-  l.bias.resize(static_cast<size_t>(l.out_pad));
-  for (int r0 = 0; r0 < l.out_pad; r0 += kPanelRows) {
-    const int width = std::min(kPanelRows, l.out_pad - r0);
-    float* dst = l.panel.data() + static_cast<size_t>(r0) * static_cast<size_t>(l.in);
-    for (int j = 0; j < l.in; ++j) {
-      for (int r = 0; r < width; ++r) {
-        const int row = r0 + r;
-        dst[static_cast<size_t>(j) * static_cast<size_t>(width) + static_cast<size_t>(r)] =
-            row < w.out
-                ? w.w[static_cast<size_t>(row) * static_cast<size_t>(w.in) + static_cast<size_t>(j)]
-                : 0.f;
-      }
-    }
-  }
-  for (int r = 0; r < w.out && !w.b.empty(); ++r)
-    l.bias[static_cast<size_t>(r)] = w.b[static_cast<size_t>(r)];
-  return l;
-}
-
-template <int NA>
-SPIKEFLOW_AI void panel_gemv(const float* __restrict w, const float* __restrict x, int k,
-                             const float* __restrict b, float* __restrict y) {
-  v8f acc[NA];
-  for (int a = 0; a < NA; ++a) std::memcpy(&acc[a], b + 8 * a, sizeof(v8f));
-  for (int j = 0; j < k; ++j) {
-    const float xj = x[j];
-    const float* wj = w + static_cast<size_t>(j) * (8 * NA);
-    for (int a = 0; a < NA; ++a) {
-      v8f wv;
-      std::memcpy(&wv, wj + 8 * a, sizeof(v8f));
-      acc[a] += wv * xj;
-    }
-  }
-  for (int a = 0; a < NA; ++a) std::memcpy(y + 8 * a, &acc[a], sizeof(v8f));
-}
-
-/// The rows of the last, partial panel (fewer than 64 rows), if any.
-SPIKEFLOW_AI void tail_gemv(const Linear& l, int r0, const float* __restrict x,
-                            float* __restrict y) {
-  const float* wt = l.panel.data() + static_cast<size_t>(r0) * static_cast<size_t>(l.in);
-  const float* b = l.bias.data() + r0;
-  switch ((l.out_pad - r0) / 8) {
-    case 1:
-      panel_gemv<1>(wt, x, l.in, b, y + r0);
-      break;
-    case 2:
-      panel_gemv<2>(wt, x, l.in, b, y + r0);
-      break;
-    case 3:
-      panel_gemv<3>(wt, x, l.in, b, y + r0);
-      break;
-    case 4:
-      panel_gemv<4>(wt, x, l.in, b, y + r0);
-      break;
-    case 5:
-      panel_gemv<5>(wt, x, l.in, b, y + r0);
-      break;
-    case 6:
-      panel_gemv<6>(wt, x, l.in, b, y + r0);
-      break;
-    case 7:
-      panel_gemv<7>(wt, x, l.in, b, y + r0);
-      break;
-    default:
-      break;
-  }
-}
-
-/// y[0 .. out_pad) = W x + b (rows past out are 0). backward visits the panels last to first:
-/// same results (each row's sum has one order), but see run_step for why the order matters.
-SPIKEFLOW_AI void apply(const Linear& l, const float* __restrict x, float* __restrict y,
-                        bool backward = false) {
-  const float* w = l.panel.data();
-  const float* b = l.bias.data();
-  const auto in = static_cast<size_t>(l.in);
-  const int full = l.out_pad / kPanelRows * kPanelRows;
-  if (backward) tail_gemv(l, full, x, y);
-  for (int i = 0; i < full; i += kPanelRows) {
-    const int r0 = backward ? full - kPanelRows - i : i;
-    panel_gemv<8>(w + static_cast<size_t>(r0) * in, x, l.in, b + r0, y + r0);
-  }
-  if (!backward) tail_gemv(l, full, x, y);
-}
-
-struct LayerNorm {
-  Buf w, b;
-  float eps = 1e-5f;
-  int n = 0;
-};
-
-LayerNorm pack_ln(const FastLayerNormWeights& w) {
-  LayerNorm l;
-  l.w.assign(w.w);
-  l.b.assign(w.b);
-  l.eps = w.eps;
-  l.n = static_cast<int>(w.w.size());
-  return l;
-}
-
-SPIKEFLOW_AI void layer_norm(const LayerNorm& l, const float* __restrict x, float* __restrict y) {
-  const int n = l.n;
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int i = 0; i < n; ++i) sum += x[i];
-  const float mean = sum / static_cast<float>(n);
-  float sq = 0.f;
-#pragma omp simd reduction(+ : sq)
-  for (int i = 0; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
-  const float inv = 1.f / std::sqrt(sq / static_cast<float>(n) + l.eps);
-  const float* w = l.w.data();
-  const float* b = l.b.data();
-#pragma omp simd
-  for (int i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * w[i] + b[i];
-}
-
-// ---------------------------------------------------------------- elementwise math
-// Branch-free so that loops over them vectorize; accuracy ~1e-7 (well inside the 1e-5 agreement
-// with LibTorch that the tests ask for).
-
-/// e^x, x clamped to [-87, 88]: 2^k · p(r), |r| <= ln2/2, degree-7 Taylor (rel. error < 1e-8
-/// before float rounding).
-SPIKEFLOW_AI float exp_approx(float x) {
-  x = x < -87.f ? -87.f : x;
-  x = x > 88.f ? 88.f : x;
-  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float kf = x * 1.44269504088896341f + kMagic;
-  const float k = kf - kMagic;
-  const int32_t ki = std::bit_cast<int32_t>(kf) - 0x4B400000;
-  const float r = (x - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;
-  float p = 1.f / 5040.f;
-  p = p * r + 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  return p * std::bit_cast<float>(static_cast<uint32_t>(ki + 127) << 23);
-}
-
-SPIKEFLOW_AI float sigmoid_approx(float x) { return 1.f / (1.f + exp_approx(-x)); }
-
-SPIKEFLOW_AI float tanh_approx(float x) { return 2.f / (1.f + exp_approx(-2.f * x)) - 1.f; }
-
-/// Exact (erf) GELU as torch::nn::GELU() computes it; erf by Abramowitz & Stegun 7.1.26
-/// (|error| <= 1.5e-7).
-SPIKEFLOW_AI float gelu(float x) {
-  const float z = x * 0.70710678118654752f;
-  const float a = z < 0.f ? -z : z;
-  const float t = 1.f / (1.f + 0.3275911f * a);
-  float p = 1.061405429f;
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const float e = 1.f - p * t * exp_approx(-a * a);
-  const float erf = z < 0.f ? -e : e;
-  return 0.5f * x * (1.f + erf);
-}
-
-/// sin and cos of a float angle (|x| up to ~1e6 rad): Cody-Waite reduction by π/2 in double,
-/// Taylor polynomials on |r| <= π/4 (error < 2e-9), quadrant by the low bits of k.
-SPIKEFLOW_AI void sincos_approx(float xf, float& s_out, float& c_out) {
-  const double x = xf;
-  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
-  const double kd = x * 0.63661977236758134308 + kMagic;
-  const auto q = std::bit_cast<uint64_t>(kd) & 3u;
-  const double k = kd - kMagic;
-  const double r = (x - k * 1.5707963267341256) - k * 6.077100506506192601e-11;
-  const double r2 = r * r;
-  double s = -1.0 / 39916800.0;
-  s = s * r2 + 1.0 / 362880.0;
-  s = s * r2 - 1.0 / 5040.0;
-  s = s * r2 + 1.0 / 120.0;
-  s = s * r2 - 1.0 / 6.0;
-  s = s * r2 * r + r;
-  double c = 1.0 / 479001600.0;
-  c = c * r2 - 1.0 / 3628800.0;
-  c = c * r2 + 1.0 / 40320.0;
-  c = c * r2 - 1.0 / 720.0;
-  c = c * r2 + 1.0 / 24.0;
-  c = c * r2 - 0.5;
-  c = c * r2 + 1.0;
-  double sv = (q & 1u) != 0 ? c : s;
-  double cv = (q & 1u) != 0 ? s : c;
-  sv = (q & 2u) != 0 ? -sv : sv;
-  cv = ((q + 1u) & 2u) != 0 ? -cv : cv;
-  s_out = static_cast<float>(sv);
-  c_out = static_cast<float>(cv);
-}
-
-/// Largest angle (rad) sincos_float reduces accurately: k = round(x / (π/2)) < 2^13 keeps the
-/// products k · C1 and k · C2 below exact. Chunks whose largest angle (offset · ω) is beyond it take
-/// the double-precision path (only with chunks wider than ~130 ms at the default periods).
-constexpr float kFloatAngleLimit = 8192.f;
-
-/// sin and cos of a float angle 0 <= x <= kFloatAngleLimit: Cody-Waite reduction by π/2 in three
-/// float parts, minimax polynomials on |r| <= π/4 (Cephes sinf / cosf; error ~1e-7), quadrant by
-/// the low bits of k. All float, so one 8-lane vector per 8 angles.
-SPIKEFLOW_AI void sincos_float(float x, float& s_out, float& c_out) {
-  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float kf = x * 0.636619772367581343f + kMagic;
-  const uint32_t q = std::bit_cast<uint32_t>(kf) & 3u;
-  const float k = kf - kMagic;
-  float r = x - k * 1.5703125f;
-  r = r - k * 4.837512969970703125e-4f;
-  r = r - k * 7.54978995489188216e-8f;
-  const float z = r * r;
-  const float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
-  const float c =
-      ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
-      0.5f * z + 1.f;
-  float sv = (q & 1u) != 0 ? c : s;
-  float cv = (q & 1u) != 0 ? s : c;
-  sv = (q & 2u) != 0 ? -sv : sv;
-  cv = ((q + 1u) & 2u) != 0 ? -cv : cv;
-  s_out = sv;
-  c_out = cv;
-}
-
-// ---------------------------------------------------------------- the model
-
-struct SelfAttention {
-  LayerNorm norm_attn, norm_mlp;
-  Linear to_qkv, to_out, mlp1, mlp2;
-};
-
-struct Model {
-  // shapes
-  int num_units = 0, num_latents = 0, heads = 0, kv_heads = 0, group = 0, head_dim = 0, pairs = 0,
-      score_len = 0, lh = 0, dim = 0, hidden = 0, features = 0, output_dim = 0;
-  bool gru = true;
-  bool odd_step = false;  // alternates the order of the GRU's matrix-vector products (run_step)
-  bool gh_ready = false;  // m.gh holds W_hh h + b_hh for the current h (prepare_next)
-  // constants
-  Buf omega, latents;
-  float max_omega = 0.f;
-  // Per unit, one 64-byte aligned row: [score (L*H, 2P+1) | value (Hkv, hd)], so that a token's
-  // gather is a few adjacent cache lines (prefetched a few tokens ahead).
-  Buf unit_rows;
-  size_t row_stride = 0, value_offset = 0;
-  Linear out, mlp1, mlp2;
-  LayerNorm norm_mlp;
-  std::vector<SelfAttention> self_attn;
-  Linear gru_ih, gru_hh, s4d_in, readout;
-  Buf s4d_er, s4d_ei, s4d_br, s4d_bi, s4d_cr, s4d_ci, s4d_d;  // (16, R): channel-contiguous
-  Buf target_mean, target_std;
-  // recurrent state: GRU h (R) or S4D (16, R) real and imaginary parts
-  Buf h, s_re, s_im;
-  // per-token work, capacity `capacity` tokens
-  size_t capacity = 0;
-  Buf cos_t, sin_t, sin_score;  // (N, P)
-  Buf scores;                   // (L*H, capacity): token-contiguous
-  // per-chunk work
-  Buf rotated, num, den, attn, x, ln, mlp_hidden, tmp, qkv, sa_out, probs;
-  Buf gi, gh, u, y, o;
-
-  // step_many on two threads: each chunk's input projection (proj_stride floats) and the
-  // generation at which it was written, in `batch_capacity` slots
-  size_t batch_capacity = 0, proj_stride = 0;
-  Buf batch_proj;
-  std::unique_ptr<std::atomic<uint64_t>[]> ready;
-
-  void reserve_batch(size_t n) {
-    if (n <= batch_capacity) return;
-    batch_capacity = std::max(n, batch_capacity * 2);
-    proj_stride = (static_cast<size_t>(gru ? gru_ih.out_pad : s4d_in.out_pad) + 15) / 16 * 16;
-    batch_proj.resize(batch_capacity * proj_stride);
-    ready = std::make_unique<std::atomic<uint64_t>[]>(batch_capacity);  // zeros: no generation
-  }
-
-  void reserve_tokens(size_t n) {
-    if (n <= capacity) return;
-    capacity = std::max(n, capacity * 2);
-    const size_t np = capacity * static_cast<size_t>(pairs);
-    for (Buf* b : {&cos_t, &sin_t, &sin_score}) b->resize(np);
-    scores.resize(capacity * static_cast<size_t>(lh));
-  }
-};
 
 /// A token's rotary features for one frequency from sin / cos of m = fl(t ω) and the score
 /// phase correction d (see encode): cos, sin for the values; sin(m + d) to float accuracy for
@@ -375,52 +34,6 @@ SPIKEFLOW_AI void store_rotary(float sv, float cv, float d, float* ci, float* si
   *qi = sv * (1.f - 0.5f * d * d) + cv * d;
 }
 
-SPIKEFLOW_AI v8f load8(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-/// The lane sums of r[0..8) as one vector: (Σ r[0], Σ r[1], ..., Σ r[7]), by three levels of
-/// pairwise shuffles and adds (12 shuffles, 7 adds for 8 sums).
-SPIKEFLOW_AI v8f transpose_sum8(const v8f* r) {
-  typedef int32_t v8i __attribute__((vector_size(32)));
-  const auto pairs = [](v8f a, v8f b) {
-    return __builtin_shuffle(a, b, v8i{0, 8, 2, 10, 4, 12, 6, 14}) +
-           __builtin_shuffle(a, b, v8i{1, 9, 3, 11, 5, 13, 7, 15});
-  };
-  const v8f s01 = pairs(r[0], r[1]), s23 = pairs(r[2], r[3]), s45 = pairs(r[4], r[5]),
-            s67 = pairs(r[6], r[7]);
-  const auto quads = [](v8f a, v8f b) {
-    return __builtin_shuffle(a, b, v8i{0, 1, 8, 9, 4, 5, 12, 13}) +
-           __builtin_shuffle(a, b, v8i{2, 3, 10, 11, 6, 7, 14, 15});
-  };
-  const v8f s0123 = quads(s01, s23), s4567 = quads(s45, s67);
-  return __builtin_shuffle(s0123, s4567, v8i{0, 1, 2, 3, 8, 9, 10, 11}) +
-         __builtin_shuffle(s0123, s4567, v8i{4, 5, 6, 7, 12, 13, 14, 15});
-}
-
-/// Up to 8 pending scores (a vector of terms, a destination, a constant each), reduced together.
-struct ScoreBlock {
-  v8f terms[8];
-  float* dst[8];
-  float add[8];
-  int count = 0;
-  SPIKEFLOW_AI void push(v8f v, float* d, float c) {
-    terms[count] = v;
-    dst[count] = d;
-    add[count] = c;
-    if (++count == 8) flush();
-  }
-  SPIKEFLOW_AI void flush() {
-    if (count == 0) return;
-    for (int k = count; k < 8; ++k) terms[k] = v8f{};
-    const v8f sums = transpose_sum8(terms);
-    for (int k = 0; k < count; ++k) *dst[k] = sums[k] + add[k];
-    count = 0;
-  }
-};
-
 // float(π/2): LibTorch's phase for the sine terms of the scores (models/possm.cpp, Parts::phase).
 constexpr float kHalfPiF = static_cast<float>(M_PI / 2);
 constexpr float kHalfPiLoF = static_cast<float>(M_PI / 2 - static_cast<double>(kHalfPiF));
@@ -429,6 +42,9 @@ constexpr float kHalfPiLoF = static_cast<float>(M_PI / 2 - static_cast<double>(k
 /// residual and MLP -> m.x (L, dim). Mirrors PossmImpl::encode_one / token_terms / finish.
 /// HD is the head dim when it is one of the instantiated sizes (loops of a few vectors, unrolled,
 /// no aliasing checks: ~5x faster per token than runtime-length loops), 0 for any other.
+/// One function (~170 lines) on purpose: split into always_inline steps (token scores, softmax,
+/// weighted values, finish), GCC reloads Model fields inside the token loops and spills more
+/// (checked on the disassembly of run_step); the steps are marked by comments instead.
 template <int HD>
 SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* __restrict off,
                          size_t n) {
@@ -797,43 +413,6 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_recur(Model
 }
 
 
-// ---------------------------------------------------------------- load-time checks
-
-void check_linear(std::vector<std::string>& errors, const char* name, const FastLinearWeights& w,
-                  int in, int out, bool bias) {
-  if (w.in != in || w.out != out ||
-      w.w.size() != static_cast<size_t>(in) * static_cast<size_t>(out) ||
-      (bias ? w.b.size() != static_cast<size_t>(out) : !w.b.empty())) {
-    errors.push_back(std::string(name) + ": expected (" + std::to_string(out) + " x " +
-                     std::to_string(in) + ")" + (bias ? " + bias" : "") + ", got (" +
-                     std::to_string(w.out) + " x " + std::to_string(w.in) + "), " +
-                     std::to_string(w.w.size()) + " weights, " + std::to_string(w.b.size()) +
-                     " biases");
-  }
-}
-
-void check_size(std::vector<std::string>& errors, const char* name, const std::vector<float>& v,
-                size_t expected) {
-  if (v.size() != expected) {
-    errors.push_back(std::string(name) + ": expected " + std::to_string(expected) +
-                     " values, got " + std::to_string(v.size()));
-  }
-}
-
-void check_ln(std::vector<std::string>& errors, const char* name, const FastLayerNormWeights& w,
-              int n) {
-  check_size(errors, name, w.w, static_cast<size_t>(n));
-  check_size(errors, name, w.b, static_cast<size_t>(n));
-}
-
-/// (R, 16) row-major -> (16, R).
-void pack_modes(Buf& dst, const std::vector<float>& src, int channels) {
-  dst.resize(static_cast<size_t>(channels) * kS4dModes);
-  for (int c = 0; c < channels; ++c)
-    for (int k = 0; k < kS4dModes; ++k)
-      dst[static_cast<size_t>(k) * channels + c] = src[static_cast<size_t>(c) * kS4dModes + k];
-}
-
 /// Throws like PossmDecoder::check_units, before any state changes.
 void check_chunk(const Model& m, const core::TokenChunk& chunk) {
   if (chunk.unit.size() != chunk.offset_s.size()) {
@@ -857,6 +436,15 @@ void check_chunk(const Model& m, const core::TokenChunk& chunk) {
 }
 
 }  // namespace
+}  // namespace fast_possm
+
+using fast_possm::Buf;
+using fast_possm::check_chunk;
+using fast_possm::Model;
+using fast_possm::run_features;
+using fast_possm::run_prepare;
+using fast_possm::run_recur;
+using fast_possm::run_step;
 
 struct FastPossmDecoder::Impl {
   Model m;
@@ -873,147 +461,21 @@ struct FastPossmDecoder::Impl {
 
 FastPossmDecoder::FastPossmDecoder(const FastPossmWeights& w, int threads)
     : impl_(std::make_unique<Impl>()) {
-  const PossmConfig& c = w.config;
-  validate_possm_config(c);
-  std::vector<std::string> errors;
-  const int U = static_cast<int>(w.units.size()), L = c.num_latents, H = c.num_heads,
-            Hkv = c.num_kv_heads, D = c.dim, hd = D / H, P = hd / 4, R = c.rnn_hidden;
-  const auto sz = [](auto... n) { return (static_cast<size_t>(n) * ...); };
-  if (U <= 0) errors.push_back("the unit map is empty");
-  if (w.output_dim <= 0) errors.push_back("output_dim must be > 0");
-  if (w.width_ns <= 0) errors.push_back("width_ns must be > 0");
-  check_size(errors, "target_mean", w.target_mean, sz(w.output_dim));
-  check_size(errors, "target_std", w.target_std, sz(w.output_dim));
-  check_size(errors, "omega", w.omega, sz(P));
-  check_size(errors, "score", w.score, sz(U, L * H, 2 * P + 1));
-  check_size(errors, "value", w.value, sz(U, Hkv, hd));
-  check_size(errors, "latents", w.latents, sz(L, D));
-  check_linear(errors, "out", w.out, H * hd, D, true);
-  check_ln(errors, "norm_mlp", w.norm_mlp, D);
-  check_linear(errors, "mlp1", w.mlp1, D, w.mlp1.out, true);
-  check_linear(errors, "mlp2", w.mlp2, w.mlp1.out, D, true);
-  if (w.self_attn.size() != static_cast<size_t>(c.self_attn_layers)) {
-    errors.push_back("self_attn: expected " + std::to_string(c.self_attn_layers) + " layers, got " +
-                     std::to_string(w.self_attn.size()));
-  }
-  for (const auto& sa : w.self_attn) {
-    check_ln(errors, "self_attn.norm_attn", sa.norm_attn, D);
-    check_ln(errors, "self_attn.norm_mlp", sa.norm_mlp, D);
-    check_linear(errors, "self_attn.to_qkv", sa.to_qkv, D, 3 * D, false);
-    check_linear(errors, "self_attn.to_out", sa.to_out, D, D, true);
-    check_linear(errors, "self_attn.mlp1", sa.mlp1, D, sa.mlp1.out, true);
-    check_linear(errors, "self_attn.mlp2", sa.mlp2, sa.mlp1.out, D, true);
-  }
-  const bool gru = c.backbone == "gru";
-  if (gru) {
-    check_linear(errors, "gru_ih", w.gru_ih, L * D, 3 * R, true);
-    check_linear(errors, "gru_hh", w.gru_hh, R, 3 * R, true);
-  } else {
-    check_linear(errors, "s4d_in", w.s4d_in, L * D, R, true);
-    for (const auto* v : {&w.s4d_er, &w.s4d_ei, &w.s4d_br, &w.s4d_bi, &w.s4d_cr, &w.s4d_ci})
-      check_size(errors, "s4d coefficients", *v, sz(R, kS4dModes));
-    check_size(errors, "s4d_d", w.s4d_d, sz(R));
-  }
-  check_linear(errors, "readout", w.readout, R, w.output_dim, true);
-  if (!errors.empty()) {
-    std::string msg = "FastPossmDecoder: bad weights:";
-    for (const auto& e : errors) msg += "\n  - " + e;
-    throw std::invalid_argument(msg);
-  }
-
+  fast_possm::check_weights(w);
   if (threads < 1) throw std::invalid_argument("FastPossmDecoder: threads must be >= 1");
-  // Packs the weights and allocates the work buffers of one Model.
-  const auto pack = [&](Model& m) {
-  m.num_units = U;
-  m.num_latents = L;
-  m.heads = H;
-  m.kv_heads = Hkv;
-  m.group = H / Hkv;
-  m.head_dim = hd;
-  m.pairs = P;
-  m.score_len = 2 * P + 1;
-  m.lh = L * H;
-  m.dim = D;
-  m.hidden = R;
-  m.features = L * D;
-  m.output_dim = w.output_dim;
-  m.gru = gru;
-  m.omega.assign(w.omega);
-  for (float om : w.omega) m.max_omega = std::max(m.max_omega, std::abs(om));
-  {
-    const size_t score_len = sz(L * H, 2 * P + 1), value_len = sz(Hkv, hd);
-    m.value_offset = score_len;
-    m.row_stride = (score_len + value_len + 15) / 16 * 16;
-    m.unit_rows.resize(sz(U) * m.row_stride);
-    for (size_t u = 0; u < sz(U); ++u) {
-      std::copy_n(w.score.begin() + static_cast<std::ptrdiff_t>(u * score_len), score_len,
-                  m.unit_rows.data() + u * m.row_stride);
-      std::copy_n(w.value.begin() + static_cast<std::ptrdiff_t>(u * value_len), value_len,
-                  m.unit_rows.data() + u * m.row_stride + score_len);
-    }
-  }
-  m.latents.assign(w.latents);
-  m.out = pack_linear(w.out);
-  m.mlp1 = pack_linear(w.mlp1);
-  m.mlp2 = pack_linear(w.mlp2);
-  m.norm_mlp = pack_ln(w.norm_mlp);
-  int widest = std::max({w.mlp1.out, 3 * D, 8});
-  for (const auto& sa : w.self_attn) {
-    m.self_attn.push_back({pack_ln(sa.norm_attn), pack_ln(sa.norm_mlp), pack_linear(sa.to_qkv),
-                           pack_linear(sa.to_out), pack_linear(sa.mlp1), pack_linear(sa.mlp2)});
-    widest = std::max(widest, sa.mlp1.out);
-  }
-  if (gru) {
-    m.gru_ih = pack_linear(w.gru_ih);
-    m.gru_hh = pack_linear(w.gru_hh);
-  } else {
-    m.s4d_in = pack_linear(w.s4d_in);
-    pack_modes(m.s4d_er, w.s4d_er, R);
-    pack_modes(m.s4d_ei, w.s4d_ei, R);
-    pack_modes(m.s4d_br, w.s4d_br, R);
-    pack_modes(m.s4d_bi, w.s4d_bi, R);
-    pack_modes(m.s4d_cr, w.s4d_cr, R);
-    pack_modes(m.s4d_ci, w.s4d_ci, R);
-    m.s4d_d.assign(w.s4d_d);
-  }
-  m.readout = pack_linear(w.readout);
-  m.target_mean.assign(w.target_mean);
-  m.target_std.assign(w.target_std);
-  // Work buffers, each padded to whole vectors (Buf rounds up to 16 floats).
-  m.h.resize(sz(R));
-  m.s_re.resize(sz(R, kS4dModes));
-  m.s_im.resize(sz(R, kS4dModes));
-  m.rotated.resize(sz(hd));
-  m.num.resize(sz(L * H, hd));
-  m.den.resize(sz(L * H));
-  m.attn.resize(sz(L * H, hd));
-  m.x.resize(sz(L, D));
-  m.ln.resize(sz(D));
-  m.tmp.resize(sz(std::max(D, 8)));
-  m.mlp_hidden.resize(sz(widest));
-  m.qkv.resize(sz(L, 3 * D));
-  m.sa_out.resize(sz(L, D));
-  m.probs.resize(sz(L));
-  m.gi.resize(sz(3 * R));
-  m.gh.resize(sz(3 * R));
-  m.u.resize(sz(R));
-  m.y.resize(sz(R));
-  m.o.resize(sz(w.output_dim));
-  m.reserve_tokens(kInitialTokenCapacity);
-
-  };
-  pack(impl_->m);
+  fast_possm::pack_model(impl_->m, w, kInitialTokenCapacity);
   impl_->threads = threads;
   if (threads >= 2) {
     impl_->helper = std::make_unique<Model>();
-    pack(*impl_->helper);
+    fast_possm::pack_model(*impl_->helper, w, kInitialTokenCapacity);
     impl_->m.reserve_batch(kInitialBatchCapacity);
   }
   impl_->units = w.units;
   impl_->width_ns = w.width_ns;
+  const PossmConfig& c = w.config;
   impl_->describe =
-      "possm-fast d" + std::to_string(D) + " " + c.backbone + std::to_string(R) +
-      (L > 1 ? " l" + std::to_string(L) : std::string()) +
+      "possm-fast d" + std::to_string(c.dim) + " " + c.backbone + std::to_string(c.rnn_hidden) +
+      (c.num_latents > 1 ? " l" + std::to_string(c.num_latents) : std::string()) +
       (c.self_attn_layers > 0 ? " sa" + std::to_string(c.self_attn_layers) : std::string()) +
       " cpu t" + std::to_string(threads);
   reset();

@@ -31,8 +31,8 @@
 
 #include "core/token_chunk.h"
 #include "core/unit_map.h"
+#include "models/possm_config.h"
 #include "models/streaming_decoder.h"
-#include "models/trainer.h"
 
 namespace spikeflow::models {
 

@@ -23,16 +23,13 @@
 #include <vector>
 
 #include "core/token_chunk.h"
-#include "models/trainer.h"
+#include "models/possm_config.h"
 
 namespace spikeflow::models {
 
 /// Sets torch's intra-op thread count and keeps OpenBLAS (Debian's LibTorch BLAS) to one thread:
 /// its own pool would otherwise spin against torch's OpenMP threads (6x slower GRU on 2 cores).
 void set_torch_threads(int threads);
-
-/// Throws std::invalid_argument listing every problem of the config.
-void validate_possm_config(const PossmConfig& config);
 
 struct PossmOptions {
   PossmOptions(int64_t num_units, int64_t output_dim)

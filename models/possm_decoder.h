@@ -1,6 +1,6 @@
 // PossmDecoder: the LibTorch POSSM model behind the torch-free StreamingDecoder interface, plus
 // the POSSM checkpoint (kind "possm" in a CheckpointFile). Internal to models/ (includes torch):
-// the pipeline gets one through load_decoder() (models/streaming_decoder.h).
+// the pipeline gets one through load_decoder() (models/load_decoder.h).
 #pragma once
 
 #include <string>

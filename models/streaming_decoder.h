@@ -1,6 +1,8 @@
 // StreamingDecoder: the decoder as the live pipeline sees it — no torch types here, so that
 // stages/ and pipeline/ never compile LibTorch headers.
-// Implemented in models/ (LibTorch POSSM-style model; later a fast path). Used by
+// Implemented in models/: the POSSM-style model on LibTorch (possm_decoder.h) or on the torch-free
+// fast path (fast_possm_decoder.h), and the ridge and Kalman baselines (baselines.h); a
+// checkpoint becomes one through load_decoder() (models/load_decoder.h). Used by
 // stages::DecodeStage (one instance, called from one thread at a time) and by offline evaluation.
 #pragma once
 
@@ -66,14 +68,5 @@ class StreamingDecoder {
   /// Short description for logs and profiles ("possm-torch d64 gru256 cpu").
   virtual std::string describe() const = 0;
 };
-
-/// Whether this build can run inference on device "cuda" (a CUDA LibTorch that sees a GPU).
-/// Torch-free, so that a preflight can ask before loading anything.
-bool cuda_available();
-
-/// Loads a checkpoint written by the trainer. Throws std::runtime_error whose message names the
-/// file and what is wrong (missing, truncated, corrupt, wrong kind, unsupported device).
-std::unique_ptr<StreamingDecoder> load_decoder(const std::string& checkpoint_path,
-                                               const RuntimeOptions& options);
 
 }  // namespace spikeflow::models

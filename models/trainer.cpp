@@ -183,25 +183,11 @@ int pick_threads(int max_threads) {
 
 }  // namespace
 
-std::vector<float> decode_dataset(StreamingDecoder& dec, const core::DecodingDataset& data) {
-  const auto d = static_cast<size_t>(dec.output_dim());
-  std::vector<float> out(data.chunks.size() * d);
-  dec.reset();
-  // Blocks through step_many: the same results as one step() per chunk (tested), fewer calls.
-  constexpr size_t kBlock = 64;
-  std::vector<const core::TokenChunk*> ptrs;
-  for (size_t i = 0; i < data.chunks.size(); i += kBlock) {
-    const size_t n = std::min(kBlock, data.chunks.size() - i);
-    ptrs.clear();
-    for (size_t j = 0; j < n; ++j) ptrs.push_back(&data.chunks[i + j]);
-    dec.step_many(ptrs, std::span<float>(out.data() + i * d, n * d));
-  }
-  return out;
-}
+namespace {
 
-TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
-                        const TrainOptions& opts, const std::string& checkpoint_path) {
-  const auto t0 = Clock::now();
+/// Options, both datasets, and that they describe the same units, outputs and chunk width.
+void check_inputs(const core::DecodingDataset& train, const core::DecodingDataset& val,
+                  const TrainOptions& opts) {
   check_options(opts);
   check_dataset(train, "training");
   check_dataset(val, "validation");
@@ -215,11 +201,10 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
   if (val.width_ns != train.width_ns) {
     throw std::invalid_argument("train_possm: training and validation chunk widths differ");
   }
-  set_torch_threads(opts.threads);
-  torch::manual_seed(opts.seed);
-  std::mt19937_64 rng(opts.seed);
+}
 
-  // Target standardization from the training set.
+/// The checkpoint's metadata, with the target standardization from the training set.
+PossmMeta training_meta(const core::DecodingDataset& train, const TrainOptions& opts) {
   const int od = train.output_dim;
   const size_t n_train = train.chunks.size();
   PossmMeta meta;
@@ -240,183 +225,273 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
     meta.target_mean[static_cast<size_t>(j)] = static_cast<float>(mean);
     meta.target_std[static_cast<size_t>(j)] = static_cast<float>(sd > 1e-6 ? sd : 1.0);
   }
+  return meta;
+}
 
-  Possm model{nullptr};
-  const bool finetune = !opts.finetune_from.empty();
-  if (finetune) {
-    auto [src, src_meta] = load_possm_checkpoint(opts.finetune_from);
-    if (src_meta.output_dim != od) {
-      throw std::invalid_argument("train_possm: fine-tuning source '" + opts.finetune_from +
-                                  "' has output_dim " + std::to_string(src_meta.output_dim) +
-                                  ", the dataset " + std::to_string(od));
-    }
-    meta.config = src_meta.config;
-    model = make_possm(meta);
-    transfer_weights(src, src_meta, model, meta.units);
-  } else {
-    model = make_possm(meta);
+/// A fresh model shaped by meta or, when fine-tuning, one that starts from the source checkpoint
+/// (whose config then replaces meta.config).
+Possm initial_model(const TrainOptions& opts, PossmMeta& meta) {
+  if (opts.finetune_from.empty()) return make_possm(meta);
+  auto [src, src_meta] = load_possm_checkpoint(opts.finetune_from);
+  if (src_meta.output_dim != meta.output_dim) {
+    throw std::invalid_argument("train_possm: fine-tuning source '" + opts.finetune_from +
+                                "' has output_dim " + std::to_string(src_meta.output_dim) +
+                                ", the dataset " + std::to_string(meta.output_dim));
   }
-  TrainResult result;
-  for (const auto& p : model->parameters(true))
-    result.num_parameters += static_cast<size_t>(p.numel());
+  meta.config = src_meta.config;
+  Possm model = make_possm(meta);
+  transfer_weights(src, src_meta, model, meta.units);
+  return model;
+}
 
+/// The training targets, standardized with meta's mean and std: (chunks, output_dim).
+Tensor standardized_targets(const core::DecodingDataset& train, const PossmMeta& meta) {
+  const int od = train.output_dim;
+  const size_t n_train = train.chunks.size();
   Tensor targets = torch::empty({static_cast<int64_t>(n_train), od}, torch::kFloat);
-  {
-    auto acc = targets.accessor<float, 2>();
-    for (size_t i = 0; i < n_train; ++i) {
-      for (int j = 0; j < od; ++j) {
-        acc[static_cast<int64_t>(i)][j] =
-            (train.target(i)[j] - meta.target_mean[static_cast<size_t>(j)]) /
-            meta.target_std[static_cast<size_t>(j)];
-      }
+  auto acc = targets.accessor<float, 2>();
+  for (size_t i = 0; i < n_train; ++i) {
+    for (int j = 0; j < od; ++j) {
+      acc[static_cast<int64_t>(i)][j] =
+          (train.target(i)[j] - meta.target_mean[static_cast<size_t>(j)]) /
+          meta.target_std[static_cast<size_t>(j)];
     }
   }
+  return targets;
+}
 
-  const auto runs = consecutive_runs(train);
-  size_t windows_per_epoch = 0;
-  {
-    std::mt19937_64 probe(opts.seed);
-    windows_per_epoch = epoch_windows(runs, opts.window_chunks, probe).size();
-  }
+/// The learning-rate schedule's fixed quantities (linear warmup, then cosine decay).
+struct Schedule {
+  double total_steps = 0;  ///< optimizer steps over max_epochs
+  double warmup = 1;       ///< warmup steps
+};
+
+Schedule make_schedule(const std::vector<std::pair<size_t, size_t>>& runs,
+                       const TrainOptions& opts) {
+  std::mt19937_64 probe(opts.seed);
+  const size_t windows_per_epoch = epoch_windows(runs, opts.window_chunks, probe).size();
   if (windows_per_epoch == 0)
     throw std::invalid_argument("train_possm: no training window of >= 2 consecutive chunks");
   const size_t bs = static_cast<size_t>(opts.batch_size);
   const size_t batches_per_epoch = (windows_per_epoch + bs - 1) / bs;
-  const double total_steps = static_cast<double>(batches_per_epoch) * opts.max_epochs;
-  const double warmup = std::max(1.0, std::min(20.0, total_steps / 20.0));
+  Schedule s;
+  s.total_steps = static_cast<double>(batches_per_epoch) * opts.max_epochs;
+  s.warmup = std::max(1.0, std::min(20.0, s.total_steps / 20.0));
+  return s;
+}
 
-  auto params = model->parameters(true);
-  torch::optim::AdamW optimizer(
-      params, torch::optim::AdamWOptions(opts.lr).weight_decay(opts.weight_decay));
-  auto set_trainable = [&](bool embedding_only) {
-    for (auto& p : model->named_parameters(true)) {
+/// Learning rate of optimizer step `step`: linear warmup, then cosine decay over the epochs or,
+/// with a budget, over whichever of epochs and wall time runs out first.
+double learning_rate(const TrainOptions& opts, const Schedule& sched, double step,
+                     Clock::time_point t0) {
+  double progress = step / sched.total_steps;
+  if (opts.max_seconds > 0) progress = std::max(progress, seconds_since(t0) / opts.max_seconds);
+  progress = std::min(1.0, progress);
+  return opts.lr * std::min(1.0, (step + 1) / sched.warmup) *
+         (0.02 + 0.98 * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
+/// The windows [b0, b1) of an epoch as one packed batch (with unit dropout drawn from rng) and
+/// their standardized targets (B, C, output_dim), C = the longest window.
+std::pair<PackedBatch, Tensor> make_batch(const core::DecodingDataset& train,
+                                          const Tensor& targets,
+                                          const std::vector<std::pair<size_t, size_t>>& windows,
+                                          size_t b0, size_t b1, const TrainOptions& opts,
+                                          std::mt19937_64& rng) {
+  const int od = train.output_dim;
+  Windows batch;
+  std::vector<std::vector<uint8_t>> keep(b1 - b0, std::vector<uint8_t>(train.units.size(), 1));
+  std::bernoulli_distribution drop(opts.unit_dropout);
+  const int64_t c_n = opts.window_chunks;
+  Tensor tgt = torch::zeros({static_cast<int64_t>(b1 - b0), c_n, od}, torch::kFloat);
+  for (size_t w = b0; w < b1; ++w) {
+    const auto [s, e] = windows[w];
+    std::vector<const core::TokenChunk*> chunks;
+    for (size_t i = s; i < e; ++i) chunks.push_back(&train.chunks[i]);
+    batch.push_back(std::move(chunks));
+    if (opts.unit_dropout > 0) {
+      for (auto& k : keep[w - b0]) k = drop(rng) ? 0 : 1;
+    }
+    tgt[static_cast<int64_t>(w - b0)]
+        .narrow(0, 0, static_cast<int64_t>(e - s))
+        .copy_(targets.narrow(0, static_cast<int64_t>(s), static_cast<int64_t>(e - s)));
+  }
+  PackedBatch pb = collate_packed(batch, opts.unit_dropout > 0 ? &keep : nullptr);
+  tgt = tgt.narrow(1, 0, pb.chunks);
+  return {std::move(pb), std::move(tgt)};
+}
+
+/// Mean R² per output dimension of a streaming decode of val from reset() with the model as it
+/// is now (the model's inference cache is cleared again afterwards).
+std::vector<double> validation_r2(Possm& model, const PossmMeta& meta,
+                                  const core::DecodingDataset& val, int threads) {
+  std::vector<double> r2;
+  {
+    PossmDecoder dec(model, meta, RuntimeOptions{"cpu", threads});
+    r2 = core::r2_per_dim(val.targets, decode_dataset(dec, val), meta.output_dim);
+  }
+  model->clear_inference_cache();
+  return r2;
+}
+
+/// Everything one train_possm() call carries from epoch to epoch.
+class TrainingRun {
+ public:
+  TrainingRun(const core::DecodingDataset& train, const core::DecodingDataset& val,
+              const TrainOptions& opts, Clock::time_point t0)
+      : train_(train), val_(val), opts_(opts), t0_(t0), rng_(opts.seed),
+        meta_(training_meta(train, opts)), model_(initial_model(opts, meta_)),
+        targets_(standardized_targets(train, meta_)), runs_(consecutive_runs(train)),
+        schedule_(make_schedule(runs_, opts)), params_(model_->parameters(true)),
+        optimizer_(params_,
+                   torch::optim::AdamWOptions(opts.lr).weight_decay(opts.weight_decay)),
+        threads_now_(opts.threads) {
+    for (const auto& p : params_) result_.num_parameters += static_cast<size_t>(p.numel());
+  }
+
+  /// Epochs until max_epochs, patience or the time budget runs out; then the best epoch's
+  /// weights are restored and written to checkpoint_path.
+  TrainResult run(const std::string& checkpoint_path) {
+    for (int epoch = 1; epoch <= opts_.max_epochs && !out_of_time_; ++epoch) {
+      const auto epoch_t0 = Clock::now();
+      const bool frozen = finetune() && epoch <= opts_.finetune_frozen_epochs;
+      const double loss = train_epoch(frozen);
+      const auto val_t0 = Clock::now();
+      const std::vector<double> r2 = validation_r2(model_, meta_, val_, threads_now_);
+      last_val_seconds_ = seconds_since(val_t0);
+      const double mean = keep_if_best(epoch, frozen, r2);
+      const double elapsed = seconds_since(t0_);
+      if (opts_.progress) print_progress(epoch, frozen, loss, mean, seconds_since(epoch_t0));
+      if (since_best_ >= opts_.patience) break;
+      if (opts_.max_seconds > 0 && elapsed >= opts_.max_seconds) out_of_time_ = true;
+    }
+    if (opts_.progress) std::fprintf(stderr, "\n");
+    set_trainable(false);
+    restore(model_, best_);
+    model_->eval();
+    save_possm_checkpoint(checkpoint_path, model_, meta_);
+    result_.seconds = seconds_since(t0_);
+    return result_;
+  }
+
+ private:
+  bool finetune() const { return !opts_.finetune_from.empty(); }
+
+  /// Fine-tuning's first epochs train the unit embedding only.
+  void set_trainable(bool embedding_only) {
+    for (auto& p : model_->named_parameters(true)) {
       p.value().set_requires_grad(!embedding_only || p.key() == "unit_emb.weight");
     }
-  };
+  }
 
-  const size_t n_units = train.units.size();
-  std::vector<float> val_truth = val.targets;
-  Snapshot best;
-  bool have_best = false;
-  double best_r2 = -std::numeric_limits<double>::infinity();
-  int since_best = 0;
-  double step = 0;
-  double last_val_seconds = 0;
-  bool out_of_time = false;
-  double last_loss = 0;
-  int threads_now = opts.threads;
-
-  for (int epoch = 1; epoch <= opts.max_epochs && !out_of_time; ++epoch) {
-    const auto epoch_t0 = Clock::now();
-    const bool frozen = finetune && epoch <= opts.finetune_frozen_epochs;
+  /// One pass over a fresh shuffle of the training windows; returns the mean batch loss. Stops
+  /// early (out_of_time_) when the budget would not leave time for the validation.
+  double train_epoch(bool frozen) {
     set_trainable(frozen);
-    model->train();
-    model->clear_inference_cache();
-    const auto windows = epoch_windows(runs, opts.window_chunks, rng);
-    double loss_sum = 0;
-    size_t loss_n = 0;
+    model_->train();
+    model_->clear_inference_cache();
+    const auto windows = epoch_windows(runs_, opts_.window_chunks, rng_);
     // Thread choice (time-budgeted runs only, which are not bit-repeatable anyway): OpenMP with
     // 2 threads on 2 busy cores can be 3-5x slower than one thread, so re-measure every epoch.
-    if (opts.max_seconds > 0 && opts.threads > 1) {
-      threads_now = pick_threads(opts.threads);
-      set_torch_threads(threads_now);
+    if (opts_.max_seconds > 0 && opts_.threads > 1) {
+      threads_now_ = pick_threads(opts_.threads);
+      set_torch_threads(threads_now_);
     }
+    const size_t bs = static_cast<size_t>(opts_.batch_size);
+    const int od = train_.output_dim;
+    double loss_sum = 0;
+    size_t loss_n = 0;
     for (size_t b0 = 0; b0 < windows.size(); b0 += bs) {
       const size_t b1 = std::min(windows.size(), b0 + bs);
-      Windows batch;
-      std::vector<std::vector<uint8_t>> keep(b1 - b0, std::vector<uint8_t>(n_units, 1));
-      std::bernoulli_distribution drop(opts.unit_dropout);
-      const int64_t c_n = opts.window_chunks;
-      Tensor tgt = torch::zeros({static_cast<int64_t>(b1 - b0), c_n, od}, torch::kFloat);
-      for (size_t w = b0; w < b1; ++w) {
-        const auto [s, e] = windows[w];
-        std::vector<const core::TokenChunk*> chunks;
-        for (size_t i = s; i < e; ++i) chunks.push_back(&train.chunks[i]);
-        batch.push_back(std::move(chunks));
-        if (opts.unit_dropout > 0) {
-          for (auto& k : keep[w - b0]) k = drop(rng) ? 0 : 1;
-        }
-        tgt[static_cast<int64_t>(w - b0)]
-            .narrow(0, 0, static_cast<int64_t>(e - s))
-            .copy_(targets.narrow(0, static_cast<int64_t>(s), static_cast<int64_t>(e - s)));
-      }
-      PackedBatch pb = collate_packed(batch, opts.unit_dropout > 0 ? &keep : nullptr);
-      tgt = tgt.narrow(1, 0, pb.chunks);
+      auto [pb, tgt] = make_batch(train_, targets_, windows, b0, b1, opts_, rng_);
       Tensor mask = pb.chunk_mask.unsqueeze(-1).to(torch::kFloat);
-      Tensor pred = model->forward_packed(pb);
+      Tensor pred = model_->forward_packed(pb);
       Tensor loss = ((pred - tgt).square() * mask).sum() / (mask.sum() * od);
-
-      // Learning rate: linear warmup, then cosine decay over the epochs or, with a budget, over
-      // whichever of epochs and wall time runs out first.
-      double progress = step / total_steps;
-      if (opts.max_seconds > 0) progress = std::max(progress, seconds_since(t0) / opts.max_seconds);
-      progress = std::min(1.0, progress);
-      const double lr = opts.lr * std::min(1.0, (step + 1) / warmup) *
-                        (0.02 + 0.98 * 0.5 * (1 + std::cos(M_PI * progress)));
-      for (auto& g : optimizer.param_groups())
+      const double lr = learning_rate(opts_, schedule_, step_, t0_);
+      for (auto& g : optimizer_.param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-
-      optimizer.zero_grad();
+      optimizer_.zero_grad();
       loss.backward();
-      torch::nn::utils::clip_grad_norm_(params, 1.0);
-      optimizer.step();
-      step += 1;
+      torch::nn::utils::clip_grad_norm_(params_, 1.0);
+      optimizer_.step();
+      step_ += 1;
       loss_sum += loss.item<double>();
       ++loss_n;
-      if (opts.max_seconds > 0 && seconds_since(t0) + last_val_seconds >= opts.max_seconds) {
-        out_of_time = true;
+      if (opts_.max_seconds > 0 && seconds_since(t0_) + last_val_seconds_ >= opts_.max_seconds) {
+        out_of_time_ = true;
         break;
       }
     }
-    last_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
+    return loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
+  }
 
-    // Validation: a streaming decode of the whole validation set from reset().
-    const auto val_t0 = Clock::now();
-    std::vector<double> r2;
-    {
-      PossmDecoder dec(model, meta, RuntimeOptions{"cpu", threads_now});
-      r2 = core::r2_per_dim(val_truth, decode_dataset(dec, val), od);
-    }
-    model->clear_inference_cache();
-    last_val_seconds = seconds_since(val_t0);
+  /// Records the epoch and snapshots the weights when its mean validation R² beats the best by
+  /// 1e-4 (the first epoch always does); counts towards patience otherwise, except while frozen.
+  /// Returns the mean R² (-inf when not finite).
+  double keep_if_best(int epoch, bool frozen, const std::vector<double>& r2) {
     double mean = 0;
     for (double v : r2) mean += v;
     mean /= static_cast<double>(r2.size());
     if (!std::isfinite(mean)) mean = -std::numeric_limits<double>::infinity();
-    result.epochs_run = epoch;
-    if (!have_best || mean > best_r2 + 1e-4) {
-      best_r2 = mean;
-      result.best_val_r2 = mean;
-      result.best_val_r2_per_dim = r2;
-      result.best_epoch = epoch;
-      best = snapshot(model);
-      have_best = true;
-      since_best = 0;
+    result_.epochs_run = epoch;
+    if (!have_best_ || mean > best_r2_ + 1e-4) {
+      best_r2_ = mean;
+      result_.best_val_r2 = mean;
+      result_.best_val_r2_per_dim = r2;
+      result_.best_epoch = epoch;
+      best_ = snapshot(model_);
+      have_best_ = true;
+      since_best_ = 0;
     } else if (!frozen) {
-      ++since_best;
+      ++since_best_;
     }
-    const double elapsed = seconds_since(t0);
-    if (opts.progress) {
-      const double epoch_s = seconds_since(epoch_t0);
-      double eta = epoch_s * (opts.max_epochs - epoch);
-      if (opts.max_seconds > 0) eta = std::min(eta, std::max(0.0, opts.max_seconds - elapsed));
-      std::fprintf(stderr,
-                   "\r\033[Kepoch %d/%d%s  loss %.4f  val R² %.4f  best %.4f @%d  %s  ETA %s",
-                   epoch, opts.max_epochs, frozen ? " (frozen)" : "", last_loss, mean, best_r2,
-                   result.best_epoch, fmt_seconds(elapsed).c_str(), fmt_seconds(eta).c_str());
-      std::fflush(stderr);
-    }
-    if (since_best >= opts.patience) break;
-    if (opts.max_seconds > 0 && elapsed >= opts.max_seconds) out_of_time = true;
+    return mean;
   }
-  if (opts.progress) std::fprintf(stderr, "\n");
 
-  set_trainable(false);
-  restore(model, best);
-  model->eval();
-  save_possm_checkpoint(checkpoint_path, model, meta);
-  result.seconds = seconds_since(t0);
-  return result;
+  /// One-line progress bar on stderr (rewritten in place).
+  void print_progress(int epoch, bool frozen, double loss, double mean_r2, double epoch_s) const {
+    const double elapsed = seconds_since(t0_);
+    double eta = epoch_s * (opts_.max_epochs - epoch);
+    if (opts_.max_seconds > 0) eta = std::min(eta, std::max(0.0, opts_.max_seconds - elapsed));
+    std::fprintf(stderr, "\r\033[Kepoch %d/%d%s  loss %.4f  val R² %.4f  best %.4f @%d  %s  ETA %s",
+                 epoch, opts_.max_epochs, frozen ? " (frozen)" : "", loss, mean_r2, best_r2_,
+                 result_.best_epoch, fmt_seconds(elapsed).c_str(), fmt_seconds(eta).c_str());
+    std::fflush(stderr);
+  }
+
+  const core::DecodingDataset& train_;
+  const core::DecodingDataset& val_;
+  const TrainOptions& opts_;
+  const Clock::time_point t0_;
+  std::mt19937_64 rng_;
+  PossmMeta meta_;
+  Possm model_;
+  Tensor targets_;  // standardized (chunks, output_dim)
+  std::vector<std::pair<size_t, size_t>> runs_;
+  Schedule schedule_;
+  std::vector<Tensor> params_;
+  torch::optim::AdamW optimizer_;
+  TrainResult result_;
+  Snapshot best_;
+  bool have_best_ = false;
+  double best_r2_ = -std::numeric_limits<double>::infinity();
+  int since_best_ = 0;
+  double step_ = 0;  // optimizer steps so far
+  double last_val_seconds_ = 0;
+  bool out_of_time_ = false;
+  int threads_now_;
+};
+
+}  // namespace
+
+TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
+                        const TrainOptions& opts, const std::string& checkpoint_path) {
+  const auto t0 = Clock::now();
+  check_inputs(train, val, opts);
+  // Seeded before the model is built: its initial weights come from torch's generator.
+  set_torch_threads(opts.threads);
+  torch::manual_seed(opts.seed);
+  return TrainingRun(train, val, opts, t0).run(checkpoint_path);
 }
 
 std::unique_ptr<StreamingDecoder> make_untrained_possm(const PossmConfig& config,

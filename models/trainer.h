@@ -1,5 +1,5 @@
-// Training and offline evaluation of the POSSM-style decoder — torch-free header, so cli/ and
-// stages/ can train and evaluate without compiling LibTorch headers.
+// Training of the POSSM-style decoder — torch-free header (link spikeflow::models_torch), so cli/
+// can train without compiling LibTorch headers.
 // Model: "Generalizable, real-time neural decoding with hybrid state-space models" (POSSM, 2025)
 // on the POYO tokenization (Azabou et al., NeurIPS 2023): unit embedding + rotary time embedding,
 // latent cross-attention per chunk, recurrent backbone (GRU or diagonal S4D) across chunks.
@@ -13,22 +13,11 @@
 #include <vector>
 
 #include "core/decoding_dataset.h"
+#include "models/decode_dataset.h"
+#include "models/possm_config.h"
 #include "models/streaming_decoder.h"
 
 namespace spikeflow::models {
-
-/// Model hyper-parameters; stored in the checkpoint. Defaults are POSSM's "small config".
-struct PossmConfig {
-  int dim = 64;                     ///< token / latent width
-  int num_latents = 1;              ///< learned latents per chunk (queries of the cross-attention)
-  int num_heads = 2;                ///< query heads; head_dim = dim / num_heads, multiple of 4
-  int num_kv_heads = 1;             ///< key/value heads (grouped-query); divides num_heads
-  int self_attn_layers = 0;         ///< Perceiver-style self-attention blocks over the latents
-  std::string backbone = "gru";     ///< "gru" or "s4d" (diagonal state space, S4D-Lin init)
-  int rnn_hidden = 256;             ///< GRU hidden size / S4D channels
-  double rope_min_period_s = 1e-4;  ///< rotary time embedding periods, log-spaced in [min, max]
-  double rope_max_period_s = 10.0;
-};
 
 struct TrainOptions {
   PossmConfig model;
@@ -69,10 +58,6 @@ struct TrainResult {
 /// or empty/mismatched datasets, std::runtime_error on I/O errors (naming the file).
 TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
                         const TrainOptions& opts, const std::string& checkpoint_path);
-
-/// Decodes data with dec from reset(), in chunk order, carrying the state across all chunks
-/// (equivalent to one step() per chunk). Returns n × output_dim values, row-major.
-std::vector<float> decode_dataset(StreamingDecoder& dec, const core::DecodingDataset& data);
 
 /// A POSSM decoder with freshly initialised (untrained) weights: for benchmarks and tests.
 /// Targets are not standardized (mean 0, std 1).

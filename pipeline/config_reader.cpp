@@ -22,6 +22,41 @@ std::vector<std::string> split_dots(const std::string& key) {
 }
 
 
+/// True for well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 template <typename T>
 std::string str(T v) {
   std::ostringstream o;
@@ -133,6 +168,12 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
     return def;
   }
   std::string v = n.Scalar();
+  // YAML text is Unicode; yaml-cpp reads stray bytes as they are but writes them back as U+FFFD,
+  // so a recording's config (to_yaml) would no longer read back to the same value.
+  if (!valid_utf8(v)) {
+    add_error(key, "not valid UTF-8");
+    return def;
+  }
   if (!allowed.empty()) {
     bool ok = false;
     for (const auto& a : allowed) ok = ok || a == v;

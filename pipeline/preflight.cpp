@@ -1,5 +1,7 @@
 #include "pipeline/preflight.h"
 
+#include "models/load_decoder.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 

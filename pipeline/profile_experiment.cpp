@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/chunk_flags.h"
+#include "models/load_decoder.h"
 #include "models/streaming_decoder.h"
 #include "models/trainer.h"
 #include "pipeline/listen_csv.h"

@@ -1,7 +1,8 @@
 // Evaluation of decoded predictions against a session's true behaviour: R² and Pearson r per
 // output dimension (overall and per trial), per-stage latency from the predictions' timing
 // fields, and the two artefacts `spikeflow eval` / `spikeflow replay` write: a self-contained
-// HTML report (inline SVG, no scripts, no network) and a CSV of every matched chunk.
+// HTML report (inline SVG, no scripts, no network; replay/eval_report_html.cpp) and a CSV of every
+// matched chunk (replay/eval_report.cpp, with the scoring).
 // Truth for chunk seq is the behaviour at the chunk's centre, exactly as replay::build_dataset
 // computes training targets (it is reused here), so offline and live scores are comparable.
 #pragma once

@@ -134,8 +134,22 @@ class NwbFile {
     if (cls != H5T_INTEGER && (integers_only || cls != H5T_FLOAT)) {
       fail(h5path, integers_only ? "expected an integer dataset" : "expected a numeric dataset");
     }
+    // A corrupt file can declare any extent: refuse one its stored bytes cannot hold before
+    // allocating for it (deflate, the strongest filter libhdf5 ships, expands a stored byte to at
+    // most ~1032; an element takes at least one byte). The storage size comes from the file's own
+    // metadata, so the file size bounds it too.
     size_t n = 1;
-    for (hsize_t d : dims) n *= static_cast<size_t>(d);
+    for (hsize_t d : dims) {
+      if (d != 0 && n > std::numeric_limits<size_t>::max() / d) fail(h5path, "extent " + shape_text(dims) + " overflows");
+      n *= static_cast<size_t>(d);
+    }
+    hsize_t file_bytes = 0;
+    if (H5Fget_filesize(file_.get(), &file_bytes) < 0) fail(h5path, "cannot read the file size (libhdf5)");
+    const hsize_t stored = std::min(H5Dget_storage_size(ds.get()), file_bytes);
+    if (n > 0 && n / 1032 >= stored) {
+      fail(h5path, "shape " + shape_text(dims) + " but only " + std::to_string(stored) +
+                       " bytes stored (corrupt file?)");
+    }
     std::vector<T> out(n);
     if (n > 0 && H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
       fail(h5path, "read failed (libhdf5)");
@@ -191,24 +205,41 @@ class NwbFile {
   // `data` dataset (the TimeSeries there, for the error message when `name` is not found).
   void find_groups(const std::string& root, const std::string& name,
                    std::vector<std::string>& matches, std::vector<std::string>& series) const {
-    struct Visit {
-      std::vector<std::string> links;
-    } visit;
-    auto cb = [](hid_t, const char* link, const H5L_info_t*, void* op) -> herr_t {
-      static_cast<Visit*>(op)->links.emplace_back(link);
-      return 0;
-    };
     Hid group(H5Gopen2(file_.get(), root.c_str(), H5P_DEFAULT), H5Gclose);
     if (!group.valid()) fail(root, "is not a group");
-    if (H5Lvisit(group.get(), H5_INDEX_NAME, H5_ITER_INC, cb, &visit) < 0) {
-      fail(root, "cannot list its contents (libhdf5)");
-    }
-    for (const std::string& link : visit.links) {
+    std::vector<std::string> links;
+    list_links(group.get(), root, "", 0, links);
+    for (const std::string& link : links) {
       const size_t slash = link.rfind('/');
       const std::string base = slash == std::string::npos ? link : link.substr(slash + 1);
       const std::string full = root + "/" + link;
       if (base == name && is_group(full)) matches.push_back(full);
       if (base == "data" && slash != std::string::npos) series.push_back(link.substr(0, slash));
+    }
+  }
+
+  // Every link below `group` as a path relative to it, depth first in name order (what H5Lvisit
+  // lists). Not H5Lvisit itself: on a corrupt file whose group links back to itself libhdf5
+  // recurses until the stack overflows, so this walk is bounded in depth and in links.
+  void list_links(hid_t group, const std::string& root, const std::string& prefix, int depth,
+                  std::vector<std::string>& out) const {
+    constexpr int kMaxDepth = 32;
+    constexpr size_t kMaxLinks = 100'000;
+    std::vector<std::pair<std::string, bool>> names;  // name, hard link (H5Lvisit follows only those)
+    auto cb = [](hid_t, const char* link, const H5L_info_t* info, void* op) -> herr_t {
+      static_cast<std::vector<std::pair<std::string, bool>>*>(op)->emplace_back(link, info->type == H5L_TYPE_HARD);
+      return 0;
+    };
+    if (H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, cb, &names) < 0) {
+      fail(root + (prefix.empty() ? "" : "/" + prefix), "cannot list its contents (libhdf5)");
+    }
+    for (const auto& [name, hard] : names) {
+      if (out.size() >= kMaxLinks) fail(root, "more than 100000 links below it (corrupt file?)");
+      const std::string rel = prefix.empty() ? name : prefix + "/" + name;
+      out.push_back(rel);
+      if (!hard || depth + 1 >= kMaxDepth) continue;
+      Hid child(H5Gopen2(group, name.c_str(), H5P_DEFAULT), H5Gclose);
+      if (child.valid()) list_links(child.get(), root, rel, depth + 1, out);
     }
   }
 

@@ -69,6 +69,11 @@ class SectionReader {
     out.resize(count);
     r_.read_array<T>(out);
   }
+  /// Fails unless the section holds at least count items of min_bytes_each: checked before a
+  /// vector is sized from a count read from the file (a damaged count must not allocate).
+  void need_items(uint64_t count, size_t min_bytes_each, const char* what) const {
+    if (count > r_.remaining() / min_bytes_each) fail(std::string("truncated ") + what);
+  }
   std::string get_string(size_t len, const char* what) {
     const std::string_view s = r_.chars(len);
     if (!r_.ok()) fail(std::string("truncated ") + what);
@@ -264,6 +269,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   const Meta m = decode_meta(find("META"), s);
 
   SectionReader unit = find("UNIT");
+  unit.need_items(m.num_units, 8, "units");
   s.units.resize(m.num_units);
   for (auto& u : s.units) {
     u.channel = unit.get<uint32_t>("unit channel");
@@ -282,6 +288,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   spik.expect_end();
 
   SectionReader bnam = find("BNAM");
+  bnam.need_items(m.dim, 4, "behaviour names");
   s.behavior_names.resize(m.dim);
   for (auto& n : s.behavior_names) {
     const auto len = bnam.get<uint32_t>("behaviour name length");
@@ -296,6 +303,7 @@ Session decode(const std::vector<uint8_t>& bytes, const std::string& path) {
   behv.expect_end();
 
   SectionReader tril = find("TRIL");
+  tril.need_items(m.num_trials, 24, "trials");
   s.trials.resize(m.num_trials);
   for (auto& t : s.trials) {
     t.start_ns = tril.get<int64_t>("trial start");

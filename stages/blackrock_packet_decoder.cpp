@@ -86,13 +86,13 @@ int64_t BlackrockPacketDecoder::packet_time_ns(uint64_t raw_time) {
     bool wrapped = false;
     const int64_t ticks = clock_.unwrap(static_cast<uint32_t>(raw_time), wrapped);
     if (wrapped) ++stats_.clock_wraps;
-    return ticks < 0 ? -1 : ticks_to_ns(ticks, options_.sample_rate_hz);
+    return ticks_fit_ns(ticks, options_.sample_rate_hz) ? ticks_to_ns(ticks, options_.sample_rate_hz) : -1;
   }
   if (raw_time > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return -1;
   const auto t = static_cast<int64_t>(raw_time);
   if (!options_.time_in_ticks) return t;
   // ns of a tick count this large would overflow int64: not a real device time.
-  if (t / options_.sample_rate_hz > std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1) return -1;
+  if (!ticks_fit_ns(t, options_.sample_rate_hz)) return -1;
   return ticks_to_ns(t, options_.sample_rate_hz);
 }
 

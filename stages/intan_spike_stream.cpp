@@ -166,11 +166,15 @@ void IntanSpikeStreamDecoder::decode_record(const uint8_t* p, core::EventBatch& 
   }
   const auto timestamp = load_le<uint32_t>(p + 9);
   const uint8_t id = p[13];
-  ++stats_.packets_accepted;
-
   bool wrapped = false;
   const int64_t ticks = clock_.unwrap(timestamp, wrapped);
   if (wrapped) ++stats_.clock_wraps;
+  if (ticks >= 0 && !ticks_fit_ns(ticks, options_.sample_rate_hz)) {
+    // Hundreds of years of samples: no real device time (the ns would overflow).
+    ++stats_.packet_drops[static_cast<size_t>(PacketDrop::kBadPacketTime)];
+    return;
+  }
+  ++stats_.packets_accepted;
   if (ticks < 0) {
     ++stats_.event_drops[static_cast<size_t>(EventDrop::kNegativeTime)];
     return;

@@ -20,7 +20,9 @@
 //   unit   = 0 for 0x40 (unclassified), 1..4 for a single type bit 0x01..0x08; ids with the
 //            0x80 artifact bit are dropped as noise (FormatEventDrop::kNoise), any other id is
 //            dropped as kUnknownUnit. With IntanOptions::raw_spike_id the id byte is the unit as is.
-//   t_ns   = unwrapped timestamp * 1e9 / sample_rate_hz, rounded down (exact integer math).
+//   t_ns   = unwrapped timestamp * 1e9 / sample_rate_hz, rounded down (exact integer math). A
+//            count whose ns would overflow int64 (~292 years) drops the record
+//            (PacketDrop::kBadPacketTime; not counted in packets_accepted).
 //
 // Producer: Intan RHX (tests: encode_intan_spike). Consumer: pipeline TCP ingest (one decoder per
 // connection), owned and called by its ingest thread; stats() readable by that thread only.

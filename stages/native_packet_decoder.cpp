@@ -73,8 +73,12 @@ bool NativePacketDecoder::track_sequence(uint32_t stream_id, uint64_t sequence, 
     s.device_time[sequence % 64] = device_time_ns;
     return true;
   }
-  if (sequence >= s.next_expected) {
-    const uint64_t gap = sequence - s.next_expected;  // packets skipped
+  // Compared modulo 2^64, as the sequence wraps: up to 2^63 ahead of the newest seen is new, the
+  // rest is behind (a sequence of UINT64_MAX makes next_expected wrap to 0; an ordinary >= would
+  // then take the same packet again for a new one, 2^64 - 1 packets ahead).
+  const uint64_t ahead = sequence - (s.next_expected - 1);
+  if (ahead != 0 && ahead <= (uint64_t{1} << 63)) {
+    const uint64_t gap = ahead - 1;  // packets skipped
     stats_.packets_lost += gap;
     // Shift the window of seen sequence numbers: bit 0 becomes `sequence` itself.
     const uint64_t shift = gap + 1;

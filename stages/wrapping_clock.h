@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 namespace spikeflow::stages {
 
@@ -43,6 +44,14 @@ class WrappingClock32 {
   uint32_t last_raw_ = 0;
   int64_t last_ = 0;  ///< newest unwrapped reading
 };
+
+/// True when ticks_to_ns(ticks, rate_hz) is representable: 0 <= ticks and the result stays below
+/// ~292 years. A hostile stream can step the unwrapped count by 2^31 per reading, so decoders
+/// check this before converting. rate_hz > 0.
+constexpr bool ticks_fit_ns(int64_t ticks, int64_t rate_hz) {
+  constexpr int64_t kNsPerS = 1'000'000'000;
+  return ticks >= 0 && ticks / rate_hz <= std::numeric_limits<int64_t>::max() / kNsPerS - 1;
+}
 
 /// ticks at rate_hz -> ns, rounded down, exact (no floating point, no intermediate overflow for
 /// any tick count below 292 years). ticks >= 0, rate_hz > 0.

@@ -6,6 +6,7 @@
 
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
+#include "models/load_decoder.h"
 #include "models/trainer.h"
 #include "synthetic_dataset.h"
 #include "tests/common/test_support.h"

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "models/fast_possm_export.h"
+#include "models/load_decoder.h"
+#include "models/trainer.h"
 #include "synthetic_dataset.h"
 #include "tests/common/test_support.h"
 

@@ -9,6 +9,7 @@
 
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
+#include "models/load_decoder.h"
 #include "synthetic_dataset.h"
 #include "tests/common/test_support.h"
 

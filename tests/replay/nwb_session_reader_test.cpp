@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "nwb_test_util.h"
@@ -377,6 +378,58 @@ TEST(NwbSessionReaderTest, synthetic_96_units_300_s_round_trip_and_timing) {
     EXPECT_EQ(s.trials[k].start_ns, ref.trials[k].start_ns);
     EXPECT_EQ(s.trials[k].end_ns, ref.trials[k].end_ns);
     EXPECT_EQ(s.trials[k].condition, ref.trials[k].condition);
+  }
+}
+
+// Found by nwb_session_reader_fuzz: a dataset whose dataspace claims far more elements than the
+// file stores (~2^49; then 400 M with a storage size in the metadata larger than the file) made the
+// reader allocate for all of them (bad_alloc, not an error naming the file). The inputs (byte 0:
+// the harness's read options) stay in the fuzz corpus.
+TEST(NwbSessionReaderTest, fuzz_regression_extent_larger_than_stored_bytes_is_an_error) {
+  for (const char* name : {"regress-huge-extent.nwb", "regress-storage-size-lies.nwb"}) {
+    SCOPED_TRACE(name);
+    std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/" + name,
+                     std::ios::binary);
+    const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(crash.size(), 1u);
+    TempDir dir;
+    const std::string path = dir.file("huge.nwb");
+    std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
+    NwbReadOptions o;
+    if (crash[0] & 1) o.condition_column = "target_id";
+    if (crash[0] & 2) o.behavior_name = "";
+    if (crash[0] & 4) o.behavior_names = {"a", "b"};
+    try {
+      read_nwb_session(path, o);
+      FAIL() << "expected an error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("bytes stored"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Found by nwb_session_reader_fuzz (ASan stack overflow inside libhdf5): H5Lvisit recursed without
+// end through a corrupt group that links back to itself while the reader searched for the
+// behaviour group. The reader's own walk is bounded in depth and links. The input (byte 0: the
+// harness's read options) stays in the fuzz corpus.
+TEST(NwbSessionReaderTest, fuzz_regression_group_cycle_does_not_overflow_the_stack) {
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/regress-group-cycle.nwb",
+                   std::ios::binary);
+  const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(crash.size(), 1u);
+  TempDir dir;
+  const std::string path = dir.file("cycle.nwb");
+  std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
+  NwbReadOptions o;
+  if (crash[0] & 1) o.condition_column = "target_id";
+  if (crash[0] & 2) o.behavior_name = "";
+  if (crash[0] & 4) o.behavior_names = {"a", "b"};
+  try {
+    const Session s = read_nwb_session(path, o);
+    s.validate(path);
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
 }
 

@@ -487,5 +487,20 @@ TEST(RecordingFileTest, predictions_keep_their_epoch_and_chunk_index) {
   EXPECT_EQ(r.predictions[0].values[0], 2.5f);
 }
 
+// Found by recording_file_fuzz: a MODEL record with a valid CRC but inconsistent string lengths
+// stopped reading as corrupt, yet the strings it had decoded were already in Recording::model,
+// i.e. content from the record reading stopped "before". The input (CRCs repaired, as the harness
+// feeds it) stays in the fuzz corpus.
+TEST(RecordingFileTest, fuzz_regression_malformed_record_leaves_no_trace) {
+  const std::string path = std::string(SPIKEFLOW_SOURCE_DIR) +
+                           "/tests/fuzz/corpus/recording_file_fuzz/regress-malformed-model-kept.sfrec";
+  const Recording r = read_recording(path);
+  EXPECT_TRUE(r.corrupt);
+  EXPECT_NE(r.problem.find("malformed record of type 2"), std::string::npos) << r.problem;
+  EXPECT_TRUE(r.model.empty()) << r.model;
+  EXPECT_TRUE(r.model_identity.empty()) << r.model_identity;
+  EXPECT_LE(r.config.size(), r.bytes_read);
+}
+
 }  // namespace
 }  // namespace spikeflow::replay

@@ -89,6 +89,17 @@ TEST(SessionFileTest, empty_session_round_trips) {
   expect_bit_identical(s, read_session_file(dir.file("e.sfs")));
 }
 
+// Found by session_file_fuzz (UBSan): a session with no units, samples or trials read its empty
+// arrays with memcpy into a null vector data pointer. The input stays in the fuzz corpus.
+TEST(SessionFileTest, fuzz_regression_empty_arrays_read_cleanly) {
+  const std::string path =
+      std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/session_file_fuzz/regress-empty-arrays.sfs";
+  const Session s = read_session_file(path);
+  EXPECT_EQ(s.num_units(), 0u);
+  EXPECT_TRUE(s.behavior_t_ns.empty());
+  EXPECT_TRUE(s.trials.empty());
+}
+
 TEST(SessionFileTest, header_starts_with_magic_and_version) {
   TempDir dir;
   write_session_file(sample_session(), dir.file("h.sfs"));
@@ -242,6 +253,19 @@ TEST(SessionFileTest, reads_and_writes_the_golden_version_1_file) {
   const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
                                    std::istreambuf_iterator<char>()};
   EXPECT_EQ(bytes, std::vector<uint8_t>(std::begin(kGoldenSessionFile), std::end(kGoldenSessionFile)));
+// Found by session_file_fuzz: a META section declaring billions of behaviour names (or units, or
+// trials) resized a vector to that count before reading them (135 GB, bad_alloc). A count the
+// section's bytes cannot hold is now "truncated". The input (with its section CRCs repaired, as
+// the harness feeds it) stays in the fuzz corpus.
+TEST(SessionFileTest, fuzz_regression_huge_count_is_an_error_not_an_allocation) {
+  const std::string path =
+      std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/session_file_fuzz/regress-huge-name-count.sfs";
+  try {
+    read_session_file(path);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

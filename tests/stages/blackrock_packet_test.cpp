@@ -278,5 +278,26 @@ TEST(BlackrockPacketTest, invalid_options_are_all_reported) {
   EXPECT_TRUE(BlackrockOptions{}.validate().empty());
 }
 
+// The clock overflow intan_spike_stream_fuzz found, on the 3.11 path (same unwrapping): at 1 Hz
+// a few packets stepping the clock by 2^31 - 1 ticks pass 292 years of ns; those are dropped as
+// kBadPacketTime rather than overflowing int64.
+TEST(BlackrockPacketTest, clock_beyond_int64_ns_is_dropped_not_overflowed) {
+  BlackrockOptions o;
+  o.protocol = P::kV3_11;
+  o.sample_rate_hz = 1;
+  BlackrockPacketDecoder d(o);
+  core::EventBatch b;
+  uint64_t spikes = 0;
+  uint32_t t = 0;
+  for (int i = 0; i < 6; ++i, t += 0x7FFFFFFFu) {
+    std::vector<uint8_t> dg;
+    encode_blackrock_spike(P::kV3_11, t, 1, 1, 0, dg);
+    if (d.decode(dg, 0, b)) spikes += b.events.size();
+    for (const auto& e : b.events) EXPECT_GE(e.t_ns, 0);
+  }
+  EXPECT_EQ(spikes, 5u);
+  EXPECT_EQ(d.stats().packet_drops[static_cast<size_t>(PacketDrop::kBadPacketTime)], 1u);
+}
+
 }  // namespace
 }  // namespace spikeflow::stages

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -212,6 +215,37 @@ TEST(IntanSpikeStreamTest, partial_feed_has_no_device_time_and_reset_drops_the_c
 TEST(IntanSpikeStreamTest, sample_rate_is_required) {
   EXPECT_FALSE(IntanOptions{}.validate().empty());
   EXPECT_THROW(IntanSpikeStreamDecoder{IntanOptions{}}, std::invalid_argument);
+}
+
+// Found by intan_spike_stream_fuzz (UBSan): each record may step the unwrapped clock by up to
+// 2^31 samples, so a few records at 1 Hz reach a count whose ns overflow int64 (signed overflow in
+// ticks_to_ns). Such records are dropped as kBadPacketTime. The input (byte 0: the harness's
+// options, 0xe2 = 1 Hz) stays in the fuzz corpus.
+TEST(IntanSpikeStreamTest, fuzz_regression_clock_beyond_int64_ns_is_dropped) {
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/intan_spike_stream_fuzz/regress-clock-overflow",
+                   std::ios::binary);
+  const std::vector<uint8_t> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(crash.size(), 1u);
+  ASSERT_EQ(crash[0], 0xe2);
+  IntanOptions o;
+  o.sample_rate_hz = 1;
+  IntanSpikeStreamDecoder d(o);
+  core::EventBatch b;
+  d.feed(std::span<const uint8_t>(crash).subspan(1), 0, b);
+  for (const auto& e : b.events) {
+    EXPECT_GE(e.t_ns, 0);
+    EXPECT_LE(e.t_ns, b.device_time_ns);
+  }
+
+  // The same by construction: +0x7FFFFFFF samples per record at 1 Hz passes 292 years (9.2e9 s).
+  IntanSpikeStreamDecoder c(o);
+  std::vector<uint8_t> s;
+  uint32_t ts = 0;
+  for (int i = 0; i < 6; ++i, ts += 0x7FFFFFFFu) encode_intan_spike("A-001", ts, 0x40, s);
+  c.feed(s, 0, b);
+  EXPECT_EQ(b.events.size(), 5u);  // 0 .. 4 * 0x7FFFFFFF s fit, 5 * 0x7FFFFFFF s do not
+  EXPECT_EQ(c.stats().packet_drops[static_cast<size_t>(PacketDrop::kBadPacketTime)], 1u);
+  EXPECT_EQ(c.stats().packets_accepted, 5u);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "stages/native_packet.h"
@@ -123,6 +127,31 @@ TEST(NativePacketTest, sequence_gaps_duplicates_and_reordering_are_tracked_per_s
   EXPECT_TRUE(d.decode(packet(0, {}), 0, b));
   EXPECT_TRUE(d.decode(packet(1, {}), 0, b));
   EXPECT_EQ(d.stats().stream_restarts, 1u);
+}
+
+// Found by native_packet_fuzz: with sequence UINT64_MAX, next_expected wrapped to 0 and the same
+// packet again was taken for a new one 2^64 - 1 packets ahead (accepted, packets_lost huge).
+// The input stays in the fuzz corpus.
+TEST(NativePacketTest, fuzz_regression_sequence_max_then_duplicate_and_wrap) {
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/native_packet_fuzz/regress-sequence-max",
+                   std::ios::binary);
+  const std::vector<uint8_t> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(crash.size(), kNativeHeaderBytes + 5 * kNativeEventBytes);
+  NativePacketDecoder d;
+  core::EventBatch b;
+  EXPECT_TRUE(d.decode(crash, 0, b));
+  EXPECT_FALSE(d.decode(crash, 0, b));
+  EXPECT_EQ(d.stats().packets_duplicate, 1u);
+  EXPECT_EQ(d.stats().packets_lost, 0u);
+
+  // The sequence wraps: UINT64_MAX - 1, UINT64_MAX, 0, 1 is in order, nothing lost.
+  NativePacketDecoder w;
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  for (uint64_t seq : {max - 1, max, uint64_t{0}, uint64_t{1}}) EXPECT_TRUE(w.decode(packet(seq, {}), 0, b));
+  EXPECT_FALSE(w.decode(packet(max, {}), 0, b));
+  EXPECT_EQ(w.stats().packets_lost, 0u);
+  EXPECT_EQ(w.stats().packets_duplicate, 1u);
+  EXPECT_EQ(w.stats().stream_restarts, 0u);
 }
 
 }  // namespace
