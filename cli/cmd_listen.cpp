@@ -112,7 +112,7 @@ Command add_listen(CLI::App& app) {
       }
       decode_hist.record(p.timing.decode_end_ns - p.timing.decode_start_ns);
       if (csv) {
-        csv << p.seq << ',' << p.start_ns << ',' << p.end_ns << ',' << p.flags << ',' << p.n_tokens << ','
+        csv << p.seq << ',' << p.chunk_index << ',' << p.epoch << ',' << p.start_ns << ',' << p.end_ns << ',' << p.flags << ',' << p.n_tokens << ','
             << fmt::format("{:.9g},{:.9g}", p.values[0], p.output_dim > 1 ? p.values[1] : 0.0f) << ','
             << p.timing.trigger_arrival_ns << ',' << p.timing.publish_ns << ',' << recv_ns << '\n';
       }

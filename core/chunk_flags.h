@@ -14,6 +14,10 @@ enum class ChunkFlag : uint32_t {
   kEndOfStream = 1u << 5,     ///< flushed at shutdown / end of stream
   kUnknownUnits = 1u << 6,    ///< some events had units not in the unit map (counted, dropped)
   kBacklogShed = 1u << 7,     ///< decoder backlog over its bound: tokens shed, chunk decoded empty
+  kNewEpoch = 1u << 8,        ///< first chunk of a new device-clock epoch (clock jump or device
+                              ///< restart); the decoder's recurrent state was reset before it
+  kNoSource = 1u << 9,        ///< closed by deadline with no packet (not even a heartbeat) from any
+                              ///< source for binner no_source_timeout: "no input", not "no movement"
 };
 
 constexpr uint32_t operator|(ChunkFlag a, ChunkFlag b) {

@@ -15,6 +15,7 @@ namespace spikeflow::core {
 
 struct TokenChunk {
   int64_t seq = 0;
+  uint32_t epoch = 0;      ///< device-clock epoch (binner): +1 at each clock jump or device restart
   int64_t start_ns = 0;
   int64_t end_ns = 0;
   uint32_t flags = 0;               ///< core::ChunkFlag bits

@@ -30,7 +30,7 @@ std::span<const core::TokenChunk> DecoderInbox::arrive(const core::TokenChunk& c
   if (batch_size_ != 0) throw std::logic_error("decoder inbox: arrive() before finish() of the last batch");
   received_.store(received_.load(std::memory_order_relaxed) + 1);
   // The usual case, nothing pending: the chunk alone is the batch, decoded where it lies.
-  const bool alone = staged_.empty() && (group_size_ ? group_size_(chunk.seq) <= 1
+  const bool alone = staged_.empty() && (group_size_ ? group_size_(chunk) <= 1
                                                       : received_.load() >= admitted_.load());
   if (alone) {
     batch_size_ = 1;
@@ -54,7 +54,7 @@ std::span<const core::TokenChunk> DecoderInbox::finish() {
 size_t DecoderInbox::ready() const {
   if (staged_.empty()) return 0;
   if (group_size_) {
-    const size_t n = std::max<size_t>(1, group_size_(staged_.front().seq));
+    const size_t n = std::max<size_t>(1, group_size_(staged_.front()));
     return staged_.size() >= n ? n : 0;  // the rest of the recorded group is still on its way
   }
   if (staged_.size() >= max_batch_) return max_batch_;

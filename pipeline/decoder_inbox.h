@@ -38,8 +38,8 @@ struct DecoderInboxStats {
 
 class DecoderInbox {
  public:
-  /// Exact replay: how many chunks, starting at this seq, must be decoded in one call.
-  using GroupSize = std::function<size_t(int64_t first_seq)>;
+  /// Exact replay: how many chunks, starting at this one, must be decoded in one call.
+  using GroupSize = std::function<size_t(const core::TokenChunk& first)>;
 
   /// capacity: waiting chunks past which tokens are shed (decoder.max_backlog, >= 0).
   /// max_batch: most chunks per decode call (decoder.max_batch, >= 1); ignored with group_size.

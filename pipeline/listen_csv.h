@@ -15,8 +15,11 @@
 
 namespace spikeflow::pipeline {
 
+/// seq is the wire sequence number (+1 per published prediction); chunk_index and epoch place the
+/// chunk on the device clock. Files written before epochs (header starting "seq,start_ns") are
+/// still read, with chunk_index = seq and epoch = 0.
 inline constexpr const char* kListenCsvHeader =
-    "seq,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns";
+    "seq,chunk_index,epoch,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns";
 
 struct ReceivedPrediction {
   core::Prediction prediction;  ///< values (2) and the timing fields the CSV carries
@@ -31,17 +34,21 @@ inline std::vector<ReceivedPrediction> read_listen_csv(const std::string& path) 
   std::string line;
   std::getline(in, line);
   if (line.rfind("seq,", 0) != 0) throw std::runtime_error(path + ": not a predictions CSV (bad header)");
+  const bool with_epochs = line.rfind("seq,chunk_index,epoch,", 0) == 0;
   std::vector<ReceivedPrediction> out;
   size_t lineno = 1;
   while (std::getline(in, line)) {
     ++lineno;
     std::stringstream ss(line);
-    std::string f[10];
-    for (auto& x : f) std::getline(ss, x, ',');
+    std::string cols[12];
+    for (auto& x : cols) std::getline(ss, x, ',');
     try {
       ReceivedPrediction r;
       core::Prediction& p = r.prediction;
-      p.seq = std::stoll(f[0]);
+      p.seq = std::stoll(cols[0]);
+      p.chunk_index = with_epochs ? std::stoll(cols[1]) : p.seq;
+      p.epoch = with_epochs ? static_cast<uint32_t>(std::stoul(cols[2])) : 0;
+      const std::string* f = with_epochs ? cols + 2 : cols;  // f[1] = start_ns in both layouts
       p.start_ns = std::stoll(f[1]);
       p.end_ns = std::stoll(f[2]);
       p.flags = static_cast<uint32_t>(std::stoul(f[3]));

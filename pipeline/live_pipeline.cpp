@@ -22,6 +22,7 @@
 #include "pipeline/zmq_publisher.h"
 #include "stages/binner.h"
 #include "stages/decode_stage.h"
+#include "stages/publish_guard.h"
 #include "stages/tokenizer.h"
 
 namespace spikeflow::pipeline {
@@ -42,14 +43,18 @@ using BinnerInput = std::variant<core::EventBatch, Tick, EndOfStream>;
 /// for the next chunk (see LivePipeline::Impl::run_decoder). Carries no data.
 struct PrepareNext {};
 using DecoderInput = std::variant<core::TokenChunk, PrepareNext>;
+/// The ticker's signal that the stats topic is due: it keeps ticking when no prediction flows
+/// (before the first packet, or with the ingest down). Carries no data.
+struct StatsDue {};
+using PublisherInput = std::variant<core::Prediction, StatsDue>;
 
 // ---- The nodes ----
 using BinnerNode = flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk, BinnerInput>>;
 constexpr size_t kClosedChunks = 0;  ///< chunks the input closed, in seq order
 constexpr size_t kBinnedInput = 1;   ///< each packet, and each tick that closed chunks, once binned
 using TokenizerNode = flow::function_node<core::RawChunk, DecoderInput>;
-using DecoderNode = flow::multifunction_node<DecoderInput, std::tuple<core::Prediction>>;
-using PublisherNode = flow::multifunction_node<core::Prediction, std::tuple<core::Prediction, DecoderInput>>;
+using DecoderNode = flow::multifunction_node<DecoderInput, std::tuple<PublisherInput>>;
+using PublisherNode = flow::multifunction_node<PublisherInput, std::tuple<core::Prediction, DecoderInput>>;
 constexpr size_t kPublished = 0;     ///< each prediction once it is on the wire
 constexpr size_t kPrepareNext = 1;   ///< back to the decoder: PrepareNext
 /// A tap: runs inline on the sender's thread (lightweight: no task of its own, no thread woken),
@@ -131,6 +136,7 @@ struct LivePipeline::Impl {
     const int64_t now = core::host_now_ns();
     {
       std::lock_guard lock(stats_mutex);
+      if (binner.stats().resyncs != stats.binner.resyncs) log_epoch_change();
       stats.binner = binner.stats();
     }
     chunks_closed.fetch_add(closed.size());
@@ -142,6 +148,16 @@ struct LivePipeline::Impl {
     // The recording needs every packet and every tick that closed chunks, in this order.
     const bool closing_tick = std::holds_alternative<Tick>(in) && !closed.empty();
     if (std::holds_alternative<core::EventBatch>(in) || closing_tick) std::get<kBinnedInput>(out).try_put(in);
+  }
+
+  /// One line per new device-clock epoch (rare: a device restart or a clock jump). Holds stats_mutex.
+  void log_epoch_change() const {
+    const auto& b = binner.stats();
+    const bool back = b.clock_jumps_back != stats.binner.clock_jumps_back;
+    spdlog::warn("binner: device clock jumped {}: epoch {} starts at chunk {} (recurrent state reset; "
+                 "{} jumps back, {} forward so far)",
+                 back ? "back" : "forward", binner.epoch(), binner.next_seq(), b.clock_jumps_back,
+                 b.clock_jumps_forward);
   }
 
   DecoderInput run_tokenizer(const core::RawChunk& c) {
@@ -172,7 +188,7 @@ struct LivePipeline::Impl {
         decode.decode(batch, predictions);
         batch = inbox.finish();
         update_decode_stats();
-        for (const auto& p : predictions) std::get<0>(out).try_put(p);
+        for (const auto& p : predictions) std::get<0>(out).try_put(PublisherInput(p));
       }
     }
     if (decode.stats().decoder_errors != decoder_errors_logged) {
@@ -186,8 +202,26 @@ struct LivePipeline::Impl {
     stats.decode = decode.stats();
   }
 
-  void run_publisher(const core::Prediction& in, PublisherNode::output_ports_type& out) {
-    core::Prediction p = in;
+  void run_publisher(const PublisherInput& in, PublisherNode::output_ports_type& out) {
+    if (std::holds_alternative<StatsDue>(in)) {
+      std::lock_guard lock(stats_mutex);
+      publish_stats_if_due_locked(core::host_now_ns());
+      return;
+    }
+    core::Prediction p = std::get<core::Prediction>(in);
+    // The live contract's last check: the wire seq, and never a chunk twice or out of order.
+    if (!guard.admit(p)) {
+      std::lock_guard lock(stats_mutex);
+      stats.guard = guard.stats();
+      spdlog::error("publisher: refused epoch {} chunk {}: it would repeat or go back (a bug: please report)",
+                    p.epoch, p.chunk_index);
+      {
+        std::lock_guard flight(flight_mutex);
+        ++chunks_published;  // it left the graph all the same: replay backpressure must not wait on it
+      }
+      flight_cv.notify_all();
+      return;
+    }
     publisher->publish(p);
     std::get<kPrepareNext>(out).try_put(DecoderInput(PrepareNext{}));
     std::get<kPublished>(out).try_put(p);  // the taps run here, inline, in the order connected
@@ -195,9 +229,16 @@ struct LivePipeline::Impl {
     // owns the socket.
     std::lock_guard lock(stats_mutex);
     stats.publish = publisher->stats();
+    stats.guard = guard.stats();
+    publish_stats_if_due_locked(p.timing.publish_ns);
+  }
+
+  /// Periodic counters and latency percentiles on the stats topic, from the one node that owns
+  /// the socket: after a prediction, or on the ticker's StatsDue when none flows. Holds stats_mutex.
+  void publish_stats_if_due_locked(int64_t now_ns) {
     const int64_t interval = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
-    if (interval > 0 && p.timing.publish_ns - last_stats_ns >= interval) {
-      last_stats_ns = p.timing.publish_ns;
+    if (interval > 0 && now_ns - last_stats_ns >= interval) {
+      last_stats_ns = now_ns;
       publisher->publish_text(config.publish.stats_topic, stats_json(snapshot_locked()));
     }
   }
@@ -290,11 +331,18 @@ struct LivePipeline::Impl {
   void run_ticker() {
     pthread_setname_np(pthread_self(), "sf-ticker");
     const auto period = std::chrono::nanoseconds(static_cast<int64_t>(config.tick_ms * 1e6));
+    const auto stats_interval_ns = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
+    int64_t last_stats_due_ns = core::host_now_ns();
     auto next = std::chrono::steady_clock::now() + period;
     std::unique_lock lock(tick_mutex);
     while (!tick_stop) {
       if (tick_cv.wait_until(lock, next, [this] { return tick_stop; })) break;
-      g->binner.try_put(BinnerInput(Tick{core::host_now_ns()}));
+      const int64_t now_ns = core::host_now_ns();
+      g->binner.try_put(BinnerInput(Tick{now_ns}));
+      if (stats_interval_ns > 0 && now_ns - last_stats_due_ns >= stats_interval_ns) {
+        last_stats_due_ns = now_ns;
+        g->publisher.try_put(PublisherInput(StatsDue{}));
+      }
       next += period;
       const auto now = std::chrono::steady_clock::now();
       if (next < now) next = now + period;  // after a stall, do not burst
@@ -317,6 +365,7 @@ struct LivePipeline::Impl {
   stages::Tokenizer tokenizer;
   DecoderInbox inbox;
   stages::DecodeStage decode;
+  stages::PublishGuard guard;  // publisher node
   zmq::context_t zmq_context;
   std::unique_ptr<ZmqPublisher> publisher;
   std::unique_ptr<Ingest> ingest;
@@ -354,7 +403,7 @@ LivePipeline::Graph::Graph(LivePipeline::Impl& p)
     : binner(graph, flow::serial, [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) { p.run_binner(in, out); }),
       tokenizer(graph, flow::serial, [&p](const core::RawChunk& c) { return p.run_tokenizer(c); }),
       decoder(graph, flow::serial, [&p](const DecoderInput& in, DecoderNode::output_ports_type& out) { p.run_decoder(in, out); }),
-      publisher(graph, flow::serial, [&p](const core::Prediction& in, PublisherNode::output_ports_type& out) { p.run_publisher(in, out); }),
+      publisher(graph, flow::serial, [&p](const PublisherInput& in, PublisherNode::output_ports_type& out) { p.run_publisher(in, out); }),
       record_packets(graph, flow::serial, p.tap("recorder", &Impl::record_packet)),
       on_batch(graph, flow::serial, p.tap("on_batch", &Impl::call_on_batch)),
       record_predictions(graph, flow::serial, p.tap("recorder", &Impl::record_prediction)),

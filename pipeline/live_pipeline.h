@@ -43,7 +43,7 @@ struct LiveOptions {
   bool external_ticks = false;
   /// Exact replay: how many chunks, starting at this seq, the decoder must decode in one call
   /// (as recorded live). Unset: whatever is pending, up to decoder.max_batch.
-  std::function<size_t(int64_t first_seq)> decode_group_size;
+  std::function<size_t(const core::TokenChunk& first)> decode_group_size;
   /// Identity of the decoder's checkpoint, written into recordings.
   std::string model_identity;
 };

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <unordered_map>
+#include <map>
+#include <utility>
 
 #include "core/chunk_flags.h"
 #include "pipeline/live_pipeline.h"
@@ -17,14 +18,15 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& rec, Pip
   cfg.record.path.clear();
   if (cfg.publish.endpoint.rfind("tcp://", 0) == 0) cfg.publish.endpoint = "inproc://spikeflow-replay";
   // Decoder calls as they happened live: consecutive predictions sharing a decode start time.
-  std::unordered_map<int64_t, size_t> groups;
+  // Keyed by (epoch, chunk_index): chunk indices repeat across epochs after a jump back.
+  std::map<std::pair<uint32_t, int64_t>, size_t> groups;
   for (size_t i = 0; i < rec.predictions.size();) {
     size_t j = i + 1;
     while (j < rec.predictions.size() &&
            rec.predictions[j].timing.decode_start_ns == rec.predictions[i].timing.decode_start_ns) {
       ++j;
     }
-    groups[rec.predictions[i].seq] = j - i;
+    groups[{rec.predictions[i].epoch, rec.predictions[i].chunk_index}] = j - i;
     i = j;
   }
   // Recordings made before tick markers existed: ticks from the deadline-closed predictions,
@@ -42,8 +44,8 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& rec, Pip
   LiveOptions lo;
   lo.on_prediction = [&out](const core::Prediction& p) { out.push_back(p); };
   lo.external_ticks = true;
-  lo.decode_group_size = [&groups](int64_t seq) {
-    auto it = groups.find(seq);
+  lo.decode_group_size = [&groups](const core::TokenChunk& first) {
+    auto it = groups.find({first.epoch, first.seq});
     return it == groups.end() ? size_t{1} : it->second;
   };
   LivePipeline live(cfg, std::move(decoder), std::move(lo));
@@ -69,7 +71,8 @@ RecordingComparison compare_predictions(const std::vector<core::Prediction>& rep
   for (size_t i = 0; i < n; ++i) {
     const auto& x = replayed[i];
     const auto& y = recorded[i];
-    const bool same = x.seq == y.seq && x.flags == y.flags && x.n_tokens == y.n_tokens &&
+    const bool same = x.seq == y.seq && x.chunk_index == y.chunk_index && x.epoch == y.epoch && x.flags == y.flags &&
+                      x.n_tokens == y.n_tokens &&
                       x.output_dim == y.output_dim &&
                       std::memcmp(x.values.data(), y.values.data(), sizeof(float) * x.output_dim) == 0;
     if (same) {

@@ -64,10 +64,14 @@ std::string stats_json(const PipelineStats& s) {
                  event_drops_json(in));
   const auto& b = s.binner;
   fmt::format_to(it,
-                 R"("binner":{{"events":{},"late_events":{},"future_events":{},"future_packet_times":{},)"
-                 R"("closed_by_watermark":{},"closed_by_deadline":{},"flushed":{},"resyncs":{}}},)",
-                 b.events_binned, b.late_events, b.future_events, b.future_packet_times, b.chunks_by_watermark,
-                 b.chunks_by_deadline, b.chunks_flushed, b.resyncs);
+                 R"("binner":{{"events_in":{},"events":{},"late_events":{},"future_events":{},"stray_events":{},)"
+                 R"("stale_events":{},"stale_packets":{},"suspect_packets":{},"future_packet_times":{},)"
+                 R"("closed_by_watermark":{},"closed_by_deadline":{},"flushed":{},"no_source_chunks":{},)"
+                 R"("epoch":{},"resyncs":{},"clock_jumps_back":{},"clock_jumps_forward":{}}},)",
+                 b.events_in, b.events_binned, b.late_events, b.future_events, b.stray_events, b.stale_events,
+                 b.stale_packets, b.suspect_packets, b.future_packet_times, b.chunks_by_watermark,
+                 b.chunks_by_deadline, b.chunks_flushed, b.no_source_chunks, b.resyncs, b.resyncs,
+                 b.clock_jumps_back, b.clock_jumps_forward);
   fmt::format_to(it, R"("tokenizer":{{"tokens":{},"unknown_unit_events":{}}},)", s.tokenizer.tokens,
                  s.tokenizer.unknown_unit_events);
   const auto& q = s.inbox;
@@ -76,13 +80,13 @@ std::string stats_json(const PipelineStats& s) {
   const auto& d = s.decode;
   fmt::format_to(it,
                  R"("decode":{{"chunks":{},"batched_calls":{},"max_batch":{},"repaired_outputs":{},)"
-                 R"("decoder_errors":{}}},)",
-                 d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors);
+                 R"("decoder_errors":{},"epoch_resets":{}}},)",
+                 d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors, d.epoch_resets);
   fmt::format_to(it,
                  R"("publisher":{{"predictions":{},"sent":{},"send_failures":{},"out_of_order":{},"last_seq":{},)"
-                 R"("tap_errors":{}}},)",
+                 R"("tap_errors":{},"refused":{},"chunk_gaps":{},"epochs":{}}},)",
                  s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.last_seq,
-                 s.tap_errors);
+                 s.tap_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs);
   const auto& rec = s.recorder;
   fmt::format_to(it, R"("recorder":{{"packets":{},"predictions":{},"dropped":{},"io_errors":{},"bytes":{}}},)",
                  rec.batches, rec.predictions, rec.dropped, rec.io_errors, rec.bytes);
@@ -111,10 +115,12 @@ std::string format_report(const PipelineStats& s) {
   reasons_text<stages::FormatEventDrop>(r, in.format_event_drops);
   const auto& b = s.binner;
   fmt::format_to(it,
-                 "\nbinner: events={} late={} future={} future_packet_times={} closed_by_watermark={} "
-                 "closed_by_deadline={} flushed={} resyncs={}\n",
-                 b.events_binned, b.late_events, b.future_events, b.future_packet_times, b.chunks_by_watermark,
-                 b.chunks_by_deadline, b.chunks_flushed, b.resyncs);
+                 "\nbinner: events={} late={} future={} stray={} stale={} future_packet_times={} "
+                 "closed_by_watermark={} closed_by_deadline={} flushed={} no_source={} epochs_started={} "
+                 "(back {} forward {})\n",
+                 b.events_binned, b.late_events, b.future_events, b.stray_events, b.stale_events,
+                 b.future_packet_times, b.chunks_by_watermark, b.chunks_by_deadline, b.chunks_flushed,
+                 b.no_source_chunks, b.resyncs, b.clock_jumps_back, b.clock_jumps_forward);
   fmt::format_to(it, "tokenizer: tokens={} unknown_unit_events={}\n", s.tokenizer.tokens,
                  s.tokenizer.unknown_unit_events);
   const auto& q = s.inbox;
@@ -123,8 +129,10 @@ std::string format_report(const PipelineStats& s) {
   const auto& d = s.decode;
   fmt::format_to(it, "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} decoder_errors={}\n",
                  d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors);
-  fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={} tap_errors={}\n",
-                 s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.tap_errors);
+  fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={} refused={} chunk_gaps={} "
+                 "tap_errors={}\n",
+                 s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.guard.refused,
+                 s.guard.chunk_gaps, s.tap_errors);
   const auto& rec = s.recorder;
   if (rec.batches + rec.predictions + rec.dropped + rec.io_errors > 0) {
     fmt::format_to(it, "recorder: packets={} predictions={} dropped={} io_errors={} bytes={}\n", rec.batches,

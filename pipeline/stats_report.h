@@ -12,6 +12,7 @@
 #include "pipeline/recorder.h"
 #include "pipeline/zmq_publisher.h"
 #include "stages/binner.h"
+#include "stages/publish_guard.h"
 #include "stages/decode_stage.h"
 #include "stages/native_packet_decoder.h"
 #include "stages/tokenizer.h"
@@ -29,6 +30,7 @@ struct PipelineStats {
   RecorderStats recorder;
   uint64_t predictions = 0;
   uint64_t backlog_shed = 0;           ///< = inbox.shed: chunks whose tokens were shed at the bound
+  stages::PublishGuardStats guard;     ///< wire seq; refused (must stay 0) and chunk gaps
   uint64_t out_of_order = 0;           ///< must stay 0: a publish seq that did not follow the last
   int64_t last_seq = -1;
   uint64_t tap_errors = 0;        ///< taps (recorder, LiveOptions callbacks) that threw: caught, logged

@@ -149,13 +149,16 @@ int checked_dim(const Session& session, const std::vector<core::Prediction>& pre
 std::vector<int64_t> match_predictions(const core::DecodingDataset& ds,
                                        const std::vector<core::Prediction>& predictions,
                                        EvalResult& r) {
-  // Dataset chunks are consecutive in seq: position = seq - first seq.
+  // Dataset chunks are consecutive in seq: position = chunk index - first seq. Predictions carry
+  // their chunk's index on the device clock (chunk_index; seq is the wire counter). Only the
+  // first epoch is on the session's clock: a live run whose device clock jumped is scored up to
+  // the jump, the rest counted outside the range.
   const int64_t seq0 = ds.chunks.empty() ? 0 : ds.chunks.front().seq;
   std::vector<int64_t> pred_of(ds.size(), -1);
   for (size_t i = 0; i < predictions.size(); ++i) {
     const auto& p = predictions[i];
-    const int64_t off = p.seq - seq0;
-    if (off < 0 || off >= static_cast<int64_t>(ds.size())) {
+    const int64_t off = p.chunk_index - seq0;
+    if (p.epoch != predictions.front().epoch || off < 0 || off >= static_cast<int64_t>(ds.size())) {
       ++r.outside_range;
       continue;
     }

@@ -43,6 +43,7 @@ constexpr uint32_t kMaxPayloadBytes = 64u << 20;
 constexpr size_t kEventsFixed = 24;
 constexpr size_t kEventBytes = 16;
 constexpr size_t kPredictionFixed = 88;
+constexpr size_t kPredictionV2Fixed = kPredictionFixed + 16;  // + chunk_index, epoch, reserved
 constexpr size_t kEndBytes = 48;
 
 int64_t unix_now_ns() {
@@ -233,7 +234,7 @@ bool RecordingWriter::write_events(const core::EventBatch& batch) noexcept {
 
 bool RecordingWriter::write_prediction(const core::Prediction& pr) noexcept {
   const int dim = std::clamp(pr.output_dim, 0, core::kMaxOutputDim);
-  auto w = begin_record(RecordType::kPrediction, kPredictionFixed + 4 * static_cast<size_t>(dim));
+  auto w = begin_record(RecordType::kPredictionV2, kPredictionV2Fixed + 4 * static_cast<size_t>(dim));
   if (!w) return false;
   w->write<int64_t>(pr.seq);
   w->write<int64_t>(pr.start_ns);
@@ -247,6 +248,9 @@ bool RecordingWriter::write_prediction(const core::Prediction& pr) noexcept {
                     t.decode_end_ns, t.publish_ns}) {
     w->write<int64_t>(v);
   }
+  w->write<int64_t>(pr.chunk_index);
+  w->write<uint32_t>(pr.epoch);
+  w->write<uint32_t>(0);
   for (int d = 0; d < dim; ++d) w->write<float>(pr.values[static_cast<size_t>(d)]);
   if (!commit(*w)) return false;
   ++counters_.records;
@@ -407,7 +411,8 @@ bool decode_events(ByteReader& p, Recording& r) {
   return true;
 }
 
-bool decode_prediction(ByteReader& p, Recording& r) {
+bool decode_prediction(ByteReader& p, Recording& r, bool v2) {
+  const size_t fixed = v2 ? kPredictionV2Fixed : kPredictionFixed;
   core::Prediction pr;
   pr.seq = p.read<int64_t>();
   pr.start_ns = p.read<int64_t>();
@@ -416,8 +421,7 @@ bool decode_prediction(ByteReader& p, Recording& r) {
   pr.n_tokens = p.read<uint32_t>();
   const auto dim = p.read<uint32_t>();
   (void)p.read<uint32_t>();  // reserved
-  if (dim > static_cast<uint32_t>(core::kMaxOutputDim) ||
-      kPredictionFixed + 4 * static_cast<uint64_t>(dim) != p.size()) {
+  if (dim > static_cast<uint32_t>(core::kMaxOutputDim) || fixed + 4 * static_cast<uint64_t>(dim) != p.size()) {
     return false;
   }
   pr.output_dim = static_cast<int>(dim);
@@ -425,6 +429,12 @@ bool decode_prediction(ByteReader& p, Recording& r) {
   for (int64_t* f : {&t.trigger_arrival_ns, &t.close_ns, &t.tokenize_ns, &t.decode_start_ns,
                      &t.decode_end_ns, &t.publish_ns}) {
     *f = p.read<int64_t>();
+  }
+  pr.chunk_index = pr.seq;  // before epochs, seq was the chunk index
+  if (v2) {
+    pr.chunk_index = p.read<int64_t>();
+    pr.epoch = p.read<uint32_t>();
+    (void)p.read<uint32_t>();  // reserved
   }
   for (uint32_t d = 0; d < dim; ++d) pr.values[d] = p.read<float>();
   if (!p.done()) return false;
@@ -454,7 +464,8 @@ bool apply_record(uint32_t type, std::span<const uint8_t> payload, Recording& r)
     case RecordType::kModel: return decode_model(p, r);
     case RecordType::kUnits: return decode_units(p, r);
     case RecordType::kEvents: return decode_events(p, r);
-    case RecordType::kPrediction: return decode_prediction(p, r);
+    case RecordType::kPrediction: return decode_prediction(p, r, false);
+    case RecordType::kPredictionV2: return decode_prediction(p, r, true);
     case RecordType::kEnd: return decode_end(p, r);
   }
   ++r.unknown_records;

@@ -23,7 +23,8 @@ enum class RecordType : uint32_t {
   kModel = 2,       ///< decoder description + checkpoint identity string
   kUnits = 3,       ///< the unit map, model order
   kEvents = 4,      ///< one received packet: arrival_host_ns, device_time_ns, events
-  kPrediction = 5,  ///< one core::Prediction with all timing fields
+  kPrediction = 5,  ///< one core::Prediction with all timing fields (before epochs: read only)
+  kPredictionV2 = 7,  ///< the same plus chunk_index and epoch (what the writer writes)
   kEnd = 6,         ///< clean close, with the writer's summary counters
 };
 

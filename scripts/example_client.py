@@ -14,29 +14,37 @@ import sys
 
 import zmq
 
-# magic, version, output_dim, flags, n_tokens, seq, start_ns, end_ns, then six host timestamps.
-HEADER = struct.Struct("<IHHIIqqqqqqqqq")
+# magic, version, output_dim, flags, n_tokens, seq, start_ns, end_ns, then six host timestamps
+# (version 1 ends here), then chunk_index, epoch and a reserved word (version 2).
+HEADER_V1 = struct.Struct("<IHHIIqqqqqqqqq")
+HEADER = struct.Struct("<IHHIIqqqqqqqqqqII")
 MAGIC = 0x52504653  # bytes 'S' 'F' 'P' 'R'
 TIMING = ("trigger_arrival_ns", "close_ns", "tokenize_ns", "decode_start_ns", "decode_end_ns", "publish_ns")
 FLAGS = ("empty", "closed_by_deadline", "had_late_events", "catch_up", "output_repaired",
-         "end_of_stream", "unknown_units", "backlog_shed")
+         "end_of_stream", "unknown_units", "backlog_shed", "new_epoch", "no_source")
 
 
 def parse(payload: bytes) -> dict:
     if payload[:1] == b"{":
         return json.loads(payload)
-    if len(payload) < HEADER.size:
+    if len(payload) < HEADER_V1.size:
         raise ValueError("payload shorter than the header")
-    fields = HEADER.unpack_from(payload)
+    version = struct.unpack_from("<H", payload, 4)[0]
+    header = HEADER if version == 2 else HEADER_V1
+    if len(payload) < header.size:
+        raise ValueError("payload shorter than the header")
+    fields = header.unpack_from(payload)
     magic, version, dim, flags, n_tokens, seq, start_ns, end_ns = fields[:8]
-    if magic != MAGIC or version != 1:
-        raise ValueError("not a spikeflow v1 prediction")
-    if len(payload) != HEADER.size + 4 * dim:
+    if magic != MAGIC or version not in (1, 2):
+        raise ValueError("not a spikeflow v1/v2 prediction")
+    if len(payload) != header.size + 4 * dim:
         raise ValueError("payload size disagrees with output_dim")
-    values = list(struct.unpack_from("<%df" % dim, payload, HEADER.size))
+    values = list(struct.unpack_from("<%df" % dim, payload, header.size))
+    chunk_index, epoch = (fields[14], fields[15]) if version == 2 else (seq, 0)
     return {
-        "seq": seq, "start_ns": start_ns, "end_ns": end_ns, "flags": flags, "n_tokens": n_tokens,
-        "values": values, "timing": dict(zip(TIMING, fields[8:])),
+        "version": version, "seq": seq, "chunk_index": chunk_index, "epoch": epoch,
+        "start_ns": start_ns, "end_ns": end_ns, "flags": flags, "n_tokens": n_tokens,
+        "values": values, "timing": dict(zip(TIMING, fields[8:14])),
         "flag_names": [name for bit, name in enumerate(FLAGS) if flags & (1 << bit)],
     }
 

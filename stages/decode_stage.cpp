@@ -22,7 +22,23 @@ DecodeStage::DecodeStage(std::unique_ptr<models::StreamingDecoder> decoder, Cloc
 
 void DecodeStage::decode(std::span<const core::TokenChunk> chunks,
                          std::vector<core::Prediction>& out) {
-  if (chunks.empty()) return;
+  // A new device-clock epoch starts from a fresh recurrent state: split the batch there.
+  const bool catch_up = chunks.size() > 1;
+  size_t i = 0;
+  while (i < chunks.size()) {
+    size_t j = i + 1;
+    while (j < chunks.size() && !core::has_flag(chunks[j].flags, core::ChunkFlag::kNewEpoch)) ++j;
+    if (core::has_flag(chunks[i].flags, core::ChunkFlag::kNewEpoch)) {
+      decoder_->reset();
+      ++stats_.epoch_resets;
+    }
+    decode_run(chunks.subspan(i, j - i), catch_up, out);
+    i = j;
+  }
+}
+
+void DecodeStage::decode_run(std::span<const core::TokenChunk> chunks, bool catch_up,
+                             std::vector<core::Prediction>& out) {
   const size_t n = chunks.size();
   values_.resize(n * static_cast<size_t>(dim_));
   const int64_t start = clock_();
@@ -50,10 +66,12 @@ void DecodeStage::decode(std::span<const core::TokenChunk> chunks,
     const auto& c = chunks[i];
     core::Prediction p;
     p.seq = c.seq;
+    p.chunk_index = c.seq;
+    p.epoch = c.epoch;
     p.start_ns = c.start_ns;
     p.end_ns = c.end_ns;
     p.flags = c.flags;
-    if (n > 1) core::set_flag(p.flags, core::ChunkFlag::kCatchUp);
+    if (catch_up) core::set_flag(p.flags, core::ChunkFlag::kCatchUp);
     p.n_tokens = static_cast<uint32_t>(c.size());
     p.output_dim = dim_;
     p.timing = c.timing;

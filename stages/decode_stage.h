@@ -27,6 +27,7 @@ struct DecodeStats {
   uint64_t max_batch = 0;
   uint64_t repaired_outputs = 0;  ///< non-finite outputs replaced
   uint64_t decoder_errors = 0;    ///< decoder calls that threw (their chunks repaired)
+  uint64_t epoch_resets = 0;      ///< recurrent state reset at the first chunk of a new epoch
 };
 
 class DecodeStage {
@@ -55,6 +56,7 @@ class DecodeStage {
   const models::StreamingDecoder& decoder() const { return *decoder_; }
 
  private:
+  void decode_run(std::span<const core::TokenChunk> chunks, bool catch_up, std::vector<core::Prediction>& out);
   void count_error(const char* what);
 
   std::unique_ptr<models::StreamingDecoder> decoder_;

@@ -27,7 +27,7 @@ bool NativePacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_hos
     return drop(PacketDrop::kLengthMismatch);
   }
   if (h.device_time_ns < 0) return drop(PacketDrop::kBadPacketTime);
-  if (!track_sequence(h.stream_id, h.sequence)) {
+  if (!track_sequence(h.stream_id, h.sequence, h.device_time_ns)) {
     ++stats_.packets_duplicate;
     return false;
   }
@@ -57,12 +57,20 @@ bool NativePacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_hos
   return true;
 }
 
-bool NativePacketDecoder::track_sequence(uint32_t stream_id, uint64_t sequence) {
+void NativePacketDecoder::restart(StreamState& s, uint64_t sequence, int64_t device_time_ns) {
+  ++stats_.stream_restarts;
+  s.next_expected = sequence + 1;
+  s.seen_mask = 1;
+  s.device_time[sequence % 64] = device_time_ns;
+}
+
+bool NativePacketDecoder::track_sequence(uint32_t stream_id, uint64_t sequence, int64_t device_time_ns) {
   auto [it, inserted] = streams_.try_emplace(stream_id);
   StreamState& s = it->second;
   if (inserted) {
     s.next_expected = sequence + 1;
     s.seen_mask = 1;
+    s.device_time[sequence % 64] = device_time_ns;
     return true;
   }
   // Compared modulo 2^64, as the sequence wraps: up to 2^63 ahead of the newest seen is new, the
@@ -77,20 +85,27 @@ bool NativePacketDecoder::track_sequence(uint32_t stream_id, uint64_t sequence) 
     s.seen_mask = shift >= 64 ? 0 : (s.seen_mask << shift);
     s.seen_mask |= 1;  // bit 0 = sequence (the newest)
     s.next_expected = sequence + 1;
+    s.device_time[sequence % 64] = device_time_ns;
     return true;
   }
   const uint64_t age = s.next_expected - 1 - sequence;  // 0 = newest seen
   if (age >= 64) {
     // Far behind everything seen: the sender restarted its numbering. Start over rather than
     // drop the restarted stream for ever.
-    ++stats_.stream_restarts;
-    s.next_expected = sequence + 1;
-    s.seen_mask = 1;
+    restart(s, sequence, device_time_ns);
     return true;
   }
   const uint64_t bit = uint64_t{1} << age;
-  if (s.seen_mask & bit) return false;
+  if (s.seen_mask & bit) {
+    if (s.device_time[sequence % 64] == device_time_ns) return false;  // the same packet again
+    // A number seen lately but another packet: the sender restarted soon after an earlier
+    // start (fewer than 64 packets ago). Without this its first packets would be taken for
+    // duplicates and their spikes lost.
+    restart(s, sequence, device_time_ns);
+    return true;
+  }
   s.seen_mask |= bit;
+  s.device_time[sequence % 64] = device_time_ns;
   // It was counted lost when the gap opened; it arrived after all, out of order.
   if (stats_.packets_lost > 0) --stats_.packets_lost;
   ++stats_.packets_reordered;

@@ -5,6 +5,7 @@
 // copies it out for reporting).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <unordered_map>
@@ -28,9 +29,14 @@ class NativePacketDecoder {
   struct StreamState {
     uint64_t next_expected = 0;
     uint64_t seen_mask = 0;  ///< bit i: sequence next_expected-1-i was seen
+    /// Device time of each sequence number in the window (slot = sequence % 64): a duplicate
+    /// is the same packet again, so it carries the same device time; a number seen before with
+    /// another device time means the sender restarted its numbering.
+    std::array<int64_t, 64> device_time{};
   };
   /// Returns false when the packet is a duplicate.
-  bool track_sequence(uint32_t stream_id, uint64_t sequence);
+  bool track_sequence(uint32_t stream_id, uint64_t sequence, int64_t device_time_ns);
+  void restart(StreamState& s, uint64_t sequence, int64_t device_time_ns);
 
   IngestStats stats_;
   std::unordered_map<uint32_t, StreamState> streams_;

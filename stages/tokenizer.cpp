@@ -7,6 +7,7 @@ namespace spikeflow::stages {
 
 void Tokenizer::tokenize(const core::RawChunk& chunk, core::TokenChunk& out) {
   out.seq = chunk.seq;
+  out.epoch = chunk.epoch;
   out.start_ns = chunk.start_ns;
   out.end_ns = chunk.end_ns;
   out.flags = chunk.flags;

@@ -127,8 +127,8 @@ TEST(DecoderInboxTest, capacity_zero_sheds_every_chunk_but_keeps_it) {
 
 TEST(DecoderInboxTest, exact_replay_decodes_exactly_the_recorded_groups) {
   // Recorded live: {0}, {1, 2, 3}, {4}, {5, 6}.
-  auto group = [](int64_t first_seq) -> size_t {
-    switch (first_seq) {
+  auto group = [](const core::TokenChunk& first) -> size_t {
+    switch (first.seq) {
       case 1: return 3;
       case 5: return 2;
       default: return 1;
@@ -148,7 +148,7 @@ TEST(DecoderInboxTest, exact_replay_decodes_exactly_the_recorded_groups) {
 }
 
 TEST(DecoderInboxTest, an_incomplete_group_stays_waiting) {
-  DecoderInbox inbox(100, 64, [](int64_t) { return size_t{3}; });
+  DecoderInbox inbox(100, 64, [](const core::TokenChunk&) { return size_t{3}; });
   auto a = chunk(0);
   auto b = chunk(1);
   inbox.admit(a);

@@ -438,6 +438,11 @@ TEST(RecordingFileTest, reads_and_writes_the_golden_version_1_file) {
   EXPECT_EQ(r.end_counters.records, 5u);
   EXPECT_EQ(r.end_counters.events, 1u);
 
+  EXPECT_EQ(r.predictions[0].chunk_index, 3) << "before epochs, seq was the chunk index";
+  EXPECT_EQ(r.predictions[0].epoch, 0u);
+
+  // The writer reproduces every record byte for byte up to the prediction, which it now writes
+  // as a PREDICTION v2 record (wire seq, chunk_index and epoch apart).
   const std::string written = dir.file("written.sfrec");
   {
     RecordingWriter w;
@@ -446,10 +451,40 @@ TEST(RecordingFileTest, reads_and_writes_the_golden_version_1_file) {
     ASSERT_TRUE(w.close());
   }
   const auto bytes = read_bytes(written);
-  ASSERT_EQ(bytes.size(), sizeof kGoldenRecording);
-  const size_t end_at = sizeof kGoldenRecording - kGoldenEndRecordBytes;
-  EXPECT_TRUE(std::equal(bytes.begin() + kHeader, bytes.begin() + static_cast<std::ptrdiff_t>(end_at),
+  constexpr size_t kGoldenPredictionRecordBytes = 12 + 88 + 8;
+  const size_t prediction_at = sizeof kGoldenRecording - kGoldenEndRecordBytes - kGoldenPredictionRecordBytes;
+  ASSERT_EQ(bytes.size(), sizeof kGoldenRecording + 16);
+  EXPECT_TRUE(std::equal(bytes.begin() + kHeader, bytes.begin() + static_cast<std::ptrdiff_t>(prediction_at),
                          reinterpret_cast<const char*>(kGoldenRecording) + kHeader));
+  const Recording back = read_recording(written);
+  ASSERT_EQ(back.predictions.size(), 1u);
+  EXPECT_EQ(back.predictions[0].seq, 3);
+  EXPECT_EQ(back.predictions[0].chunk_index, 0) << "what write_golden_run set (never set)";
+  EXPECT_EQ(back.predictions[0].values[1], -1.0f);
+  EXPECT_EQ(back.predictions[0].timing.publish_ns, 1005);
+}
+
+TEST(RecordingFileTest, predictions_keep_their_epoch_and_chunk_index) {
+  TempDir dir;
+  const std::string f = dir.file("e.sfrec");
+  {
+    RecordingWriter w;
+    w.open(f);
+    core::Prediction p;
+    p.seq = 41;
+    p.chunk_index = 7;
+    p.epoch = 3;
+    p.output_dim = 1;
+    p.values[0] = 2.5f;
+    w.write_prediction(p);
+    ASSERT_TRUE(w.close());
+  }
+  const Recording r = read_recording(f);
+  ASSERT_EQ(r.predictions.size(), 1u);
+  EXPECT_EQ(r.predictions[0].seq, 41);
+  EXPECT_EQ(r.predictions[0].chunk_index, 7);
+  EXPECT_EQ(r.predictions[0].epoch, 3u);
+  EXPECT_EQ(r.predictions[0].values[0], 2.5f);
 }
 
 // Found by recording_file_fuzz: a MODEL record with a valid CRC but inconsistent string lengths

@@ -166,3 +166,34 @@ TEST(DecodeStageTest, prepare_next_reaches_the_decoder_and_a_failure_is_counted_
 
 }  // namespace
 }  // namespace spikeflow::stages
+
+namespace spikeflow::stages {
+namespace {
+
+// A catch-up batch that crosses into a new device-clock epoch is split there: the recurrent
+// state is reset right before the epoch's first chunk, and every chunk still gets one
+// prediction carrying its epoch and chunk index.
+TEST(DecodeStageEpochTest, new_epoch_resets_the_state_even_inside_a_batch) {
+  auto dec = std::make_unique<ScriptedDecoder>();
+  auto* raw = dec.get();
+  DecodeStage stage(std::move(dec), &fake_clock);
+  std::vector<core::TokenChunk> batch{chunk(7, 1), chunk(8, 2), chunk(0, 3), chunk(1, 0)};
+  batch[2].epoch = batch[3].epoch = 1;
+  core::set_flag(batch[2].flags, core::ChunkFlag::kNewEpoch);
+  std::vector<core::Prediction> out;
+  stage.decode(batch, out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(raw->resets, 1);
+  EXPECT_EQ(raw->many_calls, 2) << "one call per epoch segment";
+  EXPECT_EQ(stage.stats().epoch_resets, 1u);
+  const int64_t want_chunk[] = {7, 8, 0, 1};
+  const uint32_t want_epoch[] = {0, 0, 1, 1};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(out[i].chunk_index, want_chunk[i]);
+    EXPECT_EQ(out[i].epoch, want_epoch[i]);
+    EXPECT_TRUE(core::has_flag(out[i].flags, core::ChunkFlag::kCatchUp));
+  }
+}
+
+}  // namespace
+}  // namespace spikeflow::stages
