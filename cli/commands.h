@@ -18,5 +18,6 @@ Command add_listen(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_replay(CLI::App& app);
 Command add_profile(CLI::App& app);
+Command add_keygen(CLI::App& app);
 
 }  // namespace spikeflow::cli

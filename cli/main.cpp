@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   add("profile", "measure latency stage by stage under load (sender and subscriber as separate processes)",
       spikeflow::cli::add_profile);
   add("replay", "run a session through the live graph in-process, as fast as possible or paced", spikeflow::cli::add_replay);
+  add("keygen", "write a CURVE key pair (PREFIX.key_secret, PREFIX.key) for encrypted publishing",
+      spikeflow::cli::add_keygen);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/time.h"
+#include "pipeline/cidr_set.h"
 
 namespace spikeflow::pipeline {
 
@@ -88,6 +89,33 @@ ConfigKey string(std::string name, std::string doc, Member member, ConfigKeyType
   return k;
 }
 
+/// A list of strings; the file gives a YAML sequence or one comma-separated scalar, to_yaml
+/// writes the latter. check(item) returns an error text for a bad item, empty when good.
+template <typename Member, typename Check>
+ConfigKey string_list(std::string name, std::string doc, Member member, Check check) {
+  ConfigKey k;
+  k.type = ConfigKeyType::kString;
+  k.read = [=](ConfigReader& r, PipelineConfig& c) {
+    auto items = r.get_string_list(name, member(c));
+    bool ok = true;
+    for (const auto& item : items) {
+      if (auto why = check(item); !why.empty()) {
+        r.add_error(name, "'" + item + "': " + why);
+        ok = false;
+      }
+    }
+    if (ok) member(c) = std::move(items);
+  };
+  k.text = [=](const PipelineConfig& c) {
+    std::string s;
+    for (const auto& item : member(c)) s += (s.empty() ? "" : ", ") + item;
+    return s;
+  };
+  k.name = std::move(name);
+  k.doc = std::move(doc);
+  return k;
+}
+
 template <typename Member>
 ConfigKey path(std::string name, std::string doc, Member member) {
   return string(std::move(name), std::move(doc), member, ConfigKeyType::kPath);
@@ -122,6 +150,13 @@ std::vector<ConfigKey> make_table() {
       string("ingest.address", "bind address; loopback unless you mean to listen on a network",
              SF_MEMBER(ingest.address)),
       integer("ingest.port", "", 0, 65535, "0 = ephemeral (the bound port is logged)", SF_MEMBER(ingest.port)),
+      string_list("ingest.allow",
+                  "sources that may send: CIDR list (10.1.2.0/24, ::1/128); empty = loopback only, "
+                  "required when ingest.address is not loopback",
+                  SF_MEMBER(ingest.allow), [](const std::string& item) {
+                    std::string why;
+                    return CidrSet::parse_prefix(item, &why) ? std::string() : why;
+                  }),
       integer("ingest.receive_buffer_bytes", "bytes", 4096, 1 << 30, "SO_RCVBUF request",
               SF_MEMBER(ingest.receive_buffer_bytes)),
       integer("ingest.sample_rate_hz", "Hz", 1, 1'000'000'000, "device clock of Blackrock 3.x ticks / Intan samples",
@@ -178,6 +213,14 @@ std::vector<ConfigKey> make_table() {
               "messages queued per subscriber before ZeroMQ drops", SF_MEMBER(publish.send_high_water_mark)),
       integer("publish.linger_ms", "ms", 0, 60000, "how long close waits for queued messages",
               SF_MEMBER(publish.linger_ms)),
+      boolean("publish.allow_remote", "required to bind publish.endpoint on a non-loopback interface",
+              SF_MEMBER(publish.allow_remote)),
+      path("publish.curve_secret_key_file", "CURVE server secret key (z85, `spikeflow keygen`); empty = plain",
+           SF_MEMBER(publish.curve_secret_key_file)),
+      path("publish.curve_public_key_file", "CURVE server public key; optional, must match the secret key",
+           SF_MEMBER(publish.curve_public_key_file)),
+      path("publish.curve_clients_dir", "folder of authorised client public keys (*.key); empty = any client",
+           SF_MEMBER(publish.curve_clients_dir)),
       path("record.path", "recording file (replay/recording_file.h); empty = off", SF_MEMBER(record.path)),
       integer("record.queue_capacity", "items", 16, 10'000'000, "items buffered for the recorder thread",
               SF_MEMBER(record.queue_capacity)),

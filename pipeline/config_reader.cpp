@@ -185,6 +185,34 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
   return v;
 }
 
+std::vector<std::string> ConfigReader::get_string_list(const std::string& key, const std::vector<std::string>& def) {
+  YAML::Node n = lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return def;
+  std::vector<std::string> items;
+  auto add = [&](const std::string& text) {
+    std::stringstream ss(text);
+    for (std::string item; std::getline(ss, item, ',');) {
+      const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+      if (b != std::string::npos) items.push_back(item.substr(b, e - b + 1));
+    }
+  };
+  if (n.IsScalar()) {
+    add(n.Scalar());
+  } else if (n.IsSequence()) {
+    for (const auto& item : n) {
+      if (!item.IsScalar()) {
+        add_error(key, "expected a list of strings");
+        return def;
+      }
+      add(item.Scalar());
+    }
+  } else {
+    add_error(key, "expected a list of strings");
+    return def;
+  }
+  return items;
+}
+
 void ConfigReader::add_error(const std::string& key, const std::string& reason) {
   errors_.push_back(key + ": " + reason);
 }

@@ -37,6 +37,9 @@ class ConfigReader {
   bool get_bool(const std::string& key, bool def);
   std::string get_string(const std::string& key, const std::string& def,
                          const std::vector<std::string>& allowed = {});
+  /// A list of strings: a YAML sequence of scalars, or one scalar of comma-separated items
+  /// (what to_yaml writes back); items are trimmed and empty ones skipped.
+  std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& def);
 
   /// Adds a problem found by a cross-key check (e.g. lateness > width).
   void add_error(const std::string& key, const std::string& reason);

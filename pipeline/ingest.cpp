@@ -78,7 +78,7 @@ asio::ip::address parse_address(const std::string& a) {
 // UDP: one socket, one datagram decoder (native or Blackrock).
 class UdpIngest final : public Ingest {
  public:
-  UdpIngest(const IngestConfig& c, Sink sink) : sink_(std::move(sink)) {
+  UdpIngest(const IngestConfig& c, Sink sink) : sink_(std::move(sink)), allow_(allowed_sources(c)) {
     if (c.format == IngestFormat::kBlackrock) {
       decoder_.emplace<stages::BlackrockPacketDecoder>(blackrock_options(c));
       batch_.events.reserve(stages::kBlackrockMaxSpikesPerDatagram);
@@ -134,12 +134,20 @@ class UdpIngest final : public Ingest {
       receive();
       return;
     }
+    if (!allow_.contains(sender_.address())) {  // before decoding: a refused source costs nothing more
+      refused_log_.warn("ingest: refused a datagram from {} (not in ingest.allow)", sender_.address().to_string());
+      std::lock_guard lock(stats_mutex_);
+      stats_.refused_source = ++refused_;
+      receive();
+      return;
+    }
     const int64_t arrival = core::host_now_ns();
     const std::span<const uint8_t> bytes(buffer_.data(), n);
     const bool ok = std::visit([&](auto& d) { return d.decode(bytes, arrival, batch_); }, decoder_);
     {
       std::lock_guard lock(stats_mutex_);
       stats_ = std::visit([](auto& d) { return d.stats(); }, decoder_);
+      stats_.refused_source = refused_;
     }
     if (ok) sink_(batch_);
     receive();
@@ -155,6 +163,9 @@ class UdpIngest final : public Ingest {
   mutable std::mutex stats_mutex_;
   stages::IngestStats stats_;
   RateLimitedLog log_;
+  CidrSet allow_;             // ingest.allow, or loopback only
+  uint64_t refused_ = 0;      // io thread only
+  RateLimitedLog refused_log_;
   std::thread thread_;
 };
 
@@ -210,7 +221,7 @@ class TcpIngest final : public Ingest {
   };
 
  public:
-  TcpIngest(const IngestConfig& c, Sink sink) : config_(c), sink_(std::move(sink)) {
+  TcpIngest(const IngestConfig& c, Sink sink) : config_(c), sink_(std::move(sink)), allow_(allowed_sources(c)) {
     const tcp::endpoint ep(parse_address(c.address), static_cast<uint16_t>(c.port));
     boost::system::error_code ec;
     acceptor_.open(ep.protocol(), ec);
@@ -265,6 +276,12 @@ class TcpIngest final : public Ingest {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
         log_.warn("ingest: TCP accept error: {}", ec.message());
+      } else if (!allowed(s)) {
+        // Refused right after accept, before any byte is read.
+        boost::system::error_code ignored;
+        s.close(ignored);
+        ++closed_totals_.refused_connections;
+        publish_stats();
       } else {
         boost::system::error_code ignored;
         s.set_option(tcp::no_delay(true), ignored);
@@ -276,6 +293,16 @@ class TcpIngest final : public Ingest {
       }
       accept();
     });
+  }
+
+  /// Whether the peer of a just-accepted socket is in ingest.allow (logs a refusal).
+  bool allowed(const tcp::socket& s) {
+    boost::system::error_code ec;
+    const auto peer = s.remote_endpoint(ec);
+    if (ec) return false;  // already gone: nothing to serve
+    if (allow_.contains(peer.address())) return true;
+    refused_log_.warn("ingest: refused a TCP connection from {} (not in ingest.allow)", peer.address().to_string());
+    return false;
   }
 
   void close(const std::shared_ptr<Connection>& c) {
@@ -303,10 +330,21 @@ class TcpIngest final : public Ingest {
   mutable std::mutex stats_mutex_;
   stages::IngestStats stats_;
   RateLimitedLog log_;
+  CidrSet allow_;  // ingest.allow, or loopback only
+  RateLimitedLog refused_log_;
   std::thread thread_;
 };
 
 }  // namespace
+
+CidrSet allowed_sources(const IngestConfig& config) {
+  if (config.allow.empty()) return CidrSet::loopback();
+  try {
+    return CidrSet::parse(config.allow);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("ingest.allow: ") + e.what());
+  }
+}
 
 std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink) {
   if (config.transport == Transport::kTcp) return std::make_unique<TcpIngest>(config, std::move(sink));

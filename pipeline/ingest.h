@@ -4,6 +4,9 @@
 // The sink must not block (the pipeline's is a tbb::flow try_put). The loop catches and logs
 // exceptions; handlers treat operation_aborted as shutdown; stop() closes the sockets, joins the
 // thread and is idempotent. Binds to the configured address (127.0.0.1 by default).
+// Access: only sources in ingest.allow (allowed_sources()) are served; a datagram from any other
+// source is dropped before decoding (IngestStats::refused_source), a TCP connection from one is
+// closed right after accept (IngestStats::refused_connections); both logged rate-limited.
 //
 //   transport udp: format native (stages/native_packet.h) or blackrock (stages/blackrock_packet.h)
 //   transport tcp: format native (length-prefixed, stages/native_stream_framer.h) or intan
@@ -16,6 +19,7 @@
 #include <memory>
 
 #include "core/event_batch.h"
+#include "pipeline/cidr_set.h"
 #include "pipeline/pipeline_config.h"
 #include "stages/native_packet_decoder.h"
 
@@ -34,6 +38,10 @@ class Ingest {
   /// Totals of every decoder's counters; any thread.
   virtual stages::IngestStats stats() const = 0;
 };
+
+/// The sources config accepts: config.allow parsed, or loopback only when it is empty. Throws
+/// std::runtime_error naming ingest.allow and the bad entry.
+CidrSet allowed_sources(const IngestConfig& config);
 
 /// Opens and binds the configured transport (throws std::runtime_error naming the address).
 std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink);

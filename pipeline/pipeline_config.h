@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "models/streaming_decoder.h"
 #include "pipeline/config_enums.h"
@@ -22,6 +23,9 @@ struct IngestConfig {
   std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
   int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
   int receive_buffer_bytes = 8 << 20;  ///< SO_RCVBUF request
+  /// Sources that may send (CIDRs, pipeline/cidr_set.h). Empty: loopback only (127.0.0.0/8,
+  /// ::1); preflight refuses an empty list when address is not loopback.
+  std::vector<std::string> allow;
   /// Device clock of Blackrock 3.x ticks / Intan samples, Hz.
   int64_t sample_rate_hz = stages::BlackrockOptions{}.sample_rate_hz;
   stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;  ///< CereLink cbproto.h
@@ -46,6 +50,15 @@ struct PublishConfig {
   PublishFormat format = PublishFormat::kBinary;
   int send_high_water_mark = 10000;    ///< messages queued per subscriber before ZMQ drops
   int linger_ms = 200;
+  /// A tcp:// endpoint on a non-loopback interface (*, 0.0.0.0, a LAN address) needs this.
+  bool allow_remote = false;
+  /// CURVE server secret key (z85 text, `spikeflow keygen`); empty = no encryption.
+  std::string curve_secret_key_file;
+  /// The matching public key file; optional, checked against the secret key when given.
+  std::string curve_public_key_file;
+  /// Folder of authorised client public keys (one z85 key per *.key file); empty = any client
+  /// that knows the server's public key may subscribe. Needs curve_secret_key_file.
+  std::string curve_clients_dir;
 };
 
 struct RecordConfig {

@@ -7,8 +7,11 @@
 
 #include <filesystem>
 #include <optional>
+#include <utility>
 
 #include "core/time.h"
+#include "pipeline/ingest.h"
+#include "pipeline/zmq_publisher.h"
 #include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {
@@ -63,6 +66,58 @@ void check_unit_map(const PipelineConfig& config, const models::StreamingDecoder
   }
 }
 
+/// Who may talk to the pipeline: ingest sources and publish reach (README "Who may talk to it").
+void check_access(const PipelineConfig& config, PreflightReport& report) {
+  const auto& in = config.ingest;
+  if (in.transport != Transport::kNone) {
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(in.address, ec);
+    if (ec) {
+      report.errors.push_back(fmt::format("ingest.address: '{}' is not an IP address", in.address));
+    } else if (!is_loopback(address) && in.allow.empty()) {
+      report.errors.push_back(fmt::format(
+          "ingest.address {} is not loopback: set ingest.allow to the sources that may send", in.address));
+    }
+    try {
+      (void)allowed_sources(in);
+    } catch (const std::exception& e) {
+      report.errors.push_back(e.what());
+    }
+  }
+  const auto& pub = config.publish;
+  if (!pub.allow_remote && !endpoint_is_loopback(pub.endpoint)) {
+    report.errors.push_back(fmt::format("publish.endpoint {} is not loopback: set publish.allow_remote: true to "
+                                        "publish beyond this host (and consider publish.curve_secret_key_file)",
+                                        pub.endpoint));
+  }
+  if (pub.curve_secret_key_file.empty()) {
+    if (!pub.curve_public_key_file.empty()) {
+      report.errors.push_back("publish.curve_public_key_file: needs publish.curve_secret_key_file");
+    }
+    if (!pub.curve_clients_dir.empty()) report.errors.push_back("publish.curve_clients_dir: needs publish.curve_secret_key_file");
+    return;
+  }
+  if (!curve_available()) {
+    report.errors.push_back("publish.curve_secret_key_file: this libzmq was built without CURVE "
+                            "(zmq_has(\"curve\") is false)");
+    return;
+  }
+  for (const auto& [key, file] : {std::pair<const char*, const std::string&>{"publish.curve_secret_key_file",
+                                                                             pub.curve_secret_key_file},
+                                  {"publish.curve_public_key_file", pub.curve_public_key_file}}) {
+    if (file.empty()) continue;
+    try {
+      (void)read_curve_key_file(file, key);
+    } catch (const std::exception& e) {
+      report.errors.push_back(e.what());
+    }
+  }
+  std::error_code ec;
+  if (!pub.curve_clients_dir.empty() && !std::filesystem::is_directory(pub.curve_clients_dir, ec)) {
+    report.errors.push_back(fmt::format("publish.curve_clients_dir: '{}' is not a folder", pub.curve_clients_dir));
+  }
+}
+
 /// Problems of the config on this machine, without the checkpoint.
 void check_config(const PipelineConfig& config, bool cuda_available, PreflightReport& report) {
   if (config.decoder.checkpoint.empty()) {
@@ -79,6 +134,7 @@ void check_config(const PipelineConfig& config, bool cuda_available, PreflightRe
       report.errors.push_back(fmt::format("record.path: folder '{}' does not exist", dir.string()));
     }
   }
+  check_access(config, report);
 }
 
 /// Problems of the config with the loaded checkpoint.

@@ -37,7 +37,8 @@ std::string packet_drops_json(const stages::IngestStats& in) {
   std::string native = reasons_json<stages::PacketDrop>(in.packet_drops);
   std::string format = reasons_json<stages::FormatPacketDrop>(in.format_packet_drops);
   native.pop_back();  // merge the two objects: the reason names are distinct
-  return fmt::format("{},\"duplicate\":{},{}", native, in.packets_duplicate, std::string_view(format).substr(1));
+  return fmt::format("{},\"duplicate\":{},\"refused_source\":{},{}", native, in.packets_duplicate, in.refused_source,
+                     std::string_view(format).substr(1));
 }
 
 std::string event_drops_json(const stages::IngestStats& in) {
@@ -57,10 +58,11 @@ std::string stats_json(const PipelineStats& s) {
                  R"({{"ingest":{{"packets":{},"events":{},"heartbeats":{},"packets_dropped":{},"events_dropped":{},)"
                  R"("packets_lost":{},"packets_duplicate":{},"packets_reordered":{},"stream_restarts":{},)"
                  R"("packets_skipped":{},"clock_wraps":{},"resync_bytes":{},"connections":{},"disconnects":{},)"
-                 R"("packet_drops":{},"event_drops":{}}},)",
+                 R"("refused_source":{},"refused_connections":{},"packet_drops":{},"event_drops":{}}},)",
                  in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_dropped(), in.events_dropped(),
                  in.packets_lost, in.packets_duplicate, in.packets_reordered, in.stream_restarts, in.packets_skipped,
-                 in.clock_wraps, in.resync_bytes, in.connections, in.disconnects, packet_drops_json(in),
+                 in.clock_wraps, in.resync_bytes, in.connections, in.disconnects, in.refused_source,
+                 in.refused_connections, packet_drops_json(in),
                  event_drops_json(in));
   const auto& b = s.binner;
   fmt::format_to(it,
@@ -84,9 +86,9 @@ std::string stats_json(const PipelineStats& s) {
                  d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors, d.epoch_resets);
   fmt::format_to(it,
                  R"("publisher":{{"predictions":{},"sent":{},"send_failures":{},"out_of_order":{},"last_seq":{},)"
-                 R"("tap_errors":{},"refused":{},"chunk_gaps":{},"epochs":{}}},)",
+                 R"("tap_errors":{},"refused":{},"chunk_gaps":{},"epochs":{},"refused_clients":{}}},)",
                  s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.last_seq,
-                 s.tap_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs);
+                 s.tap_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs, s.publish.refused_clients);
   const auto& rec = s.recorder;
   fmt::format_to(it, R"("recorder":{{"packets":{},"predictions":{},"dropped":{},"io_errors":{},"bytes":{}}},)",
                  rec.batches, rec.predictions, rec.dropped, rec.io_errors, rec.bytes);
@@ -102,13 +104,13 @@ std::string format_report(const PipelineStats& s) {
   const auto& in = s.ingest;
   fmt::format_to(it,
                  "ingest: packets={} events={} heartbeats={} lost={} duplicate={} reordered={} restarts={} "
-                 "skipped={} clock_wraps={} resync_bytes={} connections={} disconnects={}\n",
+                 "skipped={} clock_wraps={} resync_bytes={} connections={} disconnects={} refused_connections={}\n",
                  in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_lost, in.packets_duplicate,
                  in.packets_reordered, in.stream_restarts, in.packets_skipped, in.clock_wraps, in.resync_bytes,
-                 in.connections, in.disconnects);
+                 in.connections, in.disconnects, in.refused_connections);
   fmt::format_to(it, "  dropped packets ({}):", in.packets_dropped());
   reasons_text<stages::PacketDrop>(r, in.packet_drops);
-  fmt::format_to(it, " duplicate={}", in.packets_duplicate);
+  fmt::format_to(it, " duplicate={} refused_source={}", in.packets_duplicate, in.refused_source);
   reasons_text<stages::FormatPacketDrop>(r, in.format_packet_drops);
   fmt::format_to(it, "\n  dropped events ({}):", in.events_dropped());
   reasons_text<stages::EventDrop>(r, in.event_drops);
@@ -129,10 +131,11 @@ std::string format_report(const PipelineStats& s) {
   const auto& d = s.decode;
   fmt::format_to(it, "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} decoder_errors={}\n",
                  d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors);
-  fmt::format_to(it, "publisher: predictions={} sent={} send_failures={} out_of_order={} refused={} chunk_gaps={} "
-                 "tap_errors={}\n",
+  fmt::format_to(it,
+                 "publisher: predictions={} sent={} send_failures={} out_of_order={} refused={} chunk_gaps={} "
+                 "tap_errors={} refused_clients={}\n",
                  s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.guard.refused,
-                 s.guard.chunk_gaps, s.tap_errors);
+                 s.guard.chunk_gaps, s.tap_errors, s.publish.refused_clients);
   const auto& rec = s.recorder;
   if (rec.batches + rec.predictions + rec.dropped + rec.io_errors > 0) {
     fmt::format_to(it, "recorder: packets={} predictions={} dropped={} io_errors={} bytes={}\n", rec.batches,

@@ -5,10 +5,21 @@
 // outside the graph. Linger is set so close never hangs. PUB drops messages for a subscriber
 // whose queue reached send_high_water_mark (ZeroMQ's policy, per subscriber; subscribers see the
 // gap in seq); a failed send is counted, never retried, never blocking.
+//
+// Access: a tcp:// endpoint on a non-loopback interface needs publish.allow_remote (the
+// constructor refuses otherwise, as preflight does). With publish.curve_secret_key_file the socket
+// is a CURVE server (libzmq's CurveZMQ, http://curvezmq.org): traffic is encrypted and a client
+// must know the server's public key. With publish.curve_clients_dir as well, the publisher runs a
+// ZAP handler (ZeroMQ RFC 27) on its own thread ("sf-zap"), which owns the inproc REP socket and
+// admits only clients whose public key is in that folder (read once, at construction); refused
+// handshakes are counted (PublishStats::refused_clients). The handler stops and is joined in the
+// destructor, before the context can be closed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <zmq.hpp>
@@ -21,12 +32,28 @@ namespace spikeflow::pipeline {
 struct PublishStats {
   uint64_t sent = 0;
   uint64_t send_failures = 0;
+  uint64_t refused_clients = 0;  ///< CURVE handshakes the ZAP handler refused (key not authorised)
 };
+
+/// Whether a ZeroMQ endpoint is reachable from this host only: ipc://, inproc://, or tcp:// on
+/// 127.x, ::1, localhost or lo. "*", 0.0.0.0, a LAN address or interface name are not.
+bool endpoint_is_loopback(const std::string& endpoint);
+
+/// A CURVE key file's z85 text (40 characters; surrounding whitespace ignored). Throws
+/// std::runtime_error naming what (the config key) and the file when it is missing or malformed.
+std::string read_curve_key_file(const std::string& path, const std::string& what);
+
+/// Whether this libzmq was built with CURVE (zmq_has("curve")).
+bool curve_available();
 
 class ZmqPublisher {
  public:
-  /// Binds config.endpoint (throws std::runtime_error naming it on failure).
+  /// Binds config.endpoint (throws std::runtime_error naming the key on failure: a bind error, a
+  /// remote endpoint without allow_remote, an unreadable key, no CURVE in this libzmq).
   ZmqPublisher(zmq::context_t& context, const PublishConfig& config);
+  ~ZmqPublisher();
+  ZmqPublisher(const ZmqPublisher&) = delete;
+  ZmqPublisher& operator=(const ZmqPublisher&) = delete;
 
   /// Stamps p.timing.publish_ns, encodes and sends without blocking.
   void publish(core::Prediction& p);
@@ -35,10 +62,16 @@ class ZmqPublisher {
 
   /// The endpoint actually bound (resolves tcp://host:* wildcards).
   std::string endpoint() const { return endpoint_; }
-  const PublishStats& stats() const { return stats_; }
+  /// A copy; refused_clients is read atomically, the rest under the thread contract above.
+  PublishStats stats() const {
+    PublishStats s = stats_;
+    s.refused_clients = refused_clients_.load(std::memory_order_relaxed);
+    return s;
+  }
 
  private:
   void send(const void* data, size_t size);
+  void start_zap(zmq::context_t& context, const std::string& clients_dir);
 
   zmq::socket_t socket_;
   std::string topic_;
@@ -47,6 +80,10 @@ class ZmqPublisher {
   std::vector<uint8_t> buffer_;
   std::string text_;
   PublishStats stats_;
+  // ZAP handler (only with curve_clients_dir). Declared last: stopped and joined first.
+  std::atomic<uint64_t> refused_clients_{0};  // written by the ZAP thread
+  std::atomic<bool> zap_stop_{false};
+  std::thread zap_thread_;
 };
 
 }  // namespace spikeflow::pipeline

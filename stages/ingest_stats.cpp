@@ -47,7 +47,7 @@ std::string_view to_string(FormatEventDrop reason) {
 }
 
 uint64_t IngestStats::packets_dropped() const {
-  uint64_t n = packets_duplicate + format_packets_dropped();
+  uint64_t n = packets_duplicate + refused_source + format_packets_dropped();
   for (auto v : packet_drops) n += v;
   return n;
 }
@@ -75,6 +75,8 @@ void IngestStats::add(const IngestStats& o) {
   resync_bytes += o.resync_bytes;
   connections += o.connections;
   disconnects += o.disconnects;
+  refused_source += o.refused_source;
+  refused_connections += o.refused_connections;
 }
 
 }  // namespace spikeflow::stages

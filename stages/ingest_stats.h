@@ -83,8 +83,11 @@ struct IngestStats {
 
   uint64_t connections = 0;      ///< TCP connections accepted (set by the pipeline's TCP ingest)
   uint64_t disconnects = 0;      ///< TCP connections closed by the peer or dropped after an error
+  /// Access control (`ingest.allow`, pipeline/cidr_set.h), counted by the pipeline's ingest:
+  uint64_t refused_source = 0;       ///< UDP datagrams from a source not allowed: dropped undecoded
+  uint64_t refused_connections = 0;  ///< TCP connections from a source not allowed: closed at accept
 
-  /// Every dropped packet / event, all formats and reasons.
+  /// Every dropped packet / event, all formats and reasons (refused_source included).
   uint64_t packets_dropped() const;
   uint64_t events_dropped() const;
   /// Adds every counter of o (totals over several connections or decoders).

@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include <chrono>
 #include <csignal>
@@ -157,6 +158,45 @@ TEST_F(CliTest, preflight_lists_config_and_checkpoint_problems_before_anything_s
       << out;
   EXPECT_NE(out.find("record.path: folder"), std::string::npos) << out;
   EXPECT_EQ(out.find("run: decoder"), std::string::npos) << "must fail before the pipeline starts: " << out;
+}
+
+TEST_F(CliTest, run_refuses_a_network_bind_without_an_allow_list_or_remote_opt_in) {
+  std::vector<core::UnitKey> units{{1, 1}};
+  models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
+  std::ofstream(path("c.yaml")) << "ingest: {address: 0.0.0.0}\ndecoder: {checkpoint: m.ckpt}\n";
+  auto c = start({"run", "-c", path("c.yaml"), "--port", "0", "--publish", "tcp://*:*"}, path("out.log"));
+  EXPECT_NE(wait_exit(c), 0);
+  const std::string out = slurp(c.log);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find("ingest.address 0.0.0.0 is not loopback: set ingest.allow to the sources that may send"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("publish.allow_remote"), std::string::npos) << out;
+  EXPECT_EQ(out.find("run: decoder"), std::string::npos) << "must fail before the pipeline starts: " << out;
+}
+
+TEST_F(CliTest, keygen_writes_a_usable_curve_key_pair_and_never_overwrites_silently) {
+  auto c = start({"keygen", "-o", path("server")}, path("out.log"));
+  ASSERT_EQ(wait_exit(c), 0) << slurp(c.log);
+  auto trim = [](std::string s) { return s.substr(0, s.find_last_not_of("\n") + 1); };
+  const std::string secret = trim(slurp(path("server.key_secret"))), pub = trim(slurp(path("server.key")));
+  ASSERT_EQ(secret.size(), 40u) << secret;
+  ASSERT_EQ(pub.size(), 40u) << pub;
+  char derived[41] = {};
+  ASSERT_EQ(zmq_curve_public(derived, secret.c_str()), 0) << "the secret key is valid Z85";
+  EXPECT_EQ(pub, derived) << "the public key belongs to the secret key";
+  EXPECT_EQ(fs::status(path("server.key_secret")).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  // A second run refuses to replace the keys (one line naming the file), unless --force.
+  auto again = start({"keygen", "-o", path("server")}, path("again.log"));
+  EXPECT_NE(wait_exit(again), 0);
+  const std::string out = slurp(again.log);
+  EXPECT_NE(out.find(path("server.key_secret")), std::string::npos) << out;
+  EXPECT_NE(out.find("--force"), std::string::npos) << out;
+  EXPECT_EQ(trim(slurp(path("server.key_secret"))), secret);
+  auto forced = start({"keygen", "-o", path("server"), "--force"}, path("forced.log"));
+  EXPECT_EQ(wait_exit(forced), 0) << slurp(forced.log);
+  EXPECT_NE(trim(slurp(path("server.key_secret"))), secret);
 }
 
 // `-c configs/x.yaml` works from any working directory: the checkpoint named inside it is found

@@ -165,7 +165,8 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
                                                    {"chunking.lateness_ms", "3"},
                                                    {"chunking.deadline_grace_ms", "20"},
                                                    {"chunking.max_grace_ms", "30"},
-                                                   {"chunking.max_future_ms", "60"}};
+                                                   {"chunking.max_future_ms", "60"},
+                                                   {"ingest.allow", "10.1.2.0/24, ::1/128"}};
     std::string other;
     const auto i64 = [](double v) { return fmt::format("{}", static_cast<int64_t>(v)); };
     switch (k.type) {

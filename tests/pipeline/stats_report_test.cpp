@@ -17,7 +17,8 @@ PipelineStats distinct_stats() {
   auto& in = s.ingest;
   for (auto* c : {&in.packets_accepted, &in.events_accepted, &in.heartbeats, &in.packets_lost,
                   &in.packets_duplicate, &in.packets_reordered, &in.stream_restarts, &in.packets_skipped,
-                  &in.clock_wraps, &in.resync_bytes, &in.connections, &in.disconnects}) {
+                  &in.clock_wraps, &in.resync_bytes, &in.connections, &in.disconnects, &in.refused_source,
+                  &in.refused_connections}) {
     *c = ++v;
   }
   for (auto& c : in.packet_drops) c = ++v;
@@ -34,7 +35,7 @@ PipelineStats distinct_stats() {
   s.inbox = {.admitted = ++v, .shed = ++v, .received = ++v, .decoded = ++v, .max_waiting = ++v};
   s.backlog_shed = s.inbox.shed;
   s.decode = {.chunks = ++v, .batched_calls = ++v, .max_batch = ++v, .repaired_outputs = ++v, .decoder_errors = ++v};
-  s.publish = {.sent = ++v, .send_failures = ++v};
+  s.publish = {.sent = ++v, .send_failures = ++v, .refused_clients = ++v};
   s.recorder = {.batches = ++v, .predictions = ++v, .dropped = ++v, .io_errors = ++v, .bytes = ++v};
   s.predictions = ++v;
   s.out_of_order = ++v;
@@ -68,6 +69,9 @@ TEST(StatsReportTest, json_carries_every_counter_of_every_stage) {
   EXPECT_EQ(u(ji["resync_bytes"]), in.resync_bytes);
   EXPECT_EQ(u(ji["connections"]), in.connections);
   EXPECT_EQ(u(ji["disconnects"]), in.disconnects);
+  EXPECT_EQ(u(ji["refused_source"]), in.refused_source);
+  EXPECT_EQ(u(ji["refused_connections"]), in.refused_connections);
+  EXPECT_EQ(u(ji["packet_drops"]["refused_source"]), in.refused_source);
   uint64_t packet_drops = 0, event_drops = 0;
   for (const auto& kv : ji["packet_drops"]) packet_drops += u(kv.second);
   for (const auto& kv : ji["event_drops"]) event_drops += u(kv.second);
@@ -111,6 +115,7 @@ TEST(StatsReportTest, json_carries_every_counter_of_every_stage) {
   EXPECT_EQ(u(jp["out_of_order"]), s.out_of_order);
   EXPECT_EQ(jp["last_seq"].as<int64_t>(), s.last_seq);
   EXPECT_EQ(u(jp["tap_errors"]), s.tap_errors);
+  EXPECT_EQ(u(jp["refused_clients"]), s.publish.refused_clients);
 
   const auto jr = j["recorder"];
   EXPECT_EQ(u(jr["packets"]), s.recorder.batches);
@@ -139,6 +144,9 @@ TEST(StatsReportTest, text_report_names_every_stage_and_the_counters_a_reader_lo
   EXPECT_NE(r.find("dropped=" + std::to_string(s.recorder.dropped)), std::string::npos) << r;
   EXPECT_NE(r.find("tap_errors=" + std::to_string(s.tap_errors)), std::string::npos) << r;
   EXPECT_NE(r.find("bad_magic=" + std::to_string(s.ingest.packet_drops[1])), std::string::npos) << r;
+  EXPECT_NE(r.find("refused_source=" + std::to_string(s.ingest.refused_source)), std::string::npos) << r;
+  EXPECT_NE(r.find("refused_connections=" + std::to_string(s.ingest.refused_connections)), std::string::npos) << r;
+  EXPECT_NE(r.find("refused_clients=" + std::to_string(s.publish.refused_clients)), std::string::npos) << r;
 }
 
 }  // namespace
