@@ -153,7 +153,7 @@ TEST(SessionFileTest, wrong_magic_version_and_trailing_bytes_are_errors) {
   write_bytes(path, b);
   EXPECT_NE(read_error(path).find("unexpected bytes"), std::string::npos);
 
-  EXPECT_NE(read_error(dir.file("absent.sfs")).find("no such file"), std::string::npos);
+  EXPECT_NE(read_error(dir.file("absent.sfs")).find("absent.sfs: no such session file"), std::string::npos);
 }
 
 TEST(SessionFileTest, writing_an_invalid_session_throws_and_leaves_nothing) {
