@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "models/streaming_decoder.h"
@@ -39,6 +40,7 @@ struct ReplayArgs {
 int replay_recording(const ReplayArgs& a) {
   const replay::Recording rec = replay::read_recording(a.recording);
   if (!rec.problem.empty()) fmt::print("replay: warning: {}\n", rec.problem);
+  pipeline::check_recording_has(rec, a.recording, pipeline::RecordingNeed::kReplay);
   if (!rec.clean_end) fmt::print("replay: warning: {} was not closed cleanly ({} bytes lost)\n", a.recording, rec.bytes_lost);
   pipeline::PipelineConfig cfg = pipeline::parse_pipeline_config(rec.config, a.recording + " (recorded config)");
   cfg.ingest.transport = pipeline::Transport::kNone;
@@ -65,7 +67,11 @@ int replay_recording(const ReplayArgs& a) {
                  ? ""
                  : fmt::format(" (first difference at prediction {}, seq {})", cmp.first_difference,
                                rec.predictions[cmp.first_difference].seq));
-  return cmp.all_identical ? 0 : 3;
+  if (!cmp.all_identical) {
+    throw ExitError(kMismatch, fmt::format("{}: replay is not bit-identical to the recording ({} of {} predictions)",
+                                           a.recording, cmp.identical, rec.predictions.size()));
+  }
+  return static_cast<int>(kOk);
 }
 
 void print_session_replay(const pipeline::SessionReplayResult& r) {
@@ -77,7 +83,7 @@ void print_session_replay(const pipeline::SessionReplayResult& r) {
              "backlog shed {}\n",
              st.decode.chunks, st.decode.batched_calls, st.decode.max_batch, st.predictions, st.out_of_order,
              st.backlog_shed);
-  if (eval.matched > 0) {
+  if (eval.matched >= 2) {  // fewer: R² undefined (EvalResult)
     fmt::print("replay: R2 {} = {:.3f}, {} = {:.3f}, mean {:.3f} over {} chunks\n", eval.names[0], eval.r2[0],
                eval.names.size() > 1 ? eval.names[1] : "-", eval.r2.size() > 1 ? eval.r2[1] : 0.0, eval.mean_r2,
                eval.matched);
@@ -114,7 +120,7 @@ Command add_replay(CLI::App& app) {
   return [a] {
     if (!a->recording.empty()) return replay_recording(*a);
     if (a->session.empty() || a->checkpoint.empty()) {
-      throw std::runtime_error("replay needs --session and --checkpoint, or --recording");
+      throw UsageError("replay needs --session and --checkpoint, or --recording");
     }
     pipeline::PipelineConfig cfg = a->config.empty() ? pipeline::parse_pipeline_config("", "built-in defaults")
                                                      : pipeline::load_pipeline_config(a->config);

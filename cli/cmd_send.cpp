@@ -4,6 +4,7 @@
 #include <csignal>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "core/time.h"
@@ -67,9 +68,9 @@ Command add_send(CLI::App& app) {
   app.add_flag("-q,--quiet", a->quiet, "no progress lines");
   app.add_option("--send-log", a->send_log, "write (device_time_ns, host send ns) per packet, binary i64 pairs");
   return [a] {
-    if (a->opts.transport == pipeline::Transport::kNone) throw std::runtime_error("--transport: must be udp or tcp");
+    if (a->opts.transport == pipeline::Transport::kNone) throw UsageError("--transport: must be udp or tcp");
     if (auto why = pipeline::format_transport_problem(a->opts.format, a->opts.transport)) {
-      throw std::runtime_error(fmt::format("--transport: {} for --format {}", *why, pipeline::to_string(a->opts.format)));
+      throw UsageError(fmt::format("--transport: {} for --format {}", *why, pipeline::to_string(a->opts.format)));
     }
     replay::Session s = replay::load_session(a->session);
     int64_t from = s.start_ns, to = s.end_ns;

@@ -1,5 +1,5 @@
 // spikeflow: one executable, one subcommand per job. Every error reaches the user as one line
-// on stderr and a non-zero exit code.
+// on stderr and a non-zero exit code from cli/exit_codes.h, chosen here by the error's type.
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -7,6 +7,9 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "core/file_check.h"
+#include "pipeline/config_reader.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"spikeflow: streaming real-time neural decoding"};
@@ -28,18 +31,31 @@ int main(int argc, char** argv) {
   add("profile", "measure latency stage by stage under load (sender and subscriber as separate processes)",
       spikeflow::cli::add_profile);
   add("replay", "run a session through the live graph in-process, as fast as possible or paced", spikeflow::cli::add_replay);
+  using namespace spikeflow::cli;
   add("keygen", "write a CURVE key pair (PREFIX.key_secret, PREFIX.key) for encrypted publishing",
       spikeflow::cli::add_keygen);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);  // prints the message; 0 for --help / --version
+    return rc == 0 ? kOk : kUsage;
   }
+  auto fail = [](const std::exception& e, ExitCode code) {
+    std::cerr << "spikeflow: error: " << e.what() << "\n";
+    return code;
+  };
   try {
     for (CLI::App* sub : app.get_subcommands()) return commands.at(sub)();
+  } catch (const spikeflow::core::InputFileError& e) {
+    return fail(e, kInputFile);
+  } catch (const spikeflow::pipeline::ConfigError& e) {
+    return fail(e, kUsage);
+  } catch (const UsageError& e) {
+    return fail(e, kUsage);
+  } catch (const ExitError& e) {
+    return fail(e, e.code());
   } catch (const std::exception& e) {
-    std::cerr << "spikeflow: error: " << e.what() << "\n";
-    return 1;
+    return fail(e, kFailure);
   }
-  return 0;
+  return kOk;
 }

@@ -15,6 +15,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/file_check.h"
 
 namespace spikeflow::models {
 namespace {
@@ -136,9 +137,11 @@ void CheckpointFile::write(const std::string& path) const {
 }
 
 CheckpointFile CheckpointFile::read(const std::string& path) {
+  // Every failure here is the file's (exit code "input file"); the metadata getters' errors are not.
   auto fail = [&](const std::string& what) {
-    return std::runtime_error("checkpoint '" + path + "': " + what);
+    return core::InputFileError("checkpoint '" + path + "': " + what);
   };
+  if (auto problem = core::input_file_problem(path, "checkpoint file")) throw fail(*problem);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw fail(std::string("cannot open (") + std::strerror(errno) + ")");
   const std::vector<uint8_t> data((std::istreambuf_iterator<char>(f)),
@@ -149,6 +152,10 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
     if (data.size() < sizeof kMagic && std::memcmp(data.data(), kMagic, data.size()) == 0) {
       throw fail("truncated (" + std::to_string(data.size()) + " bytes)");
+    }
+    const core::FileFormat is = core::sniff_format(data);
+    if (is != core::FileFormat::kUnknown) {
+      throw fail("not a spikeflow checkpoint: it is " + std::string(core::describe(is)));
     }
     throw fail("not a spikeflow checkpoint (bad magic)");
   }
@@ -187,10 +194,10 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
     ck.payload = r.get_bytes(r.get<uint64_t>());
     if (!r.done()) throw fail("corrupt (unexpected bytes after the payload)");
     return ck;
+  } catch (const core::InputFileError&) {
+    throw;
   } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    if (msg.rfind("checkpoint '", 0) == 0) throw;
-    throw fail(msg);
+    throw fail(e.what());
   }
 }
 

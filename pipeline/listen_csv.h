@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_check.h"
 #include "core/prediction.h"
 
 namespace spikeflow::pipeline {
@@ -26,14 +28,16 @@ struct ReceivedPrediction {
   int64_t receive_ns = 0;       ///< the subscriber's CLOCK_MONOTONIC at receipt
 };
 
-/// Every row of a listen CSV; a missing file, another header or a malformed row is an error
-/// naming the file (and the line).
+/// Every row of a listen CSV. A missing, empty or unreadable file, another header, a malformed
+/// row or a NaN / inf value is a core::InputFileError naming the file (and the line): a NaN
+/// would make every score computed from the file NaN.
 inline std::vector<ReceivedPrediction> read_listen_csv(const std::string& path) {
+  core::check_input_file(path, "predictions file");
   std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open predictions file");
+  if (!in) throw core::InputFileError(path + ": cannot open predictions file");
   std::string line;
   std::getline(in, line);
-  if (line.rfind("seq,", 0) != 0) throw std::runtime_error(path + ": not a predictions CSV (bad header)");
+  if (line.rfind("seq,", 0) != 0) throw core::InputFileError(path + ": not a predictions CSV (bad header)");
   const bool with_epochs = line.rfind("seq,chunk_index,epoch,", 0) == 0;
   std::vector<ReceivedPrediction> out;
   size_t lineno = 1;
@@ -61,7 +65,12 @@ inline std::vector<ReceivedPrediction> read_listen_csv(const std::string& path) 
       r.receive_ns = f[9].empty() ? 0 : std::stoll(f[9]);
       out.push_back(r);
     } catch (const std::exception&) {
-      throw std::runtime_error(fmt::format("{}:{}: malformed row", path, lineno));
+      throw core::InputFileError(fmt::format("{}:{}: malformed row", path, lineno));
+    }
+    const core::Prediction& p = out.back().prediction;
+    if (!std::isfinite(p.values[0]) || !std::isfinite(p.values[1])) {
+      throw core::InputFileError(fmt::format("{}:{}: prediction value is not finite (v0 {}, v1 {})", path, lineno,
+                                             p.values[0], p.values[1]));
     }
   }
   return out;

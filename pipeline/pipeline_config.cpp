@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/file_check.h"
 #include "pipeline/config_keys.h"
 
 namespace spikeflow::pipeline {
@@ -69,8 +70,8 @@ PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::st
 }
 
 PipelineConfig load_pipeline_config(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw ConfigError(path, {"is a directory, not a config file"});
+  // The shared input-file check (core/file_check.h); a config problem stays a ConfigError.
+  if (auto problem = core::input_file_problem(path, "config file")) throw ConfigError(path, {*problem});
   std::ifstream in(path);
   if (!in) throw ConfigError(path, {"cannot open the file"});
   std::stringstream ss;

@@ -4,13 +4,40 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <string>
 #include <utility>
 
 #include "core/chunk_flags.h"
+#include "core/file_check.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/recorder.h"
 
 namespace spikeflow::pipeline {
+
+void check_recording_has(const replay::Recording& rec, const std::string& path, RecordingNeed need) {
+  std::vector<std::string> missing;
+  if (need == RecordingNeed::kReplay) {
+    if (rec.config.empty()) missing.push_back("config");
+    if (rec.model.empty() && rec.model_identity.empty()) missing.push_back("model");
+    if (rec.units.empty()) missing.push_back("unit-map");
+  } else if (rec.predictions.empty()) {
+    missing.push_back("prediction");
+  }
+  if (missing.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    list += (i == 0 ? "" : i + 1 == missing.size() ? " or " : ", ") + missing[i];
+  }
+  const uint64_t size = rec.bytes_read + rec.bytes_lost;
+  const std::string why = need == RecordingNeed::kReplay ? " (nothing to replay)" : " (nothing to score)";
+  std::string where;
+  if (rec.records == 0 && rec.bytes_lost == 0) where = " (its header alone)";
+  else if (rec.truncated) where = ", cut inside a record";
+  else if (rec.corrupt) where = ", damaged after " + std::to_string(rec.bytes_read) + " bytes";
+  else if (!rec.clean_end) where = ", not closed cleanly";
+  throw core::InputFileError(path + ": recording ends after " + std::to_string(size) + " bytes" + where + ": no " +
+                             list + " record" + why);
+}
 
 std::vector<core::Prediction> replay_recording(const replay::Recording& rec, PipelineConfig cfg,
                                                std::unique_ptr<models::StreamingDecoder> decoder) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/prediction.h"
@@ -16,6 +17,16 @@
 #include "replay/recording_file.h"
 
 namespace spikeflow::pipeline {
+
+/// What a command needs from a recording: replay needs the run's config, model and unit map
+/// (written when the run starts); eval needs its predictions.
+enum class RecordingNeed { kReplay, kPredictions };
+
+/// Throws core::InputFileError naming the file, its size and what is missing when a recording
+/// (read by replay::read_recording, which accepts any clean header) lacks what `need` asks for,
+/// e.g. "r.sfrec: recording ends after 40 bytes: no config, model or unit-map record (nothing to
+/// replay)". A file cut short also says so.
+void check_recording_has(const replay::Recording& recording, const std::string& path, RecordingNeed need);
 
 /// config: the recorded run's config (ingest is replaced by in-process input, recording and the
 /// ticker are turned off here). Returns the predictions in publish order.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -157,6 +158,10 @@ std::vector<int64_t> match_predictions(const core::DecodingDataset& ds,
   std::vector<int64_t> pred_of(ds.size(), -1);
   for (size_t i = 0; i < predictions.size(); ++i) {
     const auto& p = predictions[i];
+    if (!std::all_of(p.values.begin(), p.values.begin() + r.dim, [](float v) { return std::isfinite(v); })) {
+      if (r.non_finite++ == 0) r.first_non_finite_seq = p.seq;
+      continue;
+    }
     const int64_t off = p.chunk_index - seq0;
     if (p.epoch != predictions.front().epoch || off < 0 || off >= static_cast<int64_t>(ds.size())) {
       ++r.outside_range;
@@ -292,6 +297,13 @@ EvalResult evaluate(const Session& session, const std::vector<core::Prediction>&
   r.pearson = pearson_per_dim(r.truth, r.pred, dim);
   r.mean_r2 = mean_of(r.r2);
   r.mean_pearson = mean_of(r.pearson);
+  if (r.matched < 2) {
+    // Nothing (or one chunk) to correlate: a score of 0 would read as "no skill", not "no data".
+    const double undefined = std::numeric_limits<double>::quiet_NaN();
+    std::fill(r.r2.begin(), r.r2.end(), undefined);
+    std::fill(r.pearson.begin(), r.pearson.end(), undefined);
+    r.mean_r2 = r.mean_pearson = undefined;
+  }
   score_trials(session, r);
   r.latency = stage_latencies(predictions, pred_of);
   return r;
@@ -323,7 +335,8 @@ std::string summary_text(const EvalResult& r) {
   std::ostringstream o;
   o << "chunks: " << r.matched << " matched of " << r.chunks_in_range << " in range ("
     << r.missing << " missing, " << r.outside_range << " outside, " << r.extent_mismatch
-    << " other extent, " << r.duplicates << " duplicates)\n";
+    << " other extent, " << r.duplicates << " duplicates"
+    << (r.non_finite ? ", " + std::to_string(r.non_finite) + " non-finite" : std::string()) << ")\n";
   o << "R2: mean " << fmt(r.mean_r2);
   for (size_t d = 0; d < r.r2.size(); ++d) o << ", " << r.names[d] << ' ' << fmt(r.r2[d]);
   o << "\nPearson r: mean " << fmt(r.mean_pearson);

@@ -68,8 +68,14 @@ struct EvalResult {
   size_t outside_range = 0;      ///< predictions whose seq is not a chunk of the range
   size_t extent_mismatch = 0;    ///< seq in range but start/end differ (other width?): ignored
   size_t duplicates = 0;         ///< later predictions for an already matched seq: ignored
+  /// Predictions holding NaN or inf in a value: never scored (one would make every score NaN).
+  /// Callers that read the predictions from a file should refuse them earlier, naming the line.
+  size_t non_finite = 0;
+  int64_t first_non_finite_seq = -1;  ///< seq of the first of them (input order), -1 if none
 
-  std::vector<double> r2;       ///< per dimension over all matched chunks (core::r2_per_dim)
+  /// Per dimension over all matched chunks (core::r2_per_dim). With fewer than 2 matched chunks
+  /// every score below is NaN: undefined, printed "n/a" (summary_text, the HTML report).
+  std::vector<double> r2;
   std::vector<double> pearson;  ///< per dimension; 0 where either side is constant
   double mean_r2 = 0.0;
   double mean_pearson = 0.0;
@@ -84,7 +90,8 @@ struct EvalResult {
 };
 
 /// Matches predictions to the chunks of [from_ns, to_ns) by seq and scores them. Predictions
-/// may come in any order. Throws std::invalid_argument when width_ns <= 0, the session has no
+/// may come in any order; those with a non-finite value are counted (EvalResult::non_finite),
+/// not matched. Throws std::invalid_argument when width_ns <= 0, the session has no
 /// behaviour, or a prediction's output_dim differs from the session's behaviour dimension.
 /// Pure function; safe to call concurrently.
 EvalResult evaluate(const Session& session, const std::vector<core::Prediction>& predictions,
@@ -112,7 +119,8 @@ void write_html_report(const EvalResult& result, const std::string& path,
 /// Throws std::runtime_error naming the file on I/O failure.
 void write_predictions_csv(const EvalResult& result, const std::string& path);
 
-/// A few lines of plain text with the headline numbers (for the CLI's stdout).
+/// A few lines of plain text with the headline numbers (for the CLI's stdout); undefined scores
+/// read "n/a".
 std::string summary_text(const EvalResult& result);
 
 }  // namespace spikeflow::replay

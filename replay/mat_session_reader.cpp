@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/file_check.h"
 #include "core/time.h"
 
 namespace spikeflow::replay {
@@ -357,9 +358,7 @@ void append_trial(const TrialData& t, int64_t bin0, int64_t bin_ns, std::mt19937
   throw std::runtime_error(msg.str());
 }
 
-}  // namespace
-
-Session read_mat_session(const std::string& path, const MatReadOptions& opts) {
+Session read_mat_file(const std::string& path, const MatReadOptions& opts) {
   const std::string file = path + ": MAT file";
   MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   if (!mat) throw std::runtime_error(file + ": cannot open (missing, or not a MAT v4/v5/v7.3 file)");
@@ -394,6 +393,24 @@ Session read_mat_session(const std::string& path, const MatReadOptions& opts) {
   s.end_ns = bin0 * bin_ns;
   s.validate(file);
   return s;
+}
+
+}  // namespace
+
+Session read_mat_session(const std::string& path, const MatReadOptions& opts) {
+  core::check_input_file(path, "MAT file");
+  // HDF5 without MATLAB's text header is not a MAT file (a v7.3 one has it in its 512-byte user
+  // block); libmatio would only say it cannot open it, and the NWB reader would complain about
+  // NWB groups.
+  const core::FileFormat is = core::sniff_file(path);
+  if (is == core::FileFormat::kHdf5) {
+    throw core::InputFileError(path + ": is an HDF5 file without MATLAB's header, so not a MAT file "
+                                      "(an NWB file? name it .nwb)");
+  }
+  if (is != core::FileFormat::kUnknown && is != core::FileFormat::kMatV5 && is != core::FileFormat::kMatV73) {
+    throw core::InputFileError(path + ": is " + std::string(core::describe(is)) + ", not a MAT file");
+  }
+  return core::as_input_file_error([&] { return read_mat_file(path, opts); });
 }
 
 }  // namespace spikeflow::replay

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/file_check.h"
 #include "core/unit_map.h"
 
 namespace spikeflow::replay {
@@ -68,9 +69,11 @@ constexpr double kMaxAbsSeconds = 9.0e9;  // |t| * 1e9 must fit an int64 (9.22e1
 class NwbFile {
  public:
   explicit NwbFile(std::string path) : path_(std::move(path)) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path_, ec)) {
-      throw std::runtime_error(path_ + ": no such NWB file");
+    core::check_input_file(path_, "NWB file");
+    const core::FileFormat is = core::sniff_file(path_);
+    if (is != core::FileFormat::kHdf5 && is != core::FileFormat::kUnknown) {
+      // A v7.3 MAT file is HDF5 too, but its layout is MATLAB's, not NWB's.
+      throw std::runtime_error(path_ + ": is " + std::string(core::describe(is)) + ", not an NWB file");
     }
     if (H5Fis_hdf5(path_.c_str()) <= 0) {
       throw std::runtime_error(path_ + ": not an HDF5 file (NWB 2.x files are HDF5)");
@@ -552,17 +555,19 @@ void set_extent(Session& s) {
 
 Session read_nwb_session(const std::string& path, const NwbReadOptions& opts,
                          NwbReadStats* stats) {
-  const SilenceHdf5Errors quiet;
-  const NwbFile f(path);
-  Session s;
-  NwbReadStats st;
-  read_units(f, s, st);
-  read_behavior(f, opts, s, st);
-  read_trials(f, opts, s, st);
-  set_extent(s);
-  s.validate(path + " (NWB)");
-  if (stats) *stats = st;
-  return s;
+  return core::as_input_file_error([&] {
+    const SilenceHdf5Errors quiet;
+    const NwbFile f(path);
+    Session s;
+    NwbReadStats st;
+    read_units(f, s, st);
+    read_behavior(f, opts, s, st);
+    read_trials(f, opts, s, st);
+    set_extent(s);
+    s.validate(path + " (NWB)");
+    if (stats) *stats = st;
+    return s;
+  });
 }
 
 }  // namespace spikeflow::replay

@@ -24,6 +24,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/file_check.h"
 #include "core/time.h"
 
 namespace spikeflow::replay {
@@ -294,10 +295,8 @@ struct ReadStop {
 
 /// The file's size, and a stream positioned at its start. Throws naming the file.
 std::ifstream open_recording(const std::string& path, uint64_t& file_size) {
+  core::check_input_file(path, "recording file");
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw std::runtime_error(path + ": no such recording file");
-  }
   file_size = std::filesystem::file_size(path, ec);
   if (ec) throw std::runtime_error(path + ": cannot determine file size: " + ec.message());
   std::ifstream in(path, std::ios::binary);
@@ -313,6 +312,10 @@ void read_header(std::istream& in, const std::string& file, Recording& r) {
   const auto got = static_cast<size_t>(in.gcount());
   if (got < kMagic.size() || !std::equal(kMagic.begin(), kMagic.end(),
                                          reinterpret_cast<const char*>(header.data()))) {
+    const core::FileFormat is = core::sniff_format(std::span<const uint8_t>(header).first(got));
+    if (is != core::FileFormat::kUnknown) {
+      throw std::runtime_error(file + ": not a spikeflow recording: it is " + std::string(core::describe(is)));
+    }
     throw std::runtime_error(file + ": wrong magic (not a spikeflow recording)");
   }
   if (got < kHeaderBytes) {
@@ -479,7 +482,7 @@ Recording read_recording(const std::string& path) {
   std::ifstream in = open_recording(path, file_size);
   const std::string file = path + ": recording";
   Recording r;
-  read_header(in, file, r);
+  core::as_input_file_error([&] { read_header(in, file, r); });
 
   uint64_t offset = kHeaderBytes;
   r.bytes_read = offset;

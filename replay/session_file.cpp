@@ -34,6 +34,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/file_check.h"
 #include "replay/mat_session_reader.h"
 #include "replay/nwb_session_reader.h"
 
@@ -155,8 +156,7 @@ std::vector<uint8_t> encode(const Session& s) {
 }
 
 std::vector<uint8_t> read_all(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw std::runtime_error(path + ": no such file");
+  core::check_input_file(path, "session file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path + ": cannot open for reading");
   in.seekg(0, std::ios::end);
@@ -367,34 +367,37 @@ void write_session_file(const Session& session, const std::string& path) {
   }
 }
 
-Session read_session_file(const std::string& path) { return decode(read_all(path), path); }
+Session read_session_file(const std::string& path) {
+  return core::as_input_file_error([&] { return decode(read_all(path), path); });
+}
 
 Session load_session(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw std::runtime_error(path + ": no such session file");
-  }
-  // Content first (magic), extension second, so a renamed file still loads.
-  std::array<char, 8> head{};
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open for reading");
-    in.read(head.data(), head.size());
-  }
+  core::check_input_file(path, "session file");
+  // Content first (magic bytes), extension second, so a renamed file still loads and a misnamed
+  // one is reported as what it is.
   const std::string ext = lower_extension(path);
-  if (head == kMagic) return read_session_file(path);
-  // MAT v5 and v7.3 (HDF5 with a 512-byte user block) both start with this text header.
-  // Checked before the HDF5 signature: a v7.3 MAT file is HDF5 behind that text header.
-  if (std::string(head.data(), 6) == "MATLAB") return read_mat_session(path, MatReadOptions{});
-  // HDF5 signature at offset 0 (no user block): NWB 2.x, read with NwbReadOptions' defaults
-  // (behaviour TimeSeries "hand_vel" under /processing/behavior, trials from /intervals/trials).
-  constexpr std::array<char, 8> kHdf5Magic{'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
-  if (head == kHdf5Magic) return read_nwb_session(path, NwbReadOptions{});
+  switch (core::sniff_file(path)) {
+    case core::FileFormat::kSessionFile: return read_session_file(path);
+    // MAT v5 and v7.3 (HDF5 behind a 512-byte text header) both go to libmatio.
+    case core::FileFormat::kMatV5:
+    case core::FileFormat::kMatV73: return read_mat_session(path, MatReadOptions{});
+    // HDF5 at offset 0, without MATLAB's header. Named .mat: read_mat_session says what it is.
+    // Otherwise NWB 2.x, read with NwbReadOptions' defaults (behaviour TimeSeries "hand_vel"
+    // under /processing/behavior, trials from /intervals/trials).
+    case core::FileFormat::kHdf5:
+      if (ext == ".mat") return read_mat_session(path, MatReadOptions{});
+      return read_nwb_session(path, NwbReadOptions{});
+    case core::FileFormat::kRecording:
+      throw core::InputFileError(path + ": is a spikeflow recording, not a session (pass it with --recording)");
+    case core::FileFormat::kCheckpoint:
+      throw core::InputFileError(path + ": is a spikeflow checkpoint, not a session (pass it with --checkpoint)");
+    case core::FileFormat::kUnknown: break;
+  }
   if (ext == ".sfs") return read_session_file(path);  // reports the wrong magic
-  if (ext == ".mat") return read_mat_session(path, MatReadOptions{});
-  if (ext == ".nwb") return read_nwb_session(path, NwbReadOptions{});
-  throw std::runtime_error(path + ": unsupported session format (expected a .sfs session file, "
-                                  "a .mat TrialData file or a .nwb NWB 2.x file)");
+  if (ext == ".mat") return read_mat_session(path, MatReadOptions{});  // MAT v4 has no header to sniff
+  if (ext == ".nwb") return read_nwb_session(path, NwbReadOptions{});  // reports "not an HDF5 file"
+  throw core::InputFileError(path + ": unsupported session format (expected a .sfs session file, "
+                                    "a .mat TrialData file or a .nwb NWB 2.x file)");
 }
 
 }  // namespace spikeflow::replay

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/file_check.h"
 #include "models/trainer.h"
 #include "tests/common/test_support.h"
 
@@ -58,17 +59,159 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+// The exit codes of cli/exit_codes.h, as a user's script sees them.
+constexpr int kExitUsage = 2;
+constexpr int kExitInputFile = 3;
+constexpr int kExitMismatch = 4;
+
 class CliTest : public ::testing::Test {
  protected:
   std::string path(const std::string& name) const { return dir_.file(name); }
+  /// Runs the binary to the end: exit code and everything it printed (stdout and stderr).
+  std::pair<int, std::string> run(const std::vector<std::string>& args) const {
+    auto c = start(args, path("run.log"));
+    const int rc = wait_exit(c);
+    return {rc, slurp(c.log)};
+  }
+  /// A 6 s synthetic session (120 chunks of 50 ms from t = 0) and an untrained checkpoint for it.
+  void make_session_and_checkpoint() {
+    auto [rc, out] = run({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"});
+    ASSERT_EQ(rc, 0) << out;
+    std::vector<core::UnitKey> units;
+    for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
+    models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
+  }
+  /// A listen CSV with one row per chunk seq in [from, to) of 50 ms chunks; `value(seq)` is v0.
+  void write_predictions(const std::string& name, int64_t from, int64_t to, const std::string& v0 = "0.5") const {
+    std::ofstream out(path(name));
+    out << "seq,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns\n";
+    for (int64_t s = from; s < to; ++s) {
+      out << s << ',' << s * 50'000'000 << ',' << (s + 1) * 50'000'000 << ",0,3," << (s == from + 3 ? v0 : "0.5")
+          << ',' << 0.01 * static_cast<double>(s) << ",0,0,0\n";
+    }
+  }
   testing::TempDir dir_{"cli"};
 };
+
+// Each case is something a new user tried that used to give a misleading answer (issue 11): now
+// one line naming the file and the problem, and the input-file exit code.
+TEST_F(CliTest, a_directory_or_a_file_of_another_kind_is_named_for_what_it_is) {
+  make_session_and_checkpoint();
+  fs::create_directory(path("d.ckpt"));
+  fs::create_directory(path("d.sfs"));
+  fs::create_directory(path("d.sfrec"));
+  write_predictions("p.csv", 0, 120);
+  // An HDF5 file (signature, no MATLAB header) named .mat: said to be that, not NWB's wording.
+  std::ofstream(path("x.mat"), std::ios::binary) << std::string("\x89HDF\r\n\x1a\n", 8) << std::string(600, '\0');
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"replay", "-s", path("s.sfs"), "--checkpoint", path("d.ckpt")},
+       "checkpoint '" + path("d.ckpt") + "': is a directory, not a checkpoint file"},
+      {{"eval", "-s", path("d.sfs"), "-p", path("p.csv")}, path("d.sfs") + ": is a directory, not a session file"},
+      {{"replay", "-s", path("d.sfs"), "--checkpoint", path("m.ckpt")},
+       path("d.sfs") + ": is a directory, not a session file"},
+      {{"replay", "-r", path("d.sfrec")}, path("d.sfrec") + ": is a directory, not a recording file"},
+      {{"eval", "-s", path("s.sfs"), "-r", path("d.sfrec")}, path("d.sfrec") + ": is a directory, not a recording file"},
+      {{"eval", "-s", path("x.mat"), "-p", path("p.csv")},
+       path("x.mat") + ": is an HDF5 file without MATLAB's header, so not a MAT file (an NWB file? name it .nwb)"},
+      {{"eval", "-s", path("m.ckpt"), "-p", path("p.csv")},
+       path("m.ckpt") + ": is a spikeflow checkpoint, not a session (pass it with --checkpoint)"},
+      {{"replay", "-s", path("s.sfs"), "--checkpoint", path("s.sfs")},
+       "checkpoint '" + path("s.sfs") + "': not a spikeflow checkpoint: it is a spikeflow session file (.sfs)"},
+      {{"eval", "-s", path("s.sfs"), "-p", path("nope.csv")}, path("nope.csv") + ": no such predictions file"},
+      {{"send", "-s", path("d.sfs")}, path("d.sfs") + ": is a directory, not a session file"},
+      {{"train", "-s", path("d.sfs"), "-o", path("out.ckpt")}, path("d.sfs") + ": is a directory, not a session file"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::string line;
+    for (const auto& x : args) line += x + " ";
+    const auto [rc, out] = run(args);
+    EXPECT_EQ(rc, kExitInputFile) << line << ": " << out;
+    EXPECT_EQ(out, "spikeflow: error: " + message + "\n") << line;
+  }
+  EXPECT_EQ(core::sniff_file(path("m.ckpt")), core::FileFormat::kCheckpoint);  // the writer's real magic
+}
+
+TEST_F(CliTest, a_recording_cut_after_its_header_says_what_is_missing) {
+  make_session_and_checkpoint();
+  auto [rc, out] = run({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*",
+                        "--record", path("r.sfrec"), "--duration-s", "0.2"});
+  ASSERT_EQ(rc, 0) << out;
+  std::ifstream in(path("r.sfrec"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 100u);
+  EXPECT_EQ(core::sniff_file(path("r.sfrec")), core::FileFormat::kRecording);
+  std::ofstream(path("cut.sfrec"), std::ios::binary) << bytes.substr(0, 40);  // the header alone
+  std::tie(rc, out) = run({"replay", "-r", path("cut.sfrec")});
+  EXPECT_EQ(rc, kExitInputFile) << out;
+  EXPECT_EQ(out, "spikeflow: error: " + path("cut.sfrec") +
+                     ": recording ends after 40 bytes (its header alone): no config, model or unit-map record "
+                     "(nothing to replay)\n");
+  std::tie(rc, out) = run({"eval", "-s", path("s.sfs"), "-r", path("cut.sfrec")});
+  EXPECT_EQ(rc, kExitInputFile) << out;
+  EXPECT_EQ(out, "spikeflow: error: " + path("cut.sfrec") +
+                     ": recording ends after 40 bytes (its header alone): no prediction record (nothing to score)\n");
+  // Cut inside the first record: the warning says where, the error what is missing.
+  std::ofstream(path("cut2.sfrec"), std::ios::binary) << bytes.substr(0, 60);
+  std::tie(rc, out) = run({"replay", "-r", path("cut2.sfrec")});
+  EXPECT_EQ(rc, kExitInputFile) << out;
+  EXPECT_NE(out.find("spikeflow: error: " + path("cut2.sfrec") + ": recording ends after 60 bytes, cut inside a record: "
+                     "no config, model or unit-map record"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("checkpoint ''"), std::string::npos) << out;
+}
+
+TEST_F(CliTest, eval_refuses_nan_predictions_and_says_na_when_nothing_matched) {
+  make_session_and_checkpoint();
+  for (const char* bad : {"nan", "inf", "-inf"}) {
+    write_predictions("nan.csv", 0, 120, bad);
+    const auto [rc, out] = run({"eval", "-s", path("s.sfs"), "-p", path("nan.csv"), "--part", "all"});
+    EXPECT_EQ(rc, kExitInputFile) << out;
+    EXPECT_EQ(lines(out), 1u) << out;
+    EXPECT_EQ(out.rfind("spikeflow: error: " + path("nan.csv") + ":5: prediction value is not finite", 0), 0u) << out;
+  }
+  // No prediction at all, or none of this session's chunks (seq past its end): scores are n/a.
+  write_predictions("none.csv", 0, 0);
+  write_predictions("other.csv", 1000, 1010);
+  for (const auto& [name, why] : std::vector<std::pair<std::string, std::string>>{
+           {"none.csv", "(it holds none)"}, {"other.csv", "(10 read: 10 outside --part all, 0 of another chunk width)"}}) {
+    const auto [rc, out] = run({"eval", "-s", path("s.sfs"), "-p", path(name), "--part", "all"});
+    EXPECT_EQ(rc, kExitMismatch) << out;
+    EXPECT_NE(out.find("R2: mean n/a, vx n/a, vy n/a"), std::string::npos) << out;
+    EXPECT_NE(out.find("Pearson r: mean n/a, vx n/a, vy n/a"), std::string::npos) << out;
+    EXPECT_EQ(out.find("0.0000"), std::string::npos) << out;
+    EXPECT_NE(out.find("spikeflow: error: " + path(name) + ": no predictions matched the session's chunks " + why + "\n"),
+              std::string::npos)
+        << out;
+  }
+  // Some chunks without a prediction: scored, then the mismatch code and a line saying how many.
+  write_predictions("part.csv", 0, 100);
+  auto [rc, out] = run({"eval", "-s", path("s.sfs"), "-p", path("part.csv"), "--part", "all"});
+  EXPECT_EQ(rc, kExitMismatch) << out;
+  EXPECT_NE(out.find("spikeflow: error: " + path("part.csv") + ": 20 of 120 chunks of the session have no prediction"),
+            std::string::npos)
+      << out;
+  write_predictions("all.csv", 0, 120);
+  std::tie(rc, out) = run({"eval", "-s", path("s.sfs"), "-p", path("all.csv"), "--part", "all"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("chunks: 120 matched of 120"), std::string::npos) << out;
+}
+
+TEST_F(CliTest, usage_errors_exit_two) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"run", "--port", "70000"}, {"eval", "-s", "s.sfs"}, {"replay", "-s", "s.sfs"}, {"no-such-command"}}) {
+    EXPECT_EQ(run(args).first, kExitUsage) << args[0] << ": " << run(args).second;
+  }
+  EXPECT_EQ(run({"--version"}).first, 0);
+}
 
 TEST_F(CliTest, missing_config_is_one_line_naming_the_file_and_a_nonzero_exit) {
   auto c = start({"run", "-c", path("nope.yaml")}, path("out.log"));
   EXPECT_NE(wait_exit(c), 0);
   const std::string out = slurp(c.log);
-  EXPECT_NE(out.find(path("nope.yaml") + ": cannot open the file"), std::string::npos) << out;
+  EXPECT_NE(out.find(path("nope.yaml") + ": no such config file"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }
 

@@ -79,7 +79,10 @@ TEST_F(CheckpointTest, round_trip_gives_identical_outputs) {
 
 TEST_F(CheckpointTest, missing_file) {
   fs::remove(path_);
-  expect_load_error("cannot open");
+  expect_load_error("no such checkpoint file");
+  fs::create_directory(path_);
+  expect_load_error("is a directory, not a checkpoint file");
+  fs::remove(path_);
 }
 
 TEST_F(CheckpointTest, truncated_file) {
@@ -89,7 +92,7 @@ TEST_F(CheckpointTest, truncated_file) {
     expect_load_error("truncated");
   }
   write_bytes("");
-  expect_load_error("truncated");
+  expect_load_error("checkpoint file is empty (0 bytes)");
 }
 
 TEST_F(CheckpointTest, corrupt_file) {

@@ -86,7 +86,15 @@ TEST(PipelineConfigTest, missing_file_directory_and_bad_yaml_name_the_file) {
     load_pipeline_config("/nonexistent/dir/x.yaml");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/x.yaml: cannot open"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/x.yaml: no such config file"), std::string::npos)
+        << e.what();
+  }
+  try {
+    std::ofstream(dir.file("empty.yaml")).flush();
+    load_pipeline_config(dir.file("empty.yaml"));
+    FAIL() << "an empty file (a failed write?) must not run on defaults";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.yaml: config file is empty"), std::string::npos) << e.what();
   }
   try {
     load_pipeline_config(dir.path().string());

@@ -130,6 +130,44 @@ TEST(EvalReportTest, per_trial_r2_is_computed_on_each_trials_chunks) {
   EXPECT_GT(r.mean_r2, 0.0);
 }
 
+// Zero (or one) matched chunk has no score: NaN, printed "n/a", never a 0 that reads as "no skill".
+TEST(EvalReportTest, scores_are_undefined_without_two_matched_chunks) {
+  const Session s = small_session();
+  auto preds = predictions_from_truth(s, INT64_MIN, INT64_MAX);
+  for (size_t keep : {size_t{0}, size_t{1}}) {
+    const EvalResult r = evaluate(s, std::vector<core::Prediction>(preds.begin(), preds.begin() + keep), INT64_MIN,
+                                  INT64_MAX, kWidth);
+    EXPECT_EQ(r.matched, keep);
+    ASSERT_EQ(r.r2.size(), 2u);
+    for (double v : r.r2) EXPECT_TRUE(std::isnan(v)) << v;
+    for (double v : r.pearson) EXPECT_TRUE(std::isnan(v)) << v;
+    EXPECT_TRUE(std::isnan(r.mean_r2));
+    EXPECT_TRUE(std::isnan(r.mean_pearson));
+    const std::string text = summary_text(r);
+    EXPECT_NE(text.find("R2: mean n/a, vx n/a, vy n/a"), std::string::npos) << text;
+    EXPECT_NE(text.find("Pearson r: mean n/a, vx n/a, vy n/a"), std::string::npos) << text;
+    EXPECT_EQ(text.find("0.0000"), std::string::npos) << text;
+  }
+}
+
+// A NaN prediction would make every score NaN (or, through Pearson's guards, a silent 0): it is
+// counted and left out, and the rest are scored.
+TEST(EvalReportTest, non_finite_predictions_are_counted_not_scored) {
+  const Session s = small_session();
+  auto preds = predictions_from_truth(s, INT64_MIN, INT64_MAX);
+  const size_t n = preds.size();
+  preds[5].values[0] = std::nanf("");
+  preds[9].values[1] = INFINITY;
+  const EvalResult r = evaluate(s, preds, INT64_MIN, INT64_MAX, kWidth);
+  EXPECT_EQ(r.non_finite, 2u);
+  EXPECT_EQ(r.first_non_finite_seq, preds[5].seq);
+  EXPECT_EQ(r.matched, n - 2);
+  EXPECT_EQ(r.missing, 2u);
+  for (double v : r.r2) EXPECT_NEAR(v, 1.0, 1e-12);
+  for (double v : r.pearson) EXPECT_NEAR(v, 1.0, 1e-9);
+  EXPECT_NE(summary_text(r).find("2 non-finite"), std::string::npos) << summary_text(r);
+}
+
 TEST(EvalReportTest, unmatched_predictions_are_counted) {
   const Session s = small_session();
   auto preds = predictions_from_truth(s, INT64_MIN, INT64_MAX);

@@ -9,6 +9,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "core/file_check.h"
+#include "nwb_test_util.h"
 #include "replay/session_file.h"
 #include "test_util.h"
 
@@ -132,7 +134,42 @@ TEST(MatSessionReaderTest, non_mat_file_is_a_clear_error) {
   { std::ofstream(path) << "not a mat file at all"; }
   const std::string msg = read_error(path);
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_NE(read_error(dir.file("absent.mat")).find("cannot open"), std::string::npos);
+  EXPECT_NE(read_error(dir.file("absent.mat")).find("absent.mat: no such MAT file"), std::string::npos);
+}
+
+// The signatures core::sniff_format knows, checked against what libmatio really writes.
+TEST(MatSessionReaderTest, matio_files_sniff_as_mat_and_a_renamed_one_still_loads) {
+  TempDir dir;
+  const auto trials = testing::small_trials();
+  testing::write_trial_mat(dir.file("v5.mat"), MAT_FT_MAT5, "trial_data", trials);
+  testing::write_trial_mat(dir.file("v73.mat"), MAT_FT_MAT73, "trial_data", trials);
+  EXPECT_EQ(core::sniff_file(dir.file("v5.mat")), core::FileFormat::kMatV5);
+  EXPECT_EQ(core::sniff_file(dir.file("v73.mat")), core::FileFormat::kMatV73);
+  // Content decides, not the name: a v7.3 MAT file named .nwb is HDF5, but read as MAT.
+  std::filesystem::copy_file(dir.file("v73.mat"), dir.file("v73.nwb"));
+  EXPECT_EQ(load_session(dir.file("v73.nwb")).num_spikes(), read_mat_session(dir.file("v73.mat")).num_spikes());
+}
+
+// An HDF5 file without MATLAB's header, named .mat, is said to be that (not reported with the
+// NWB reader's wording about missing NWB groups), by the reader and by load_session.
+TEST(MatSessionReaderTest, hdf5_without_matlab_header_is_named_for_what_it_is) {
+  TempDir dir;
+  const std::string path = dir.file("x.mat");
+  { replay::testing::H5Builder h5(path); h5.doubles("/units/spike_times", {0.1, 0.2}); }
+  EXPECT_EQ(core::sniff_file(path), core::FileFormat::kHdf5);
+  for (auto read : {+[](const std::string& p) { return read_mat_session(p); },
+                    +[](const std::string& p) { return load_session(p); }}) {
+    try {
+      read(path);
+      ADD_FAILURE() << "no error";
+    } catch (const core::InputFileError& e) {
+      EXPECT_EQ(std::string(e.what()), path + ": is an HDF5 file without MATLAB's header, so not a MAT file "
+                                             "(an NWB file? name it .nwb)");
+    }
+  }
+  std::filesystem::create_directory(dir.file("d.mat"));
+  EXPECT_NE(read_error(dir.file("d.mat")).find("d.mat: is a directory, not a MAT file"), std::string::npos)
+      << read_error(dir.file("d.mat"));
 }
 
 TEST(MatSessionReaderTest, shared_center_out_recording) {

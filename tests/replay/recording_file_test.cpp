@@ -10,6 +10,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/file_check.h"
 #include "test_util.h"
 
 namespace spikeflow::replay {
@@ -304,6 +305,16 @@ TEST(RecordingFileTest, header_problems_throw_naming_the_file) {
   EXPECT_NE(error(other).find("corrupt header"), std::string::npos) << error(other);
   write_bytes(other, bytes, 20);
   EXPECT_NE(error(other).find("truncated header (20 of 40 bytes)"), std::string::npos) << error(other);
+  EXPECT_EQ(core::sniff_file(path), core::FileFormat::kRecording);
+  // The header problems and the file check are InputFileErrors naming the file.
+  EXPECT_THROW(read_recording(other), core::InputFileError);
+  EXPECT_EQ(error(dir.path().string()), dir.path().string() + ": is a directory, not a recording file");
+  write_bytes(other, bytes, 0);
+  EXPECT_EQ(error(other), other + ": recording file is empty (0 bytes)");
+  std::vector<char> session{'S', 'F', 'S', 'E', 'S', 'S', 0, 1, 1, 0, 0, 0};
+  write_bytes(other, session, session.size());
+  EXPECT_NE(error(other).find("not a spikeflow recording: it is a spikeflow session file (.sfs)"), std::string::npos)
+      << error(other);
 
   RecordingWriter w;
   try {

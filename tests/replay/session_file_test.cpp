@@ -8,6 +8,7 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "core/file_check.h"
 #include "replay/synth_session.h"
 #include "test_util.h"
 
@@ -164,7 +165,7 @@ TEST(SessionFileTest, wrong_magic_version_and_trailing_bytes_are_errors) {
   write_bytes(path, b);
   EXPECT_NE(read_error(path).find("unexpected bytes"), std::string::npos);
 
-  EXPECT_NE(read_error(dir.file("absent.sfs")).find("no such file"), std::string::npos);
+  EXPECT_NE(read_error(dir.file("absent.sfs")).find("absent.sfs: no such session file"), std::string::npos);
 }
 
 TEST(SessionFileTest, writing_an_invalid_session_throws_and_leaves_nothing) {
@@ -195,6 +196,33 @@ TEST(SessionFileTest, load_session_dispatches_by_content_then_extension) {
   write_bytes(dir.file("fake.sfs"), {'h', 'e', 'l', 'l', 'o', '!', '!', '!', '!'});
   EXPECT_THROW(load_session(dir.file("fake.sfs")), std::runtime_error);
   EXPECT_THROW(load_session(dir.file("missing.sfs")), std::runtime_error);
+  EXPECT_EQ(core::sniff_file(dir.file("a.sfs")), core::FileFormat::kSessionFile);
+}
+
+// Every failure to read a session is an InputFileError naming the file and the problem.
+TEST(SessionFileTest, a_directory_an_empty_file_or_another_kind_is_named) {
+  TempDir dir;
+  auto error = [](const std::string& p) -> std::string {
+    try {
+      load_session(p);
+    } catch (const core::InputFileError& e) {
+      return e.what();
+    }
+    return "no InputFileError";
+  };
+  std::filesystem::create_directory(dir.file("d.sfs"));
+  EXPECT_EQ(error(dir.file("d.sfs")), dir.file("d.sfs") + ": is a directory, not a session file");
+  write_bytes(dir.file("e.sfs"), {});
+  EXPECT_EQ(error(dir.file("e.sfs")), dir.file("e.sfs") + ": session file is empty (0 bytes)");
+  write_bytes(dir.file("r.sfs"), {'S', 'F', 'R', 'E', 'C', 0, 0, 1, 0});
+  EXPECT_EQ(error(dir.file("r.sfs")),
+            dir.file("r.sfs") + ": is a spikeflow recording, not a session (pass it with --recording)");
+  write_bytes(dir.file("c.sfs"), {'S', 'P', 'K', 'F', 'L', 'W', 'C', 'K', 0});
+  EXPECT_EQ(error(dir.file("c.sfs")),
+            dir.file("c.sfs") + ": is a spikeflow checkpoint, not a session (pass it with --checkpoint)");
+  write_bytes(dir.file("t.sfs"), {'S', 'F', 'S', 'E', 'S', 'S', 0, 1, 1, 0});
+  EXPECT_NE(error(dir.file("t.sfs")).find("t.sfs: session file: truncated header"), std::string::npos)
+      << error(dir.file("t.sfs"));
 }
 
 // A version-1 file as the first writer (with its own CRC loop) wrote it: the reader must keep
