@@ -11,7 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"spikeflow: streaming real-time neural decoding"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "spikeflow 0.1.0");
+  app.set_version_flag("--version", "spikeflow " SPIKEFLOW_VERSION);
   // A bad flag is one line naming it, like every other error (CLI11 adds a --help hint line).
   app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("spikeflow: error: ") + e.what() + "\n"; });
   std::map<CLI::App*, spikeflow::cli::Command> commands;
