@@ -18,5 +18,7 @@ Command add_listen(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_replay(CLI::App& app);
 Command add_profile(CLI::App& app);
+Command add_export(CLI::App& app);
+Command add_inspect(CLI::App& app);
 
 }  // namespace spikeflow::cli

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   add("profile", "measure latency stage by stage under load (sender and subscriber as separate processes)",
       spikeflow::cli::add_profile);
   add("replay", "run a session through the live graph in-process, as fast as possible or paced", spikeflow::cli::add_replay);
+  add("export", "write a recording of a live run as an NWB 2.x file (spikes, predictions, timing)",
+      spikeflow::cli::add_export);
+  add("inspect", "describe a checkpoint, session or recording (--json for scripts)", spikeflow::cli::add_inspect);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
