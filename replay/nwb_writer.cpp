@@ -19,7 +19,7 @@ namespace spikeflow::replay {
 
 namespace {
 
-constexpr char kNwbVersion[] = "2.6.0";
+constexpr char kNwbVersion[] = "2.7.0";
 
 std::string uuid4() {
   static thread_local std::mt19937_64 rng{std::random_device{}() ^
@@ -63,6 +63,23 @@ class Handle {
  private:
   hid_t id_;
   herr_t (*close_)(hid_t);
+};
+
+// libhdf5 prints its error stack to stderr on every failed call by default; the writer reports its
+// own one-line errors, so printing is off while it writes (and restored after).
+class SilenceHdf5Errors {
+ public:
+  SilenceHdf5Errors() {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~SilenceHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+  SilenceHdf5Errors(const SilenceHdf5Errors&) = delete;
+  SilenceHdf5Errors& operator=(const SilenceHdf5Errors&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
 };
 
 /// One output file; every call writes one object and throws "<file>: <object>: <problem>".
@@ -282,6 +299,7 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   }
   st.electrodes = units.empty() ? 0 : static_cast<size_t>(max_channel) + 1;
 
+  const SilenceHdf5Errors silence;
   Writer w(path);
   const std::string created = iso8601_utc(rec.created_unix_ns);
   const std::string now = iso8601_utc(

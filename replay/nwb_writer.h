@@ -1,6 +1,6 @@
 // Exporting a live run's recording (replay/recording_file.h) as a Neurodata Without Borders 2.x
-// file through libhdf5's C API, laid out as pynwb writes it (NWB core schema 2.6.0, hdmf-common
-// 1.5.0: github.com/NeurodataWithoutBorders/nwb-schema core/nwb.file.yaml, nwb.base.yaml,
+// file through libhdf5's C API, laid out as pynwb writes it (NWB core schema 2.7.0, hdmf-common
+// 1.x: github.com/NeurodataWithoutBorders/nwb-schema core/nwb.file.yaml, nwb.base.yaml,
 // nwb.ecephys.yaml, nwb.misc.yaml), so that pynwb / h5py users find what they expect and
 // `spikeflow replay -s run.nwb` (replay/nwb_session_reader.h) reads it back:
 //
