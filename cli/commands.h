@@ -19,5 +19,7 @@ Command add_eval(CLI::App& app);
 Command add_replay(CLI::App& app);
 Command add_profile(CLI::App& app);
 Command add_keygen(CLI::App& app);
+Command add_export(CLI::App& app);
+Command add_inspect(CLI::App& app);
 
 }  // namespace spikeflow::cli

@@ -14,7 +14,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"spikeflow: streaming real-time neural decoding"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "spikeflow 0.1.0");
+  app.set_version_flag("--version", "spikeflow " SPIKEFLOW_VERSION);
   // A bad flag is one line naming it, like every other error (CLI11 adds a --help hint line).
   app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("spikeflow: error: ") + e.what() + "\n"; });
   std::map<CLI::App*, spikeflow::cli::Command> commands;
@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   using namespace spikeflow::cli;
   add("keygen", "write a CURVE key pair (PREFIX.key_secret, PREFIX.key) for encrypted publishing",
       spikeflow::cli::add_keygen);
+  add("export", "write a recording of a live run as an NWB 2.x file (spikes, predictions, timing)",
+      spikeflow::cli::add_export);
+  add("inspect", "describe a checkpoint, session or recording (--json for scripts)", spikeflow::cli::add_inspect);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
