@@ -88,7 +88,8 @@ struct LivePipeline::Impl {
               static_cast<size_t>(std::max(1, cfg.decoder.max_batch)), options.decode_group_size),
         decode(std::move(dec)),
         zmq_context(1),
-        publisher(std::make_unique<ZmqPublisher>(zmq_context, cfg.publish)),
+        // publish.enabled false (an embedded pipeline): no socket; predictions reach the taps only.
+        publisher(cfg.publish.enabled ? std::make_unique<ZmqPublisher>(zmq_context, cfg.publish) : nullptr),
         // The graph's own workers, so every stage can run while another is busy: a slow decode
         // must not stop the binner closing chunks on time.
         parallelism(tbb::global_control::max_allowed_parallelism,
@@ -188,9 +189,14 @@ struct LivePipeline::Impl {
 
   void run_publisher(const core::Prediction& in, PublisherNode::output_ports_type& out) {
     core::Prediction p = in;
-    publisher->publish(p);
+    if (publisher) {
+      publisher->publish(p);
+    } else {
+      p.timing.publish_ns = core::host_now_ns();  // handed to the taps: the in-process "publish"
+    }
     std::get<kPrepareNext>(out).try_put(DecoderInput(PrepareNext{}));
     std::get<kPublished>(out).try_put(p);  // the taps run here, inline, in the order connected
+    if (!publisher) return;
     // Periodic counters and latency percentiles on the stats topic, from the one node that
     // owns the socket.
     std::lock_guard lock(stats_mutex);
@@ -452,6 +458,7 @@ void LivePipeline::stop() {
 uint16_t LivePipeline::ingest_port() const { return impl_->ingest ? impl_->ingest->port() : 0; }
 
 std::string LivePipeline::publish_endpoint() const {
+  if (!impl_->config.publish.enabled) return "none";
   return impl_->publisher ? impl_->publisher->endpoint() : impl_->config.publish.endpoint;
 }
 
