@@ -104,7 +104,11 @@ class Decoder {
     }
     if (names_.size() != static_cast<size_t>(dec_->output_dim())) {
       names_.clear();
-      for (int i = 0; i < dec_->output_dim(); ++i) names_.push_back("y" + std::to_string(i));
+      for (int i = 0; i < dec_->output_dim(); ++i) {
+        std::string name = "y";  // not "y" + to_string(i): GCC 12's -Wrestrict false positive
+        name += std::to_string(i);
+        names_.push_back(std::move(name));
+      }
     }
     width_ns_ = dec_->chunk_width_ns();
   }
@@ -594,7 +598,8 @@ class Pipeline {
     auto s = live_->stats();
     py::object d = stats_to_python(s);
     std::lock_guard lock(mutex_);
-    d["python"] = py::dict(py::arg("dropped_predictions") = dropped_, py::arg("queued") = queue_.size());
+    d["python"] = py::dict(py::arg("dropped_predictions") = dropped_, py::arg("queued") = queue_.size(),
+                           py::arg("stopped") = stopped_);
     return d;
   }
   uint64_t dropped() const {

@@ -84,7 +84,7 @@ def test_wider_chunks_gather_bins_causally(checkpoint60, session):
 
 def test_adapter_rejects_what_it_cannot_score(checkpoint, checkpoint20):
     with pytest.raises(ValueError, match="whole number"):
-        SpikeflowFalconDecoder(checkpoint.replace("possm50", "possm50"), batch_size=1, bin_s=0.03).reset(["x"])
+        SpikeflowFalconDecoder(checkpoint, batch_size=1, bin_s=0.03).reset(["x"])
     dec = SpikeflowFalconDecoder({"a": checkpoint20}, batch_size=1)
     with pytest.raises(KeyError, match="no checkpoint"):
         dec.reset(["b"])

@@ -126,35 +126,46 @@ def test_session_to_numpy_and_back(session, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_ctrl_c_stops_the_pipeline_cleanly(checkpoint, tmp_path):
-    """A script blocked in Pipeline.run() gets SIGINT: run() stops the pipeline (drained, no
-    socket left) and raises KeyboardInterrupt, which the script catches."""
+def test_ctrl_c_stops_the_pipeline_cleanly(checkpoint, session, tmp_path):
+    """A script blocked in Pipeline.run() gets SIGINT: run() stops the pipeline (drained) and
+    raises KeyboardInterrupt, which the script catches. The script says "in run" from its
+    callback, so the signal is sent while run() is running."""
     cfg = tmp_path / "live.yaml"
-    cfg.write_text(f'ingest: {{transport: udp, port: 0}}\ndecoder: {{checkpoint: "{checkpoint}"}}\n'
-                   "metrics: {print_interval_s: 0}\npublish: {enabled: false}\n")
+    cfg.write_text(IN_PROCESS.format(ckpt=checkpoint, extra=""))
+    CHANNEL, UNIT = (int(x) for x in session.units[0])
     script = textwrap.dedent(f"""
-        import sys, spikeflow
+        import sys, threading, numpy as np, spikeflow
         p = spikeflow.Pipeline({str(cfg)!r})
         p.start()
-        print("ready", p.ingest_port, flush=True)
+        said = []
+        def on_prediction(pred):
+            if not said:
+                said.append(1)
+                print("in run", flush=True)
+        feed = threading.Thread(target=lambda: p.push(np.array([1000], np.int64), np.array([{CHANNEL}], np.uint32),
+                                                      np.array([{UNIT}], np.uint16), device_time_ns=200_000_000))
+        feed.start()
         try:
-            p.run(lambda pred: None)
+            p.run(on_prediction)
         except KeyboardInterrupt:
+            feed.join()
             s = p.stats()
-            print("stopped cleanly", s["python"]["dropped_predictions"], flush=True)
+            print("stopped cleanly", s["python"]["stopped"], s["python"]["dropped_predictions"], flush=True)
             sys.exit(0)
         sys.exit(3)
     """)
-    env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=dict(os.environ))
     try:
-        first = proc.stdout.readline()
-        assert first.startswith("ready"), proc.stderr.read()
+        for line in proc.stdout:  # the pipeline's own log lines may come first
+            if line.startswith("in run"):
+                break
+        else:
+            raise AssertionError(proc.stderr.read())
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "stopped cleanly 0" in out
+    assert "stopped cleanly True 0" in out

@@ -7,6 +7,7 @@ import spikeflow
 
 def test_train_writes_a_checkpoint_python_can_decode(session, tmp_path, capfd):
     out = tmp_path / "trained.ckpt"
+    session = spikeflow.synthesize_session(num_units=12, duration_s=60.0, seed=5)  # enough trials to split
     r = spikeflow.train(session, out, epochs=1, dim=32, rnn_hidden=32, threads=1, progress=True,
                         baselines_out=str(tmp_path / "base"))
     assert r["epochs_run"] == 1 and r["best_epoch"] == 1
