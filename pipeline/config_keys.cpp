@@ -204,6 +204,8 @@ std::vector<ConfigKey> make_table() {
               SF_MEMBER(decoder.max_batch)),
       integer("decoder.max_backlog", "chunks", 1, 1'000'000, "waiting chunks before tokens are shed",
               SF_MEMBER(decoder.max_backlog)),
+      boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",
+              SF_MEMBER(publish.enabled)),
       string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://", SF_MEMBER(publish.endpoint)),
       string("publish.topic", "topic of prediction messages", SF_MEMBER(publish.topic)),
       string("publish.stats_topic", "counters + latency JSON every metrics.print_interval_s",

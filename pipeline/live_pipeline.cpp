@@ -93,7 +93,8 @@ struct LivePipeline::Impl {
               static_cast<size_t>(std::max(1, cfg.decoder.max_batch)), options.decode_group_size),
         decode(std::move(dec)),
         zmq_context(1),
-        publisher(std::make_unique<ZmqPublisher>(zmq_context, cfg.publish)),
+        // publish.enabled false (an embedded pipeline): no socket; predictions reach the taps only.
+        publisher(cfg.publish.enabled ? std::make_unique<ZmqPublisher>(zmq_context, cfg.publish) : nullptr),
         // The graph's own workers, so every stage can run while another is busy: a slow decode
         // must not stop the binner closing chunks on time.
         parallelism(tbb::global_control::max_allowed_parallelism,
@@ -222,14 +223,17 @@ struct LivePipeline::Impl {
       flight_cv.notify_all();
       return;
     }
-    publisher->publish(p);
+    if (publisher) {
+      publisher->publish(p);
+    } else {
+      p.timing.publish_ns = core::host_now_ns();  // handed to the taps: the in-process "publish"
+    }
     std::get<kPrepareNext>(out).try_put(DecoderInput(PrepareNext{}));
     std::get<kPublished>(out).try_put(p);  // the taps run here, inline, in the order connected
-    // Periodic counters and latency percentiles on the stats topic, from the one node that
-    // owns the socket.
     std::lock_guard lock(stats_mutex);
-    stats.publish = publisher->stats();
     stats.guard = guard.stats();
+    if (!publisher) return;
+    stats.publish = publisher->stats();
     publish_stats_if_due_locked(p.timing.publish_ns);
   }
 
@@ -237,7 +241,7 @@ struct LivePipeline::Impl {
   /// the socket: after a prediction, or on the ticker's StatsDue when none flows. Holds stats_mutex.
   void publish_stats_if_due_locked(int64_t now_ns) {
     const int64_t interval = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
-    if (interval > 0 && now_ns - last_stats_ns >= interval) {
+    if (publisher && interval > 0 && now_ns - last_stats_ns >= interval) {
       last_stats_ns = now_ns;
       publisher->publish_text(config.publish.stats_topic, stats_json(snapshot_locked()));
     }
@@ -501,6 +505,7 @@ void LivePipeline::stop() {
 uint16_t LivePipeline::ingest_port() const { return impl_->ingest ? impl_->ingest->port() : 0; }
 
 std::string LivePipeline::publish_endpoint() const {
+  if (!impl_->config.publish.enabled) return "none";
   return impl_->publisher ? impl_->publisher->endpoint() : impl_->config.publish.endpoint;
 }
 

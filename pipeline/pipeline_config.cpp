@@ -25,7 +25,7 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
   if (ch.lateness_ns > ch.width_ns) r.add_error("chunking.lateness_ms", "must not exceed chunking.width_ms");
   if (ch.max_future_ns < ch.width_ns) r.add_error("chunking.max_future_ms", "must be at least chunking.width_ms");
   const auto& p = c.publish;
-  if (p.endpoint.rfind("tcp://", 0) != 0 && p.endpoint.rfind("ipc://", 0) != 0 &&
+  if (p.enabled && p.endpoint.rfind("tcp://", 0) != 0 && p.endpoint.rfind("ipc://", 0) != 0 &&
       p.endpoint.rfind("inproc://", 0) != 0) {
     r.add_error("publish.endpoint", "must start with tcp://, ipc:// or inproc://");
   }

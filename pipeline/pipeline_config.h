@@ -44,6 +44,7 @@ struct DecoderConfig {
 };
 
 struct PublishConfig {
+  bool enabled = true;                 ///< false: no ZeroMQ socket (embedded use: callbacks only)
   std::string endpoint = "tcp://127.0.0.1:47001";
   std::string topic = "pred";
   std::string stats_topic = "stats";   ///< counters + latency JSON every metrics.print_interval_s

@@ -13,6 +13,7 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libhdf5-dev libmatio-dev zlib1g-dev
   python3 python3-zmq python3-numpy python3-h5py
+  pybind11-dev python3-dev python3-pytest
   clang libfuzzer-14-dev libclang-rt-14-dev
 )
 
