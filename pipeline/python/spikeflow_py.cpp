@@ -316,12 +316,14 @@ py::dict predictions_to_numpy(const std::vector<core::Prediction>& ps) {
   const size_t n = ps.size();
   int dim = 0;
   for (const auto& p : ps) dim = std::max(dim, p.output_dim);
-  std::vector<int64_t> seq(n), start(n), end(n), trig(n), close(n), tok(n), ds(n), de(n), pub(n);
-  std::vector<uint32_t> flags(n), ntok(n);
+  std::vector<int64_t> seq(n), chunk(n), start(n), end(n), trig(n), close(n), tok(n), ds(n), de(n), pub(n);
+  std::vector<uint32_t> flags(n), ntok(n), epoch(n);
   std::vector<float> values(n * static_cast<size_t>(dim), 0.f);
   for (size_t i = 0; i < n; ++i) {
     const auto& p = ps[i];
     seq[i] = p.seq;
+    chunk[i] = p.chunk_index;
+    epoch[i] = p.epoch;
     start[i] = p.start_ns;
     end[i] = p.end_ns;
     flags[i] = p.flags;
@@ -336,6 +338,8 @@ py::dict predictions_to_numpy(const std::vector<core::Prediction>& ps) {
   }
   py::dict d;
   d["seq"] = to_numpy(seq);
+  d["chunk_index"] = to_numpy(chunk);
+  d["epoch"] = to_numpy(epoch);
   d["start_ns"] = to_numpy(start);
   d["end_ns"] = to_numpy(end);
   d["flags"] = to_numpy(flags);
@@ -681,6 +685,8 @@ PYBIND11_MODULE(_spikeflow, m) {
 
   py::class_<core::Prediction>(m, "Prediction")
       .def_readonly("seq", &core::Prediction::seq)
+      .def_readonly("chunk_index", &core::Prediction::chunk_index)
+      .def_readonly("epoch", &core::Prediction::epoch)
       .def_readonly("start_ns", &core::Prediction::start_ns)
       .def_readonly("end_ns", &core::Prediction::end_ns)
       .def_readonly("flags", &core::Prediction::flags)
