@@ -45,6 +45,7 @@ std::vector<core::Prediction> predictions_from_truth(const Session& s, int64_t f
   for (size_t c = 0; c < ds.size(); ++c) {
     core::Prediction p;
     p.seq = ds.chunks[c].seq;
+    p.chunk_index = ds.chunks[c].seq;
     p.start_ns = ds.chunks[c].start_ns;
     p.end_ns = ds.chunks[c].end_ns;
     p.output_dim = ds.output_dim;
@@ -176,6 +177,7 @@ TEST(EvalReportTest, unmatched_predictions_are_counted) {
   preds.push_back(preds[20]);                          // duplicate
   core::Prediction outside = preds[0];
   outside.seq = -5;
+  outside.chunk_index = -5;
   preds.push_back(outside);
   core::Prediction wrong = preds[30];
   preds.erase(preds.begin() + 30);
