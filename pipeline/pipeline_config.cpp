@@ -1,9 +1,11 @@
 #include "pipeline/pipeline_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "pipeline/config_keys.h"
+#include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {
 
@@ -14,8 +16,24 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
   if (auto why = format_transport_problem(c.ingest.format, c.ingest.transport)) {
     r.add_error("ingest.transport", std::string(*why));
   }
-  if (c.ingest.blackrock_protocol == stages::BlackrockProtocol::kV3_11 && c.ingest.blackrock_time_in_ticks) {
-    r.add_error("ingest.blackrock.time_in_ticks", "applies to 4.x only (3.11 always counts ticks)");
+  if (c.ingest.blackrock_protocol == stages::BlackrockProtocol::kV3_11 &&
+      c.ingest.blackrock_time_units == stages::BlackrockTimeUnits::kNs) {
+    r.add_error("ingest.blackrock.time_units", "ns applies to 4.x only (3.11 always counts ticks)");
+  }
+  if (c.ingest.format == IngestFormat::kBlackrock && c.ingest.sample_rate_hz != std::floor(c.ingest.sample_rate_hz)) {
+    r.add_error("ingest.sample_rate_hz", "blackrock tick rates are whole Hz");
+  }
+  if (c.ingest.format == IngestFormat::kIntan) {
+    stages::IntanOptions o;
+    o.sample_rate_hz = c.ingest.sample_rate_hz;
+    for (const auto& e : o.validate()) r.add_error("ingest.sample_rate_hz", e);
+  }
+  if (!c.ingest.connect.empty()) {
+    if (c.ingest.transport != Transport::kTcp) r.add_error("ingest.connect", "needs ingest.transport tcp");
+    const auto colon = c.ingest.connect.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == c.ingest.connect.size()) {
+      r.add_error("ingest.connect", "'" + c.ingest.connect + "': expected host:port, e.g. 127.0.0.1:5002");
+    }
   }
   const auto& ch = c.chunking;
   if (ch.max_grace_ns < ch.deadline_grace_ns) {

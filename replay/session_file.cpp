@@ -361,7 +361,9 @@ void write_session_file(const Session& session, const std::string& path) {
 
 Session read_session_file(const std::string& path) { return decode(read_all(path), path); }
 
-Session load_session(const std::string& path) {
+Session load_session(const std::string& path) { return load_session(path, NwbReadOptions{}); }
+
+Session load_session(const std::string& path, const NwbReadOptions& nwb) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw std::runtime_error(path + ": no such session file");
@@ -381,10 +383,10 @@ Session load_session(const std::string& path) {
   // HDF5 signature at offset 0 (no user block): NWB 2.x, read with NwbReadOptions' defaults
   // (behaviour TimeSeries "hand_vel" under /processing/behavior, trials from /intervals/trials).
   constexpr std::array<char, 8> kHdf5Magic{'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
-  if (head == kHdf5Magic) return read_nwb_session(path, NwbReadOptions{});
+  if (head == kHdf5Magic) return read_nwb_session(path, nwb);
   if (ext == ".sfs") return read_session_file(path);  // reports the wrong magic
   if (ext == ".mat") return read_mat_session(path, MatReadOptions{});
-  if (ext == ".nwb") return read_nwb_session(path, NwbReadOptions{});
+  if (ext == ".nwb") return read_nwb_session(path, nwb);
   throw std::runtime_error(path + ": unsupported session format (expected a .sfs session file, "
                                   "a .mat TrialData file or a .nwb NWB 2.x file)");
 }

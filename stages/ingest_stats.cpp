@@ -41,6 +41,7 @@ std::string_view to_string(FormatEventDrop reason) {
   switch (reason) {
     case FormatEventDrop::kNoise: return "noise";
     case FormatEventDrop::kUnknownUnit: return "unknown_unit";
+    case FormatEventDrop::kChannelOutOfRange: return "channel_out_of_range";
     case FormatEventDrop::kCount: break;
   }
   return "unknown";
@@ -75,6 +76,7 @@ void IngestStats::add(const IngestStats& o) {
   resync_bytes += o.resync_bytes;
   connections += o.connections;
   disconnects += o.disconnects;
+  connect_failures += o.connect_failures;
 }
 
 }  // namespace spikeflow::stages

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <numeric>
+#include <tuple>
 #include <cstring>
 #include <stdexcept>
 
@@ -60,12 +63,35 @@ void encode_intan_spike(std::string_view name, uint32_t timestamp, uint8_t spike
   w.write<uint8_t>(spike_id);
 }
 
+std::pair<int64_t, int64_t> intan_rate_fraction(double hz) {
+  if (!(hz >= 1.0 && hz <= 1e9)) return {0, 0};
+  for (int64_t q = 1; q <= 1000; ++q) {
+    const double p = std::round(hz * static_cast<double>(q));
+    if (std::abs(p / static_cast<double>(q) - hz) <= 1e-12 * hz) {
+      const auto pi = static_cast<int64_t>(p);
+      const int64_t g = std::gcd(pi, q);
+      return {pi / g, q / g};
+    }
+  }
+  return {0, 0};
+}
+
+int64_t intan_write_period_ns(int blocks_per_write, double sample_rate_hz) {
+  if (blocks_per_write < 1 || !(sample_rate_hz > 0)) return 0;
+  return static_cast<int64_t>(std::ceil(static_cast<double>(blocks_per_write) * kIntanFramesPerBlock * 1e9 /
+                                        sample_rate_hz));
+}
+
 std::vector<std::string> IntanOptions::validate() const {
   std::vector<std::string> errors;
-  if (sample_rate_hz < 1 || sample_rate_hz > 1'000'000'000) {
+  if (!(sample_rate_hz >= 1 && sample_rate_hz <= 1'000'000'000)) {
     errors.push_back(fmt::format(
         "intan.sample_rate_hz = {}: required, must be in [1, 1e9] Hz (RHX: get sampleratehertz)",
         sample_rate_hz));
+  } else if (intan_rate_fraction(sample_rate_hz).second == 0) {
+    errors.push_back(fmt::format("intan.sample_rate_hz = {}: not a fraction p/q with q <= 1000 (e.g. 30000, "
+                                 "10000/3 = 3333.3333333333)",
+                                 sample_rate_hz));
   }
   return errors;
 }
@@ -85,7 +111,9 @@ const IntanOptions& checked(const IntanOptions& options) {
 }  // namespace
 
 IntanSpikeStreamDecoder::IntanSpikeStreamDecoder(const IntanOptions& options)
-    : options_(checked(options)) {}
+    : options_(checked(options)) {
+  std::tie(rate_num_, rate_den_) = intan_rate_fraction(options_.sample_rate_hz);
+}
 
 void IntanSpikeStreamDecoder::reset() {
   clock_.reset();
@@ -175,7 +203,9 @@ void IntanSpikeStreamDecoder::decode_record(const uint8_t* p, core::EventBatch& 
     ++stats_.event_drops[static_cast<size_t>(EventDrop::kNegativeTime)];
     return;
   }
-  const int64_t t_ns = ticks_to_ns(ticks, options_.sample_rate_hz);
+  // ticks / (p/q) s = ticks * q / p s; ticks * q stays far from overflow (q <= 1000, ticks < 2^42
+  // for 40 years at 30 kHz).
+  const int64_t t_ns = ticks_to_ns(ticks * rate_den_, rate_num_);
   out.device_time_ns = std::max(out.device_time_ns, t_ns);
 
   uint16_t unit = id;
