@@ -452,12 +452,13 @@ TEST(NwbBehaviourChoiceTest, spatial_series_in_position_by_container_name_with_d
     EXPECT_NEAR(s.behavior[2 * i], 2.0, 1e-3) << i;
     EXPECT_NEAR(s.behavior[2 * i + 1], -1.0, 1e-3) << i;
   }
-  // With the 20 ms low-pass: rises monotonically towards the slope, never overshoots (causal).
+  // With the 20 ms low-pass: rises towards the slope, never overshoots (causal); the tolerance is
+  // float rounding of the positions divided by the 10 ms step.
   o.velocity_smoothing_ms = 20;
   s = read_nwb_session(path, o);
   for (size_t i = 2; i < 100; ++i) {
-    EXPECT_GE(s.behavior[2 * i], s.behavior[2 * (i - 1)] - 1e-6f);
-    EXPECT_LE(s.behavior[2 * i], 2.0f + 1e-4f);
+    EXPECT_GE(s.behavior[2 * i], s.behavior[2 * (i - 1)] - 1e-3f);
+    EXPECT_LE(s.behavior[2 * i], 2.0f + 1e-3f);
   }
   EXPECT_NEAR(s.behavior[2 * 99], 2.0, 1e-3);
   // By absolute path too, and through load_session (what train / replay call).
