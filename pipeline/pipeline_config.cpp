@@ -31,8 +31,10 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
   if (!c.ingest.connect.empty()) {
     if (c.ingest.transport != Transport::kTcp) r.add_error("ingest.connect", "needs ingest.transport tcp");
     const auto colon = c.ingest.connect.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == c.ingest.connect.size()) {
-      r.add_error("ingest.connect", "'" + c.ingest.connect + "': expected host:port, e.g. 127.0.0.1:5002");
+    const std::string port = colon == std::string::npos ? "" : c.ingest.connect.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (colon == 0 || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      r.add_error("ingest.connect", "'" + c.ingest.connect + "': expected host:port (port 1..65535), e.g. 127.0.0.1:5002");
     }
   }
   const auto& ch = c.chunking;
