@@ -149,7 +149,7 @@ std::vector<ConfigKey> make_table() {
       number("ingest.sample_rate_hz", "Hz", 1, 1'000'000'000,
              "device clock of Blackrock 3.x ticks (integer) / Intan samples (10000/3 = 3333.3333333333 accepted)",
              SF_MEMBER(ingest.sample_rate_hz)),
-      choice("ingest.blackrock.protocol", "Blackrock packet protocol (CereLink cbproto.h)",
+      choice("ingest.blackrock.protocol", "Blackrock packet protocol (CereLink src/cbproto/include/cbproto/types.h; 4.2 = 4.1 header)",
              SF_MEMBER(ingest.blackrock_protocol)),
       choice("ingest.blackrock.time_units",
              "4.x time field: auto (ns until the NSP's PROCREP names a non-Gemini processor, as CereLink) | ns | ticks",
