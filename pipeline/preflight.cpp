@@ -86,14 +86,19 @@ void check_unit_map(const PipelineConfig& config, const models::StreamingDecoder
 /// Who may talk to the pipeline: ingest sources and publish reach (README "Who may talk to it").
 void check_access(const PipelineConfig& config, PreflightReport& report) {
   const auto& in = config.ingest;
+  // Client mode (ingest.connect) binds nothing: the pipeline dials the configured server, so
+  // ingest.address, and the loopback rule that guards a listening socket, play no part.
+  const bool client = in.transport == Transport::kTcp && !in.connect.empty();
   if (in.transport != Transport::kNone) {
-    boost::system::error_code ec;
-    const auto address = boost::asio::ip::make_address(in.address, ec);
-    if (ec) {
-      report.errors.push_back(fmt::format("ingest.address: '{}' is not an IP address", in.address));
-    } else if (!is_loopback(address) && in.allow.empty()) {
-      report.errors.push_back(fmt::format(
-          "ingest.address {} is not loopback: set ingest.allow to the sources that may send", in.address));
+    if (!client) {
+      boost::system::error_code ec;
+      const auto address = boost::asio::ip::make_address(in.address, ec);
+      if (ec) {
+        report.errors.push_back(fmt::format("ingest.address: '{}' is not an IP address", in.address));
+      } else if (!is_loopback(address) && in.allow.empty()) {
+        report.errors.push_back(fmt::format(
+            "ingest.address {} is not loopback: set ingest.allow to the sources that may send", in.address));
+      }
     }
     try {
       (void)allowed_sources(in);
