@@ -71,6 +71,9 @@ std::pair<int64_t, int64_t> intan_rate_fraction(double hz) {
     if (std::abs(p / static_cast<double>(q) - hz) <= 1e-12 * hz) {
       const auto pi = static_cast<int64_t>(p);
       const int64_t g = std::gcd(pi, q);
+      // ticks_to_ns(ticks * q, p) is exact only while p <= INT64_MAX / 1e9 (its remainder term
+      // multiplies by 1e9): 10000000.001 Hz = 10000000001/1000 would overflow it.
+      if (pi / g > kIntanMaxRateNumerator) return {0, 0};
       return {pi / g, q / g};
     }
   }
@@ -90,9 +93,9 @@ std::vector<std::string> IntanOptions::validate() const {
         "intan.sample_rate_hz = {}: required, must be in [1, 1e9] Hz (RHX: get sampleratehertz)",
         sample_rate_hz));
   } else if (intan_rate_fraction(sample_rate_hz).second == 0) {
-    errors.push_back(fmt::format("intan.sample_rate_hz = {}: not a fraction p/q with q <= 1000 (e.g. 30000, "
-                                 "10000/3 = 3333.3333333333)",
-                                 sample_rate_hz));
+    errors.push_back(fmt::format("intan.sample_rate_hz = {}: not a fraction p/q with q <= 1000 and p <= {} "
+                                 "(e.g. 30000, 10000/3 = 3333.3333333333)",
+                                 sample_rate_hz, kIntanMaxRateNumerator));
   }
   return errors;
 }

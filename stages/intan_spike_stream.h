@@ -40,6 +40,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -67,8 +68,13 @@ constexpr uint16_t kIntanDefaultSpikePort = 5002;  ///< RHX tcpSpikeDataCommunic
 /// Time between RHX spike-port writes: blocks_per_write * 128 frames at sample_rate_hz, in ns.
 int64_t intan_write_period_ns(int blocks_per_write, double sample_rate_hz);
 
+/// Largest numerator intan_rate_fraction returns: INT64_MAX / 1e9, so the exact tick -> ns
+/// conversion cannot overflow.
+constexpr int64_t kIntanMaxRateNumerator = std::numeric_limits<int64_t>::max() / 1'000'000'000;
+
 /// sample_rate_hz as an exact fraction {p, q} with q <= 1000 (10000/3 -> {10000, 3}), or {0, 0}
-/// when no such fraction lies within 1e-12 relative of it (write 3333.3333333333 for 10000/3).
+/// when no such fraction lies within 1e-12 relative of it (write 3333.3333333333 for 10000/3) or
+/// its numerator p exceeds kIntanMaxRateNumerator.
 std::pair<int64_t, int64_t> intan_rate_fraction(double sample_rate_hz);
 
 /// "P-NNN" -> channel (port * 128 + NNN), or nullopt when the name is not of that form.
