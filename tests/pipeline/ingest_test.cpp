@@ -360,6 +360,8 @@ TEST(IntanRhxTest, client_mode_connects_to_rhx_and_reconnects_with_backoff) {
   sent += rhx_write(bytes, 0, 16, 97, 1);
   asio::write(peer, asio::buffer(bytes));
   ASSERT_TRUE(got.wait([&](auto& ev, int64_t) { return ev.size() == sent; }));
+  // The ingest thread publishes its counters after the sink returns: wait for them too.
+  ASSERT_TRUE(wait_stats(*ingest, [&](const stages::IngestStats& st) { return st.events_accepted == sent; }));
   const auto s = ingest->stats();
   EXPECT_EQ(s.connections, 2u);
   EXPECT_EQ(s.events_accepted, sent);
