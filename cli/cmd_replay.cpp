@@ -25,6 +25,8 @@ namespace spikeflow::cli {
 namespace {
 
 struct ReplayArgs {
+  std::string behaviour = replay::NwbReadOptions{}.behavior_name;  ///< NWB: series name or HDF5 path
+  bool behaviour_velocity = false;                                  ///< NWB: derive velocity from it
   std::string session, recording, checkpoint, config, publish;
   std::string part = "test";
   double train_fraction = 0.7, val_fraction = 0.1;
@@ -95,6 +97,12 @@ void print_session_replay(const pipeline::SessionReplayResult& r) {
 Command add_replay(CLI::App& app) {
   auto a = std::make_shared<ReplayArgs>();
   auto* session = app.add_option("-s,--session", a->session, "session file (.sfs, .mat, .nwb)");
+  app.add_option("--behaviour", a->behaviour,
+                 "NWB: behaviour series, a name under /processing/behavior (TimeSeries, or a SpatialSeries in "
+                 "Position / BehavioralTimeSeries) or an HDF5 path")
+      ->capture_default_str();
+  app.add_flag("--behaviour-velocity", a->behaviour_velocity,
+               "NWB: derive velocity from the series (position only files; causal difference + 20 ms low-pass)");
   auto* recording = app.add_option("-r,--recording", a->recording,
                                    "recording of a live run (`run --record`): replay it exactly and compare");
   session->excludes(recording);
@@ -128,7 +136,10 @@ Command add_replay(CLI::App& app) {
     cfg.decoder.max_batch = a->max_batch;
     cfg.publish.endpoint = a->publish.empty() ? "inproc://spikeflow-replay" : a->publish;
 
-    replay::Session s = replay::load_session(a->session);
+    replay::NwbReadOptions nwb;
+    nwb.behavior_name = a->behaviour;
+    nwb.derive_velocity = a->behaviour_velocity;
+    replay::Session s = replay::load_session(a->session, nwb);
     const int64_t width = cfg.chunking.width_ns;
     pipeline::SessionReplayOptions ro;
     ro.from_ns = a->part == "test" ? make_split(s, a->train_fraction, a->val_fraction, width).test_from : s.start_ns;

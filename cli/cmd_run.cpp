@@ -63,9 +63,13 @@ Command add_run(CLI::App& app) {
     lo.model_identity = pipeline::file_identity(cfg.decoder.checkpoint);
     pipeline::LivePipeline live(cfg, std::move(decoder), std::move(lo));
     live.start();
-    spdlog::info("run: decoder {} | ingest {} {} {}:{} | publish {} {} topic '{}' | chunks {} ms", model,
+    // Listening: "tcp 127.0.0.1:47000"; client mode (ingest.connect): "tcp connect 127.0.0.1:5002".
+    const std::string where = cfg.ingest.connect.empty()
+                                  ? cfg.ingest.address + ":" + std::to_string(live.ingest_port())
+                                  : "connect " + cfg.ingest.connect;
+    spdlog::info("run: decoder {} | ingest {} {} {} | publish {} {} topic '{}' | chunks {} ms", model,
                  pipeline::to_string(cfg.ingest.format), pipeline::to_string(cfg.ingest.transport),
-                 cfg.ingest.address, live.ingest_port(), live.publish_endpoint(), pipeline::to_string(cfg.publish.format),
+                 where, live.publish_endpoint(), pipeline::to_string(cfg.publish.format),
                  cfg.publish.topic, cfg.chunking.width_ns / 1e6);
     const auto t0 = std::chrono::steady_clock::now();
     auto last_print = t0;

@@ -16,6 +16,8 @@ namespace spikeflow::cli {
 namespace {
 
 struct TrainArgs {
+  std::string behaviour = replay::NwbReadOptions{}.behavior_name;  ///< NWB: series name or HDF5 path
+  bool behaviour_velocity = false;                                  ///< NWB: derive velocity from it
   std::string session, out;
   double width_ms = 50.0;
   double train_fraction = 0.7;
@@ -40,6 +42,12 @@ std::string r2_line(const std::string& name, const std::vector<double>& r2) {
 Command add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
+  app.add_option("--behaviour", a->behaviour,
+                 "NWB: behaviour series, a name under /processing/behavior (TimeSeries, or a SpatialSeries in "
+                 "Position / BehavioralTimeSeries) or an HDF5 path")
+      ->capture_default_str();
+  app.add_flag("--behaviour-velocity", a->behaviour_velocity,
+               "NWB: derive velocity from the series (position only files; causal difference + 20 ms low-pass)");
   app.add_option("-o,--out", a->out, "checkpoint to write")->required();
   in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")->capture_default_str();
   in_range(app.add_option("--train-fraction", a->train_fraction, "first part used for training"), 0, 1)
@@ -67,7 +75,10 @@ Command add_train(CLI::App& app) {
   app.add_flag("--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
   return [a] {
     const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
-    replay::Session s = replay::load_session(a->session);
+    replay::NwbReadOptions nwb;
+    nwb.behavior_name = a->behaviour;
+    nwb.derive_velocity = a->behaviour_velocity;
+    replay::Session s = replay::load_session(a->session, nwb);
     const Split sp = make_split(s, a->train_fraction, a->val_fraction, width_ns);
     auto build = [&](int64_t from, int64_t to) {
       replay::DatasetOptions o;

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <utility>
 
-#include "stages/blackrock_packet.h"
+#include "stages/blackrock_packet_decoder.h"
 
 namespace spikeflow::pipeline {
 
@@ -45,7 +45,15 @@ template <>
 struct EnumNames<stages::BlackrockProtocol> {
   static constexpr std::array names{std::pair{stages::BlackrockProtocol::kV3_11, std::string_view("3.11")},
                                     std::pair{stages::BlackrockProtocol::kV4_0, std::string_view("4.0")},
-                                    std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.1")}};
+                                    std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.1")},
+                                    // 4.2 (CereLink's current protocol) keeps the 4.1 header.
+                                    std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.2")}};
+};
+template <>
+struct EnumNames<stages::BlackrockTimeUnits> {
+  static constexpr std::array names{std::pair{stages::BlackrockTimeUnits::kAuto, std::string_view("auto")},
+                                    std::pair{stages::BlackrockTimeUnits::kNs, std::string_view("ns")},
+                                    std::pair{stages::BlackrockTimeUnits::kTicks, std::string_view("ticks")}};
 };
 template <>
 struct EnumNames<DecoderDevice> {
@@ -78,6 +86,7 @@ constexpr std::string_view enum_name(E value) {
 inline std::string to_string(IngestFormat v) { return std::string(enum_name(v)); }
 inline std::string to_string(Transport v) { return std::string(enum_name(v)); }
 inline std::string to_string(stages::BlackrockProtocol v) { return std::string(enum_name(v)); }
+inline std::string to_string(stages::BlackrockTimeUnits v) { return std::string(enum_name(v)); }
 inline std::string to_string(DecoderDevice v) { return std::string(enum_name(v)); }
 inline std::string to_string(DecoderPath v) { return std::string(enum_name(v)); }
 inline std::string to_string(PublishFormat v) { return std::string(enum_name(v)); }

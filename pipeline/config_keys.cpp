@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <type_traits>
 
 #include "core/time.h"
 #include "pipeline/cidr_set.h"
+#include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {
 
@@ -140,6 +142,24 @@ ConfigKey choice(std::string name, std::string doc, Member member) {
   return k;
 }
 
+/// ingest.intan.blocks_per_write. Read after ingest.format and ingest.sample_rate_hz and before
+/// the chunking keys: for format intan it sets the defaults of chunking.deadline_grace_ms and
+/// chunking.max_grace_ms from RHX's write period (a stock RHX sends a burst every 42.7 ms at
+/// 30 kHz, 384 ms in its 3333 Hz mode), so a silent chunk waits for the burst that may still hold
+/// its spikes; keys the file sets still win.
+ConfigKey intan_blocks_per_write() {
+  auto k = integer("ingest.intan.blocks_per_write", "blocks", 1, 100,
+                   "RHX TCPNumberDataBlocksPerWrite (128 frames each); intan: chunking grace defaults to one write "
+                   "period + 10 ms",
+                   [](auto& c) -> auto& { return c.ingest.intan_blocks_per_write; });
+  auto read = k.read;
+  k.read = [read](ConfigReader& r, PipelineConfig& c) {
+    read(r, c);
+    if (c.ingest.format == IngestFormat::kIntan) apply_intan_chunking_defaults(c);
+  };
+  return k;
+}
+
 std::vector<ConfigKey> make_table() {
   // Member accessors, one per key.
 #define SF_MEMBER(expr) [](auto& c) -> auto& { return c.expr; }
@@ -159,14 +179,19 @@ std::vector<ConfigKey> make_table() {
                   }),
       integer("ingest.receive_buffer_bytes", "bytes", 4096, 1 << 30, "SO_RCVBUF request",
               SF_MEMBER(ingest.receive_buffer_bytes)),
-      integer("ingest.sample_rate_hz", "Hz", 1, 1'000'000'000, "device clock of Blackrock 3.x ticks / Intan samples",
-              SF_MEMBER(ingest.sample_rate_hz)),
-      choice("ingest.blackrock.protocol", "Blackrock packet protocol (CereLink cbproto.h)",
+      string("ingest.connect", "tcp: host:port to connect to (Intan RHX spike port 5002) instead of listening",
+             SF_MEMBER(ingest.connect)),
+      number("ingest.sample_rate_hz", "Hz", 1, 1'000'000'000,
+             "device clock of Blackrock 3.x ticks (integer) / Intan samples (10000/3 = 3333.3333333333 accepted)",
+             SF_MEMBER(ingest.sample_rate_hz)),
+      choice("ingest.blackrock.protocol", "Blackrock packet protocol (CereLink src/cbproto/include/cbproto/types.h; 4.2 = 4.1 header)",
              SF_MEMBER(ingest.blackrock_protocol)),
-      boolean("ingest.blackrock.time_in_ticks", "4.x legacy NSP: the time field counts ticks, not ns",
-              SF_MEMBER(ingest.blackrock_time_in_ticks)),
+      choice("ingest.blackrock.time_units",
+             "4.x time field: auto (ns until the NSP's PROCREP names a non-Gemini processor, as CereLink) | ns | ticks",
+             SF_MEMBER(ingest.blackrock_time_units)),
       integer("ingest.blackrock.fe_channels", "channels", 1, 0x7FFF, "chids 1..this are front-end (spike) channels",
               SF_MEMBER(ingest.blackrock_fe_channels)),
+      intan_blocks_per_write(),
       milliseconds("chunking.width_ms", 1.0, 10000.0, "chunk width; must equal the width the decoder was trained on",
                    SF_MEMBER(chunking.width_ns)),
       milliseconds("chunking.lateness_ms", 0.0, 10000.0, "watermark slack for out-of-order spikes",
@@ -257,6 +282,15 @@ std::string ConfigKey::range_text() const {
     case ConfigKeyType::kString: return "";
   }
   return "";
+}
+
+void apply_intan_chunking_defaults(PipelineConfig& c) {
+  constexpr int64_t kMargin = 10 * core::kNsPerMs;
+  constexpr int64_t kMaxGrace = 10'000 * core::kNsPerMs;  // the keys' upper bound
+  const int64_t period = stages::intan_write_period_ns(c.ingest.intan_blocks_per_write, c.ingest.sample_rate_hz);
+  const int64_t grace = std::min(kMaxGrace, period + kMargin);
+  c.chunking.deadline_grace_ns = std::max(c.chunking.deadline_grace_ns, grace);
+  c.chunking.max_grace_ns = std::max(c.chunking.max_grace_ns, std::min(kMaxGrace, 2 * grace));
 }
 
 const std::vector<ConfigKey>& pipeline_config_keys() {

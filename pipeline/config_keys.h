@@ -39,6 +39,11 @@ struct ConfigKey {
   std::string default_text() const { return text(PipelineConfig{}); }
 };
 
+/// Per-format defaults of format intan (see ingest.intan.blocks_per_write): raises
+/// chunking.deadline_grace_ns to one RHX write period + 10 ms and max_grace_ns to twice that.
+/// Applied while reading, before the chunking keys; call it yourself on a config built in code.
+void apply_intan_chunking_defaults(PipelineConfig& config);
+
 /// Every key, in file order (ingest, chunking, pipeline, decoder, publish, record, metrics).
 const std::vector<ConfigKey>& pipeline_config_keys();
 

@@ -22,7 +22,8 @@ bool same(const pipeline::PipelineConfig& a, const pipeline::PipelineConfig& b) 
   const auto& y = b.ingest;
   return x.format == y.format && x.transport == y.transport && x.address == y.address && x.port == y.port &&
          x.receive_buffer_bytes == y.receive_buffer_bytes && x.sample_rate_hz == y.sample_rate_hz &&
-         x.blackrock_protocol == y.blackrock_protocol && x.blackrock_time_in_ticks == y.blackrock_time_in_ticks &&
+         x.blackrock_protocol == y.blackrock_protocol && x.blackrock_time_units == y.blackrock_time_units &&
+         x.connect == y.connect && x.allow == y.allow && x.intan_blocks_per_write == y.intan_blocks_per_write &&
          x.blackrock_fe_channels == y.blackrock_fe_channels && a.chunking.width_ns == b.chunking.width_ns &&
          a.chunking.lateness_ns == b.chunking.lateness_ns &&
          a.chunking.deadline_grace_ns == b.chunking.deadline_grace_ns &&

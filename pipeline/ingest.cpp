@@ -2,7 +2,11 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <array>
+#include <charconv>
+#include <chrono>
+#include <tuple>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -27,8 +31,8 @@ namespace {
 stages::BlackrockOptions blackrock_options(const IngestConfig& c) {
   stages::BlackrockOptions o;
   o.protocol = c.blackrock_protocol;
-  o.sample_rate_hz = c.sample_rate_hz;
-  o.time_in_ticks = c.blackrock_time_in_ticks;
+  o.sample_rate_hz = static_cast<int64_t>(c.sample_rate_hz);
+  o.time_units = c.blackrock_time_units;
   o.fe_channel_count = static_cast<uint32_t>(c.blackrock_fe_channels);
   return o;
 }
@@ -197,7 +201,7 @@ class TcpIngest final : public Ingest {
         framer->feed(bytes, arrival, owner.sink_);
         broken = framer->broken();
       } else {
-        auto& intan = std::get<stages::IntanSpikeStreamDecoder>(decoder);
+        auto& intan = std::get<stages::IntanSpikeStreamDecoder>(decoder);  // one per connection
         intan.feed(bytes, arrival, batch);
         if (batch.device_time_ns >= 0 || !batch.events.empty()) owner.sink_(batch);
       }
@@ -221,7 +225,15 @@ class TcpIngest final : public Ingest {
   };
 
  public:
-  TcpIngest(const IngestConfig& c, Sink sink) : config_(c), sink_(std::move(sink)), allow_(allowed_sources(c)) {
+  TcpIngest(const IngestConfig& c, Sink sink)
+      : config_(c), sink_(std::move(sink)), client_(!c.connect.empty()), allow_(allowed_sources(c)) {
+    if (client_) {
+      // The peer is the configured ingest.connect server, not an arbitrary source: ingest.allow
+      // governs who may send to a listening socket and does not apply to this outgoing connection.
+      std::tie(remote_host_, remote_port_) = split_host_port(c.connect);
+      make_decoder();
+      return;
+    }
     const tcp::endpoint ep(parse_address(c.address), static_cast<uint16_t>(c.port));
     boost::system::error_code ec;
     acceptor_.open(ep.protocol(), ec);
@@ -237,20 +249,32 @@ class TcpIngest final : public Ingest {
   ~TcpIngest() override { stop(); }
 
   void start() override {
-    accept();
+    if (client_) {
+      asio::post(io_, [this] { connect(); });
+    } else {
+      accept();
+    }
     thread_ = std::thread([this] { run_io(io_, "sf-ingest-tcp"); });
   }
 
   void stop() override {
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    stopped_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    connect_timer_.cancel();
     for (auto& c : connections_) c->socket.close(ignored);
     connections_.clear();
   }
 
+  /// Listening: the bound port. Client mode: the port connected to.
   uint16_t port() const override {
+    if (client_) {
+      unsigned v = 0;
+      const auto [end, ec] = std::from_chars(remote_port_.data(), remote_port_.data() + remote_port_.size(), v);
+      return stopped_ || ec != std::errc() || v > 65535 ? 0 : static_cast<uint16_t>(v);
+    }
     boost::system::error_code ec;
     auto ep = acceptor_.local_endpoint(ec);
     return ec ? 0 : ep.port();
@@ -262,6 +286,9 @@ class TcpIngest final : public Ingest {
   }
 
  private:
+  static constexpr std::chrono::milliseconds kMinBackoff{100};
+  static constexpr std::chrono::milliseconds kMaxBackoff{5000};
+
   Decoder make_decoder() const {
     if (config_.format == IngestFormat::kIntan) {
       stages::IntanOptions o;
@@ -283,13 +310,7 @@ class TcpIngest final : public Ingest {
         ++closed_totals_.refused_connections;
         publish_stats();
       } else {
-        boost::system::error_code ignored;
-        s.set_option(tcp::no_delay(true), ignored);
-        auto c = std::make_shared<Connection>(*this, std::move(s), make_decoder());
-        connections_.push_back(c);
-        ++closed_totals_.connections;
-        publish_stats();
-        c->read();
+        add_connection(std::move(s));
       }
       accept();
     });
@@ -312,6 +333,67 @@ class TcpIngest final : public Ingest {
     ++closed_totals_.disconnects;
     connections_.remove(c);
     publish_stats();
+    if (client_) schedule_connect();
+  }
+
+  // Client mode (ingest.connect): one outgoing connection, re-established after a failure or a
+  // disconnect with exponential backoff (100 ms doubling to 5 s, reset by a successful connect);
+  // failed attempts are counted in IngestStats::connect_failures.
+  static std::pair<std::string, std::string> split_host_port(const std::string& hp) {
+    const auto colon = hp.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == hp.size()) {
+      throw std::runtime_error("ingest.connect: '" + hp + "': expected host:port, e.g. 127.0.0.1:5002");
+    }
+    std::string host = hp.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    return {host, hp.substr(colon + 1)};
+  }
+
+  void schedule_connect() {
+    connect_timer_.expires_after(backoff_);
+    connect_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      connect();
+    });
+    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  }
+
+  void connect() {
+    boost::system::error_code ec;
+    const auto endpoints = resolver_.resolve(remote_host_, remote_port_, ec);
+    if (ec) {
+      connect_failed("cannot resolve " + config_.connect + ": " + ec.message());
+      return;
+    }
+    auto socket = std::make_shared<tcp::socket>(io_);
+    asio::async_connect(*socket, endpoints,
+                        [this, socket](const boost::system::error_code& ec2, const tcp::endpoint&) {
+                          if (ec2 == asio::error::operation_aborted) return;
+                          if (ec2) {
+                            connect_failed("cannot connect to " + config_.connect + ": " + ec2.message());
+                            return;
+                          }
+                          backoff_ = kMinBackoff;
+                          spdlog::info("ingest: connected to {}", config_.connect);
+                          add_connection(std::move(*socket));
+                        });
+  }
+
+  void connect_failed(const std::string& why) {
+    ++closed_totals_.connect_failures;
+    publish_stats();
+    log_.warn("ingest: {} (retrying in {} ms)", why, backoff_.count());
+    schedule_connect();
+  }
+
+  void add_connection(tcp::socket s) {
+    boost::system::error_code ignored;
+    s.set_option(tcp::no_delay(true), ignored);
+    auto c = std::make_shared<Connection>(*this, std::move(s), make_decoder());
+    connections_.push_back(c);
+    ++closed_totals_.connections;
+    publish_stats();
+    c->read();
   }
 
   void publish_stats() {
@@ -325,6 +407,12 @@ class TcpIngest final : public Ingest {
   Sink sink_;
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
+  bool client_ = false;                 // ingest.connect set
+  std::string remote_host_, remote_port_;
+  tcp::resolver resolver_{io_};
+  asio::steady_timer connect_timer_{io_};
+  std::chrono::milliseconds backoff_{kMinBackoff};  // io thread only
+  bool stopped_ = false;
   std::list<std::shared_ptr<Connection>> connections_;  // io thread only
   stages::IngestStats closed_totals_;                    // io thread only
   mutable std::mutex stats_mutex_;

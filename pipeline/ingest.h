@@ -11,7 +11,11 @@
 //   transport udp: format native (stages/native_packet.h) or blackrock (stages/blackrock_packet.h)
 //   transport tcp: format native (length-prefixed, stages/native_stream_framer.h) or intan
 //                  (stages/intan_spike_stream.h); any number of peers, each with its own decoder;
-//                  a peer that disconnects may reconnect (counted).
+//                  a peer that disconnects may reconnect (counted). With ingest.connect set,
+//                  TCP ingest is a client instead: it connects to that host:port (Intan RHX is
+//                  itself the server, spike port 5002), and reconnects with backoff after a failed
+//                  attempt or a disconnect (IngestStats::connections / disconnects /
+//                  connect_failures).
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,12 @@
 #include "pipeline/pipeline_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "core/file_check.h"
 #include "pipeline/config_keys.h"
+#include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {
 
@@ -15,8 +17,26 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
   if (auto why = format_transport_problem(c.ingest.format, c.ingest.transport)) {
     r.add_error("ingest.transport", std::string(*why));
   }
-  if (c.ingest.blackrock_protocol == stages::BlackrockProtocol::kV3_11 && c.ingest.blackrock_time_in_ticks) {
-    r.add_error("ingest.blackrock.time_in_ticks", "applies to 4.x only (3.11 always counts ticks)");
+  if (c.ingest.blackrock_protocol == stages::BlackrockProtocol::kV3_11 &&
+      c.ingest.blackrock_time_units == stages::BlackrockTimeUnits::kNs) {
+    r.add_error("ingest.blackrock.time_units", "ns applies to 4.x only (3.11 always counts ticks)");
+  }
+  if (c.ingest.format == IngestFormat::kBlackrock && c.ingest.sample_rate_hz != std::floor(c.ingest.sample_rate_hz)) {
+    r.add_error("ingest.sample_rate_hz", "blackrock tick rates are whole Hz");
+  }
+  if (c.ingest.format == IngestFormat::kIntan) {
+    stages::IntanOptions o;
+    o.sample_rate_hz = c.ingest.sample_rate_hz;
+    for (const auto& e : o.validate()) r.add_error("ingest.sample_rate_hz", e);
+  }
+  if (!c.ingest.connect.empty()) {
+    if (c.ingest.transport != Transport::kTcp) r.add_error("ingest.connect", "needs ingest.transport tcp");
+    const auto colon = c.ingest.connect.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : c.ingest.connect.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (colon == 0 || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      r.add_error("ingest.connect", "'" + c.ingest.connect + "': expected host:port (port 1..65535), e.g. 127.0.0.1:5002");
+    }
   }
   const auto& ch = c.chunking;
   if (ch.max_grace_ns < ch.deadline_grace_ns) {

@@ -22,16 +22,22 @@ struct IngestConfig {
   Transport transport = Transport::kUdp;  ///< kNone: in-process input (replay, tests)
   std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
   int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
+  /// tcp only: "host:port" of a server to connect to (Intan RHX serves its spike stream on port
+  /// 5002) instead of listening on address:port; reconnects with backoff. Empty = listen.
+  std::string connect;
   int receive_buffer_bytes = 8 << 20;  ///< SO_RCVBUF request
   /// Sources that may send (CIDRs, pipeline/cidr_set.h). Empty: loopback only (127.0.0.0/8,
   /// ::1); preflight refuses an empty list when address is not loopback.
   std::vector<std::string> allow;
-  /// Device clock of Blackrock 3.x ticks / Intan samples, Hz.
-  int64_t sample_rate_hz = stages::BlackrockOptions{}.sample_rate_hz;
-  stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;  ///< CereLink cbproto.h
-  bool blackrock_time_in_ticks = stages::BlackrockOptions{}.time_in_ticks;  ///< 4.x legacy NSP
+  /// Device clock of Blackrock 3.x ticks / Intan samples, Hz (Intan accepts 10000/3).
+  double sample_rate_hz = static_cast<double>(stages::BlackrockOptions{}.sample_rate_hz);
+  stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;  ///< CereLink types.h
+  /// 4.x: what the time field counts (auto: as CereLink decides, from PROCREP / SYSREP).
+  stages::BlackrockTimeUnits blackrock_time_units = stages::BlackrockOptions{}.time_units;
   /// chids 1..this are front-end (spike) channels.
   int blackrock_fe_channels = static_cast<int>(stages::BlackrockOptions{}.fe_channel_count);
+  /// Intan RHX TCPNumberDataBlocksPerWrite (128 frames each): sets the default chunking grace.
+  int intan_blocks_per_write = 10;
 };
 
 struct DecoderConfig {

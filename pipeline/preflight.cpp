@@ -12,6 +12,7 @@
 #include "core/time.h"
 #include "pipeline/ingest.h"
 #include "pipeline/zmq_publisher.h"
+#include "stages/blackrock_packet.h"
 #include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {
@@ -22,18 +23,34 @@ namespace {
 struct ChannelRange {
   uint32_t lo, hi;
   std::string text;
+  uint32_t chid_max = 0;  ///< > 0: channels are instrument * 65536 + chid, chid in [1, chid_max]
+
+  bool contains(uint32_t channel) const {
+    if (channel < lo || channel > hi) return false;
+    if (chid_max == 0) return true;
+    const uint32_t chid = channel % 65536;
+    return chid >= 1 && chid <= chid_max;
+  }
 };
 
 std::optional<ChannelRange> channel_range(const IngestConfig& ingest) {
   switch (ingest.format) {
     case IngestFormat::kNative: return std::nullopt;
     case IngestFormat::kBlackrock: {
-      const auto hi = static_cast<uint32_t>(ingest.blackrock_fe_channels);
-      return ChannelRange{1, hi, fmt::format("chid 1..{} (ingest.blackrock.fe_channels)", hi)};
+      // channel = instrument * 65536 + chid (stages::blackrock_channel_key); 3.11: instrument 0.
+      const auto fe = static_cast<uint32_t>(ingest.blackrock_fe_channels);
+      const bool v311 = ingest.blackrock_protocol == stages::BlackrockProtocol::kV3_11;
+      const uint32_t hi = v311 ? fe : stages::blackrock_channel_key(255, static_cast<uint16_t>(fe));
+      return ChannelRange{1, hi,
+                          v311 ? fmt::format("chid 1..{} (ingest.blackrock.fe_channels; chids are 1-based)", fe)
+                               : fmt::format("instrument * 65536 + chid, chid 1..{} (ingest.blackrock.fe_channels; "
+                                             "chids are 1-based)",
+                                             fe),
+                          v311 ? 0u : fe};
     }
     case IngestFormat::kIntan: {
       const uint32_t hi = stages::kIntanPorts * stages::kIntanChannelsPerPort - 1;
-      return ChannelRange{0, hi, fmt::format("ports A..H x {} = channels 0..{}", stages::kIntanChannelsPerPort, hi)};
+      return ChannelRange{0, hi, fmt::format("ports A..H x {} = channels 0..{}", stages::kIntanChannelsPerPort, hi), 0};
     }
   }
   return std::nullopt;
@@ -47,7 +64,7 @@ void check_unit_map(const PipelineConfig& config, const models::StreamingDecoder
   size_t outside = 0;
   const core::UnitKey* first = nullptr;
   for (const auto& u : units) {
-    if (u.channel < range->lo || u.channel > range->hi) {
+    if (!range->contains(u.channel)) {
       ++outside;
       if (!first) first = &u;
     }
@@ -69,14 +86,19 @@ void check_unit_map(const PipelineConfig& config, const models::StreamingDecoder
 /// Who may talk to the pipeline: ingest sources and publish reach (README "Who may talk to it").
 void check_access(const PipelineConfig& config, PreflightReport& report) {
   const auto& in = config.ingest;
+  // Client mode (ingest.connect) binds nothing: the pipeline dials the configured server, so
+  // ingest.address, and the loopback rule that guards a listening socket, play no part.
+  const bool client = in.transport == Transport::kTcp && !in.connect.empty();
   if (in.transport != Transport::kNone) {
-    boost::system::error_code ec;
-    const auto address = boost::asio::ip::make_address(in.address, ec);
-    if (ec) {
-      report.errors.push_back(fmt::format("ingest.address: '{}' is not an IP address", in.address));
-    } else if (!is_loopback(address) && in.allow.empty()) {
-      report.errors.push_back(fmt::format(
-          "ingest.address {} is not loopback: set ingest.allow to the sources that may send", in.address));
+    if (!client) {
+      boost::system::error_code ec;
+      const auto address = boost::asio::ip::make_address(in.address, ec);
+      if (ec) {
+        report.errors.push_back(fmt::format("ingest.address: '{}' is not an IP address", in.address));
+      } else if (!is_loopback(address) && in.allow.empty()) {
+        report.errors.push_back(fmt::format(
+            "ingest.address {} is not loopback: set ingest.allow to the sources that may send", in.address));
+      }
     }
     try {
       (void)allowed_sources(in);

@@ -3,6 +3,8 @@
 #include <utility>  // boost 1.74 asio/awaitable.hpp uses std::exchange without it
 #include <boost/asio.hpp>
 #include <fstream>
+#include <tuple>
+#include <fmt/format.h>
 #include <vector>
 
 #include "core/time.h"
@@ -39,6 +41,9 @@ class PacketEncoder {
         tcp_(o.transport == Transport::kTcp),
         br_(o.blackrock_protocol) {
     header_.stream_id = o.stream_id;
+    std::tie(rate_p_, rate_q_) = stages::intan_rate_fraction(o.sample_rate_hz);
+    if (rate_q_ == 0 && o.format != IngestFormat::kNative) throw std::runtime_error(fmt::format("send: sample rate {} Hz is not a fraction p/q, q <= 1000",
+                                                           o.sample_rate_hz));
   }
 
   /// Replaces buffer with one packet of batch at device_time_ns. False when there is nothing to
@@ -48,8 +53,10 @@ class PacketEncoder {
     header_.device_time_ns = device_time_ns;
     if (o_.format == IngestFormat::kBlackrock) {
       for (const auto& e : batch) {
-        stages::encode_blackrock_spike(br_, device_clock(e.t_ns), static_cast<uint16_t>(e.channel),
-                                       static_cast<uint8_t>(e.unit), 0, buffer);
+        // channel = instrument * 65536 + chid; format_channel_problem refused the rest.
+        stages::encode_blackrock_spike(br_, device_clock(e.t_ns), static_cast<uint16_t>(e.channel & 0xFFFF),
+                                       static_cast<uint8_t>(e.unit), 0, buffer,
+                                       static_cast<uint8_t>(e.channel / stages::kBlackrockInstrumentStride));
       }
       stages::encode_blackrock_heartbeat(br_, device_clock(device_time_ns), buffer);
     } else if (o_.format == IngestFormat::kIntan) {
@@ -74,8 +81,10 @@ class PacketEncoder {
   uint64_t device_clock(int64_t t_ns) const {
     if (o_.format == IngestFormat::kIntan || (o_.format == IngestFormat::kBlackrock && br_ == stages::BlackrockProtocol::kV3_11)) {
       // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
+      // The rate as p/q (Intan 3333 Hz mode: 10000/3): ticks = floor(t * p / (q * 1e9)).
       const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
-      return static_cast<uint64_t>(whole * o_.sample_rate_hz + rest * o_.sample_rate_hz / core::kNsPerS);
+      const int64_t ticks_q = whole * rate_p_ + rest * rate_p_ / core::kNsPerS;  // ticks * q, floored
+      return static_cast<uint64_t>(ticks_q / rate_q_);
     }
     return static_cast<uint64_t>(t_ns);
   }
@@ -83,6 +92,7 @@ class PacketEncoder {
   const SendOptions& o_;
   bool tcp_;
   stages::BlackrockProtocol br_;
+  int64_t rate_p_ = 1, rate_q_ = 1;  // sample_rate_hz = p / q
   stages::NativePacketHeader header_;
 };
 
@@ -127,10 +137,38 @@ class PacketSocket {
 
 }  // namespace
 
+std::optional<std::string> format_channel_problem(IngestFormat format, stages::BlackrockProtocol protocol,
+                                                  uint32_t channel) {
+  if (format == IngestFormat::kBlackrock) {
+    const uint32_t chid = channel % stages::kBlackrockInstrumentStride;
+    const uint32_t instrument = channel / stages::kBlackrockInstrumentStride;
+    if (chid == 0 || chid >= stages::kBlackrockConfigChannel) {
+      return fmt::format("channel {} (chid {}) cannot travel as blackrock: chids are 1-based, 1..32767 "
+                         "(channel = instrument * 65536 + chid); renumber the session's channels from 1",
+                         channel, chid);
+    }
+    if (instrument > 255 || (instrument > 0 && protocol == stages::BlackrockProtocol::kV3_11)) {
+      return fmt::format("channel {} (instrument {}) cannot travel as blackrock {}: {}", channel, instrument,
+                         to_string(protocol),
+                         instrument > 255 ? "instruments are 0..255" : "protocol 3.11 has no instrument byte");
+    }
+  } else if (format == IngestFormat::kIntan) {
+    if (channel >= stages::kIntanPorts * stages::kIntanChannelsPerPort) {
+      return fmt::format("channel {} cannot travel as intan: channels are port A..H x 128 = 0..1023", channel);
+    }
+  }
+  return std::nullopt;
+}
+
 SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& o,
                       const std::atomic<bool>* stop,
                       void (*progress)(const SendStats&, int64_t device_ns)) {
   check_send_options(o);
+  for (const auto& e : events) {
+    if (auto why = format_channel_problem(o.format, o.blackrock_protocol, e.channel)) {
+      throw std::runtime_error("send: " + *why);
+    }
+  }
   asio::io_context io;
   PacketSocket socket(io, o);
   PacketEncoder encoder(o);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -28,7 +29,8 @@ struct SendOptions {
   Transport transport = Transport::kUdp;  ///< udp | tcp (format_transport_problem); not none
   /// 3.11 (30 kHz ticks) | 4.0 | 4.1 (ns)
   stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;
-  int64_t sample_rate_hz = stages::BlackrockOptions{}.sample_rate_hz;  ///< Intan sample clock / Blackrock 3.11 ticks
+  /// Intan sample clock (10000/3 accepted) / Blackrock 3.11 ticks (whole Hz), Hz.
+  double sample_rate_hz = static_cast<double>(stages::BlackrockOptions{}.sample_rate_hz);
   std::string address = "127.0.0.1";
   int port = 47000;
   double speed = 1.0;                  ///< ×real time; 0 = as fast as possible
@@ -50,11 +52,21 @@ struct SendStats {
 };
 
 /// Sends events (sorted by t_ns). Returns early when stop becomes true. Throws
-/// std::runtime_error on a bad address, an unopenable socket, a refused TCP connection or an
-/// unsupported format/transport pair (format_transport_problem; transport none).
+/// std::runtime_error on a bad address, an unopenable socket, a refused TCP connection, an
+/// unsupported format/transport pair (format_transport_problem; transport none), or a channel the
+/// format cannot carry (format_channel_problem), before sending anything.
+/// Blackrock channels: channel = instrument * 65536 + chid (stages::blackrock_channel_key), chid
+/// 1..32767; 3.11 has no instrument byte (channel = chid). Blackrock chids are 1-based, so a
+/// session whose channels start at 0 is refused, not renumbered (the decoder's unit map names
+/// channels as the session does).
 SendStats send_events(std::span<const core::SpikeEvent> events, const SendOptions& options,
                       const std::atomic<bool>* stop = nullptr,
                       void (*progress)(const SendStats&, int64_t device_ns) = nullptr);
+
+/// Why channel cannot travel as format (Blackrock: chid 0 or above 0x7FFF, instrument above 255
+/// or any instrument on 3.11; Intan: not a port A..H channel 0..1023), or nullopt.
+std::optional<std::string> format_channel_problem(IngestFormat format, stages::BlackrockProtocol protocol,
+                                                  uint32_t channel);
 
 /// The send log file (`spikeflow send --send-log`, read by pipeline/profile_experiment.h): the
 /// pairs of SendOptions::send_log in order, each as two native-endian int64. Both throw

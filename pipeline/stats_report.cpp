@@ -57,11 +57,11 @@ std::string stats_json(const PipelineStats& s) {
   fmt::format_to(it,
                  R"({{"ingest":{{"packets":{},"events":{},"heartbeats":{},"packets_dropped":{},"events_dropped":{},)"
                  R"("packets_lost":{},"packets_duplicate":{},"packets_reordered":{},"stream_restarts":{},)"
-                 R"("packets_skipped":{},"clock_wraps":{},"resync_bytes":{},"connections":{},"disconnects":{},)"
+                 R"("packets_skipped":{},"clock_wraps":{},"resync_bytes":{},"connections":{},"disconnects":{},"connect_failures":{},)"
                  R"("refused_source":{},"refused_connections":{},"packet_drops":{},"event_drops":{}}},)",
                  in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_dropped(), in.events_dropped(),
                  in.packets_lost, in.packets_duplicate, in.packets_reordered, in.stream_restarts, in.packets_skipped,
-                 in.clock_wraps, in.resync_bytes, in.connections, in.disconnects, in.refused_source,
+                 in.clock_wraps, in.resync_bytes, in.connections, in.disconnects, in.connect_failures, in.refused_source,
                  in.refused_connections, packet_drops_json(in),
                  event_drops_json(in));
   const auto& b = s.binner;
@@ -104,10 +104,11 @@ std::string format_report(const PipelineStats& s) {
   const auto& in = s.ingest;
   fmt::format_to(it,
                  "ingest: packets={} events={} heartbeats={} lost={} duplicate={} reordered={} restarts={} "
-                 "skipped={} clock_wraps={} resync_bytes={} connections={} disconnects={} refused_connections={}\n",
+                 "skipped={} clock_wraps={} resync_bytes={} connections={} disconnects={} connect_failures={} "
+                 "refused_connections={}\n",
                  in.packets_accepted, in.events_accepted, in.heartbeats, in.packets_lost, in.packets_duplicate,
                  in.packets_reordered, in.stream_restarts, in.packets_skipped, in.clock_wraps, in.resync_bytes,
-                 in.connections, in.disconnects, in.refused_connections);
+                 in.connections, in.disconnects, in.connect_failures, in.refused_connections);
   fmt::format_to(it, "  dropped packets ({}):", in.packets_dropped());
   reasons_text<stages::PacketDrop>(r, in.packet_drops);
   fmt::format_to(it, " duplicate={} refused_source={}", in.packets_duplicate, in.refused_source);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -204,6 +205,25 @@ class NwbFile {
     return v;
   }
 
+  // Text attribute `name` of the object at h5path, or "" when absent or not text.
+  std::string text_attribute(const std::string& h5path, const char* name) const {
+    if (H5Aexists_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT) <= 0) return "";
+    Hid attr(H5Aopen_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!attr.valid()) return "";
+    Hid type(H5Aget_type(attr.get()), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_STRING) return "";
+    return read_text(attr.get(), type.get(), true);
+  }
+
+  // Text of a scalar string dataset at h5path, or "" when it is not one.
+  std::string text_dataset(const std::string& h5path) const {
+    Hid ds(H5Dopen2(file_.get(), h5path.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.valid()) return "";
+    Hid type(H5Dget_type(ds.get()), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_STRING) return "";
+    return read_text(ds.get(), type.get(), false);
+  }
+
   // Absolute paths of every group named `name` below `root`, and of every group holding a
   // `data` dataset (the TimeSeries there, for the error message when `name` is not found).
   void find_groups(const std::string& root, const std::string& name,
@@ -255,6 +275,30 @@ class NwbFile {
   const std::string& path() const { return path_; }
 
  private:
+  // One string (variable or fixed length) from an attribute or a dataset of string type.
+  static std::string read_text(hid_t obj, hid_t type, bool is_attr) {
+    Hid space(is_attr ? H5Aget_space(obj) : H5Dget_space(obj), H5Sclose);
+    if (H5Sget_simple_extent_npoints(space.get()) != 1) return "";
+    if (H5Tis_variable_str(type) > 0) {
+      Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
+      H5Tset_size(mem.get(), H5T_VARIABLE);
+      char* p = nullptr;
+      const herr_t rc = is_attr ? H5Aread(obj, mem.get(), &p) : H5Dread(obj, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
+      std::string out = rc >= 0 && p ? std::string(p) : std::string();
+      if (p) H5free_memory(p);
+      return out;
+    }
+    const size_t n = H5Tget_size(type);
+    std::string buf(n, '\0');
+    Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), n);
+    const herr_t rc = is_attr ? H5Aread(obj, mem.get(), buf.data())
+                              : H5Dread(obj, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+    if (rc < 0) return "";
+    buf.resize(std::strlen(buf.c_str()));
+    return buf;
+  }
+
   std::string path_;
   Hid file_;
 };
@@ -391,30 +435,92 @@ std::vector<std::string> column_names(const NwbReadOptions& o, size_t dim, const
   }
   if (dim == 2) return {"vx", "vy"};
   if (dim == 3) return {"vx", "vy", "vz"};
-  if (dim == 1) return {o.behavior_name};
+  if (dim == 1) {
+    const size_t slash = o.behavior_name.rfind('/');
+    return {slash == std::string::npos ? o.behavior_name : o.behavior_name.substr(slash + 1)};
+  }
   std::vector<std::string> names;
-  for (size_t d = 0; d < dim; ++d) names.push_back(o.behavior_name + "_" + std::to_string(d));
+  const size_t slash = o.behavior_name.rfind('/');
+  const std::string base = slash == std::string::npos ? o.behavior_name : o.behavior_name.substr(slash + 1);
+  for (size_t d = 0; d < dim; ++d) names.push_back(base + "_" + std::to_string(d));
   return names;
+}
+
+/// "path (neurodata_type)" of each series, for messages.
+std::string describe_series(const NwbFile& f, const std::string& root, const std::vector<std::string>& series) {
+  std::vector<std::string> d;
+  for (const auto& rel : series) {
+    const std::string full = root + "/" + rel;
+    const std::string type = f.text_attribute(full, "neurodata_type");
+    d.push_back(full + (type.empty() ? "" : " (" + type + ")"));
+  }
+  return d.empty() ? std::string("none") : join(d);
+}
+
+/// The HDF5 path of the behaviour series o.behavior_name names (see NwbReadOptions).
+std::string find_behavior_group(const NwbFile& f, const NwbReadOptions& o) {
+  std::string module = o.behavior_module;
+  while (module.size() > 1 && module.back() == '/') module.pop_back();
+  std::string group;
+  if (o.behavior_name.front() == '/') {
+    group = o.behavior_name;
+    while (group.size() > 1 && group.back() == '/') group.pop_back();
+    if (!f.is_group(group)) {
+      std::vector<std::string> none, series;
+      if (f.is_group(module)) f.find_groups(module, "", none, series);
+      f.fail(group, "no such behaviour series (series under " + module + ": " + describe_series(f, module, series) + ")");
+    }
+  } else {
+    if (!f.is_group(module)) {
+      f.fail(module, "missing behaviour module (looking for TimeSeries '" + o.behavior_name + "')");
+    }
+    std::vector<std::string> matches;
+    std::vector<std::string> series;
+    f.find_groups(module, o.behavior_name, matches, series);
+    if (matches.empty()) {
+      f.fail(module, "no TimeSeries named '" + o.behavior_name + "' (found: " + describe_series(f, module, series) +
+                         "; pick one with --behaviour NAME or /hdf5/path)");
+    }
+    if (matches.size() > 1) {
+      f.fail(module, "TimeSeries name '" + o.behavior_name + "' is ambiguous: " + join(matches));
+    }
+    group = matches[0];
+  }
+  if (!f.exists(group + "/data")) {
+    // A container (Position, BehavioralTimeSeries, ...): its single series stands for it.
+    std::vector<std::string> none, series;
+    f.find_groups(group, "", none, series);
+    if (series.size() != 1) {
+      f.fail(group, series.empty() ? "holds no series with data"
+                                   : "is a container of " + std::to_string(series.size()) +
+                                         " series; pick one: " + describe_series(f, group, series));
+    }
+    group = group + "/" + series[0];
+  }
+  return group;
+}
+
+/// Replaces the T x D position samples in s.behavior by their causal velocity (NwbReadOptions).
+void derive_velocity(Session& s, size_t dim, double smoothing_ms) {
+  const size_t n = s.behavior_t_ns.size();
+  std::vector<float> v(s.behavior.size(), 0.0f);
+  std::vector<double> y(dim, 0.0);
+  const double tau_s = smoothing_ms / 1e3;
+  for (size_t i = 1; i < n; ++i) {
+    const double dt = static_cast<double>(s.behavior_t_ns[i] - s.behavior_t_ns[i - 1]) / 1e9;  // > 0: checked
+    const double a = tau_s > 0 ? 1.0 - std::exp(-dt / tau_s) : 1.0;
+    for (size_t d = 0; d < dim; ++d) {
+      const double raw = (static_cast<double>(s.behavior[i * dim + d]) - s.behavior[(i - 1) * dim + d]) / dt;
+      y[d] += a * (raw - y[d]);
+      v[i * dim + d] = static_cast<float>(y[d]);
+    }
+  }
+  s.behavior = std::move(v);
 }
 
 void read_behavior(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbReadStats& st) {
   if (o.behavior_name.empty()) return;
-  std::string module = o.behavior_module;
-  while (module.size() > 1 && module.back() == '/') module.pop_back();
-  if (!f.is_group(module)) {
-    f.fail(module, "missing behaviour module (looking for TimeSeries '" + o.behavior_name + "')");
-  }
-  std::vector<std::string> matches;
-  std::vector<std::string> series;
-  f.find_groups(module, o.behavior_name, matches, series);
-  if (matches.empty()) {
-    f.fail(module, "no TimeSeries named '" + o.behavior_name + "' (found: " +
-                       (series.empty() ? std::string("none") : join(series)) + ")");
-  }
-  if (matches.size() > 1) {
-    f.fail(module, "TimeSeries name '" + o.behavior_name + "' is ambiguous: " + join(matches));
-  }
-  const std::string group = matches[0];
+  const std::string group = find_behavior_group(f, o);
   const std::string data_path = group + "/data";
 
   Hid ds = f.open_dataset(data_path);
@@ -488,6 +594,17 @@ void read_behavior(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbRea
     f.fail(group, "TimeSeries has neither 'timestamps' nor 'starting_time'");
   }
   st.behavior_samples = n;
+  st.behavior_path = group;
+  const bool spatial = f.text_attribute(group, "neurodata_type") == "SpatialSeries";
+  if (o.derive_velocity) {
+    if (!(o.velocity_smoothing_ms >= 0.0) || !std::isfinite(o.velocity_smoothing_ms)) {
+      f.fail(group, "velocity smoothing must be a finite number of ms >= 0");
+    }
+    derive_velocity(s, dim, o.velocity_smoothing_ms);
+    st.behavior_derived = true;
+  } else if (spatial && o.behavior_names.empty() && dim >= 2 && dim <= 3) {
+    s.behavior_names = dim == 2 ? std::vector<std::string>{"x", "y"} : std::vector<std::string>{"x", "y", "z"};
+  }
 }
 
 void read_trials(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbReadStats& st) {
@@ -551,6 +668,20 @@ void set_extent(Session& s) {
   s.end_ns = lo <= hi ? hi : 0;
 }
 
+/// NWB 1.x keeps its version in a root dataset /nwb_version ("NWB-1.0.x"); 2.x in a root
+/// attribute (nwb-schema core/nwb.file.yaml: NWBFile attribute nwb_version, "2.x.y").
+void check_nwb_version(const NwbFile& f) {
+  std::string v1;
+  if (f.exists("/nwb_version") && !f.is_group("/nwb_version")) v1 = f.text_dataset("/nwb_version");
+  const std::string attr = f.text_attribute("/", "nwb_version");
+  if (v1.empty() && attr.rfind("1.", 0) == 0) v1 = attr;
+  if (v1.empty() && f.exists("/nwb_version")) v1 = "/nwb_version present";
+  if (!v1.empty()) {
+    throw std::runtime_error(f.path() + ": NWB 1.x is not supported (nwb_version '" + v1 +
+                             "'); spikeflow reads NWB 2.x (convert the file with pynwb / nwb-conversion-tools)");
+  }
+}
+
 }  // namespace
 
 Session read_nwb_session(const std::string& path, const NwbReadOptions& opts,
@@ -558,6 +689,7 @@ Session read_nwb_session(const std::string& path, const NwbReadOptions& opts,
   return core::as_input_file_error([&] {
     const SilenceHdf5Errors quiet;
     const NwbFile f(path);
+    check_nwb_version(f);
     Session s;
     NwbReadStats st;
     read_units(f, s, st);

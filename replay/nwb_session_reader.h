@@ -23,10 +23,20 @@ namespace spikeflow::replay {
 
 /// Where to find the behaviour and trials; the defaults fit NLB / DANDI reaching datasets.
 struct NwbReadOptions {
-  /// Name of the behaviour TimeSeries group, searched for recursively under behavior_module
-  /// (e.g. "hand_vel", "finger_vel", "cursor_vel"). Exactly one group of that name must exist.
-  /// Empty = read no behaviour (the session then has behavior_dim() == 0).
+  /// The behaviour series: a name searched for recursively under behavior_module (e.g.
+  /// "hand_vel", "cursor_vel", or "position" for a SpatialSeries inside a Position /
+  /// BehavioralTimeSeries container), or an absolute HDF5 path ("/processing/behavior/Position/
+  /// hand"). Exactly one group of that name must exist; a container (no `data` of its own) holding
+  /// exactly one series stands for that series. When it is missing, the error lists every series
+  /// found with its neurodata_type. Empty = read no behaviour (behavior_dim() == 0).
   std::string behavior_name = "hand_vel";
+  /// Derive velocity from the chosen series (for files that store only position): a causal
+  /// backward difference v[i] = (x[i] - x[i-1]) / (t[i] - t[i-1]), v[0] = 0, then a causal
+  /// first-order low-pass y[i] = y[i-1] + a (v[i] - y[i-1]), a = 1 - exp(-(t[i] - t[i-1]) / tau),
+  /// tau = velocity_smoothing_ms (0 = no smoothing). Units: the series' units per second. Causal,
+  /// so a live decoder trained on it sees nothing from the future. Columns: "vx", "vy", "vz".
+  bool derive_velocity = false;
+  double velocity_smoothing_ms = 20.0;
   std::string behavior_module = "/processing/behavior";  ///< HDF5 path of the ProcessingModule
   /// Names of the data columns; must have D entries when given. Empty = {"vx", "vy"} for D = 2,
   /// {"vx", "vy", "vz"} for D = 3, else "<behavior_name>" (D = 1) or "<behavior_name>_<i>".
@@ -45,6 +55,8 @@ struct NwbReadStats {
   size_t spikes = 0;
   size_t units_resorted = 0;  ///< units whose spike times were not ascending in the file (sorted)
   size_t behavior_samples = 0;
+  std::string behavior_path;       ///< HDF5 path of the series read
+  bool behavior_derived = false;   ///< velocity derived from it (NwbReadOptions::derive_velocity)
   size_t trials = 0;
   bool channels_from_electrodes = false;  ///< false: channel = unit id (no /units/electrodes)
 };
@@ -60,6 +72,8 @@ struct NwbReadStats {
 /// are not strictly increasing, NaN / inf in behaviour (with the count), a behaviour group that is
 /// missing or ambiguous (listing the TimeSeries that exist), then Session::validate's problems.
 /// Units without spikes are not an error: they are counted in stats->empty_units.
+/// An NWB 1.x file (root dataset /nwb_version, or a root nwb_version attribute "1.*") is refused
+/// with "<file>: NWB 1.x is not supported (...)".
 /// Thread contract: libhdf5 (Debian's serial build) is not thread-safe; do not call this
 /// concurrently with any other HDF5 user in the process (read_mat_session on v7.3 files included).
 Session read_nwb_session(const std::string& path, const NwbReadOptions& opts = NwbReadOptions{},

@@ -371,7 +371,9 @@ Session read_session_file(const std::string& path) {
   return core::as_input_file_error([&] { return decode(read_all(path), path); });
 }
 
-Session load_session(const std::string& path) {
+Session load_session(const std::string& path) { return load_session(path, NwbReadOptions{}); }
+
+Session load_session(const std::string& path, const NwbReadOptions& nwb) {
   core::check_input_file(path, "session file");
   // Content first (magic bytes), extension second, so a renamed file still loads and a misnamed
   // one is reported as what it is.
@@ -382,11 +384,11 @@ Session load_session(const std::string& path) {
     case core::FileFormat::kMatV5:
     case core::FileFormat::kMatV73: return read_mat_session(path, MatReadOptions{});
     // HDF5 at offset 0, without MATLAB's header. Named .mat: read_mat_session says what it is.
-    // Otherwise NWB 2.x, read with NwbReadOptions' defaults (behaviour TimeSeries "hand_vel"
-    // under /processing/behavior, trials from /intervals/trials).
+    // Otherwise NWB 2.x, read with nwb (by default: behaviour TimeSeries "hand_vel" under
+    // /processing/behavior, trials from /intervals/trials).
     case core::FileFormat::kHdf5:
       if (ext == ".mat") return read_mat_session(path, MatReadOptions{});
-      return read_nwb_session(path, NwbReadOptions{});
+      return read_nwb_session(path, nwb);
     case core::FileFormat::kRecording:
       throw core::InputFileError(path + ": is a spikeflow recording, not a session (pass it with --recording)");
     case core::FileFormat::kCheckpoint:
@@ -395,7 +397,7 @@ Session load_session(const std::string& path) {
   }
   if (ext == ".sfs") return read_session_file(path);  // reports the wrong magic
   if (ext == ".mat") return read_mat_session(path, MatReadOptions{});  // MAT v4 has no header to sniff
-  if (ext == ".nwb") return read_nwb_session(path, NwbReadOptions{});  // reports "not an HDF5 file"
+  if (ext == ".nwb") return read_nwb_session(path, nwb);  // reports "not an HDF5 file"
   throw core::InputFileError(path + ": unsupported session format (expected a .sfs session file, "
                                     "a .mat TrialData file or a .nwb NWB 2.x file)");
 }

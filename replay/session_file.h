@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "replay/nwb_session_reader.h"
 #include "replay/session.h"
 
 namespace spikeflow::replay {
@@ -18,5 +19,7 @@ Session read_session_file(const std::string& path);
 
 /// Reads any supported session format, chosen by content/extension (.sfs now; .mat, .nwb later).
 Session load_session(const std::string& path);
+/// As above; an NWB file is read with nwb (behaviour series, velocity derivation).
+Session load_session(const std::string& path, const NwbReadOptions& nwb);
 
 }  // namespace spikeflow::replay

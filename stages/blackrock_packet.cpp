@@ -40,24 +40,27 @@ void encode_blackrock_packet(BlackrockProtocol protocol, const BlackrockPacketHe
 }
 
 void encode_blackrock_spike(BlackrockProtocol protocol, uint64_t time, uint16_t chid, uint8_t unit,
-                            size_t wave_samples, std::vector<uint8_t>& out) {
+                            size_t wave_samples, std::vector<uint8_t>& out, uint8_t instrument) {
   std::array<uint8_t, kBlackrockSpikeFixedBytes + 2 * kBlackrockMaxWaveSamples> payload{};
   if (wave_samples > kBlackrockMaxWaveSamples) wave_samples = kBlackrockMaxWaveSamples;
   BlackrockPacketHeader h;
   h.time = time;
   h.chid = chid;
   h.type = unit;
+  h.instrument = instrument;
   encode_blackrock_packet(protocol, h,
                           std::span<const uint8_t>(payload.data(),
                                                    kBlackrockSpikeFixedBytes + 2 * wave_samples),
                           out);
 }
 
-void encode_blackrock_heartbeat(BlackrockProtocol protocol, uint64_t time, std::vector<uint8_t>& out) {
+void encode_blackrock_heartbeat(BlackrockProtocol protocol, uint64_t time, std::vector<uint8_t>& out,
+                                uint8_t instrument) {
   BlackrockPacketHeader h;
   h.time = time;
   h.chid = kBlackrockConfigChannel;
   h.type = kBlackrockTypeHeartbeat;
+  h.instrument = instrument;
   encode_blackrock_packet(protocol, h, {}, out);
 }
 

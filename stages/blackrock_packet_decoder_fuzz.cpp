@@ -1,9 +1,10 @@
 // libFuzzer target: datagrams into BlackrockPacketDecoder (stages/blackrock_packet_decoder.h).
-// Input: byte 0 picks the options (protocol, time_in_ticks, fe_channel_count, sample rate); the
+// Input: byte 0 picks the options (protocol, time_units, fe_channel_count, sample rate); the
 // rest is a series of datagrams, each a u16 little-endian length then that many bytes (the last
 // one takes whatever is left), decoded by one decoder so the 3.11 clock unwrapping carries over.
 // Invariants: at most one spike per smallest spike packet of the datagram; every spike has a
-// front-end channel, a kept unit (0..5) and 0 <= t_ns <= the batch's device_time_ns; a datagram
+// front-end channel key (instrument * 65536 + chid, chid 1..fe_channel_count; instrument 0 on
+// 3.11), a kept unit (0..5) and 0 <= t_ns <= the batch's device_time_ns; a datagram
 // without a usable time leaves an empty batch with device_time_ns = -1.
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       stages::BlackrockProtocol::kV4_1, stages::BlackrockProtocol::kV4_1};
   static constexpr int64_t kRates[4] = {30'000, 1, 1'000'000'000, 48'000};
   opt.protocol = kProtocols[o & 3];
-  opt.time_in_ticks = opt.protocol != stages::BlackrockProtocol::kV3_11 && (o & 4) != 0;
+  // 4.x: bit 2 ticks, else bit 6 auto (PROCREP / SYSREP), else ns; 3.11: ticks (auto is the same).
+  if (opt.protocol != stages::BlackrockProtocol::kV3_11) {
+    opt.time_units = (o & 4)    ? stages::BlackrockTimeUnits::kTicks
+                     : (o & 64) ? stages::BlackrockTimeUnits::kAuto
+                                : stages::BlackrockTimeUnits::kNs;
+  }
   opt.fe_channel_count = (o & 8) ? 0x7FFF : stages::kBlackrockDefaultFeChannels;
   opt.sample_rate_hz = kRates[(o >> 4) & 3];
   stages::BlackrockPacketDecoder decoder(opt);
@@ -49,7 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     FUZZ_CHECK(batch.device_time_ns >= 0);
     for (const auto& e : batch.events) {
-      FUZZ_CHECK(e.channel >= 1 && e.channel <= opt.fe_channel_count);
+      const uint32_t chid = e.channel % stages::kBlackrockInstrumentStride;
+      FUZZ_CHECK(chid >= 1 && chid <= opt.fe_channel_count);
+      FUZZ_CHECK(e.channel / stages::kBlackrockInstrumentStride <=
+                 (opt.protocol == stages::BlackrockProtocol::kV3_11 ? 0u : 255u));
       FUZZ_CHECK(e.unit <= stages::kBlackrockMaxUnit);
       FUZZ_CHECK(e.t_ns >= 0 && e.t_ns <= batch.device_time_ns);
     }

@@ -41,6 +41,7 @@ std::string_view to_string(FormatEventDrop reason) {
   switch (reason) {
     case FormatEventDrop::kNoise: return "noise";
     case FormatEventDrop::kUnknownUnit: return "unknown_unit";
+    case FormatEventDrop::kChannelOutOfRange: return "channel_out_of_range";
     case FormatEventDrop::kCount: break;
   }
   return "unknown";
@@ -77,6 +78,7 @@ void IngestStats::add(const IngestStats& o) {
   disconnects += o.disconnects;
   refused_source += o.refused_source;
   refused_connections += o.refused_connections;
+  connect_failures += o.connect_failures;
 }
 
 }  // namespace spikeflow::stages

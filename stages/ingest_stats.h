@@ -50,6 +50,8 @@ enum class FormatPacketDrop : uint8_t {
 enum class FormatEventDrop : uint8_t {
   kNoise = 0,    ///< Blackrock unit 255 (noise), Intan spike id with the "likely artifact" bit
   kUnknownUnit,  ///< Blackrock unit 6..254, Intan spike id of no documented meaning
+  kChannelOutOfRange,  ///< Blackrock: a spike-shaped packet on a chid that is no front-end
+                       ///< channel (chid 0 outside the sample groups, or above fe_channels)
   kCount
 };
 
@@ -63,7 +65,8 @@ std::string_view to_string(FormatEventDrop reason);
 struct IngestStats {
   uint64_t packets_accepted = 0;
   uint64_t events_accepted = 0;
-  uint64_t heartbeats = 0;                 ///< accepted packets with no events
+  uint64_t heartbeats = 0;  ///< heartbeats seen: native datagrams with no events, Blackrock
+                            ///< system heartbeat packets (cbPKT_SYSHEARTBEAT, every 10 ms)
   std::array<uint64_t, static_cast<size_t>(PacketDrop::kCount)> packet_drops{};
   std::array<uint64_t, static_cast<size_t>(EventDrop::kCount)> event_drops{};
   uint64_t packets_lost = 0;               ///< sequence gaps (packets never seen)
@@ -75,17 +78,20 @@ struct IngestStats {
   // stages/intan_spike_stream.h, stages/native_stream_framer.h); zero for native UDP.
   std::array<uint64_t, static_cast<size_t>(FormatPacketDrop::kCount)> format_packet_drops{};
   std::array<uint64_t, static_cast<size_t>(FormatEventDrop::kCount)> format_event_drops{};
-  uint64_t packets_skipped = 0;  ///< well-formed packets that carry no spikes and no usable clock
-                                 ///< (Blackrock continuous, digital/analog input, ...): not errors
+  uint64_t packets_skipped = 0;  ///< well-formed Blackrock packets that carry no spike (continuous
+                                 ///< sample groups, digital/analog input, ...; their time still
+                                 ///< advances the clock): not errors
   uint64_t clock_wraps = 0;      ///< 32-bit device clock wrapped (Blackrock 3.x, Intan); time
                                  ///< keeps increasing across it
   uint64_t resync_bytes = 0;     ///< Intan: bytes skipped while looking for the next record magic
 
-  uint64_t connections = 0;      ///< TCP connections accepted (set by the pipeline's TCP ingest)
+  uint64_t connections = 0;      ///< TCP connections made (accepted, or connected in client mode)
   uint64_t disconnects = 0;      ///< TCP connections closed by the peer or dropped after an error
   /// Access control (`ingest.allow`, pipeline/cidr_set.h), counted by the pipeline's ingest:
   uint64_t refused_source = 0;       ///< UDP datagrams from a source not allowed: dropped undecoded
   uint64_t refused_connections = 0;  ///< TCP connections from a source not allowed: closed at accept
+  uint64_t connect_failures = 0;     ///< client mode (ingest.connect): attempts that failed; retried
+                                     ///< with backoff
 
   /// Every dropped packet / event, all formats and reasons (refused_source included).
   uint64_t packets_dropped() const;

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <numeric>
+#include <tuple>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -60,12 +64,38 @@ void encode_intan_spike(std::string_view name, uint32_t timestamp, uint8_t spike
   w.write<uint8_t>(spike_id);
 }
 
+std::pair<int64_t, int64_t> intan_rate_fraction(double hz) {
+  if (!(hz >= 1.0 && hz <= 1e9)) return {0, 0};
+  for (int64_t q = 1; q <= 1000; ++q) {
+    const double p = std::round(hz * static_cast<double>(q));
+    if (std::abs(p / static_cast<double>(q) - hz) <= 1e-12 * hz) {
+      const auto pi = static_cast<int64_t>(p);
+      const int64_t g = std::gcd(pi, q);
+      // ticks_to_ns(ticks * q, p) is exact only while p <= INT64_MAX / 1e9 (its remainder term
+      // multiplies by 1e9): 10000000.001 Hz = 10000000001/1000 would overflow it.
+      if (pi / g > kIntanMaxRateNumerator) return {0, 0};
+      return {pi / g, q / g};
+    }
+  }
+  return {0, 0};
+}
+
+int64_t intan_write_period_ns(int blocks_per_write, double sample_rate_hz) {
+  if (blocks_per_write < 1 || !(sample_rate_hz > 0)) return 0;
+  return static_cast<int64_t>(std::ceil(static_cast<double>(blocks_per_write) * kIntanFramesPerBlock * 1e9 /
+                                        sample_rate_hz));
+}
+
 std::vector<std::string> IntanOptions::validate() const {
   std::vector<std::string> errors;
-  if (sample_rate_hz < 1 || sample_rate_hz > 1'000'000'000) {
+  if (!(sample_rate_hz >= 1 && sample_rate_hz <= 1'000'000'000)) {
     errors.push_back(fmt::format(
         "intan.sample_rate_hz = {}: required, must be in [1, 1e9] Hz (RHX: get sampleratehertz)",
         sample_rate_hz));
+  } else if (intan_rate_fraction(sample_rate_hz).second == 0) {
+    errors.push_back(fmt::format("intan.sample_rate_hz = {}: not a fraction p/q with q <= 1000 and p <= {} "
+                                 "(e.g. 30000, 10000/3 = 3333.3333333333)",
+                                 sample_rate_hz, kIntanMaxRateNumerator));
   }
   return errors;
 }
@@ -85,7 +115,9 @@ const IntanOptions& checked(const IntanOptions& options) {
 }  // namespace
 
 IntanSpikeStreamDecoder::IntanSpikeStreamDecoder(const IntanOptions& options)
-    : options_(checked(options)) {}
+    : options_(checked(options)) {
+  std::tie(rate_num_, rate_den_) = intan_rate_fraction(options_.sample_rate_hz);
+}
 
 void IntanSpikeStreamDecoder::reset() {
   clock_.reset();
@@ -169,7 +201,9 @@ void IntanSpikeStreamDecoder::decode_record(const uint8_t* p, core::EventBatch& 
   bool wrapped = false;
   const int64_t ticks = clock_.unwrap(timestamp, wrapped);
   if (wrapped) ++stats_.clock_wraps;
-  if (ticks >= 0 && !ticks_fit_ns(ticks, options_.sample_rate_hz)) {
+  // ticks / (p/q) s = ticks * q / p s: ticks_to_ns(ticks * q, p), checked for overflow first.
+  if (ticks >= 0 && (ticks > std::numeric_limits<int64_t>::max() / rate_den_ ||
+                     !ticks_fit_ns(ticks * rate_den_, rate_num_))) {
     // Hundreds of years of samples: no real device time (the ns would overflow).
     ++stats_.packet_drops[static_cast<size_t>(PacketDrop::kBadPacketTime)];
     return;
@@ -179,7 +213,7 @@ void IntanSpikeStreamDecoder::decode_record(const uint8_t* p, core::EventBatch& 
     ++stats_.event_drops[static_cast<size_t>(EventDrop::kNegativeTime)];
     return;
   }
-  const int64_t t_ns = ticks_to_ns(ticks, options_.sample_rate_hz);
+  const int64_t t_ns = ticks_to_ns(ticks * rate_den_, rate_num_);
   out.device_time_ns = std::max(out.device_time_ns, t_ns);
 
   uint16_t unit = id;

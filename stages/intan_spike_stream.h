@@ -20,9 +20,18 @@
 //   unit   = 0 for 0x40 (unclassified), 1..4 for a single type bit 0x01..0x08; ids with the
 //            0x80 artifact bit are dropped as noise (FormatEventDrop::kNoise), any other id is
 //            dropped as kUnknownUnit. With IntanOptions::raw_spike_id the id byte is the unit as is.
-//   t_ns   = unwrapped timestamp * 1e9 / sample_rate_hz, rounded down (exact integer math). A
-//            count whose ns would overflow int64 (~292 years) drops the record
+//   t_ns   = unwrapped timestamp * 1e9 / sample_rate_hz, rounded down (exact integer math on
+//            the rate as a fraction p/q, q <= 1000: RHX's "3333 Hz" mode is 10000/3 Hz,
+//            Engine/Processing/systemstate.cpp sampleRate->addItem("3333", ..., 10000.0 / 3.0)).
+//            A count whose ns would overflow int64 (~292 years) drops the record
 //            (PacketDrop::kBadPacketTime; not counted in packets_accepted).
+//
+// Write size: RHX sends its spike records once per TCPNumberDataBlocksPerWrite data blocks of
+// 128 frames (Engine/Processing/systemstate.cpp tcpNumDataBlocksWrite, default 10;
+// Engine/Processing/systemstate.h FramesPerBlock = 128; Engine/Threads/tcpdataoutputthread.cpp
+// waits for FramesPerBlock * tcpNumDataBlocksWrite frames before each write), so the oldest spike
+// of a write arrives intan_write_period_ns (42.7 ms at 30 kHz) after its time; the pipeline's
+// default chunking grace for this format covers that (pipeline/config_keys.cpp).
 //
 // Producer: Intan RHX (tests: encode_intan_spike). Consumer: pipeline TCP ingest (one decoder per
 // connection), owned and called by its ingest thread; stats() readable by that thread only.
@@ -31,10 +40,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/event_batch.h"
@@ -50,6 +61,21 @@ constexpr uint32_t kIntanChannelsPerPort = 128;
 constexpr uint32_t kIntanPorts = 8;  ///< A..H
 constexpr uint8_t kIntanSpikeIdUnclassified = 0x40;
 constexpr uint8_t kIntanSpikeIdArtifact = 0x80;
+constexpr int kIntanFramesPerBlock = 128;       ///< RHX FramesPerBlock
+constexpr int kIntanDefaultBlocksPerWrite = 10;  ///< RHX TCPNumberDataBlocksPerWrite default
+constexpr uint16_t kIntanDefaultSpikePort = 5002;  ///< RHX tcpSpikeDataCommunicator default port
+
+/// Time between RHX spike-port writes: blocks_per_write * 128 frames at sample_rate_hz, in ns.
+int64_t intan_write_period_ns(int blocks_per_write, double sample_rate_hz);
+
+/// Largest numerator intan_rate_fraction returns: INT64_MAX / 1e9, so the exact tick -> ns
+/// conversion cannot overflow.
+constexpr int64_t kIntanMaxRateNumerator = std::numeric_limits<int64_t>::max() / 1'000'000'000;
+
+/// sample_rate_hz as an exact fraction {p, q} with q <= 1000 (10000/3 -> {10000, 3}), or {0, 0}
+/// when no such fraction lies within 1e-12 relative of it (write 3333.3333333333 for 10000/3) or
+/// its numerator p exceeds kIntanMaxRateNumerator.
+std::pair<int64_t, int64_t> intan_rate_fraction(double sample_rate_hz);
 
 /// "P-NNN" -> channel (port * 128 + NNN), or nullopt when the name is not of that form.
 std::optional<uint32_t> intan_channel_from_name(std::span<const char, kIntanNameBytes> name);
@@ -61,9 +87,9 @@ void encode_intan_spike(std::string_view name, uint32_t timestamp, uint8_t spike
                         std::vector<uint8_t>& out);
 
 struct IntanOptions {
-  /// Amplifier sample rate the timestamps count in, Hz; required, [1, 1e9], e.g. 30000. RHX
-  /// reports it on its command port ("get sampleratehertz").
-  int64_t sample_rate_hz = 0;
+  /// Amplifier sample rate the timestamps count in, Hz; required, [1, 1e9], e.g. 30000 or
+  /// 3333.333... (10000/3). RHX reports it on its command port ("get sampleratehertz").
+  double sample_rate_hz = 0;
   /// Use the spike id byte as the unit unchanged instead of the mapping above.
   bool raw_spike_id = false;
 
@@ -103,6 +129,7 @@ class IntanSpikeStreamDecoder {
   IntanOptions options_;
   IngestStats stats_;
   WrappingClock32 clock_;
+  int64_t rate_num_ = 1, rate_den_ = 1;  ///< sample_rate_hz = rate_num_ / rate_den_
   std::array<uint8_t, kIntanSpikeRecordBytes - 1> carry_{};
   size_t carry_len_ = 0;
   bool in_sync_ = true;  ///< false while skipping bytes to find the next magic

@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const uint8_t o = data[0];
   stages::IntanOptions opt;
-  static constexpr int64_t kRates[4] = {30'000, 1, 1'000'000'000, 20'000};
+  static constexpr double kRates[4] = {30'000, 1, 1'000'000'000, 20'000};
   opt.raw_spike_id = (o & 1) != 0;
   opt.sample_rate_hz = kRates[(o >> 1) & 3];
   uint32_t rng = o * 2654435761u + 1;

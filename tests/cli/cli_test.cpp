@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "models/trainer.h"
 #include "replay/recording_file.h"
 #include "tests/common/test_support.h"
+#include "tests/replay/nwb_test_util.h"
 
 extern char** environ;
 
@@ -548,6 +550,61 @@ TEST_F(CliExportTest, inspect_tells_each_kind_by_content_in_text_and_json) {
   const std::string err = slurp(bad.log);
   EXPECT_NE(err.find("notes.txt: not a spikeflow"), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+TEST_F(CliTest, an_nwb_file_with_position_only_trains_and_replays) {
+  // A lab's NWB layout: behaviour is a SpatialSeries inside a Position container (nwb-schema
+  // core/nwb.behavior.yaml), no hand_vel, no electrodes table. 16 units whose rates follow the
+  // hand's velocity, 40 s, position at 100 Hz.
+  replay::testing::NwbFixture f;
+  f.ids.clear();
+  f.spikes_s.clear();
+  for (int u = 1; u <= 16; ++u) {
+    f.ids.push_back(u);
+    std::vector<double> st;
+    double t = 0.0;
+    uint32_t x = 12345u * static_cast<uint32_t>(u);
+    while (t < 40.0) {
+      x = x * 1664525u + 1013904223u;
+      const double vx = std::cos(t), vy = -std::sin(t);
+      const double rate = 20.0 + 15.0 * (u % 2 ? vx : vy) * (u % 4 < 2 ? 1 : -1);
+      t += -std::log((x >> 8) / 16777216.0 + 1e-9) / rate;
+      if (t < 40.0) st.push_back(t);
+    }
+    f.spikes_s.push_back(st);
+  }
+  f.electrodes.reset();
+  f.electrode_table_rows = -1;
+  f.behavior_group = "/processing/behavior/Position/hand";
+  f.behavior.clear();
+  std::vector<double> ts;
+  for (int i = 0; i < 4000; ++i) {
+    const double t = i / 100.0;
+    ts.push_back(t);
+    f.behavior.push_back(std::sin(t));
+    f.behavior.push_back(std::cos(t));
+  }
+  f.behavior_dims = {4000, 2};
+  f.timestamps = ts;
+  f.conversion.reset();
+  f.offset.reset();
+  f.trials = false;
+  replay::testing::write_nwb(path("pos.nwb"), f);
+
+  auto plain = start({"train", "-s", path("pos.nwb"), "-o", path("m.ckpt")}, path("plain.log"));
+  EXPECT_NE(wait_exit(plain), 0);
+  EXPECT_NE(slurp(plain.log).find("Position/hand"), std::string::npos) << slurp(plain.log);  // found series listed
+
+  auto train = start({"train", "-s", path("pos.nwb"), "-o", path("m.ckpt"), "--behaviour", "Position",
+                      "--behaviour-velocity", "--epochs", "2", "--max-seconds", "60", "--dim", "16",
+                      "--rnn-hidden", "16"},
+                     path("train.log"));
+  ASSERT_EQ(wait_exit(train), 0) << slurp(train.log);
+  auto rep = start({"replay", "-s", path("pos.nwb"), "--behaviour", "Position", "--behaviour-velocity",
+                    "--checkpoint", path("m.ckpt"), "--part", "all"},
+                   path("replay.log"));
+  EXPECT_EQ(wait_exit(rep), 0) << slurp(rep.log);
+  EXPECT_NE(slurp(rep.log).find("out of order 0"), std::string::npos) << slurp(rep.log);
 }
 
 }  // namespace

@@ -229,10 +229,10 @@ void config() {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   put("config_reader_fuzz", "live_native.yaml", text);
   pipeline::PipelineConfig c;
-  c.ingest.format = "blackrock";
-  c.ingest.blackrock_protocol = "3.11";
+  c.ingest.format = pipeline::IngestFormat::kBlackrock;
+  c.ingest.blackrock_protocol = stages::BlackrockProtocol::kV3_11;
   c.decoder.checkpoint = "m.ckpt";
-  c.publish.format = "json";
+  c.publish.format = pipeline::PublishFormat::kJson;
   put("config_reader_fuzz", "blackrock.yaml", pipeline::to_yaml(c));
   put("config_reader_fuzz", "empty.yaml", std::string("{}\n"));
 }

@@ -6,6 +6,7 @@
 
 #include <zmq.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <filesystem>
@@ -141,6 +142,36 @@ TEST(AccessTest, preflight_refuses_a_non_loopback_bind_without_an_allow_list) {
   c.ingest.allow.clear();
   c.ingest.transport = Transport::kNone;  // replay: nothing listens
   EXPECT_TRUE(preflight(c, nullptr, false).errors.empty());
+  // Client mode (ingest.connect) binds nothing: ingest.address is unused, so no allow list is needed.
+  c.ingest.transport = Transport::kTcp;
+  c.ingest.connect = "10.1.2.3:5002";
+  EXPECT_TRUE(preflight(c, nullptr, false).errors.empty());
+  c.ingest.allow = {"10.1.2.0/244"};  // but a bad entry is still a bad entry
+  EXPECT_TRUE(has(preflight(c, nullptr, false).errors, "ingest.allow: '10.1.2.0/244'"));
+}
+
+TEST(AccessTest, client_mode_dials_its_configured_server_whatever_ingest_allow_says) {
+  // ingest.allow guards a listening socket; in client mode the peer is the server the config names.
+  asio::io_context io;
+  asio::ip::tcp::acceptor server(io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::atomic<uint64_t> events{0};
+  IngestConfig c;
+  c.transport = Transport::kTcp;
+  c.allow = {"10.0.0.0/8"};  // does not hold 127.0.0.1
+  c.connect = "127.0.0.1:" + std::to_string(server.local_endpoint().port());
+  auto ingest = make_ingest(c, [&](core::EventBatch& b) { events += b.events.size(); });
+  ingest->start();
+  asio::ip::tcp::socket peer = server.accept();
+  std::vector<uint8_t> frame;
+  stages::NativePacketHeader h;
+  h.device_time_ns = 2'000'000;
+  stages::encode_native_frame(h, std::vector<core::SpikeEvent>{{1'000'000, 4, 1, 0}}, frame);
+  asio::write(peer, asio::buffer(frame));
+  ASSERT_TRUE(testing::wait_until([&] { return events.load() == 1; }));
+  ingest->stop();
+  const auto s = ingest->stats();
+  EXPECT_EQ(s.connections, 1u);
+  EXPECT_EQ(s.refused_connections, 0u);
 }
 
 TEST(AccessTest, publishing_beyond_loopback_needs_allow_remote) {

@@ -5,11 +5,18 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <vector>
 
+#include "pipeline/config_keys.h"
 #include "pipeline/ingest.h"
+#include "pipeline/pipeline_config.h"
+#include "stages/binner.h"
 #include "stages/blackrock_packet.h"
 #include "stages/intan_spike_stream.h"
 #include "stages/native_packet.h"
@@ -200,6 +207,197 @@ TEST(IngestTest, bind_failure_names_the_address) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(c.port)), std::string::npos) << e.what();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intan RHX as it really runs (Intan-Technologies/Intan-RHX @ a121e79). RHX is the TCP server
+// (Engine/Processing/systemstate.cpp:299, tcpSpikeDataCommunicator on port 5002) and writes its
+// spike records once per TCPNumberDataBlocksPerWrite blocks of FramesPerBlock frames
+// (systemstate.cpp:244 default 10; systemstate.h:75 FramesPerBlock = 128;
+// Engine/Threads/tcpdataoutputthread.cpp:92-99 and :318). Each record is built field by field as
+// tcpdataoutputthread.cpp:167-181 does: u32 TCPSpikeMagicNumber (Engine/API/Hardware/rhxglobals.h:224),
+// char nativeName[5], u32 timestamp (tcpdataoutputthread.cpp:57), u8 spikeId
+// (Engine/Processing/waveformfifo.h:64-71). Written here without encode_intan_spike.
+
+constexpr uint32_t kRhxSpikeMagic = 0x3ae2710f;  // rhxglobals.h:224
+constexpr int kRhxFramesPerBlock = 128;          // systemstate.h:75
+constexpr int kRhxBlocksPerWrite = 10;           // systemstate.cpp:244 default
+
+void rhx_record(std::vector<uint8_t>& out, const char (&name)[6], uint32_t timestamp, uint8_t spike_id) {
+  const size_t at = out.size();
+  out.resize(at + 14);
+  std::memcpy(out.data() + at, &kRhxSpikeMagic, 4);  // x86 little-endian, as RHX writes it
+  std::memcpy(out.data() + at + 4, name, 5);
+  std::memcpy(out.data() + at + 9, &timestamp, 4);
+  out[at + 13] = spike_id;
+}
+
+/// One RHX write: every frame of blocks * 128 frames from first_frame; channel c of port A spikes
+/// at frame f when (f * 7 + c * 13) % period == 0 (a deterministic, dense pattern). Returns the
+/// spike count.
+size_t rhx_write(std::vector<uint8_t>& out, uint32_t first_frame, int channels, int period,
+                 int blocks = kRhxBlocksPerWrite) {
+  size_t n = 0;
+  for (uint32_t f = first_frame; f < first_frame + uint32_t(blocks * kRhxFramesPerBlock); ++f) {
+    for (int c = 0; c < channels; ++c) {
+      if ((f * 7 + uint32_t(c) * 13) % uint32_t(period) != 0) continue;
+      char name[6];
+      std::snprintf(name, sizeof name, "A-%03d", c);
+      rhx_record(out, name, f, c % 2 ? 0x01 : 0x40);  // SpikeIdSpikeType1 / SpikeIdUnclassifiedSpike
+      ++n;
+    }
+  }
+  return n;
+}
+
+/// Replays an RHX session through the decoder and the binner on a simulated host clock: each
+/// write arrives 1 ms after its last frame (the LAN), the binner is ticked every host ms. Returns
+/// {spikes sent, spikes binned, late spikes}.
+struct BurstResult {
+  uint64_t sent = 0, binned = 0, late = 0;
+};
+BurstResult replay_rhx_bursts(const PipelineConfig& cfg, int writes, int blocks = kRhxBlocksPerWrite) {
+  stages::IntanOptions io;
+  io.sample_rate_hz = cfg.ingest.sample_rate_hz;
+  stages::IntanSpikeStreamDecoder decoder(io);
+  stages::Binner binner(cfg.chunking);
+  std::vector<core::RawChunk> closed;
+  core::EventBatch batch;
+  BurstResult r;
+  const auto [p, q] = stages::intan_rate_fraction(cfg.ingest.sample_rate_hz);
+  auto frame_ns = [&](uint64_t f) { return stages::ticks_to_ns(static_cast<int64_t>(f) * q, p); };
+  const int64_t kHostOffset = 5'000'000'000, kTransit = 1'000'000;
+  int64_t host = kHostOffset;
+  for (int w = 0; w < writes; ++w) {
+    const auto first = static_cast<uint32_t>(w * blocks * kRhxFramesPerBlock);
+    std::vector<uint8_t> bytes;
+    r.sent += rhx_write(bytes, first, 32, 301, blocks);
+    const int64_t arrival = kHostOffset + frame_ns(first + blocks * kRhxFramesPerBlock - 1) + kTransit;
+    for (; host < arrival; host += 1'000'000) binner.tick(host, closed);
+    decoder.feed(bytes, arrival, batch);
+    binner.push(batch, closed);
+  }
+  binner.flush(host, closed);
+  r.late = binner.stats().late_events;
+  r.binned = binner.stats().events_binned;
+  return r;
+}
+
+TEST(IntanRhxTest, stock_rhx_writes_lose_no_spike_with_the_intan_defaults) {
+  const auto cfg = parse_pipeline_config("ingest: {format: intan, transport: tcp, sample_rate_hz: 30000}\n", "t");
+  // One write period (10 x 128 frames at 30 kHz = 42.7 ms) + 10 ms.
+  EXPECT_EQ(cfg.chunking.deadline_grace_ns, stages::intan_write_period_ns(10, 30000) + 10'000'000);
+  const auto r = replay_rhx_bursts(cfg, 400);  // 17 s of recording
+  EXPECT_GT(r.sent, 10'000u);
+  EXPECT_EQ(r.late, 0u);
+  EXPECT_EQ(r.binned, r.sent);
+  // The generic defaults (what every format got before) count some of the same spikes late.
+  auto generic = cfg;
+  generic.chunking = stages::BinnerOptions{};
+  const auto g = replay_rhx_bursts(generic, 400);
+  EXPECT_GT(g.late, 0u);
+  std::printf("[figures] RHX 30 kHz, 10 blocks/write: sent %llu, binned %llu, late %llu (generic defaults: late "
+              "%llu = %.1f %%)\n",
+              static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.binned),
+              static_cast<unsigned long long>(r.late), static_cast<unsigned long long>(g.late),
+              100.0 * static_cast<double>(g.late) / static_cast<double>(g.sent));
+}
+
+TEST(IntanRhxTest, the_3333_hz_mode_is_10000_over_3_and_exact) {
+  // RHX's "3333" sample rate item is 10000.0 / 3.0 Hz (Engine/Processing/systemstate.cpp:125).
+  const auto cfg =
+      parse_pipeline_config("ingest: {format: intan, transport: tcp, sample_rate_hz: 3333.3333333333335}\n", "t");
+  EXPECT_EQ(stages::intan_rate_fraction(cfg.ingest.sample_rate_hz), (std::pair<int64_t, int64_t>{10000, 3}));
+  stages::IntanOptions io;
+  io.sample_rate_hz = cfg.ingest.sample_rate_hz;
+  stages::IntanSpikeStreamDecoder d(io);
+  std::vector<uint8_t> bytes;
+  rhx_record(bytes, "A-001", 10000, 0x40);  // 10000 samples = 3 s exactly
+  core::EventBatch b;
+  d.feed(bytes, 0, b);
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0].t_ns, 3'000'000'000);
+  const auto r = replay_rhx_bursts(cfg, 40);  // a write every 384 ms
+  EXPECT_EQ(r.late, 0u);
+  EXPECT_EQ(r.binned, r.sent);
+  std::printf("[figures] RHX 3333 Hz: sent %llu, binned %llu, late %llu\n", static_cast<unsigned long long>(r.sent),
+              static_cast<unsigned long long>(r.binned), static_cast<unsigned long long>(r.late));
+  // A rate that is no small fraction is refused with the key's name.
+  EXPECT_THROW(parse_pipeline_config("ingest: {format: intan, transport: tcp, sample_rate_hz: 3333.1234567}\n", "t"),
+               ConfigError);
+}
+
+TEST(IntanRhxTest, client_mode_connects_to_rhx_and_reconnects_with_backoff) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor rhx(io, {asio::ip::make_address("127.0.0.1"), 0});  // RHX listens
+  const uint16_t port = rhx.local_endpoint().port();
+  Collector got;
+  auto c = config("intan", "tcp");
+  c.sample_rate_hz = 30000;
+  c.connect = "127.0.0.1:" + std::to_string(port);
+  auto ingest = make_ingest(c, got.sink());
+  ingest->start();
+  size_t sent = 0;
+  {
+    asio::ip::tcp::socket peer = rhx.accept();
+    for (int w = 0; w < 5; ++w) {
+      std::vector<uint8_t> bytes;
+      sent += rhx_write(bytes, static_cast<uint32_t>(w * 1280), 16, 97);
+      asio::write(peer, asio::buffer(bytes));  // one write per burst, as RHX does
+    }
+    ASSERT_TRUE(got.wait([&](auto& ev, int64_t) { return ev.size() == sent; }));
+  }  // RHX stops: the ingest sees the disconnect
+  ASSERT_TRUE(wait_stats(*ingest, [](const stages::IngestStats& s) { return s.disconnects == 1; }));
+  rhx.close();  // and is not listening for a while: attempts fail and are counted
+  ASSERT_TRUE(wait_stats(*ingest, [](const stages::IngestStats& s) { return s.connect_failures >= 1; }));
+  asio::ip::tcp::acceptor again(io);
+  again.open(asio::ip::tcp::v4());
+  again.set_option(asio::socket_base::reuse_address(true));
+  again.bind({asio::ip::make_address("127.0.0.1"), port});
+  again.listen();
+  asio::ip::tcp::socket peer = again.accept();  // the ingest comes back by itself
+  std::vector<uint8_t> bytes;
+  sent += rhx_write(bytes, 0, 16, 97, 1);
+  asio::write(peer, asio::buffer(bytes));
+  ASSERT_TRUE(got.wait([&](auto& ev, int64_t) { return ev.size() == sent; }));
+  // The ingest thread publishes its counters after the sink returns: wait for them too.
+  ASSERT_TRUE(wait_stats(*ingest, [&](const stages::IngestStats& st) { return st.events_accepted == sent; }));
+  const auto s = ingest->stats();
+  EXPECT_EQ(s.connections, 2u);
+  EXPECT_EQ(s.events_accepted, sent);
+  EXPECT_EQ(s.events_dropped(), 0u);
+  EXPECT_EQ(ingest->port(), port);
+  ingest->stop();
+}
+
+TEST(IntanRhxTest, bad_connect_values_are_config_errors) {
+  EXPECT_THROW(parse_pipeline_config("ingest: {format: intan, transport: tcp, connect: nohostport}\n", "t"),
+               ConfigError);
+  EXPECT_THROW(parse_pipeline_config("ingest: {format: native, transport: udp, connect: 'a:1'}\n", "t"),
+               ConfigError);
+}
+
+TEST(BlackrockIngestTest, two_nsps_over_udp_keep_their_channels_apart) {
+  Collector got;
+  auto c = config("blackrock", "udp");
+  c.blackrock_time_units = stages::BlackrockTimeUnits::kNs;
+  auto ingest = make_ingest(c, got.sink());
+  ingest->start();
+  // Two instruments, the same chids 1..8: 4.2 headers (CereLink types.h:230-237, instrument at
+  // byte 14), encoded with the instrument byte set.
+  std::vector<uint8_t> d;
+  for (uint8_t inst = 0; inst < 2; ++inst) {
+    for (uint16_t chid = 1; chid <= 8; ++chid) {
+      stages::encode_blackrock_spike(stages::BlackrockProtocol::kV4_1, 1000 + chid, chid, 0, 48, d, inst);
+    }
+  }
+  udp_send(ingest->port(), d);
+  ASSERT_TRUE(got.wait([](auto& ev, int64_t) { return ev.size() == 16; }));
+  std::set<uint32_t> channels;
+  for (const auto& e : got.events()) channels.insert(e.channel);
+  EXPECT_EQ(channels.size(), 16u);
+  EXPECT_TRUE(channels.count(stages::blackrock_channel_key(1, 8)));
+  ingest->stop();
 }
 
 }  // namespace

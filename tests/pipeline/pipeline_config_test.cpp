@@ -174,7 +174,10 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
                                                    {"chunking.deadline_grace_ms", "20"},
                                                    {"chunking.max_grace_ms", "30"},
                                                    {"chunking.max_future_ms", "60"},
-                                                   {"ingest.allow", "10.1.2.0/24, ::1/128"}};
+                                                   {"ingest.allow", "10.1.2.0/24, ::1/128"},
+                                                   {"ingest.connect", "127.0.0.1:5002"}};
+    // Keys valid only with a sibling set too: that sibling, written beside the key.
+    const std::map<std::string, std::string> sibling{{"ingest.connect", "transport: tcp"}};
     std::string other;
     const auto i64 = [](double v) { return fmt::format("{}", static_cast<int64_t>(v)); };
     switch (k.type) {
@@ -198,6 +201,7 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
     std::stringstream ps(k.name);
     for (std::string part; std::getline(ps, part, '.');) parts.push_back(part);
     for (size_t i = 0; i < parts.size(); ++i) {
+      if (i + 1 == parts.size() && sibling.count(k.name)) yaml += std::string(2 * i, ' ') + sibling.at(k.name) + "\n";
       yaml += std::string(2 * i, ' ') + parts[i] + ":" + (i + 1 < parts.size() ? "\n" : " '" + other + "'\n");
     }
     PipelineConfig c;

@@ -433,5 +433,139 @@ TEST(NwbSessionReaderTest, fuzz_regression_group_cycle_does_not_overflow_the_sta
   }
 }
 
+// Labs' files as the NWB schema lays them out (NeurodataWithoutBorders/nwb-schema @ 942672b):
+// core/nwb.behavior.yaml — Position is a container of SpatialSeries (neurodata_type_inc
+// TimeSeries, data T x D "x, y, z" positions), BehavioralTimeSeries a container of TimeSeries;
+// core/nwb.file.yaml:8 — NWB 2.x keeps nwb_version as a root attribute.
+testing::NwbFixture position_fixture() {
+  testing::NwbFixture f;
+  f.behavior_group = "/processing/behavior/Position/hand";
+  // x = 2 t, y = -t at 100 Hz for 1 s (units: m; velocity (2, -1) m/s).
+  f.behavior.clear();
+  std::vector<double> ts;
+  for (int i = 0; i < 100; ++i) {
+    ts.push_back(i / 100.0);
+    f.behavior.push_back(2.0 * i / 100.0);
+    f.behavior.push_back(-1.0 * i / 100.0);
+  }
+  f.behavior_dims = {100, 2};
+  f.timestamps = ts;
+  f.conversion.reset();
+  f.offset.reset();
+  return f;
+}
+
+TEST(NwbBehaviourChoiceTest, spatial_series_in_position_by_container_name_with_derived_velocity) {
+  TempDir dir;
+  const std::string path = dir.file("pos.nwb");
+  testing::write_nwb(path, position_fixture());
+  {
+    // Add the neurodata_type attributes pynwb writes.
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    for (auto [obj, type] : {std::pair{"/processing/behavior/Position", "Position"},
+                             std::pair{"/processing/behavior/Position/hand", "SpatialSeries"}}) {
+      const hid_t t = H5Tcopy(H5T_C_S1);
+      H5Tset_size(t, H5T_VARIABLE);
+      const hid_t sp = H5Screate(H5S_SCALAR);
+      const hid_t a = H5Acreate_by_name(file, obj, "neurodata_type", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      const char* p = type;
+      ASSERT_GE(H5Awrite(a, t, &p), 0);
+      H5Aclose(a);
+      H5Sclose(sp);
+      H5Tclose(t);
+    }
+    H5Fclose(file);
+  }
+  // The default name is missing: the error says which series exist and how to pick one.
+  try {
+    read_nwb_session(path);
+    FAIL() << "hand_vel does not exist";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("no TimeSeries named 'hand_vel'"), std::string::npos) << m;
+    EXPECT_NE(m.find("/processing/behavior/Position/hand (SpatialSeries)"), std::string::npos) << m;
+  }
+  // Position as stored: columns x, y.
+  NwbReadOptions o;
+  o.behavior_name = "Position";  // the container: its only series
+  NwbReadStats st;
+  auto s = read_nwb_session(path, o, &st);
+  EXPECT_EQ(st.behavior_path, "/processing/behavior/Position/hand");
+  EXPECT_EQ(s.behavior_names, (std::vector<std::string>{"x", "y"}));
+  EXPECT_FLOAT_EQ(s.behavior[2 * 50], 1.0f);
+  // Velocity derived causally, no smoothing: exactly the slope from the second sample on.
+  o.derive_velocity = true;
+  o.velocity_smoothing_ms = 0;
+  s = read_nwb_session(path, o, &st);
+  EXPECT_TRUE(st.behavior_derived);
+  EXPECT_EQ(s.behavior_names, (std::vector<std::string>{"vx", "vy"}));
+  EXPECT_EQ(s.behavior[0], 0.0f);
+  for (size_t i = 1; i < 100; ++i) {
+    EXPECT_NEAR(s.behavior[2 * i], 2.0, 1e-3) << i;
+    EXPECT_NEAR(s.behavior[2 * i + 1], -1.0, 1e-3) << i;
+  }
+  // With the 20 ms low-pass: rises towards the slope, never overshoots (causal); the tolerance is
+  // float rounding of the positions divided by the 10 ms step.
+  o.velocity_smoothing_ms = 20;
+  s = read_nwb_session(path, o);
+  for (size_t i = 2; i < 100; ++i) {
+    EXPECT_GE(s.behavior[2 * i], s.behavior[2 * (i - 1)] - 1e-3f);
+    EXPECT_LE(s.behavior[2 * i], 2.0f + 1e-3f);
+  }
+  EXPECT_NEAR(s.behavior[2 * 99], 2.0, 1e-3);
+  // By absolute path too, and through load_session (what train / replay call).
+  o.behavior_name = "/processing/behavior/Position/hand";
+  EXPECT_EQ(load_session(path, o).behavior_dim(), 2u);
+  o.behavior_name = "/processing/behavior/Nope";
+  EXPECT_THROW(read_nwb_session(path, o), std::runtime_error);
+}
+
+TEST(NwbBehaviourChoiceTest, a_container_of_several_series_asks_which) {
+  TempDir dir;
+  const std::string path = dir.file("bts.nwb");
+  auto f = position_fixture();
+  f.behavior_group = "/processing/behavior/BehavioralTimeSeries/cursor";
+  testing::write_nwb(path, f);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  const hsize_t n = 3;
+  const hid_t sp = H5Screate_simple(1, &n, nullptr);
+  const hid_t ds = H5Dcreate2(file, "/processing/behavior/BehavioralTimeSeries/eye_data", H5T_IEEE_F64LE, sp,
+                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(ds, 0);
+  H5Dclose(ds);
+  H5Sclose(sp);
+  H5Fclose(file);
+  // eye_data is a dataset, not a series: the container's only series is cursor.
+  NwbReadOptions o;
+  o.behavior_name = "BehavioralTimeSeries";
+  NwbReadStats st;
+  read_nwb_session(path, o, &st);
+  EXPECT_EQ(st.behavior_path, "/processing/behavior/BehavioralTimeSeries/cursor");
+}
+
+TEST(NwbBehaviourChoiceTest, nwb_1_files_are_refused_by_name) {
+  TempDir dir;
+  const std::string path = dir.file("old.nwb");
+  {
+    testing::H5Builder b(path);
+    b.text("/nwb_version", "NWB-1.0.6");  // NWB 1.x: a root dataset, no /units table
+    b.group("/processing");
+  }
+  try {
+    read_nwb_session(path);
+    FAIL() << "NWB 1.x must be refused";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("NWB 1.x is not supported"), std::string::npos) << m;
+    EXPECT_EQ(m.find("/units/id"), std::string::npos) << m;
+  }
+  // A 2.x file carries the version as a root attribute and reads as before.
+  const std::string v2 = dir.file("new.nwb");
+  testing::write_nwb(v2, testing::NwbFixture{});
+  EXPECT_NO_THROW(read_nwb_session(v2));
+}
+
 }  // namespace
 }  // namespace spikeflow::replay

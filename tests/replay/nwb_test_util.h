@@ -56,6 +56,35 @@ class H5Builder {
     if (rc < 0) throw std::runtime_error("H5Builder: cannot write attribute " + obj + "@" + name);
   }
 
+  /// A variable-length UTF-8 string attribute (NWB's neurodata_type, nwb_version).
+  void text_attr(const std::string& obj, const std::string& name, const std::string& v) {
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate_by_name(file_, obj.c_str(), name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT,
+                                      H5P_DEFAULT);
+    const char* p = v.c_str();
+    const herr_t rc = a < 0 ? -1 : H5Awrite(a, type, &p);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    if (rc < 0) throw std::runtime_error("H5Builder: cannot write attribute " + obj + "@" + name);
+  }
+  /// A scalar variable-length string dataset (NWB 1.x kept /nwb_version as one).
+  void text(const std::string& path, const std::string& v) {
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t ds = H5Dcreate2(file_, path.c_str(), type, space, lcpl_, H5P_DEFAULT, H5P_DEFAULT);
+    const char* p = v.c_str();
+    const herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(space);
+    H5Tclose(type);
+    if (rc < 0) throw std::runtime_error("H5Builder: cannot write dataset " + path);
+  }
+
  private:
   void write(const std::string& path, const void* data, size_t n, std::vector<hsize_t> dims,
              hid_t file_type, hid_t mem_type, bool scalar) {

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,7 +18,8 @@ using P = BlackrockProtocol;
 BlackrockPacketDecoder make(P protocol, bool ticks = false) {
   BlackrockOptions o;
   o.protocol = protocol;
-  o.time_in_ticks = ticks;
+  o.time_units = ticks ? BlackrockTimeUnits::kTicks
+                       : (protocol == P::kV3_11 ? BlackrockTimeUnits::kAuto : BlackrockTimeUnits::kNs);
   return BlackrockPacketDecoder(o);
 }
 
@@ -79,7 +83,7 @@ TEST(BlackrockPacketTest, round_trip_several_packets_per_datagram_protocol_4) {
     EXPECT_EQ(b.events[2].unit, 2);
     EXPECT_EQ(d.stats().packets_accepted, 1u);
     EXPECT_EQ(d.stats().events_accepted, 3u);
-    EXPECT_EQ(d.stats().heartbeats, 0u);
+    EXPECT_EQ(d.stats().heartbeats, 1u);  // the heartbeat packet, though the datagram has spikes
     EXPECT_EQ(d.stats().format_packets_dropped(), 0u);
   }
 }
@@ -173,10 +177,11 @@ TEST(BlackrockPacketTest, heartbeat_advances_device_time_without_events) {
   encode_blackrock_packet(P::kV4_1, h, payload, dgram);
   ASSERT_TRUE(d.decode(dgram, 9, b));
   EXPECT_EQ(b.device_time_ns, 6'000'000'000);
-  EXPECT_EQ(d.stats().heartbeats, 2u);
+  EXPECT_EQ(d.stats().packets_accepted, 2u);
+  EXPECT_EQ(d.stats().heartbeats, 1u);  // heartbeats counts heartbeat packets only
 }
 
-TEST(BlackrockPacketTest, non_spike_packets_are_skipped_and_counted) {
+TEST(BlackrockPacketTest, non_spike_packets_advance_the_clock_and_stray_spikes_are_counted) {
   BlackrockOptions o;
   o.protocol = P::kV3_11;
   o.fe_channel_count = 128;
@@ -189,15 +194,18 @@ TEST(BlackrockPacketTest, non_spike_packets_are_skipped_and_counted) {
   encode_blackrock_packet(P::kV3_11, group, samples, dgram);
   encode_blackrock_spike(P::kV3_11, 20, 129, 0, 0, dgram);  // beyond the front-end channels
   core::EventBatch b;
-  EXPECT_FALSE(d.decode(dgram, 0, b));  // nothing usable, nothing wrong
-  EXPECT_EQ(b.device_time_ns, -1);
-  EXPECT_EQ(d.stats().packets_skipped, 2u);
-  EXPECT_EQ(d.stats().format_packets_dropped(), 0u);
+  ASSERT_TRUE(d.decode(dgram, 0, b));  // continuous data and a stray spike both carry the clock
+  EXPECT_TRUE(b.events.empty());
+  EXPECT_EQ(b.device_time_ns, ticks_to_ns(20, 30'000));
+  EXPECT_EQ(d.stats().packets_accepted, 1u);
+  EXPECT_EQ(d.stats().packets_skipped, 1u);
+  EXPECT_EQ(format_event_drops(d, FormatEventDrop::kChannelOutOfRange), 1u);
   EXPECT_EQ(d.stats().packets_dropped(), 0u);
   encode_blackrock_spike(P::kV3_11, 30, 128, 0, 0, dgram);
   ASSERT_TRUE(d.decode(dgram, 0, b));
   EXPECT_EQ(b.events.size(), 1u);
-  EXPECT_EQ(d.stats().packets_skipped, 4u);
+  EXPECT_EQ(d.stats().packets_skipped, 2u);
+  EXPECT_EQ(d.stats().events_dropped(), 2u);
 }
 
 TEST(BlackrockPacketTest, truncated_packets_and_dlen_overflow_are_counted) {
@@ -271,7 +279,7 @@ TEST(BlackrockPacketTest, invalid_options_are_all_reported) {
   BlackrockOptions o;
   o.protocol = P::kV3_11;
   o.sample_rate_hz = 0;
-  o.time_in_ticks = true;
+  o.time_units = BlackrockTimeUnits::kNs;
   o.fe_channel_count = 0;
   EXPECT_EQ(o.validate().size(), 3u);
   EXPECT_THROW(BlackrockPacketDecoder{o}, std::invalid_argument);
@@ -297,6 +305,160 @@ TEST(BlackrockPacketTest, clock_beyond_int64_ns_is_dropped_not_overflowed) {
   }
   EXPECT_EQ(spikes, 5u);
   EXPECT_EQ(d.stats().packet_drops[static_cast<size_t>(PacketDrop::kBadPacketTime)], 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams encoded from CereLink's own layouts (CerebusOSS/CereLink @ cd00f9b,
+// src/cbproto/include/cbproto/types.h), not from encode_blackrock_*: the structs below restate
+// the vendor's typedefs field for field, and the bytes are what an NSP puts on the wire.
+#pragma pack(push, 1)
+struct VendorHeader {  // cbPKT_HEADER, types.h:230-237 (protocol 4.1 / 4.2)
+  uint64_t time;
+  uint16_t chid;
+  uint16_t type;
+  uint16_t dlen;
+  uint8_t instrument;  // "0-based in packet, despite cbNSP1=1!" (types.h:235)
+  uint8_t reserved;
+};
+struct VendorSpike {  // cbPKT_SPK, types.h:1113-1122, wave cut to 48 samples (default spike length)
+  VendorHeader h;
+  float fPattern[3];
+  int16_t nPeak;
+  int16_t nValley;
+  int16_t wave[48];
+};
+struct VendorSysInfo {  // cbPKT_SYSINFO, types.h:814-823
+  VendorHeader h;
+  uint32_t sysfreq, spikelen, spikepre, resetque, runlevel, runflags;
+};
+struct VendorProcInfo {  // cbPKT_PROCINFO, types.h:947-963
+  VendorHeader h;
+  uint32_t proc, idcode;
+  char ident[64];  // cbLEN_STR_IDENT, types.h:180
+  uint32_t chanbase, chancount, bankcount, groupcount, filtcount, sortcount, unitcount, hoopcount, reserved,
+      version;
+};
+#pragma pack(pop)
+static_assert(sizeof(VendorHeader) == 16);
+
+template <typename T>
+void append(std::vector<uint8_t>& out, T pkt) {
+  pkt.h.dlen = static_cast<uint16_t>((sizeof(T) - sizeof(VendorHeader)) / 4);  // "dlen: 32-bit chunks"
+  const auto* p = reinterpret_cast<const uint8_t*>(&pkt);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+VendorSpike vendor_spike(uint64_t time, uint8_t instrument, uint16_t chid, uint16_t unit) {
+  VendorSpike s{};
+  s.h.time = time;
+  s.h.chid = chid;  // "chid is the channel number of the spike" (types.h:1111-1112)
+  s.h.type = unit;  // "type is the sorted unit number (0=unsorted, 255=noise)" (types.h:1112)
+  s.h.instrument = instrument;
+  return s;
+}
+
+TEST(BlackrockVendorStreamTest, two_nsps_with_the_same_chids_do_not_collide) {
+  BlackrockOptions o;
+  o.protocol = P::kV4_1;  // 4.2 on the wire: same header (types.h:33-34 cbVERSION 4.2)
+  o.time_units = BlackrockTimeUnits::kNs;
+  BlackrockPacketDecoder d(o);
+  // Two NSPs (instrument 0 and 1), chids 1..96 each, 200 datagrams of interleaved spikes.
+  std::map<std::pair<uint8_t, uint16_t>, uint64_t> sent;
+  std::map<uint32_t, uint64_t> decoded;
+  core::EventBatch b;
+  uint64_t total_sent = 0;
+  for (int k = 0; k < 200; ++k) {
+    std::vector<uint8_t> dgram;
+    for (int j = 0; j < 10; ++j) {
+      const auto instrument = static_cast<uint8_t>(j % 2);
+      const auto chid = static_cast<uint16_t>(1 + (k * 7 + j * 13) % 96);
+      append(dgram, vendor_spike(1'000'000ull * k + j, instrument, chid, static_cast<uint16_t>(j % 3)));
+      ++sent[{instrument, chid}];
+      ++total_sent;
+    }
+    ASSERT_TRUE(d.decode(dgram, 0, b));
+    for (const auto& e : b.events) ++decoded[e.channel];
+  }
+  uint64_t total_decoded = 0;
+  for (const auto& [key, n] : sent) {
+    EXPECT_EQ(decoded[blackrock_channel_key(key.first, key.second)], n) << int(key.first) << "/" << key.second;
+    total_decoded += decoded[blackrock_channel_key(key.first, key.second)];
+  }
+  EXPECT_EQ(decoded.size(), sent.size());  // no two (instrument, chid) share a channel
+  EXPECT_EQ(total_decoded, total_sent);
+  EXPECT_EQ(d.stats().events_dropped(), 0u);
+  EXPECT_EQ(blackrock_channel_key(1, 5), 65536u + 5u);
+  std::printf("[figures] two NSPs: sent %llu, decoded %llu, keys %zu (pairs %zu)\n",
+              static_cast<unsigned long long>(total_sent), static_cast<unsigned long long>(total_decoded),
+              decoded.size(), sent.size());
+}
+
+TEST(BlackrockVendorStreamTest, auto_time_units_follow_procrep_and_sysrep_as_cerelink) {
+  BlackrockPacketDecoder d(BlackrockOptions{});  // 4.1/4.2, time_units auto
+  core::EventBatch b;
+  // Before any PROCREP: ns (CereLink's default, src/cbdev/src/device_session.cpp:212).
+  std::vector<uint8_t> g;
+  append(g, vendor_spike(5'000, 0, 1, 0));
+  ASSERT_TRUE(d.decode(g, 0, b));
+  EXPECT_EQ(b.events.at(0).t_ns, 5'000);
+  // A legacy NSP's configuration flood: SYSREP (sysfreq 30000, types.h:817) then PROCREP with a
+  // non-Gemini ident (device_session.cpp:1450-1462): ticks at 30 kHz from then on.
+  std::vector<uint8_t> flood;
+  VendorSysInfo sys{};
+  sys.h.chid = 0x8000;  // cbPKTCHAN_CONFIGURATION, types.h:583
+  sys.h.type = 0x10;    // cbPKTTYPE_SYSREP, types.h:427
+  sys.sysfreq = 30'000;
+  append(flood, sys);
+  VendorProcInfo proc{};
+  proc.h.chid = 0x8000;
+  proc.h.type = 0x21;  // cbPKTTYPE_PROCREP, types.h:432
+  std::snprintf(proc.ident, sizeof(proc.ident), "%s", "Cerebus NSP 128");
+  append(flood, proc);
+  append(flood, vendor_spike(30'000, 0, 2, 1));
+  ASSERT_TRUE(d.decode(flood, 0, b));
+  EXPECT_EQ(b.events.at(0).t_ns, 1'000'000'000);  // 30000 ticks = 1 s
+  // Instrument 1 is a Gemini hub: its PROCREP says so, its times stay ns.
+  std::vector<uint8_t> gem;
+  proc.h.instrument = 1;
+  std::snprintf(proc.ident, sizeof(proc.ident), "%s", "Gemini Hub 1");
+  append(gem, proc);
+  append(gem, vendor_spike(7'000, 1, 2, 1));
+  ASSERT_TRUE(d.decode(gem, 0, b));
+  EXPECT_EQ(b.events.at(0).t_ns, 7'000);
+  EXPECT_EQ(b.events.at(0).channel, blackrock_channel_key(1, 2));
+}
+
+TEST(BlackrockVendorStreamTest, continuous_only_datagrams_count_and_move_the_clock) {
+  BlackrockOptions o;
+  o.time_units = BlackrockTimeUnits::kNs;
+  BlackrockPacketDecoder d(o);
+  // cbPKT_GROUP (types.h:1150-1153): chid 0, type = group 1..6, A2D_DATA samples.
+  std::vector<uint8_t> dgram(16 + 2 * 64, 0);
+  VendorHeader h{};
+  h.time = 123'000;
+  h.chid = 0;
+  h.type = 5;  // 30 kS/s group
+  h.dlen = 2 * 64 / 4;
+  std::memcpy(dgram.data(), &h, sizeof h);
+  core::EventBatch b;
+  ASSERT_TRUE(d.decode(dgram, 0, b));
+  EXPECT_EQ(b.device_time_ns, 123'000);
+  EXPECT_EQ(d.stats().packets_accepted, 1u);
+  EXPECT_EQ(d.stats().heartbeats, 0u);
+  EXPECT_EQ(d.stats().packets_skipped, 1u);
+}
+
+TEST(BlackrockVendorStreamTest, a_spike_on_chid_0_is_a_counted_drop) {
+  BlackrockOptions o;
+  o.time_units = BlackrockTimeUnits::kNs;
+  BlackrockPacketDecoder d(o);
+  std::vector<uint8_t> dgram;
+  append(dgram, vendor_spike(10, 0, 0, 0));    // chid 0, unsorted: no sample group has type 0
+  append(dgram, vendor_spike(11, 0, 0, 255));  // chid 0, noise
+  core::EventBatch b;
+  ASSERT_TRUE(d.decode(dgram, 0, b));
+  EXPECT_TRUE(b.events.empty());
+  EXPECT_EQ(format_event_drops(d, FormatEventDrop::kChannelOutOfRange), 2u);
 }
 
 }  // namespace

@@ -217,6 +217,17 @@ TEST(IntanSpikeStreamTest, sample_rate_is_required) {
   EXPECT_THROW(IntanSpikeStreamDecoder{IntanOptions{}}, std::invalid_argument);
 }
 
+TEST(IntanSpikeStreamTest, rates_whose_fraction_would_overflow_the_ns_conversion_are_refused) {
+  EXPECT_EQ(intan_rate_fraction(10000.0 / 3.0), (std::pair<int64_t, int64_t>{10000, 3}));
+  EXPECT_EQ(intan_rate_fraction(1e9), (std::pair<int64_t, int64_t>{1'000'000'000, 1}));
+  // 10000000001 / 1000: a numerator past INT64_MAX / 1e9 would overflow ticks_to_ns.
+  EXPECT_EQ(intan_rate_fraction(10'000'000.001), (std::pair<int64_t, int64_t>{0, 0}));
+  IntanOptions o;
+  o.sample_rate_hz = 10'000'000.001;
+  EXPECT_FALSE(o.validate().empty());
+  EXPECT_THROW(IntanSpikeStreamDecoder{o}, std::invalid_argument);
+}
+
 // Found by intan_spike_stream_fuzz (UBSan): each record may step the unwrapped clock by up to
 // 2^31 samples, so a few records at 1 Hz reach a count whose ns overflow int64 (signed overflow in
 // ticks_to_ns). Such records are dropped as kBadPacketTime. The input (byte 0: the harness's
