@@ -4,6 +4,13 @@
 // data and the same held-out part.
 #include <fmt/format.h>
 
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -89,6 +96,77 @@ double mean_r2(const std::vector<double>& r2) {
   return r2.empty() ? 0.0 : m / static_cast<double>(r2.size());
 }
 
+/// A free localhost TCP port (bound to port 0, then released) for a local group's TCPStore.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("pretrain --ranks: cannot open a socket to pick a port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("pretrain --ranks: cannot pick a free port");
+  }
+  const int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+/// Runs this same command as n local processes (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT set,
+/// --ranks removed), waits for all and returns the first non-zero exit code. Rank 0 keeps the
+/// terminal; the others are quiet (their errors still reach stderr).
+int launch_local_ranks(int n, const std::vector<std::string>& argv) {
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < n; ++r) {
+    std::vector<std::string> args = argv;
+    if (r != 0) args.push_back("--no-progress");
+    if (r != 0) args.push_back("--quiet");
+    std::vector<char*> cargv;
+    for (auto& x : args) cargv.push_back(x.data());
+    cargv.push_back(nullptr);
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string kv = *e;
+      if (kv.rfind("RANK=", 0) == 0 || kv.rfind("WORLD_SIZE=", 0) == 0 || kv.rfind("MASTER_ADDR=", 0) == 0 ||
+          kv.rfind("MASTER_PORT=", 0) == 0)
+        continue;
+      env_s.push_back(kv);
+    }
+    env_s.push_back("RANK=" + std::to_string(r));
+    env_s.push_back("WORLD_SIZE=" + std::to_string(n));
+    env_s.push_back("MASTER_ADDR=127.0.0.1");
+    env_s.push_back("MASTER_PORT=" + std::to_string(port));
+    std::vector<char*> cenv;
+    for (auto& x : env_s) cenv.push_back(x.data());
+    cenv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, cargv.data(), cenv.data()) != 0) {
+      for (pid_t p : pids) ::kill(p, SIGTERM);
+      throw std::runtime_error("pretrain --ranks: cannot start rank " + std::to_string(r));
+    }
+    pids.push_back(pid);
+  }
+  int rc = 0;
+  for (size_t left = pids.size(); left > 0; --left) {
+    int status = 0;
+    const pid_t p = ::wait(&status);
+    if (p < 0) break;
+    const auto it = std::find(pids.begin(), pids.end(), p);
+    const int rank = static_cast<int>(it - pids.begin());
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0) {
+      fmt::print(stderr, "pretrain: rank {} (pid {}) {} {}\n", rank, p,
+                 WIFEXITED(status) ? "exited with code" : "was killed by signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      if (rc == 0) rc = code;
+    }
+  }
+  return rc;
+}
+
 }  // namespace
 
 Command add_pretrain(CLI::App& app) {
@@ -96,8 +174,10 @@ Command add_pretrain(CLI::App& app) {
     std::vector<std::string> sessions;
     std::string list, out;
     double width_ms = 50.0, train_fraction = 0.8, val_fraction = 0.2;
-    models::PretrainOptions opts{default_pretrain_options(), "", 0};
-    bool resume = false;
+    models::PretrainOptions opts{default_pretrain_options(), "", 0, {}};
+    bool resume = false, quiet = false;
+    int ranks = 0;
+    std::string master;
   };
   auto a = std::make_shared<Args>();
   app.add_option("-s,--session", a->sessions, "a session file (repeat for each session)");
@@ -118,13 +198,63 @@ Command add_pretrain(CLI::App& app) {
       ->check(CLI::IsMember({"gru", "s4d"}))
       ->capture_default_str();
   app.add_flag("--resume", a->resume, "continue an interrupted run from OUT.resume");
+  // Data-parallel (c10d Gloo): torchrun-style environment variables or these flags.
+  in_range(app.add_option("--world-size", a->opts.dist.world_size, "data-parallel: number of ranks (or WORLD_SIZE)"),
+           1, 4096);
+  in_range(app.add_option("--rank", a->opts.dist.rank, "data-parallel: this process's rank (or RANK)"), 0, 4095);
+  app.add_option("--master", a->master, "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
+  in_range(app.add_option("--dist-timeout-s", a->opts.dist.timeout_s,
+                          "data-parallel: rendezvous / collective timeout (a dead rank ends the others)"),
+           1, 86400)
+      ->capture_default_str();
+  app.add_option("--backend", a->opts.dist.backend, "data-parallel backend")
+      ->check(CLI::IsMember({"gloo", "nccl"}))
+      ->capture_default_str();
+  in_range(app.add_option("--ranks", a->ranks, "start N local data-parallel processes of this command"), 1, 256);
+  app.add_flag("--quiet", a->quiet, "print nothing but errors (non-zero ranks)");
   return [a] {
+    if (a->ranks > 0) {
+      // The same command for every rank, without --ranks.
+      std::vector<std::string> args{"spikeflow", "pretrain"};
+      for (const auto& p : a->sessions) args.insert(args.end(), {"-s", p});
+      if (!a->list.empty()) args.insert(args.end(), {"--sessions", a->list});
+      args.insert(args.end(), {"-o", a->out, "--width-ms", fmt::format("{}", a->width_ms), "--train-fraction",
+                               fmt::format("{}", a->train_fraction), "--val-fraction",
+                               fmt::format("{}", a->val_fraction)});
+      const auto& o = a->opts.train;
+      args.insert(args.end(), {"--epochs", std::to_string(o.max_epochs), "--max-seconds", fmt::format("{}", o.max_seconds),
+                               "--batch", std::to_string(o.batch_size), "--lr", fmt::format("{}", o.lr),
+                               "--weight-decay", fmt::format("{}", o.weight_decay), "--unit-dropout",
+                               fmt::format("{}", o.unit_dropout), "--seed", std::to_string(o.seed), "--threads",
+                               std::to_string(o.threads), "--patience", std::to_string(o.patience), "--dim",
+                               std::to_string(o.model.dim), "--rnn-hidden", std::to_string(o.model.rnn_hidden),
+                               "--backbone", o.model.backbone, "--dist-timeout-s",
+                               fmt::format("{}", a->opts.dist.timeout_s), "--backend", a->opts.dist.backend});
+      if (!o.progress) args.push_back("--no-progress");
+      if (a->resume) args.push_back("--resume");
+      return launch_local_ranks(a->ranks, args);
+    }
+    a->opts.dist = models::dist_options_from_env(a->opts.dist);
+    if (!a->master.empty()) {
+      const auto colon = a->master.rfind(':');
+      if (colon == std::string::npos || colon == 0)
+        throw std::runtime_error("--master: expected ADDR:PORT, got '" + a->master + "'");
+      a->opts.dist.master_addr = a->master.substr(0, colon);
+      try {
+        a->opts.dist.master_port = std::stoi(a->master.substr(colon + 1));
+      } catch (const std::exception&) {
+        throw std::runtime_error("--master: bad port in '" + a->master + "'");
+      }
+    }
+    models::validate_dist_options(a->opts.dist);
+    const bool rank0 = a->opts.dist.rank == 0;
+    const bool talk = rank0 && !a->quiet;
     const auto paths = session_paths(a->sessions, a->list);
     if (paths.empty()) throw std::runtime_error("pretrain: give sessions with -s or --sessions");
     if (a->train_fraction + a->val_fraction > 1.0 + 1e-9)
       throw std::runtime_error("pretrain: --train-fraction + --val-fraction must be <= 1");
     a->opts.resume_path = a->out + ".resume";
-    if (std::filesystem::exists(a->opts.resume_path) && !a->resume) {
+    if (rank0 && std::filesystem::exists(a->opts.resume_path) && !a->resume) {
       throw std::runtime_error("pretrain: '" + a->opts.resume_path +
                                "' holds an interrupted run: pass --resume to continue it, or delete it");
     }
@@ -139,12 +269,18 @@ Command add_pretrain(CLI::App& app) {
       trains.push_back(build(s, width_ns, sp.train_from, sp.val_from));
       vals.push_back(build(s, width_ns, sp.val_from, sp.test_from));
       names.push_back(stem(p));
-      fmt::print("pretrain: {}: {} units, chunks train {} / validation {}\n", p, s.num_units(),
-                 trains.back().size(), vals.back().size());
+      if (talk)
+        fmt::print("pretrain: {}: {} units, chunks train {} / validation {}\n", p, s.num_units(),
+                   trains.back().size(), vals.back().size());
     }
     std::vector<models::TrainSession> sessions;
     for (size_t i = 0; i < paths.size(); ++i) sessions.push_back({names[i], &trains[i], &vals[i]});
     const auto r = models::pretrain_possm(sessions, a->opts, a->out);
+    if (!talk) return 0;
+    if (a->opts.dist.world_size > 1)
+      fmt::print("pretrain: data-parallel over {} ranks (c10d {})\n", a->opts.dist.world_size, a->opts.dist.backend);
+    fmt::print("pretrain: throughput {:.1f} windows/s (training only, all ranks, {} thread(s) per rank)\n",
+               r.windows_per_s, a->opts.train.threads);
     if (r.resumed_from_epoch > 0) fmt::print("pretrain: resumed after epoch {}\n", r.resumed_from_epoch);
     fmt::print("pretrain: best epoch {} of {}, mean validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
                r.best_epoch, r.epochs_run, r.best_val_r2, r.seconds, r.num_parameters, a->out);
@@ -180,6 +316,8 @@ Command add_calibrate(CLI::App& app) {
   in_range(app.add_option("--reid-epochs", a->opts.reid_epochs, "stage 1 (embeddings only) epochs"), 1, 1e6)
       ->capture_default_str();
   in_range(app.add_option("--finetune-epochs", a->opts.finetune_epochs, "stage 2 (all layers) epochs"), 1, 1e6)
+      ->capture_default_str();
+  in_range(app.add_option("--reid-lr-scale", a->opts.reid_lr_scale, "stage 1 lr = lr x this"), 1e-6, 100)
       ->capture_default_str();
   in_range(app.add_option("--finetune-lr-scale", a->opts.finetune_lr_scale, "stage 2 lr = lr x this"), 1e-6, 10)
       ->capture_default_str();
@@ -232,6 +370,7 @@ Command add_calibrate(CLI::App& app) {
     }
     if (!a->no_scratch) {
       models::TrainOptions o = a->opts.train;
+      o.model = cr.base_config;  // the same architecture, from random weights
       o.max_epochs = a->opts.reid_epochs + a->opts.finetune_epochs;
       const std::string tmp = a->out + ".scratch.tmp";
       models::train_possm(train, val, o, tmp);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,7 @@
 
 #include "core/r2.h"
 #include "models/checkpoint_file.h"
+#include "models/grad_sync.h"
 #include "models/possm_decoder.h"
 
 namespace spikeflow::models {
@@ -359,7 +361,8 @@ std::string rng_state(const std::mt19937_64& rng) {
 class TrainingRun {
  public:
   TrainingRun(const std::vector<TrainSession>& sessions, const TrainOptions& opts,
-              Clock::time_point t0, PossmMeta meta, Possm model, Trainable trainable)
+              Clock::time_point t0, PossmMeta meta, Possm model, Trainable trainable,
+              const DistOptions* dist = nullptr)
       : opts_(opts), t0_(t0), rng_(opts.seed), meta_(std::move(meta)), model_(std::move(model)),
         trainable_(trainable), params_(model_->parameters(true)),
         optimizer_(params_,
@@ -384,6 +387,13 @@ class TrainingRun {
       slots_.push_back(std::move(slot));
     }
     for (const auto& p : params_) result_.num_parameters += static_cast<size_t>(p.numel());
+    if (dist != nullptr && dist->world_size > 1) {
+      sync_ = std::make_unique<GradientSync>(*dist);
+      rank_ = dist->rank;
+      world_ = dist->world_size;
+      sync_->broadcast(params_);
+    }
+    show_progress_ = opts.progress && rank_ == 0;
     std::mt19937_64 probe(opts.seed);
     const size_t windows_per_epoch = epoch_windows(probe).size();
     if (windows_per_epoch == 0)
@@ -398,6 +408,7 @@ class TrainingRun {
   TrainResult run(const std::string& checkpoint_path, const std::string& resume_path = "",
                   int stop_after = 0) {
     int first = 1;
+    const bool writer = rank_ == 0;
     if (!resume_path.empty() && std::ifstream(resume_path).good()) {
       first = load_resume(resume_path) + 1;
       resumed_from_ = first - 1;
@@ -407,15 +418,17 @@ class TrainingRun {
       const auto epoch_t0 = Clock::now();
       const bool frozen = trainable_ == Trainable::kEmbeddings ||
                           (finetune() && epoch <= opts_.finetune_frozen_epochs);
+      const auto train_t0 = Clock::now();
       const double loss = train_epoch(frozen);
+      train_seconds_ += seconds_since(train_t0);
       const auto val_t0 = Clock::now();
       const double mean = keep_if_best(epoch, frozen && trainable_ == Trainable::kAll,
                                        validate());
       last_val_seconds_ = seconds_since(val_t0);
       const double elapsed = seconds_since(t0_);
-      if (opts_.progress) print_progress(epoch, frozen, loss, mean, seconds_since(epoch_t0));
+      if (show_progress_) print_progress(epoch, frozen, loss, mean, seconds_since(epoch_t0));
       const bool stop = since_best_ >= opts_.patience;
-      if (!resume_path.empty()) save_resume(resume_path, epoch, stop);
+      if (writer && !resume_path.empty()) save_resume(resume_path, epoch, stop);
       if (stop || stopped_) break;
       if (opts_.max_seconds > 0 && elapsed >= opts_.max_seconds) out_of_time_ = true;
       if (stop_after > 0 && ++this_call >= stop_after && epoch < opts_.max_epochs) {
@@ -423,17 +436,18 @@ class TrainingRun {
         break;
       }
     }
-    if (opts_.progress) std::fprintf(stderr, "\n");
+    if (show_progress_) std::fprintf(stderr, "\n");
     set_trainable(false);
     restore(model_, best_);
     model_->eval();
-    if (!interrupted_ && !checkpoint_path.empty())
+    if (writer && !interrupted_ && !checkpoint_path.empty())
       save_possm_checkpoint(checkpoint_path, model_, meta_);
     result_.seconds = seconds_since(t0_);
     return result_;
   }
 
   bool interrupted() const { return interrupted_; }
+  double windows_per_s() const { return train_seconds_ > 0 ? windows_trained_ / train_seconds_ : 0.0; }
   int resumed_from() const { return resumed_from_; }
   const std::vector<double>& best_session_r2() const { return best_session_r2_; }
   Possm& model() { return model_; }
@@ -485,24 +499,31 @@ class TrainingRun {
     const int64_t c_n = opts_.window_chunks;
     Tensor tgt = torch::zeros({static_cast<int64_t>(b1 - b0), c_n, od}, torch::kFloat);
     std::vector<int64_t> session;
+    // Every rank draws every window's dropout mask (the RNG stays in step) and keeps windows
+    // rank, rank + world, ... of the batch.
+    std::vector<std::vector<uint8_t>> mine;
+    int64_t row = 0;
     for (size_t w = b0; w < b1; ++w) {
       const Window& win = windows[w];
       const Slot& slot = slots_[win.session];
-      const auto& data = slot.chunks();
-      std::vector<const core::TokenChunk*> chunks;
-      for (size_t i = win.begin; i < win.end; ++i) chunks.push_back(&data.chunks[i]);
-      batch.push_back(std::move(chunks));
-      session.push_back(static_cast<int64_t>(win.session));
       if (opts_.unit_dropout > 0) {
         auto& k = keep[w - b0];
         const size_t u0 = static_cast<size_t>(slot.unit_begin);
         for (size_t u = 0; u < slot.train->units.size(); ++u) k[u0 + u] = drop(rng_) ? 0 : 1;
       }
+      if (static_cast<int>((w - b0) % static_cast<size_t>(world_)) != rank_) continue;
+      const auto& data = slot.chunks();
+      std::vector<const core::TokenChunk*> chunks;
+      for (size_t i = win.begin; i < win.end; ++i) chunks.push_back(&data.chunks[i]);
+      batch.push_back(std::move(chunks));
+      mine.push_back(keep[w - b0]);
+      session.push_back(static_cast<int64_t>(win.session));
       const auto len = static_cast<int64_t>(win.end - win.begin);
-      tgt[static_cast<int64_t>(w - b0)].narrow(0, 0, len).copy_(
-          slot.targets.narrow(0, static_cast<int64_t>(win.begin), len));
+      tgt[row++].narrow(0, 0, len).copy_(slot.targets.narrow(0, static_cast<int64_t>(win.begin), len));
     }
-    PackedBatch pb = collate_packed(batch, opts_.unit_dropout > 0 ? &keep : nullptr);
+    if (batch.empty()) return {PackedBatch{}, Tensor()};
+    tgt = tgt.narrow(0, 0, row);
+    PackedBatch pb = collate_packed(batch, opts_.unit_dropout > 0 ? &mine : nullptr);
     if (multi_) pb.session = torch::tensor(session, torch::kLong);
     tgt = tgt.narrow(1, 0, pb.chunks);
     return {std::move(pb), std::move(tgt)};
@@ -528,18 +549,29 @@ class TrainingRun {
     for (size_t b0 = 0; b0 < windows.size(); b0 += bs) {
       const size_t b1 = std::min(windows.size(), b0 + bs);
       auto [pb, tgt] = make_batch(windows, b0, b1);
-      Tensor mask = pb.chunk_mask.unsqueeze(-1).to(torch::kFloat);
-      Tensor pred = model_->forward_packed(pb);
-      Tensor loss = ((pred - tgt).square() * mask).sum() / (mask.sum() * od);
+      // Normalised by the whole (global) batch's target count, so that the ranks' gradients sum
+      // to the one-rank gradient.
+      double count = 0;
+      for (size_t w = b0; w < b1; ++w) count += static_cast<double>(windows[w].end - windows[w].begin);
+      count *= od;
       const double lr = learning_rate(opts_, schedule_, step_, t0_);
       for (auto& g : optimizer_.param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       optimizer_.zero_grad();
-      loss.backward();
+      Tensor loss_sum_t = torch::zeros({1});
+      if (tgt.defined()) {
+        Tensor mask = pb.chunk_mask.unsqueeze(-1).to(torch::kFloat);
+        Tensor pred = model_->forward_packed(pb);
+        Tensor loss = ((pred - tgt).square() * mask).sum() / count;
+        loss.backward();
+        loss_sum_t = loss.detach().reshape({1}).clone();
+      }
+      if (sync_) sync_->allreduce_gradients(params_, loss_sum_t);
       torch::nn::utils::clip_grad_norm_(params_, 1.0);
       optimizer_.step();
       step_ += 1;
-      const double l = loss.item<double>();
+      windows_trained_ += static_cast<double>(b1 - b0);
+      const double l = loss_sum_t.item<double>();
       if (!std::isfinite(l)) {
         // A diverged step: stop here; the best epoch so far is what gets saved.
         std::fprintf(stderr, "\ntraining: the loss became non-finite at step %.0f; stopping\n", step_);
@@ -709,6 +741,10 @@ class TrainingRun {
   bool out_of_time_ = false, stopped_ = false, interrupted_ = false;
   int resumed_from_ = 0;
   int threads_now_;
+  std::unique_ptr<GradientSync> sync_;
+  int rank_ = 0, world_ = 1;
+  bool show_progress_ = true;
+  double windows_trained_ = 0, train_seconds_ = 0;
 };
 
 void check_sessions(const std::vector<TrainSession>& sessions, const TrainOptions& opts) {
@@ -749,8 +785,8 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
   TrainOptions topts = opts.train;
   topts.finetune_from.clear();
   check_sessions(sessions, topts);
+  if (opts.dist.world_size > 1) validate_dist_options(opts.dist);
   set_torch_threads(topts.threads);
-  torch::manual_seed(topts.seed);
   PossmMeta meta = multi_meta(sessions, topts.model);
   std::string names;
   for (const auto& s : sessions) names += (names.empty() ? "" : ", ") + s.name;
@@ -758,14 +794,24 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
                     "); lr " + std::to_string(topts.lr) + ", weight decay " +
                     std::to_string(topts.weight_decay) + ", unit dropout " +
                     std::to_string(topts.unit_dropout);
-  Possm model = make_possm(meta);
-  TrainingRun run(sessions, topts, t0, std::move(meta), model, Trainable::kAll);
+  Possm model{nullptr};
+  {
+    // torch's generator is process-global: seed and build under a lock, so ranks run as threads
+    // of one process (tests) start from the seed's weights as one rank does.
+    static std::mutex init_mutex;
+    std::lock_guard lock(init_mutex);
+    torch::manual_seed(topts.seed);
+    model = make_possm(meta);
+  }
+  TrainingRun run(sessions, topts, t0, std::move(meta), model, Trainable::kAll, &opts.dist);
   PretrainResult r;
   static_cast<TrainResult&>(r) = run.run(checkpoint_path, opts.resume_path, opts.stop_after_epochs);
   r.session_val_r2 = run.best_session_r2();
   r.interrupted = run.interrupted();
   r.resumed_from_epoch = run.resumed_from();
-  if (!r.interrupted && !opts.resume_path.empty()) std::remove(opts.resume_path.c_str());
+  r.windows_per_s = run.windows_per_s();
+  if (!r.interrupted && !opts.resume_path.empty() && opts.dist.rank == 0)
+    std::remove(opts.resume_path.c_str());
   return r;
 }
 
@@ -775,6 +821,7 @@ CalibrateResult calibrate_possm(const TrainSession& session, const CalibrateOpti
   TrainOptions o1 = opts.train;
   o1.finetune_from.clear();
   o1.max_epochs = opts.reid_epochs;
+  o1.lr = opts.train.lr * opts.reid_lr_scale;
   check_sessions({session}, o1);
   set_torch_threads(o1.threads);
   torch::manual_seed(o1.seed);
@@ -794,6 +841,7 @@ CalibrateResult calibrate_possm(const TrainSession& session, const CalibrateOpti
                                 std::to_string(session.train->width_ns / 1000000) + " ms");
   CalibrateResult result;
   for (const auto& s : base_meta.sessions) result.base_sessions.push_back(s.name);
+  result.base_config = base_meta.config;
   PossmMeta meta = multi_meta({session}, base_meta.config);
   meta.provenance = "calibrated from '" + opts.base + "' (" +
                     std::to_string(base_meta.sessions.size()) + " sessions) on " +
@@ -820,7 +868,7 @@ CalibrateResult calibrate_possm(const TrainSession& session, const CalibrateOpti
   if (opts.finetune) {
     TrainOptions o2 = o1;
     o2.max_epochs = opts.finetune_epochs;
-    o2.lr = o1.lr * opts.finetune_lr_scale;
+    o2.lr = opts.train.lr * opts.finetune_lr_scale;
     Possm model2 = make_possm(meta);
     {
       torch::NoGradGuard g;

@@ -14,6 +14,7 @@
 
 #include "core/decoding_dataset.h"
 #include "models/decode_dataset.h"
+#include "models/distributed.h"
 #include "models/possm_config.h"
 #include "models/streaming_decoder.h"
 
@@ -73,12 +74,16 @@ struct PretrainOptions {
   /// when the file exists at the start, training resumes from it (same result as uninterrupted).
   std::string resume_path;
   int stop_after_epochs = 0;  ///< > 0: return after this many epochs of this call (tests)
+  /// Data-parallel over c10d (models/distributed.h): batch_size is the global batch; rank 0
+  /// writes the checkpoint, the resume state and the progress bar.
+  DistOptions dist;
 };
 
 struct PretrainResult : TrainResult {
   std::vector<double> session_val_r2;  ///< best epoch's mean validation R² per session
   bool interrupted = false;            ///< stopped by stop_after_epochs; no checkpoint written
   int resumed_from_epoch = 0;          ///< 0: started fresh
+  double windows_per_s = 0;            ///< training throughput (all ranks), validation excluded
 };
 
 /// Pretrains one model on many sessions: a unit vocabulary spanning them (each session's units
@@ -92,6 +97,7 @@ struct CalibrateOptions {
   TrainOptions train;          ///< lr, weight decay, dropout, patience, seed... of stage 1
   std::string base;            ///< the pretrained multi-session checkpoint
   int reid_epochs = 80;        ///< stage 1: new unit + session embeddings only
+  double reid_lr_scale = 3.0;  ///< stage 1 lr = train.lr x this (few parameters, a fixed net)
   bool finetune = true;        ///< stage 2: then every layer, at a lower learning rate
   double finetune_lr_scale = 0.1;
   int finetune_epochs = 40;
@@ -102,6 +108,7 @@ struct CalibrateResult {
   TrainResult finetune;          ///< epochs_run 0 when stage 2 did not run
   bool finetune_kept = false;    ///< stage 2 beat stage 1 on validation
   std::vector<std::string> base_sessions;
+  PossmConfig base_config;  ///< the base's model config (for a like-for-like scratch comparison)
 };
 
 /// Calibrates a pretrained model to a new session from little data: unit re-identification

@@ -3,11 +3,16 @@
 // view (within 1e-5, GRU and S4D, 20 ms and 50 ms chunks); the format-2 checkpoint (round trip,
 // default session, bad metadata); pretraining (per-session R², interrupted + resumed == one
 // run); calibration of a new session from a pretrained base.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "models/checkpoint_file.h"
 #include "models/fast_possm_export.h"
@@ -195,7 +200,7 @@ TEST(MultiSessionTest, pretrain_interrupted_and_resumed_equals_one_run) {
   const auto ds = two_sessions(50'000'000, 300);
   const auto vs = two_sessions(50'000'000, 80);
   const std::vector<TrainSession> sessions{{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}};
-  PretrainOptions o{tiny_options(), "", 0};
+  PretrainOptions o{tiny_options(), "", 0, {}};
   const std::string once = (dir.path() / "once.ckpt").string();
   const auto r1 = pretrain_possm(sessions, o, once);
   EXPECT_EQ(r1.session_val_r2.size(), 2u);
@@ -223,7 +228,7 @@ TEST(MultiSessionTest, calibrate_a_new_session_from_a_base) {
   const auto ds = two_sessions(50'000'000, 300);
   const auto vs = two_sessions(50'000'000, 80);
   const std::string base = (dir.path() / "base.ckpt").string();
-  pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}}, PretrainOptions{tiny_options(), "", 0}, base);
+  pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}}, PretrainOptions{tiny_options(), "", 0, {}}, base);
   // The new session: new units (other channels), little data.
   SyntheticOptions o;
   o.num_units = 23;
@@ -261,6 +266,93 @@ TEST(MultiSessionTest, calibrate_a_new_session_from_a_base) {
   save_untrained_possm(single, tiny_options().model, cal.units, 2, 50'000'000);
   co.base = single;
   EXPECT_THROW(calibrate_possm({"new", &cal, &val}, co, out), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace spikeflow::models
+
+namespace spikeflow::models {
+namespace {
+
+int free_local_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Two ranks (threads of this process, each its own c10d Gloo group member over localhost) with
+// the same global batch and seed end with the parameters of one rank, within 1e-5 relative.
+TEST(DataParallelTest, two_ranks_match_one_rank) {
+  if (!c10d_available()) GTEST_SKIP() << "built without c10d Gloo headers";
+  spikeflow::testing::TempDir dir;
+  const auto ds = two_sessions(50'000'000, 200);
+  const auto vs = two_sessions(50'000'000, 40);
+  const std::vector<TrainSession> sessions{{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}};
+  TrainOptions t = tiny_options();
+  t.max_epochs = 2;
+  t.batch_size = 7;  // an odd global batch: the ranks' shards differ in size
+  const std::string one = (dir.path() / "one.ckpt").string();
+  pretrain_possm(sessions, PretrainOptions{t, "", 0, {}}, one);
+  const std::string two = (dir.path() / "two.ckpt").string();
+  const int port = free_local_port();
+  std::string errors[2];
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      try {
+        PretrainOptions o{t, "", 0, {}};
+        o.dist.world_size = 2;
+        o.dist.rank = r;
+        o.dist.master_port = port;
+        o.dist.timeout_s = 30;
+        pretrain_possm(sessions, o, two);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& th : ranks) th.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  const auto a = weights_of(one), b = weights_of(two);
+  ASSERT_EQ(a.size(), b.size());
+  double diff2 = 0, norm2 = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff2 += (a[i] - b[i]).square().sum().item<double>();
+    norm2 += a[i].square().sum().item<double>();
+  }
+  const double rel = std::sqrt(diff2 / norm2);
+  std::printf("    |theta_2ranks - theta_1rank| / |theta_1rank| = %.3g\n", rel);
+  EXPECT_LE(rel, 1e-5);
+}
+
+// A rank that never arrives ends the other's rendezvous within the timeout, with an error that
+// names the rank and the master.
+TEST(DataParallelTest, a_missing_rank_is_a_clear_error_not_a_hang) {
+  if (!c10d_available()) GTEST_SKIP() << "built without c10d Gloo headers";
+  const auto ds = two_sessions(50'000'000, 60);
+  const auto vs = two_sessions(50'000'000, 20);
+  PretrainOptions o{tiny_options(), "", 0, {}};
+  o.dist.world_size = 2;
+  o.dist.rank = 0;
+  o.dist.master_port = free_local_port();
+  o.dist.timeout_s = 2;
+  try {
+    pretrain_possm({{"a", &ds[0], &vs[0]}}, o, "");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("rank 0"), std::string::npos) << m;
+    EXPECT_NE(m.find("127.0.0.1:" + std::to_string(o.dist.master_port)), std::string::npos) << m;
+  }
+  o.dist.rank = 2;
+  EXPECT_THROW(pretrain_possm({{"a", &ds[0], &vs[0]}}, o, ""), std::invalid_argument);
 }
 
 }  // namespace
