@@ -197,6 +197,8 @@ Command add_pretrain(CLI::App& app) {
   app.add_option("--backbone", a->opts.train.model.backbone, "gru | s4d")
       ->check(CLI::IsMember({"gru", "s4d"}))
       ->capture_default_str();
+  app.add_flag("--search", a->opts.train.search,
+               "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
   app.add_flag("--resume", a->resume, "continue an interrupted run from OUT.resume");
   // Data-parallel (c10d Gloo): torchrun-style environment variables or these flags.
   in_range(app.add_option("--world-size", a->opts.dist.world_size, "data-parallel: number of ranks (or WORLD_SIZE)"),
@@ -281,6 +283,7 @@ Command add_pretrain(CLI::App& app) {
       fmt::print("pretrain: data-parallel over {} ranks (c10d {})\n", a->opts.dist.world_size, a->opts.dist.backend);
     fmt::print("pretrain: throughput {:.1f} windows/s (training only, all ranks, {} thread(s) per rank)\n",
                r.windows_per_s, a->opts.train.threads);
+    if (!r.search_report.empty()) fmt::print("{}", r.search_report);
     if (r.resumed_from_epoch > 0) fmt::print("pretrain: resumed after epoch {}\n", r.resumed_from_epoch);
     fmt::print("pretrain: best epoch {} of {}, mean validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
                r.best_epoch, r.epochs_run, r.best_val_r2, r.seconds, r.num_parameters, a->out);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -763,12 +764,93 @@ void check_sessions(const std::vector<TrainSession>& sessions, const TrainOption
   }
 }
 
+
+/// Settings tried by the search: the defaults first, then lr x {1/3, 3}, stronger weight decay and
+/// dropout (deterministic order).
+std::vector<TrainOptions> search_candidates(const TrainOptions& base) {
+  struct Delta {
+    double lr, wd, drop;
+  };
+  const Delta grid[] = {{1, 1, 1}, {1.0 / 3, 1, 1}, {3, 1, 1}, {1.0 / 3, 10, 2}, {1, 10, 2}, {1.0 / 10, 1, 1},
+                        {3, 10, 1}, {1.0 / 3, 1, 3}};
+  std::vector<TrainOptions> out;
+  for (const auto& d : grid) {
+    if (static_cast<int>(out.size()) >= std::max(2, std::min(8, base.search_candidates))) break;
+    TrainOptions o = base;
+    o.lr = base.lr * d.lr;
+    o.weight_decay = std::max(1e-4, base.weight_decay) * d.wd;
+    o.unit_dropout = std::min(0.6, std::max(0.05, base.unit_dropout) * d.drop);
+    o.search = false;
+    o.progress = false;
+    out.push_back(o);
+  }
+  return out;
+}
+
+/// Successive halving: every candidate for a short run, the better half for twice as long, the
+/// winner returned. trial(opts) trains with opts and returns the best validation R².
+TrainOptions choose_settings(const TrainOptions& base,
+                             const std::function<double(const TrainOptions&)>& trial,
+                             std::string& report) {
+  auto cands = search_candidates(base);
+  const int rung1 = std::max(2, base.max_epochs / 8);
+  const double budget = base.max_seconds > 0 ? 0.4 * base.max_seconds : 0.0;
+  std::vector<std::pair<double, size_t>> scores;
+  char line[200];
+  report = "search (successive halving on the validation split):\n";
+  int epochs = rung1;
+  std::vector<size_t> alive(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) alive[i] = i;
+  for (int rung = 1; alive.size() > 1; ++rung) {
+    scores.clear();
+    for (size_t i : alive) {
+      TrainOptions o = cands[i];
+      o.max_epochs = epochs;
+      o.patience = epochs;
+      o.max_seconds = budget > 0 ? budget / 2 / static_cast<double>(alive.size()) : 0.0;
+      const double r2 = trial(o);
+      scores.emplace_back(std::isfinite(r2) ? r2 : -1e9, i);
+      std::snprintf(line, sizeof line, "  rung %d (%d epochs): lr %.2g  wd %.2g  dropout %.2f -> val R2 %.4f\n", rung,
+                    epochs, o.lr, o.weight_decay, o.unit_dropout, r2);
+      report += line;
+      if (base.progress) std::fprintf(stderr, "%s", line);
+    }
+    std::stable_sort(scores.begin(), scores.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    alive.clear();
+    for (size_t k = 0; k < std::max<size_t>(1, scores.size() / 2); ++k) alive.push_back(scores[k].second);
+    epochs *= 2;
+  }
+  TrainOptions won = base;
+  won.lr = cands[alive[0]].lr;
+  won.weight_decay = cands[alive[0]].weight_decay;
+  won.unit_dropout = cands[alive[0]].unit_dropout;
+  won.search = false;
+  if (base.max_seconds > 0) won.max_seconds = std::max(1.0, base.max_seconds - budget);
+  std::snprintf(line, sizeof line,
+                "  chose lr %.3g, weight decay %.3g, unit dropout %.2f (best validation R2 of the last rung%s)\n",
+                won.lr, won.weight_decay, won.unit_dropout, alive[0] == 0 ? ", = the defaults" : "");
+  report += line;
+  return won;
+}
+
 }  // namespace
 
 TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
                         const TrainOptions& opts, const std::string& checkpoint_path) {
   const auto t0 = Clock::now();
   check_inputs(train, val, opts);
+  if (opts.search) {
+    std::string report;
+    const TrainOptions won = choose_settings(
+        opts, [&](const TrainOptions& o) { return train_possm(train, val, o, "").best_val_r2; }, report);
+    TrainResult r = train_possm(train, val, won, checkpoint_path + ".search.tmp");
+    auto [model, meta] = load_possm_checkpoint(checkpoint_path + ".search.tmp");
+    std::remove((checkpoint_path + ".search.tmp").c_str());
+    meta.provenance = report;
+    save_possm_checkpoint(checkpoint_path, model, meta);
+    r.search_report = report;
+    return r;
+  }
   // Seeded before the model is built: its initial weights come from torch's generator.
   set_torch_threads(opts.threads);
   torch::manual_seed(opts.seed);
@@ -785,6 +867,17 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
   TrainOptions topts = opts.train;
   topts.finetune_from.clear();
   check_sessions(sessions, topts);
+  std::string report;
+  if (topts.search && opts.dist.world_size > 1)
+    throw std::invalid_argument("pretrain: the settings search runs on one rank (drop --search or the ranks)");
+  if (topts.search) {
+    topts = choose_settings(
+        topts,
+        [&](const TrainOptions& o) {
+          return pretrain_possm(sessions, PretrainOptions{o, "", 0, {}}, "").best_val_r2;
+        },
+        report);
+  }
   if (opts.dist.world_size > 1) validate_dist_options(opts.dist);
   set_torch_threads(topts.threads);
   PossmMeta meta = multi_meta(sessions, topts.model);
@@ -793,7 +886,7 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
   meta.provenance = "pretrained on " + std::to_string(sessions.size()) + " sessions (" + names +
                     "); lr " + std::to_string(topts.lr) + ", weight decay " +
                     std::to_string(topts.weight_decay) + ", unit dropout " +
-                    std::to_string(topts.unit_dropout);
+                    std::to_string(topts.unit_dropout) + (report.empty() ? "" : "; " + report);
   Possm model{nullptr};
   {
     // torch's generator is process-global: seed and build under a lock, so ranks run as threads
@@ -810,6 +903,7 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
   r.interrupted = run.interrupted();
   r.resumed_from_epoch = run.resumed_from();
   r.windows_per_s = run.windows_per_s();
+  r.search_report = report;
   if (!r.interrupted && !opts.resume_path.empty() && opts.dist.rank == 0)
     std::remove(opts.resume_path.c_str());
   return r;

@@ -42,9 +42,17 @@ struct TrainOptions {
   /// New units are learned first with everything else frozen, then everything is unfrozen.
   std::string finetune_from;
   int finetune_frozen_epochs = 5;
+  /// Choose lr, weight decay and unit dropout on the validation split before training: budgeted
+  /// successive halving over search_candidates settings (the defaults among them), rung 1 with
+  /// max_epochs/8 epochs each, the better half again with twice as many, then the winner trained
+  /// in full. With max_seconds the search takes at most 40 % of the budget. The choice and why are
+  /// printed and stored in the checkpoint's provenance.
+  bool search = false;
+  int search_candidates = 6;
 };
 
 struct TrainResult {
+  std::string search_report;  ///< what the search tried and chose (empty without search)
   double best_val_r2 = 0;
   std::vector<double> best_val_r2_per_dim;
   int best_epoch = 0;  ///< 1-based epoch whose weights were saved

@@ -357,3 +357,26 @@ TEST(DataParallelTest, a_missing_rank_is_a_clear_error_not_a_hang) {
 
 }  // namespace
 }  // namespace spikeflow::models
+
+namespace spikeflow::models {
+namespace {
+
+// The settings search tries the defaults among its candidates, reports and stores its choice.
+TEST(MultiSessionTest, pretrain_search_chooses_and_records_settings) {
+  spikeflow::testing::TempDir dir;
+  const auto ds = two_sessions(50'000'000, 120);
+  const auto vs = two_sessions(50'000'000, 40);
+  TrainOptions t = tiny_options();
+  t.max_epochs = 8;
+  t.search = true;
+  t.search_candidates = 3;
+  const std::string out = (dir.path() / "s.ckpt").string();
+  const auto r = pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}}, PretrainOptions{t, "", 0, {}}, out);
+  EXPECT_NE(r.search_report.find("rung 1 (2 epochs): lr 0.003"), std::string::npos) << r.search_report;
+  EXPECT_NE(r.search_report.find("chose lr"), std::string::npos) << r.search_report;
+  auto [m, meta] = load_possm_checkpoint_full(out);
+  EXPECT_NE(meta.provenance.find("chose lr"), std::string::npos) << meta.provenance;
+}
+
+}  // namespace
+}  // namespace spikeflow::models
