@@ -70,6 +70,8 @@ Command add_train(CLI::App& app) {
       ->check(CLI::IsMember({"gru", "s4d"}))
       ->capture_default_str();
   app.add_option("--finetune", a->opts.finetune_from, "checkpoint to fine-tune from (new session)");
+  app.add_flag("--search", a->opts.search,
+               "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
   app.add_flag("--no-baselines", a->no_baselines, "skip the ridge and Kalman baselines");
   app.add_option("--baselines-out", a->baselines_out, "also save the baselines as PREFIX.ridge.ckpt / PREFIX.kalman.ckpt");
   app.add_flag("--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
@@ -93,6 +95,7 @@ Command add_train(CLI::App& app) {
     fmt::print("train: {} units; chunks train {} / validation {} / test {} ({:.0f} ms)\n", s.num_units(),
                train.size(), val.size(), test.size(), a->width_ms);
     const auto result = models::train_possm(train, val, a->opts, a->out);
+    if (!result.search_report.empty()) fmt::print("{}", result.search_report);
     fmt::print("train: best epoch {} of {}, validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
                result.best_epoch, result.epochs_run, result.best_val_r2, result.seconds,
                result.num_parameters, a->out);

@@ -12,6 +12,8 @@ using Command = std::function<int()>;
 
 Command add_synth(CLI::App& app);
 Command add_train(CLI::App& app);
+Command add_pretrain(CLI::App& app);
+Command add_calibrate(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_send(CLI::App& app);
 Command add_listen(CLI::App& app);

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   };
   add("synth", "generate a synthetic center-out session file", spikeflow::cli::add_synth);
   add("train", "train a decoder on a session and evaluate it on held-out data", spikeflow::cli::add_train);
+  add("pretrain", "pretrain one decoder on many sessions (session embedding, shared unit vocabulary)",
+      spikeflow::cli::add_pretrain);
+  add("calibrate", "calibrate a pretrained decoder to a new session from a short block; compare with scratch, ridge, Kalman",
+      spikeflow::cli::add_calibrate);
   add("run", "run the live pipeline (UDP in, ZeroMQ out) until SIGINT/SIGTERM", spikeflow::cli::add_run);
   add("send", "play a session to a live pipeline over UDP at real-time pace", spikeflow::cli::add_send);
   add("listen", "subscribe to predictions; print, record and summarise them", spikeflow::cli::add_listen);

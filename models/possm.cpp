@@ -318,6 +318,11 @@ PossmImpl::PossmImpl(PossmOptions options_) : options(std::move(options_)) {
     s4d = register_module("s4d", S4D(features, c.rnn_hidden));
   }
   readout = register_module("readout", torch::nn::Linear(c.rnn_hidden, options.output_dim()));
+  if (options.num_sessions() < 0) throw std::invalid_argument("POSSM: num_sessions must be >= 0");
+  if (options.num_sessions() > 0) {
+    session_emb =
+        register_parameter("session_emb", torch::randn({options.num_sessions(), features}) * 0.02);
+  }
   latent_time_ = register_buffer("latent_time", torch::full({1}, options.width_s(), torch::kFloat));
 }
 
@@ -460,7 +465,14 @@ Tensor PossmImpl::initial_state(int64_t batch) {
   return s4d->initial_state(batch, opts);
 }
 
-std::pair<Tensor, Tensor> PossmImpl::decode(const Tensor& features, const Tensor& state) {
+std::pair<Tensor, Tensor> PossmImpl::decode(const Tensor& features_in, const Tensor& state,
+                                            const Tensor& session) {
+  Tensor features = features_in;
+  if (session_emb.defined()) {
+    if (!session.defined())
+      throw std::invalid_argument("POSSM: a multi-session model needs the session of each window");
+    features = features + session_emb.index_select(0, session).unsqueeze(1);
+  }
   Tensor y, st;
   if (gru && features.size(1) == 1) {
     // One chunk (the streaming step): the GRU cell op on the same weights skips aten::gru's
@@ -479,7 +491,7 @@ std::pair<Tensor, Tensor> PossmImpl::decode(const Tensor& features, const Tensor
 Tensor PossmImpl::forward_packed(const PackedBatch& b) {
   Tensor feat =
       encode_packed(b.unit, b.offset, b.segment, b.batch * b.chunks).view({b.batch, b.chunks, -1});
-  return decode(feat, initial_state(b.batch)).first;
+  return decode(feat, initial_state(b.batch), b.session).first;
 }
 
 Tensor PossmImpl::forward_padded(const PaddedBatch& b) {
@@ -487,7 +499,40 @@ Tensor PossmImpl::forward_padded(const PaddedBatch& b) {
   Tensor feat = encode_padded(b.unit.view({bn * cn, tn}), b.offset.view({bn * cn, tn}),
                               b.token_mask.view({bn * cn, tn}))
                     .view({bn, cn, -1});
-  return decode(feat, initial_state(bn)).first;
+  return decode(feat, initial_state(bn), b.session).first;
+}
+
+Possm bake_session(Possm& src, int64_t session, int64_t unit_begin, int64_t unit_count) {
+  if (!src->session_emb.defined())
+    throw std::invalid_argument("bake_session: the model has no session embedding");
+  if (session < 0 || session >= src->options.num_sessions())
+    throw std::invalid_argument("bake_session: session " + std::to_string(session) + " out of range");
+  if (unit_begin < 0 || unit_count <= 0 || unit_begin + unit_count > src->options.num_units())
+    throw std::invalid_argument("bake_session: unit range out of range");
+  PossmOptions o = src->options;
+  o.num_units(unit_count).num_sessions(0);
+  Possm dst(o);
+  torch::NoGradGuard g;
+  auto sp = src->named_parameters(true);
+  for (auto& p : dst->named_parameters(true)) {
+    if (p.key() == "unit_emb.weight") {
+      p.value().copy_(src->unit_emb->weight.narrow(0, unit_begin, unit_count));
+    } else {
+      p.value().copy_(sp[p.key()]);
+    }
+  }
+  auto sb = src->named_buffers(true);
+  for (auto& b : dst->named_buffers(true)) b.value().copy_(sb[b.key()]);
+  const Tensor e = src->session_emb[session];  // (F)
+  if (dst->gru) {
+    const auto w = dst->gru->all_weights();  // w_ih (3H, F), w_hh, b_ih, b_hh
+    Tensor b_ih = w[2];
+    b_ih.add_(torch::mv(w[0], e));
+  } else {
+    dst->s4d->in_proj->bias.add_(torch::mv(dst->s4d->in_proj->weight, e));
+  }
+  dst->to(src->readout->weight.device());
+  return dst;
 }
 
 }  // namespace spikeflow::models

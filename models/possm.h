@@ -38,6 +38,10 @@ struct PossmOptions {
   TORCH_ARG(int64_t, output_dim);
   TORCH_ARG(double, width_s) = 0.05;  ///< chunk width; latents sit at the chunk end
   TORCH_ARG(PossmConfig, config);
+  /// 0: a single-session model (no session embedding). N > 0: a learned embedding per session,
+  /// added to every chunk's features before the backbone (the session conditions the recurrent
+  /// state and the readout; the unit vocabulary spans all sessions).
+  TORCH_ARG(int64_t, num_sessions) = 0;
 };
 
 /// Rotary embedding of a time in seconds: head_dim/4 frequency pairs with periods log-spaced in
@@ -136,6 +140,7 @@ struct PaddedBatch {
   torch::Tensor offset;      ///< (B, C, T) float, seconds
   torch::Tensor token_mask;  ///< (B, C, T) bool
   torch::Tensor chunk_mask;  ///< (B, C) bool
+  torch::Tensor session;     ///< (B) long, the window's session; undefined for one-session models
 };
 
 struct PackedBatch {
@@ -144,6 +149,7 @@ struct PackedBatch {
   torch::Tensor offset;      ///< (N) float, seconds
   torch::Tensor segment;     ///< (N) long, b * chunks + c
   torch::Tensor chunk_mask;  ///< (B, C) bool
+  torch::Tensor session;     ///< (B) long, the window's session; undefined for one-session models
 };
 
 /// windows[b] holds up to C consecutive chunks (shorter windows are padded, chunk_mask false).
@@ -168,8 +174,10 @@ class PossmImpl : public torch::nn::Module {
   torch::Tensor encode_one(const torch::Tensor& unit, const torch::Tensor& offset);
 
   /// Backbone over a sequence: features (B, C, F), state -> (readout (B, C, output_dim), state).
+  /// session (B) long selects each sequence's session embedding (multi-session models only).
   std::pair<torch::Tensor, torch::Tensor> decode(const torch::Tensor& features,
-                                                 const torch::Tensor& state);
+                                                 const torch::Tensor& state,
+                                                 const torch::Tensor& session = {});
   torch::Tensor initial_state(int64_t batch);
 
   /// Standardized predictions (B, C, output_dim) from zero state.
@@ -190,6 +198,7 @@ class PossmImpl : public torch::nn::Module {
   torch::nn::GRU gru{nullptr};
   S4D s4d{nullptr};
   torch::nn::Linear readout{nullptr};
+  torch::Tensor session_emb;  ///< (num_sessions, num_latents*dim); undefined when single-session
 
  private:
   // Everything about the attention that depends on units and latents but not on token times.
@@ -216,5 +225,11 @@ class PossmImpl : public torch::nn::Module {
   std::optional<Parts> cache_;
 };
 TORCH_MODULE(Possm);
+
+/// The single-session model that decodes session `session` of a multi-session model exactly:
+/// unit embedding rows [unit_begin, unit_begin + unit_count), and the session embedding folded
+/// into the backbone's input bias (W (f + e) + b = W f + (b + W e)), so the streaming paths
+/// (PossmDecoder, the fast path) serve it unchanged. Weights are copied; src is not changed.
+Possm bake_session(Possm& src, int64_t session, int64_t unit_begin, int64_t unit_count);
 
 }  // namespace spikeflow::models

@@ -44,6 +44,46 @@ void write_meta(CheckpointFile& ck, const PossmMeta& m) {
   ck.set_int("width_ns", m.width_ns);
   ck.set_floats("target_mean", m.target_mean);
   ck.set_floats("target_std", m.target_std);
+  if (!m.provenance.empty()) ck.set_string("provenance", m.provenance);
+  if (m.sessions.empty()) return;
+  ck.set_int("sessions.count", static_cast<int64_t>(m.sessions.size()));
+  ck.set_int("sessions.default", m.default_session);
+  for (size_t i = 0; i < m.sessions.size(); ++i) {
+    const std::string k = "session." + std::to_string(i) + ".";
+    ck.set_string(k + "name", m.sessions[i].name);
+    ck.set_int(k + "unit_begin", m.sessions[i].unit_begin);
+    ck.set_int(k + "unit_count", m.sessions[i].unit_count);
+    ck.set_floats(k + "target_mean", m.sessions[i].target_mean);
+    ck.set_floats(k + "target_std", m.sessions[i].target_std);
+  }
+}
+
+void read_sessions(const CheckpointFile& ck, PossmMeta& m) {
+  const int64_t n = ck.get_int("sessions.count");
+  if (n < 1 || n > 100000) throw std::runtime_error("sessions.count must be in [1, 100000]");
+  m.default_session = static_cast<int>(ck.get_int("sessions.default"));
+  if (m.default_session < 0 || m.default_session >= n)
+    throw std::runtime_error("sessions.default is out of range");
+  int64_t next = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string k = "session." + std::to_string(i) + ".";
+    PossmSession s;
+    s.name = ck.get_string(k + "name");
+    s.unit_begin = ck.get_int(k + "unit_begin");
+    s.unit_count = ck.get_int(k + "unit_count");
+    s.target_mean = ck.get_floats(k + "target_mean");
+    s.target_std = ck.get_floats(k + "target_std");
+    if (s.unit_begin != next || s.unit_count < 1)
+      throw std::runtime_error(k + "unit_begin/unit_count do not tile the unit map");
+    next += s.unit_count;
+    if (s.target_mean.size() != static_cast<size_t>(m.output_dim) ||
+        s.target_std.size() != static_cast<size_t>(m.output_dim))
+      throw std::runtime_error(k + "target normalization has the wrong size");
+    m.sessions.push_back(std::move(s));
+  }
+  if (next != static_cast<int64_t>(m.units.size()))
+    throw std::runtime_error("the sessions cover " + std::to_string(next) + " units, the unit map has " +
+                             std::to_string(m.units.size()));
 }
 
 PossmMeta read_meta(const CheckpointFile& ck) {
@@ -73,6 +113,8 @@ PossmMeta read_meta(const CheckpointFile& ck) {
                              "/" + std::to_string(m.target_std.size()) + " values for output_dim " +
                              std::to_string(m.output_dim));
   }
+  if (ck.meta.count("provenance")) m.provenance = ck.get_string("provenance");
+  if (ck.kind_version == kPossmMultiKindVersion) read_sessions(ck, m);
   return m;
 }
 
@@ -81,13 +123,31 @@ PossmMeta read_meta(const CheckpointFile& ck) {
 Possm make_possm(const PossmMeta& meta) {
   return Possm(PossmOptions(static_cast<int64_t>(meta.units.size()), meta.output_dim)
                    .width_s(static_cast<double>(meta.width_ns) * 1e-9)
-                   .config(meta.config));
+                   .config(meta.config)
+                   .num_sessions(static_cast<int64_t>(meta.sessions.size())));
+}
+
+std::pair<Possm, PossmMeta> session_view(Possm& model, const PossmMeta& meta, int s) {
+  if (meta.sessions.empty()) return {model, meta};
+  if (s < 0 || s >= static_cast<int>(meta.sessions.size()))
+    throw std::invalid_argument("session_view: no session " + std::to_string(s));
+  const PossmSession& ss = meta.sessions[static_cast<size_t>(s)];
+  PossmMeta v = meta;
+  v.sessions.clear();
+  v.default_session = 0;
+  v.units.assign(meta.units.begin() + ss.unit_begin,
+                 meta.units.begin() + ss.unit_begin + ss.unit_count);
+  v.target_mean = ss.target_mean;
+  v.target_std = ss.target_std;
+  if (!v.provenance.empty()) v.provenance += "; ";
+  v.provenance += "session '" + ss.name + "' of a multi-session model";
+  return {bake_session(model, s, ss.unit_begin, ss.unit_count), std::move(v)};
 }
 
 void save_possm_checkpoint(const std::string& path, Possm& model, const PossmMeta& meta) {
   CheckpointFile ck;
   ck.kind = kPossmKind;
-  ck.kind_version = kPossmKindVersion;
+  ck.kind_version = meta.sessions.empty() ? kPossmKindVersion : kPossmMultiKindVersion;
   write_meta(ck, meta);
   torch::serialize::OutputArchive archive;
   {
@@ -108,13 +168,23 @@ void save_possm_checkpoint(const std::string& path, Possm& model, const PossmMet
 }
 
 std::pair<Possm, PossmMeta> load_possm_checkpoint(const std::string& path) {
+  auto [model, meta] = load_possm_checkpoint_full(path);
+  if (meta.sessions.empty()) return {model, meta};
+  try {
+    return session_view(model, meta, meta.default_session);
+  } catch (const std::exception& e) {
+    throw ck_error(path, e.what());
+  }
+}
+
+std::pair<Possm, PossmMeta> load_possm_checkpoint_full(const std::string& path) {
   CheckpointFile ck = CheckpointFile::read(path);
   if (ck.kind != kPossmKind)
     throw ck_error(path, "kind is '" + ck.kind + "', expected '" + kPossmKind + "'");
-  if (ck.kind_version != kPossmKindVersion) {
+  if (ck.kind_version != kPossmKindVersion && ck.kind_version != kPossmMultiKindVersion) {
     throw ck_error(path, "POSSM format version " + std::to_string(ck.kind_version) +
                              " is not supported (expected " + std::to_string(kPossmKindVersion) +
-                             ")");
+                             " or " + std::to_string(kPossmMultiKindVersion) + ")");
   }
   PossmMeta meta;
   try {

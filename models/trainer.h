@@ -14,6 +14,7 @@
 
 #include "core/decoding_dataset.h"
 #include "models/decode_dataset.h"
+#include "models/distributed.h"
 #include "models/possm_config.h"
 #include "models/streaming_decoder.h"
 
@@ -41,9 +42,17 @@ struct TrainOptions {
   /// New units are learned first with everything else frozen, then everything is unfrozen.
   std::string finetune_from;
   int finetune_frozen_epochs = 5;
+  /// Choose lr, weight decay and unit dropout on the validation split before training: budgeted
+  /// successive halving over search_candidates settings (the defaults among them), rung 1 with
+  /// max_epochs/8 epochs each, the better half again with twice as many, then the winner trained
+  /// in full. With max_seconds the search takes at most 40 % of the budget. The choice and why are
+  /// printed and stored in the checkpoint's provenance.
+  bool search = false;
+  int search_candidates = 6;
 };
 
 struct TrainResult {
+  std::string search_report;  ///< what the search tried and chose (empty without search)
   double best_val_r2 = 0;
   std::vector<double> best_val_r2_per_dim;
   int best_epoch = 0;  ///< 1-based epoch whose weights were saved
@@ -58,6 +67,69 @@ struct TrainResult {
 /// or empty/mismatched datasets, std::runtime_error on I/O errors (naming the file).
 TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
                         const TrainOptions& opts, const std::string& checkpoint_path);
+
+/// One session of a multi-session run: its training and validation chunks (same chunk width
+/// and output dims across sessions; units are the session's own).
+struct TrainSession {
+  std::string name;
+  const core::DecodingDataset* train = nullptr;
+  const core::DecodingDataset* val = nullptr;
+};
+
+struct PretrainOptions {
+  TrainOptions train;
+  /// Training state (weights, optimizer, RNG, best epoch) is written here after every epoch and,
+  /// when the file exists at the start, training resumes from it (same result as uninterrupted).
+  std::string resume_path;
+  int stop_after_epochs = 0;  ///< > 0: return after this many epochs of this call (tests)
+  /// Data-parallel over c10d (models/distributed.h): batch_size is the global batch; rank 0
+  /// writes the checkpoint, the resume state and the progress bar.
+  DistOptions dist;
+};
+
+struct PretrainResult : TrainResult {
+  std::vector<double> session_val_r2;  ///< best epoch's mean validation R² per session
+  bool interrupted = false;            ///< stopped by stop_after_epochs; no checkpoint written
+  int resumed_from_epoch = 0;          ///< 0: started fresh
+  double windows_per_s = 0;            ///< training throughput (all ranks), validation excluded
+};
+
+/// Pretrains one model on many sessions: a unit vocabulary spanning them (each session's units
+/// its own rows), a learned session embedding, batches that mix windows of all sessions, per-
+/// session target standardization, unit dropout. Epochs are selected by the mean over sessions
+/// of the validation R². Writes a multi-session checkpoint (format version 2).
+PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
+                              const PretrainOptions& opts, const std::string& checkpoint_path);
+
+struct CalibrateOptions {
+  TrainOptions train;          ///< lr, weight decay, dropout, patience, seed... of stage 1
+  std::string base;            ///< the pretrained multi-session checkpoint
+  int reid_epochs = 80;        ///< stage 1: new unit + session embeddings only
+  double reid_lr_scale = 3.0;  ///< stage 1 lr = train.lr x this (few parameters, a fixed net)
+  bool finetune = true;        ///< stage 2: then every layer, at a lower learning rate
+  double finetune_lr_scale = 0.1;
+  int finetune_epochs = 40;
+};
+
+struct CalibrateResult {
+  TrainResult reid;
+  TrainResult finetune;          ///< epochs_run 0 when stage 2 did not run
+  bool finetune_kept = false;    ///< stage 2 beat stage 1 on validation
+  std::vector<std::string> base_sessions;
+  PossmConfig base_config;  ///< the base's model config (for a like-for-like scratch comparison)
+};
+
+/// Calibrates a pretrained model to a new session from little data: unit re-identification
+/// (new unit embeddings and a new session embedding, initialised from the base's, learned with
+/// every other weight frozen), then optional fine-tuning of every layer with early stopping;
+/// stage 2 is kept only when it beats stage 1 on validation. Writes a one-session checkpoint of
+/// format version 2 whose provenance names the base.
+CalibrateResult calibrate_possm(const TrainSession& session, const CalibrateOptions& opts,
+                                const std::string& checkpoint_path);
+
+/// Human-readable summary of a POSSM checkpoint: config, width, sessions (name, units), default
+/// session, provenance. Throws std::runtime_error naming the file.
+std::string describe_possm_checkpoint(const std::string& path);
 
 /// A POSSM decoder with freshly initialised (untrained) weights: for benchmarks and tests.
 /// Targets are not standardized (mean 0, std 1).

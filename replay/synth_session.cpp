@@ -212,4 +212,55 @@ Session synthesize_session(const SynthOptions& o) {
   return s;
 }
 
+Session synthesize_corpus_session(const SynthCorpusOptions& c, int k) {
+  std::vector<std::string> bad;
+  if (c.num_sessions < 1 || c.num_sessions > 10000) bad.push_back("num_sessions must be in [1, 10000]");
+  if (k < 0 || k >= c.num_sessions) bad.push_back("session index out of range");
+  if (c.min_units < 1 || c.max_units < c.min_units || c.max_units > 65535)
+    bad.push_back("units must satisfy 1 <= min_units <= max_units <= 65535");
+  if (!(c.drift >= 0 && c.drift <= 1)) bad.push_back("drift must be in [0, 1]");
+  if (!(c.turnover >= 0 && c.turnover <= 1)) bad.push_back("turnover must be in [0, 1]");
+  if (!bad.empty()) {
+    std::string msg = "synthesize_corpus_session: invalid options:";
+    for (const auto& b : bad) msg += "\n  - " + b;
+    throw std::invalid_argument(msg);
+  }
+  // Per-session draws from their own stream (session k never depends on the corpus size).
+  std::mt19937_64 rng(c.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(k) + 1);
+  SynthOptions o;
+  o.duration_s = c.duration_s;
+  o.num_units = c.min_units + static_cast<int>(uniform01(rng) * (c.max_units - c.min_units + 1));
+  o.num_units = std::min(o.num_units, c.max_units);
+  o.min_rate_hz = 2.0 + 6.0 * uniform01(rng);
+  o.max_rate_hz = o.min_rate_hz + 10.0 + 20.0 * uniform01(rng);
+  o.modulation = 0.5 + 0.45 * uniform01(rng);
+  o.lead_s = 0.05 + 0.1 * uniform01(rng);
+  o.seed = rng();
+  Session s = synthesize_session(o);
+  // Units carry this session's own channel numbers.
+  const auto base = static_cast<uint32_t>(1000 * (k + 1));
+  for (size_t i = 0; i < s.units.size(); ++i) s.units[i].channel = base + static_cast<uint32_t>(i);
+  const double T = c.duration_s;
+  for (auto& train : s.spike_times_ns) {
+    // Gain moves linearly from g0 to g0 + slope, staying in [0, 1]: thinning keeps it Poisson.
+    const double slope = c.drift * (2.0 * uniform01(rng) - 1.0);
+    const double g0 = slope < 0 ? 1.0 : 1.0 - slope;
+    double from = 0, to = T;
+    if (uniform01(rng) < c.turnover) {
+      const double cut = T * (0.2 + 0.6 * uniform01(rng));
+      if (uniform01(rng) < 0.5) from = cut; else to = cut;  // appears late / vanishes early
+    }
+    std::vector<int64_t> kept;
+    kept.reserve(train.size());
+    for (int64_t t_ns : train) {
+      const double t = static_cast<double>(t_ns) * 1e-9;
+      const double gain = g0 + slope * t / T;
+      const double u = uniform01(rng);
+      if (t >= from && t < to && u < gain) kept.push_back(t_ns);
+    }
+    train = std::move(kept);
+  }
+  return s;
+}
+
 }  // namespace spikeflow::replay

@@ -27,4 +27,22 @@ struct SynthOptions {
 /// Throws std::invalid_argument listing every out-of-range option.
 Session synthesize_session(const SynthOptions& options);
 
+/// A corpus of sessions that share the movement (the same center-out reach dynamics and the same
+/// cosine-tuned encoding family) but each has its own population, as recordings on different days
+/// do: unit count, preferred directions, baseline rates, tuning depth and lead drawn per session;
+/// slow per-unit gain drift inside a session; and a fraction of units that appear or vanish part
+/// way through (both by exact Poisson thinning of the unit's spike train).
+struct SynthCorpusOptions {
+  int num_sessions = 8;
+  int min_units = 40;  ///< units per session drawn uniformly in [min_units, max_units]
+  int max_units = 120;
+  double duration_s = 300.0;
+  double drift = 0.3;     ///< a unit's gain moves linearly by up to this fraction over a session
+  double turnover = 0.15; ///< fraction of units that appear or vanish inside a session
+  uint64_t seed = 1;
+};
+
+/// Session k of the corpus (deterministic in options and k). Throws std::invalid_argument.
+Session synthesize_corpus_session(const SynthCorpusOptions& options, int k);
+
 }  // namespace spikeflow::replay

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   libtbb-dev
   libboost-dev libboost-system-dev libboost-program-options-dev
   libzmq3-dev cppzmq-dev

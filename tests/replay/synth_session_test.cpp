@@ -227,3 +227,67 @@ TEST(SynthSessionTest, bad_options_are_all_listed) {
 
 }  // namespace
 }  // namespace spikeflow::replay
+
+namespace spikeflow::replay {
+namespace {
+
+SynthCorpusOptions small_corpus() {
+  SynthCorpusOptions c;
+  c.num_sessions = 4;
+  c.min_units = 10;
+  c.max_units = 30;
+  c.duration_s = 60;
+  c.turnover = 0.5;
+  c.seed = 5;
+  return c;
+}
+
+TEST(SynthCorpusTest, sessions_are_repeatable_and_independent_of_the_corpus_size) {
+  const auto c = small_corpus();
+  SynthCorpusOptions bigger = c;
+  bigger.num_sessions = 9;
+  const Session a = synthesize_corpus_session(c, 2);
+  const Session b = synthesize_corpus_session(bigger, 2);
+  EXPECT_EQ(a.units, b.units);
+  EXPECT_EQ(a.spike_times_ns, b.spike_times_ns);
+  EXPECT_EQ(a.behavior, b.behavior);
+}
+
+TEST(SynthCorpusTest, sessions_share_the_task_but_not_the_units) {
+  const auto c = small_corpus();
+  std::vector<size_t> counts;
+  for (int k = 0; k < c.num_sessions; ++k) {
+    const Session s = synthesize_corpus_session(c, k);
+    EXPECT_GE(s.num_units(), 10u);
+    EXPECT_LE(s.num_units(), 30u);
+    EXPECT_EQ(s.units.front().channel, 1000u * static_cast<uint32_t>(k + 1));  // own channel numbers
+    EXPECT_EQ(s.behavior_names, (std::vector<std::string>{"vx", "vy"}));
+    counts.push_back(s.num_units());
+    // Turnover: some units are silent for a stretch at the start or the end of the session.
+    int late_or_early = 0;
+    for (const auto& t : s.spike_times_ns) {
+      if (t.empty()) continue;
+      if (t.front() > 12'000'000'000 || t.back() < 48'000'000'000) ++late_or_early;
+    }
+    EXPECT_GT(late_or_early, 0) << "session " << k;
+  }
+  EXPECT_FALSE(std::all_of(counts.begin(), counts.end(), [&](size_t n) { return n == counts[0]; }));
+}
+
+TEST(SynthCorpusTest, bad_options_are_listed) {
+  SynthCorpusOptions c = small_corpus();
+  c.min_units = 40;
+  c.drift = 2;
+  try {
+    synthesize_corpus_session(c, 7);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("session index"), std::string::npos) << m;
+    EXPECT_NE(m.find("min_units"), std::string::npos) << m;
+    EXPECT_NE(m.find("drift"), std::string::npos) << m;
+  }
+}
+
+}  // namespace
+}  // namespace spikeflow::replay

@@ -1,0 +1,407 @@
+// spikeflow pretrain: one POSSM model over many sessions (shared unit vocabulary, a session
+// embedding), resumable; spikeflow calibrate: that model adapted to a new session from a short
+// calibration block, printed side by side with scratch training, ridge and Kalman on the same
+// data and the same held-out part.
+#include <fmt/format.h>
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/commands.h"
+#include "cli/flag_checks.h"
+#include "cli/split.h"
+#include "core/r2.h"
+#include "core/time.h"
+#include "models/baselines.h"
+#include "models/load_decoder.h"
+#include "models/trainer.h"
+#include "replay/dataset.h"
+#include "replay/session_file.h"
+
+namespace spikeflow::cli {
+
+namespace {
+
+/// Training flags shared by pretrain and calibrate.
+void add_training_flags(CLI::App& app, models::TrainOptions& o) {
+  in_range(app.add_option("--epochs", o.max_epochs, "maximum epochs"), 1, 1e6)->capture_default_str();
+  non_negative(app.add_option("--max-seconds", o.max_seconds, "wall-clock budget (0 = none)"))
+      ->capture_default_str();
+  in_range(app.add_option("--batch", o.batch_size, "windows per step"), 1, 1e6)->capture_default_str();
+  in_range(app.add_option("--lr", o.lr, "peak learning rate"), 1e-9, 10)->capture_default_str();
+  in_range(app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay"), 0, 10)->capture_default_str();
+  in_range(app.add_option("--unit-dropout", o.unit_dropout, "probability of dropping a unit per window"), 0, 0.95)
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "random seed")->capture_default_str();
+  in_key_range(app.add_option("--threads", o.threads, "torch threads"), "decoder.threads")->capture_default_str();
+  in_range(app.add_option("--patience", o.patience, "early-stopping patience, epochs"), 1, 1e6)
+      ->capture_default_str();
+  app.add_flag("--no-progress", [&o](int64_t) { o.progress = false; }, "no progress bar");
+}
+
+models::TrainOptions default_pretrain_options() {
+  models::TrainOptions o;
+  o.unit_dropout = 0.2;  // more than single-session training: transfer must not lean on any unit
+  return o;
+}
+
+/// Session paths from -s (repeatable) and --sessions (a directory of .sfs/.mat/.nwb files, or a
+/// text file listing one path per line).
+std::vector<std::string> session_paths(const std::vector<std::string>& direct, const std::string& list) {
+  std::vector<std::string> out = direct;
+  if (list.empty()) return out;
+  namespace fs = std::filesystem;
+  if (fs::is_directory(list)) {
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(list)) {
+      const auto ext = e.path().extension().string();
+      if (ext == ".sfs" || ext == ".mat" || ext == ".nwb") found.push_back(e.path().string());
+    }
+    std::sort(found.begin(), found.end());
+    if (found.empty()) throw std::runtime_error("--sessions: directory '" + list + "' has no session files");
+    out.insert(out.end(), found.begin(), found.end());
+    return out;
+  }
+  std::ifstream in(list);
+  if (!in) throw std::runtime_error("--sessions: cannot open '" + list + "'");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    out.push_back(line);
+  }
+  return out;
+}
+
+std::string stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+
+core::DecodingDataset build(const replay::Session& s, int64_t width_ns, int64_t from, int64_t to) {
+  replay::DatasetOptions o;
+  o.width_ns = width_ns;
+  o.from_ns = from;
+  o.to_ns = to;
+  return replay::build_dataset(s, o);
+}
+
+double mean_r2(const std::vector<double>& r2) {
+  double m = 0;
+  for (double v : r2) m += v;
+  return r2.empty() ? 0.0 : m / static_cast<double>(r2.size());
+}
+
+/// A free localhost TCP port (bound to port 0, then released) for a local group's TCPStore.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("pretrain --ranks: cannot open a socket to pick a port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("pretrain --ranks: cannot pick a free port");
+  }
+  const int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+/// Runs this same command as n local processes (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT set,
+/// --ranks removed), waits for all and returns the first non-zero exit code. Rank 0 keeps the
+/// terminal; the others are quiet (their errors still reach stderr).
+int launch_local_ranks(int n, const std::vector<std::string>& argv) {
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < n; ++r) {
+    std::vector<std::string> args = argv;
+    if (r != 0) args.push_back("--no-progress");
+    if (r != 0) args.push_back("--quiet");
+    std::vector<char*> cargv;
+    for (auto& x : args) cargv.push_back(x.data());
+    cargv.push_back(nullptr);
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string kv = *e;
+      if (kv.rfind("RANK=", 0) == 0 || kv.rfind("WORLD_SIZE=", 0) == 0 || kv.rfind("MASTER_ADDR=", 0) == 0 ||
+          kv.rfind("MASTER_PORT=", 0) == 0)
+        continue;
+      env_s.push_back(kv);
+    }
+    env_s.push_back("RANK=" + std::to_string(r));
+    env_s.push_back("WORLD_SIZE=" + std::to_string(n));
+    env_s.push_back("MASTER_ADDR=127.0.0.1");
+    env_s.push_back("MASTER_PORT=" + std::to_string(port));
+    std::vector<char*> cenv;
+    for (auto& x : env_s) cenv.push_back(x.data());
+    cenv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, cargv.data(), cenv.data()) != 0) {
+      for (pid_t p : pids) ::kill(p, SIGTERM);
+      throw std::runtime_error("pretrain --ranks: cannot start rank " + std::to_string(r));
+    }
+    pids.push_back(pid);
+  }
+  int rc = 0;
+  for (size_t left = pids.size(); left > 0; --left) {
+    int status = 0;
+    const pid_t p = ::wait(&status);
+    if (p < 0) break;
+    const auto it = std::find(pids.begin(), pids.end(), p);
+    const int rank = static_cast<int>(it - pids.begin());
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0) {
+      fmt::print(stderr, "pretrain: rank {} (pid {}) {} {}\n", rank, p,
+                 WIFEXITED(status) ? "exited with code" : "was killed by signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      if (rc == 0) rc = code;
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+Command add_pretrain(CLI::App& app) {
+  struct Args {
+    std::vector<std::string> sessions;
+    std::string list, out;
+    double width_ms = 50.0, train_fraction = 0.8, val_fraction = 0.2;
+    models::PretrainOptions opts{default_pretrain_options(), "", 0, {}};
+    bool resume = false, quiet = false;
+    int ranks = 0;
+    std::string master;
+  };
+  auto a = std::make_shared<Args>();
+  app.add_option("-s,--session", a->sessions, "a session file (repeat for each session)");
+  app.add_option("--sessions", a->list, "a directory of session files, or a file listing one path per line");
+  app.add_option("-o,--out", a->out, "multi-session checkpoint to write")->required();
+  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")->capture_default_str();
+  in_range(app.add_option("--train-fraction", a->train_fraction, "first part of each session used for training"),
+           0.01, 1)
+      ->capture_default_str();
+  in_range(app.add_option("--val-fraction", a->val_fraction, "next part of each session used for validation"),
+           0.01, 1)
+      ->capture_default_str();
+  add_training_flags(app, a->opts.train);
+  in_range(app.add_option("--dim", a->opts.train.model.dim, "model width"), 4, 65536)->capture_default_str();
+  in_range(app.add_option("--rnn-hidden", a->opts.train.model.rnn_hidden, "recurrent state size"), 1, 65536)
+      ->capture_default_str();
+  app.add_option("--backbone", a->opts.train.model.backbone, "gru | s4d")
+      ->check(CLI::IsMember({"gru", "s4d"}))
+      ->capture_default_str();
+  app.add_flag("--search", a->opts.train.search,
+               "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
+  app.add_flag("--resume", a->resume, "continue an interrupted run from OUT.resume");
+  // Data-parallel (c10d Gloo): torchrun-style environment variables or these flags.
+  in_range(app.add_option("--world-size", a->opts.dist.world_size, "data-parallel: number of ranks (or WORLD_SIZE)"),
+           1, 4096);
+  in_range(app.add_option("--rank", a->opts.dist.rank, "data-parallel: this process's rank (or RANK)"), 0, 4095);
+  app.add_option("--master", a->master, "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
+  in_range(app.add_option("--dist-timeout-s", a->opts.dist.timeout_s,
+                          "data-parallel: rendezvous / collective timeout (a dead rank ends the others)"),
+           1, 86400)
+      ->capture_default_str();
+  app.add_option("--backend", a->opts.dist.backend, "data-parallel backend")
+      ->check(CLI::IsMember({"gloo", "nccl"}))
+      ->capture_default_str();
+  in_range(app.add_option("--ranks", a->ranks, "start N local data-parallel processes of this command"), 1, 256);
+  app.add_flag("--quiet", a->quiet, "print nothing but errors (non-zero ranks)");
+  return [a] {
+    if (a->ranks > 0) {
+      // The same command for every rank, without --ranks.
+      std::vector<std::string> args{"spikeflow", "pretrain"};
+      for (const auto& p : a->sessions) args.insert(args.end(), {"-s", p});
+      if (!a->list.empty()) args.insert(args.end(), {"--sessions", a->list});
+      args.insert(args.end(), {"-o", a->out, "--width-ms", fmt::format("{}", a->width_ms), "--train-fraction",
+                               fmt::format("{}", a->train_fraction), "--val-fraction",
+                               fmt::format("{}", a->val_fraction)});
+      const auto& o = a->opts.train;
+      args.insert(args.end(), {"--epochs", std::to_string(o.max_epochs), "--max-seconds", fmt::format("{}", o.max_seconds),
+                               "--batch", std::to_string(o.batch_size), "--lr", fmt::format("{}", o.lr),
+                               "--weight-decay", fmt::format("{}", o.weight_decay), "--unit-dropout",
+                               fmt::format("{}", o.unit_dropout), "--seed", std::to_string(o.seed), "--threads",
+                               std::to_string(o.threads), "--patience", std::to_string(o.patience), "--dim",
+                               std::to_string(o.model.dim), "--rnn-hidden", std::to_string(o.model.rnn_hidden),
+                               "--backbone", o.model.backbone, "--dist-timeout-s",
+                               fmt::format("{}", a->opts.dist.timeout_s), "--backend", a->opts.dist.backend});
+      if (!o.progress) args.push_back("--no-progress");
+      if (a->resume) args.push_back("--resume");
+      return launch_local_ranks(a->ranks, args);
+    }
+    a->opts.dist = models::dist_options_from_env(a->opts.dist);
+    if (!a->master.empty()) {
+      const auto colon = a->master.rfind(':');
+      if (colon == std::string::npos || colon == 0)
+        throw std::runtime_error("--master: expected ADDR:PORT, got '" + a->master + "'");
+      a->opts.dist.master_addr = a->master.substr(0, colon);
+      try {
+        a->opts.dist.master_port = std::stoi(a->master.substr(colon + 1));
+      } catch (const std::exception&) {
+        throw std::runtime_error("--master: bad port in '" + a->master + "'");
+      }
+    }
+    models::validate_dist_options(a->opts.dist);
+    const bool rank0 = a->opts.dist.rank == 0;
+    const bool talk = rank0 && !a->quiet;
+    const auto paths = session_paths(a->sessions, a->list);
+    if (paths.empty()) throw std::runtime_error("pretrain: give sessions with -s or --sessions");
+    if (a->train_fraction + a->val_fraction > 1.0 + 1e-9)
+      throw std::runtime_error("pretrain: --train-fraction + --val-fraction must be <= 1");
+    a->opts.resume_path = a->out + ".resume";
+    if (rank0 && std::filesystem::exists(a->opts.resume_path) && !a->resume) {
+      throw std::runtime_error("pretrain: '" + a->opts.resume_path +
+                               "' holds an interrupted run: pass --resume to continue it, or delete it");
+    }
+    const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
+    std::vector<core::DecodingDataset> trains, vals;
+    std::vector<std::string> names;
+    trains.reserve(paths.size());
+    vals.reserve(paths.size());
+    for (const auto& p : paths) {
+      replay::Session s = replay::load_session(p);
+      const Split sp = make_split(s, a->train_fraction, a->val_fraction, width_ns);
+      trains.push_back(build(s, width_ns, sp.train_from, sp.val_from));
+      vals.push_back(build(s, width_ns, sp.val_from, sp.test_from));
+      names.push_back(stem(p));
+      if (talk)
+        fmt::print("pretrain: {}: {} units, chunks train {} / validation {}\n", p, s.num_units(),
+                   trains.back().size(), vals.back().size());
+    }
+    std::vector<models::TrainSession> sessions;
+    for (size_t i = 0; i < paths.size(); ++i) sessions.push_back({names[i], &trains[i], &vals[i]});
+    const auto r = models::pretrain_possm(sessions, a->opts, a->out);
+    if (!talk) return 0;
+    if (a->opts.dist.world_size > 1)
+      fmt::print("pretrain: data-parallel over {} ranks (c10d {})\n", a->opts.dist.world_size, a->opts.dist.backend);
+    fmt::print("pretrain: throughput {:.1f} windows/s (training only, all ranks, {} thread(s) per rank)\n",
+               r.windows_per_s, a->opts.train.threads);
+    if (!r.search_report.empty()) fmt::print("{}", r.search_report);
+    if (r.resumed_from_epoch > 0) fmt::print("pretrain: resumed after epoch {}\n", r.resumed_from_epoch);
+    fmt::print("pretrain: best epoch {} of {}, mean validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
+               r.best_epoch, r.epochs_run, r.best_val_r2, r.seconds, r.num_parameters, a->out);
+    for (size_t i = 0; i < r.session_val_r2.size() && i < names.size(); ++i)
+      fmt::print("  {:<24} validation R2 {:6.3f}\n", names[i], r.session_val_r2[i]);
+    fmt::print("{}", models::describe_possm_checkpoint(a->out));
+    return 0;
+  };
+}
+
+Command add_calibrate(CLI::App& app) {
+  struct Args {
+    std::string base, session, out;
+    double calibration_s = 60.0, test_fraction = 0.2, val_share = 0.2;
+    models::CalibrateOptions opts;
+    bool no_finetune = false, no_scratch = false;
+  };
+  auto a = std::make_shared<Args>();
+  a->opts.train.unit_dropout = 0.2;
+  app.add_option("--base", a->opts.base, "pretrained multi-session checkpoint")->required();
+  app.add_option("-s,--session", a->session, "the new session (.sfs, .mat or .nwb)")->required();
+  app.add_option("-o,--out", a->out, "calibrated checkpoint to write")->required();
+  in_range(app.add_option("--calibration-s", a->calibration_s, "calibration block: the session's first seconds"),
+           1, 1e7)
+      ->capture_default_str();
+  in_range(app.add_option("--test-fraction", a->test_fraction, "held-out part: the session's last trials"), 0.01,
+           0.99)
+      ->capture_default_str();
+  in_range(app.add_option("--val-share", a->val_share, "end of the calibration block used for early stopping"),
+           0.05, 0.5)
+      ->capture_default_str();
+  add_training_flags(app, a->opts.train);
+  in_range(app.add_option("--reid-epochs", a->opts.reid_epochs, "stage 1 (embeddings only) epochs"), 1, 1e6)
+      ->capture_default_str();
+  in_range(app.add_option("--finetune-epochs", a->opts.finetune_epochs, "stage 2 (all layers) epochs"), 1, 1e6)
+      ->capture_default_str();
+  in_range(app.add_option("--reid-lr-scale", a->opts.reid_lr_scale, "stage 1 lr = lr x this"), 1e-6, 100)
+      ->capture_default_str();
+  in_range(app.add_option("--finetune-lr-scale", a->opts.finetune_lr_scale, "stage 2 lr = lr x this"), 1e-6, 10)
+      ->capture_default_str();
+  app.add_flag("--no-finetune", a->no_finetune, "stop after unit re-identification");
+  app.add_flag("--no-scratch", a->no_scratch, "skip the from-scratch comparison");
+  return [a] {
+    replay::Session s = replay::load_session(a->session);
+    const std::string base_desc = models::describe_possm_checkpoint(a->opts.base);
+    const auto base_dec = models::load_decoder(a->opts.base, models::RuntimeOptions{});
+    const int64_t width_ns = base_dec->chunk_width_ns();
+    const Split sp = make_split(s, 1.0 - a->test_fraction, 0.0, width_ns);
+    const int64_t cal_chunks = static_cast<int64_t>(a->calibration_s * 1e9) / width_ns;
+    const int64_t cal_end = s.start_ns + cal_chunks * width_ns;
+    if (cal_end > sp.test_from) {
+      throw std::runtime_error(fmt::format(
+          "calibrate: the {:.0f} s calibration block overlaps the held-out last {:.0f}% of '{}'", a->calibration_s,
+          a->test_fraction * 100, a->session));
+    }
+    const int64_t val_from = s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - a->val_share)) * width_ns;
+    const auto train = build(s, width_ns, s.start_ns, val_from);
+    const auto val = build(s, width_ns, val_from, cal_end);
+    const auto all_cal = build(s, width_ns, s.start_ns, cal_end);
+    const auto test = build(s, width_ns, sp.test_from, sp.test_to);
+    fmt::print("{}", base_desc);
+    fmt::print("calibrate: {}: {} units; calibration {:.0f} s = {} chunks (train {} / early-stopping {}), "
+               "held-out test {} chunks (last {:.0f}%)\n",
+               a->session, s.num_units(), a->calibration_s, all_cal.size(), train.size(), val.size(), test.size(),
+               a->test_fraction * 100);
+    a->opts.finetune = !a->no_finetune;
+    const models::TrainSession ts{stem(a->session), &train, &val};
+    const auto cr = models::calibrate_possm(ts, a->opts, a->out);
+    fmt::print("calibrate: stage 1 (unit re-identification) validation R2 {:.3f} in {} epochs", cr.reid.best_val_r2,
+               cr.reid.epochs_run);
+    if (cr.finetune.epochs_run > 0)
+      fmt::print("; stage 2 (all layers) {:.3f} in {} epochs -> {}", cr.finetune.best_val_r2, cr.finetune.epochs_run,
+                 cr.finetune_kept ? "kept" : "not kept (stage 1 was better)");
+    fmt::print("\n");
+
+    struct Row {
+      std::string name;
+      std::vector<double> r2;
+    };
+    std::vector<Row> rows;
+    auto score = [&](models::StreamingDecoder& d) {
+      return core::r2_per_dim(test.targets, models::decode_dataset(d, test), test.output_dim);
+    };
+    {
+      auto dec = models::load_decoder(a->out, models::RuntimeOptions{});
+      rows.push_back({"calibrated", score(*dec)});
+    }
+    if (!a->no_scratch) {
+      models::TrainOptions o = a->opts.train;
+      o.model = cr.base_config;  // the same architecture, from random weights
+      o.max_epochs = a->opts.reid_epochs + a->opts.finetune_epochs;
+      const std::string tmp = a->out + ".scratch.tmp";
+      models::train_possm(train, val, o, tmp);
+      auto dec = models::load_decoder(tmp, models::RuntimeOptions{});
+      rows.push_back({"scratch", score(*dec)});
+      std::filesystem::remove(tmp);
+    }
+    auto ridge = models::fit_ridge(all_cal);
+    rows.push_back({"ridge (250 ms)", score(*ridge.decoder)});
+    auto kalman = models::fit_kalman(all_cal);
+    rows.push_back({"kalman", score(*kalman.decoder)});
+    fmt::print("held-out test, all fitted on the same {:.0f} s calibration block:\n", a->calibration_s);
+    size_t best = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::string dims;
+      for (double v : rows[i].r2) dims += fmt::format(" {:6.3f}", v);
+      fmt::print("  {:<14} R2 mean {:6.3f}  per dim{}\n", rows[i].name, mean_r2(rows[i].r2), dims);
+      if (mean_r2(rows[i].r2) > mean_r2(rows[best].r2)) best = i;
+    }
+    if (best == 0) {
+      fmt::print("calibrate: the calibrated model is best on held-out data -> {}\n", a->out);
+    } else {
+      fmt::print("calibrate: NOTE {} beats the calibrated model on held-out data (by {:.3f} R2); {} is written "
+                 "anyway, consider using {} for this session\n",
+                 rows[best].name, mean_r2(rows[best].r2) - mean_r2(rows[0].r2), a->out, rows[best].name);
+    }
+    return 0;
+  };
+}
+
+}  // namespace spikeflow::cli
