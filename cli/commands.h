@@ -19,5 +19,6 @@ Command add_eval(CLI::App& app);
 Command add_replay(CLI::App& app);
 Command add_profile(CLI::App& app);
 Command add_keygen(CLI::App& app);
+Command add_soak(CLI::App& app);
 
 }  // namespace spikeflow::cli

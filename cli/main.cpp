@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   using namespace spikeflow::cli;
   add("keygen", "write a CURVE key pair (PREFIX.key_secret, PREFIX.key) for encrypted publishing",
       spikeflow::cli::add_keygen);
+  add("soak", "run the pipeline for a long time under scheduled faults; check the contract, RSS, fds and threads",
+      spikeflow::cli::add_soak);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
