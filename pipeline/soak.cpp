@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -138,7 +139,7 @@ enum class Fault { kNone, kClockBack, kClockForward, kStopShort, kRateX10, kDevi
 const char* fault_name(Fault f) {
   switch (f) {
     case Fault::kNone: return "none";
-    case Fault::kClockBack: return "device clock -20 s";
+    case Fault::kClockBack: return "device clock back 20 s (less after a device restart)";
     case Fault::kClockForward: return "device clock +100 s";
     case Fault::kStopShort: return "kill -STOP pipeline 0.3 s";
     case Fault::kRateX10: return "spike rate x10";
@@ -211,18 +212,22 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
   };
   const Fault cycle[] = {Fault::kClockBack,     Fault::kClockForward, Fault::kStopShort, Fault::kRateX10,
                          Fault::kDeviceRestart, Fault::kStopLong,     Fault::kSenderKill};
-  // The device clock follows the host clock from a base of 1000 s (so a jump back stays >= 0);
+  // Every sender's device clock is this host's CLOCK_MONOTONIC + 1000 s (so a jump back stays
+  // >= 0) + shift, so consecutive senders continue one clock whatever their start-up time;
   // shift carries the jumps and restarts into later segments.
-  double shift_s = 0;
+  double shift_s = 1000, restart_host_s = 0;
   for (int k = 0; since_s() + 1 < o.duration_s; ++k) {
     const Fault f = (o.fault_every_s <= 0 || k == 0) ? Fault::kNone : cycle[(k - 1) % std::size(cycle)];
     const double seg_start = since_s();
-    const double base_s = 1000 + seg_start + shift_s;
     std::vector<std::string> args{o.executable, "send", "-s", session_path, "--port", port, "-q",
-                                  "--device-offset-s", fmt::format("{:.6f}", base_s)};
+                                  "--device-clock-monotonic", "--device-offset-s", fmt::format("{:.6f}", shift_s)};
     const double play_s = std::min(segment_s, o.duration_s - seg_start);
     args.insert(args.end(), {"--max-seconds", fmt::format("{:.3f}", play_s)});
-    if (f == Fault::kClockBack) args.insert(args.end(), {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s", "-20"});
+    // 20 s back, or less when a device restart left the clock nearer 0 (it never goes below).
+    const double back_s = std::min(20.0, std::floor(static_cast<double>(core::host_now_ns()) * 1e-9 + shift_s + half_s - 1));
+    if (f == Fault::kClockBack) {
+      args.insert(args.end(), {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s", fmt::format("{}", -back_s)});
+    }
     if (f == Fault::kClockForward) args.insert(args.end(), {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s", "100"});
     if (f == Fault::kRateX10) args.insert(args.end(), {"--rate-multiplier", "10"});
     if (f == Fault::kDeviceRestart) args.insert(args.end(), {"--restart-at-s", fmt::format("{}", half_s)});
@@ -236,6 +241,7 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
       if (waitpid(sender, &status, WNOHANG) == sender) break;
       if (!injected && since_s() - seg_start >= half_s) {
         injected = true;
+        restart_host_s = static_cast<double>(core::host_now_ns()) * 1e-9;  // about when a device restart happens
         if (f == Fault::kStopShort || f == Fault::kStopLong) {
           kill(run_pid, SIGSTOP);
           std::this_thread::sleep_for(std::chrono::milliseconds(f == Fault::kStopShort ? 300 : 3000));
@@ -250,9 +256,9 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
       ++r.sender_failures;
       on_text(fmt::format("soak: sender exited {}: {}\n", rc, slurp((dir / fmt::format("send_{}.log", k % 2)).string())));
     }
-    if (f == Fault::kClockBack) shift_s -= 20;
+    if (f == Fault::kClockBack) shift_s -= back_s;
     if (f == Fault::kClockForward) shift_s += 100;
-    if (f == Fault::kDeviceRestart) shift_s = -(1000 + seg_start + half_s);
+    if (f == Fault::kDeviceRestart) shift_s = -restart_host_s;  // the restarted clock goes on from ~0
   }
   next_sample = 0;
   maybe_sample();  // the end, before the pipeline stops
