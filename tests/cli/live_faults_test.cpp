@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -83,7 +84,7 @@ class LiveFaultsTest : public ::testing::Test {
     })) << log;
     port_ = m[1].str();
     endpoint_ = m[2].str();
-    listen_ = start({"listen", "-e", endpoint_, "-o", path("p.csv"), "--check", "-q", "--idle-timeout-s", "2",
+    listen_ = start({"listen", "-e", endpoint_, "-o", path("p.csv"), "--check", "-q", "--idle-timeout-s", "5",
                      "--timeout-s", "60"},
                     path("listen.log"));
   }
@@ -116,7 +117,8 @@ class LiveFaultsTest : public ::testing::Test {
     return false;
   }
 
-  /// Waits for the sender, drains the pipeline (SIGTERM) and the subscriber (idle timeout), and
+  /// Waits for the sender, drains the pipeline (SIGTERM) and the subscriber (idle timeout, longer
+  /// than the 3 s stop), and
   /// checks the subscriber's CSV again here. Returns the rows.
   std::vector<pipeline::ReceivedPrediction> finish(pid_t sender) {
     EXPECT_EQ(wait_exit(sender), 0) << slurp(path("send.log"));
@@ -132,6 +134,7 @@ class LiveFaultsTest : public ::testing::Test {
     EXPECT_EQ(checker_.violations(pipeline::ContractViolation::kDuplicateChunk), 0u);
     EXPECT_EQ(checker_.lost(), 0u) << checker_.summary();
     EXPECT_GT(rows.size(), 100u) << checker_.summary();
+    std::cout << checker_.summary();  // the figures, for the log
     return rows;
   }
 
