@@ -33,18 +33,20 @@ trap cleanup EXIT
 # A barely trained model of the right size: starvation does not depend on the weights.
 "$exe" train -s "$dir/s.sfs" -o "$dir/m.ckpt" --epochs 1 --max-seconds 10 --no-baselines --no-progress \
   >"$dir/train.log" 2>&1 || { echo "starvation.sh: cannot make a checkpoint:"; cat "$dir/train.log"; exit 1; }
-for _ in $(seq "$busy"); do taskset -c "$core" sh -c 'while :; do :; done' & pids+=($!); done
 nice -n 19 taskset -c "$core" "$exe" run --checkpoint "$dir/m.ckpt" --port 0 --publish tcp://127.0.0.1:* \
   >"$dir/run.log" 2>&1 & run=$!; pids+=($run)
-for _ in $(seq 600); do grep -q "run: decoder" "$dir/run.log" && break; sleep 0.1; done
+for _ in $(seq 1200); do grep -q "run: decoder" "$dir/run.log" && break; sleep 0.1; done
 port=$(grep -o 'udp [0-9.]*:[0-9]*' "$dir/run.log" | head -1 | sed 's/.*://')
 endpoint=$(grep -o 'publish [^ ]*' "$dir/run.log" | head -1 | sed 's/publish //')
 [ -n "$port" ] && [ -n "$endpoint" ] || { echo "starvation.sh: pipeline not ready:"; cat "$dir/run.log"; exit 1; }
+# The busy loops start once the pipeline is up: starved at nice 19, its start-up alone (loading
+# LibTorch) can take minutes.
+for _ in $(seq "$busy"); do taskset -c "$core" sh -c 'while :; do :; done' & pids+=($!); done
 "$exe" listen -e "$endpoint" --check -q --idle-timeout-s 3 --timeout-s $((secs + 60)) >"$dir/listen.log" 2>&1 &
 listen=$!; pids+=($listen)
 "$exe" send -s "$dir/s.sfs" --port "$port" -q --rate-multiplier "$ratex" >"$dir/send.log" 2>&1
 kill -TERM "$run"; wait "$run"
 wait "$listen"; rc=$?
-grep -E "^listen: (received|flags|contract)" "$dir/listen.log"
+grep -E "^(listen: (received|flags|contract)|contract:)" "$dir/listen.log"
 grep -iE "predictions|late|clock|epoch|resync" "$dir/run.log" | tail -n 15
 exit $rc
