@@ -50,7 +50,8 @@ Command add_soak(CLI::App& app) {
     line("start", r.start);
     line("warm", r.warm);
     line("end", r.end);
-    line("max", r.max);
+    fmt::print("soak: max   rss={:.1f} MB fds={} threads={} (each over all samples)\n", r.max.rss_kb / 1024.0,
+               r.max.fds, r.max.threads);
     fmt::print("soak: {}", r.checker_summary);
     if (!a->report.empty()) pipeline::write_soak_report(a->report, a->opts, r);
     if (!r.passed()) {
