@@ -6,12 +6,14 @@
 #include <zmq.hpp>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
 #include "cli/listen_csv.h"
 #include "cli/signals.h"
 #include "core/chunk_flags.h"
 #include "core/latency_histogram.h"
 #include "core/time.h"
+#include "pipeline/contract_checker.h"
 #include "stages/prediction_codec.h"
 
 namespace spikeflow::cli {
@@ -26,6 +28,7 @@ struct ListenArgs {
   double idle_timeout_s = 0;
   double timeout_s = 0;
   bool quiet = false;
+  bool check = false;
 };
 
 }  // namespace
@@ -40,6 +43,8 @@ Command add_listen(CLI::App& app) {
                               "stop after this long without a message, once one came (0 = never)"));
   non_negative(app.add_option("--timeout-s", a->timeout_s, "stop after this long in all (0 = no limit)"));
   app.add_flag("-q,--quiet", a->quiet, "no per-second lines");
+  app.add_flag("--check", a->check,
+               "check the stream against the live contract (pipeline/contract_checker.h); exit 4 on a violation");
   return [a] {
     const sigset_t signals = block_termination_signals();
     zmq::context_t ctx(1);
@@ -62,6 +67,7 @@ Command add_listen(CLI::App& app) {
     int64_t last_msg = 0, last_print = t0;
     uint64_t received_at_print = 0;
     core::Prediction p;
+    pipeline::ContractChecker checker;
     std::string err;
     zmq::pollitem_t items[] = {{sub.handle(), 0, ZMQ_POLLIN, 0}};
     for (;;) {
@@ -98,6 +104,7 @@ Command add_listen(CLI::App& app) {
         continue;
       }
       ++received;
+      checker.feed(p, recv_ns);
       if (last_seq >= 0 && p.seq > last_seq + 1) gaps += static_cast<uint64_t>(p.seq - last_seq - 1);
       if (last_seq >= 0 && p.seq <= last_seq) ++out_of_order;
       last_seq = p.seq;
@@ -125,6 +132,10 @@ Command add_listen(CLI::App& app) {
     fmt::print("listen: latency closing packet arrival -> received here: {}\n", e2e.summary_us());
     fmt::print("listen: latency closing packet arrival -> published:     {}\n", pipeline_hist.summary_us());
     fmt::print("listen: decode time per call:                            {}\n", decode_hist.summary_us());
+    if (a->check) {
+      fmt::print("listen: {}", checker.summary());
+      if (checker.violations() > 0) return static_cast<int>(kMismatch);
+    }
     return 0;
   };
 }

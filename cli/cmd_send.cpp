@@ -25,6 +25,9 @@ struct SendArgs {
   double interval_ms = 1.0;
   bool quiet = false;
   std::string send_log;
+  double clock_jump_at_s = -1, clock_jump_s = 0, restart_at_s = -1, device_offset_s = 0;
+  bool device_clock_monotonic = false;
+  int rate_multiplier = 1;
 };
 
 std::atomic<bool> g_stop{false};
@@ -67,6 +70,19 @@ Command add_send(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("-q,--quiet", a->quiet, "no progress lines");
   app.add_option("--send-log", a->send_log, "write (device_time_ns, host send ns) per packet, binary i64 pairs");
+  non_negative(app.add_option("--clock-jump-at-s", a->clock_jump_at_s,
+                              "fault: the device clock jumps by --clock-jump-s this long after the start"));
+  app.add_option("--clock-jump-s", a->clock_jump_s, "fault: size of the jump, s (negative = back)");
+  non_negative(app.add_option("--restart-at-s", a->restart_at_s,
+                              "fault: device restart this long after the start (clock and sequence numbers from 0)"));
+  app.add_option("--device-offset-s", a->device_offset_s,
+                 "added to every device time sent (default: |jump| for a jump back, so it stays >= 0)");
+  app.add_flag("--device-clock-monotonic", a->device_clock_monotonic,
+               "the device clock is this host's CLOCK_MONOTONIC (+ offset), like a device synchronised to the host: "
+               "consecutive senders continue one clock");
+  in_range(app.add_option("--rate-multiplier", a->rate_multiplier, "fault: every spike K times, jittered within 1 ms"),
+           1, 100)
+      ->capture_default_str();
   return [a] {
     if (a->opts.transport == pipeline::Transport::kNone) throw UsageError("--transport: must be udp or tcp");
     if (auto why = pipeline::format_transport_problem(a->opts.format, a->opts.transport)) {
@@ -79,7 +95,19 @@ Command add_send(CLI::App& app) {
                         static_cast<int64_t>(a->width_ms * core::kNsPerMs)).test_from;
     }
     if (a->max_seconds > 0) to = std::min(to, from + static_cast<int64_t>(a->max_seconds * core::kNsPerS));
-    const auto events = replay::merged_events(s, from, to);
+    auto events = replay::merged_events(s, from, to);
+    if (a->rate_multiplier > 1) events = pipeline::multiply_rate(events, a->rate_multiplier);
+    if ((a->clock_jump_at_s >= 0) != (a->clock_jump_s != 0)) {
+      throw UsageError("--clock-jump-at-s and --clock-jump-s go together");
+    }
+    auto to_ns = [](double s) { return s < 0 ? int64_t{-1} : static_cast<int64_t>(s * core::kNsPerS); };
+    a->opts.clock_jump_at_ns = to_ns(a->clock_jump_at_s);
+    a->opts.clock_jump_ns = static_cast<int64_t>(a->clock_jump_s * core::kNsPerS);
+    a->opts.restart_at_ns = to_ns(a->restart_at_s);
+    a->opts.device_offset_ns = static_cast<int64_t>(a->device_offset_s * core::kNsPerS);
+    if (a->device_offset_s == 0 && a->clock_jump_s < 0 && !a->device_clock_monotonic) {
+      a->opts.device_offset_ns = -a->opts.clock_jump_ns;
+    }
     a->opts.packet_interval_ns = static_cast<int64_t>(a->interval_ms * core::kNsPerMs);
     a->opts.start_device_ns = from;
     a->opts.end_device_ns = to;
@@ -94,6 +122,8 @@ Command add_send(CLI::App& app) {
     };
     std::vector<std::pair<int64_t, int64_t>> log;
     if (!a->send_log.empty()) a->opts.send_log = &log;
+    // Read last, right before the pacer reads the host clock, so the two clocks agree.
+    if (a->device_clock_monotonic) a->opts.device_offset_ns += core::host_now_ns() - from;
     const auto st = pipeline::send_events(events, a->opts, &g_stop, progress);
     if (!a->send_log.empty()) pipeline::write_send_log(a->send_log, log);
     fmt::print("send: done: {} packets, {} events, {} send errors in {:.2f} s\n", st.packets, st.events,

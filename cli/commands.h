@@ -23,5 +23,6 @@ Command add_profile(CLI::App& app);
 Command add_keygen(CLI::App& app);
 Command add_export(CLI::App& app);
 Command add_inspect(CLI::App& app);
+Command add_soak(CLI::App& app);
 
 }  // namespace spikeflow::cli

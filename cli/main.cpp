@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   add("export", "write a recording of a live run as an NWB 2.x file (spikes, predictions, timing)",
       spikeflow::cli::add_export);
   add("inspect", "describe a checkpoint, session or recording (--json for scripts)", spikeflow::cli::add_inspect);
+  add("soak", "run the pipeline for a long time under scheduled faults; check the contract, RSS, fds and threads",
+      spikeflow::cli::add_soak);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

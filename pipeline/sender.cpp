@@ -2,7 +2,9 @@
 
 #include <utility>  // boost 1.74 asio/awaitable.hpp uses std::exchange without it
 #include <boost/asio.hpp>
+#include <algorithm>
 #include <fstream>
+#include <random>
 #include <tuple>
 #include <fmt/format.h>
 #include <vector>
@@ -31,6 +33,7 @@ void check_send_options(const SendOptions& o) {
   }
   if (o.transport == Transport::kNone) throw std::runtime_error("send: transport none has no socket to send to");
   if (auto why = format_transport_problem(o.format, o.transport)) throw std::runtime_error("send: " + std::string(*why));
+  if (o.clock_jump_at_ns < -1 || o.restart_at_ns < -1) throw std::runtime_error("send: fault times must be >= 0");
 }
 
 /// Turns one packet interval's events into the bytes of the chosen format (see sender.h).
@@ -75,6 +78,9 @@ class PacketEncoder {
     ++header_.sequence;
     return true;
   }
+
+  /// A device restart: the next packet's sequence number is 0 again.
+  void restart_sequence() { header_.sequence = 0; }
 
  private:
   /// Device units of the chosen format: sample ticks (Intan, Blackrock 3.11) or ns.
@@ -174,7 +180,27 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   PacketEncoder encoder(o);
   SendStats stats;
   std::vector<uint8_t> buffer;
-  auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t device_time_ns) {
+  const int64_t start = o.start_device_ns >= 0 ? o.start_device_ns : (events.empty() ? 0 : events.front().t_ns);
+  const auto faults = DeviceClockFaults::from(o, start);
+  const bool any_fault = o.device_offset_ns != 0 || o.clock_jump_at_ns >= 0 || o.restart_at_ns >= 0;
+  if (any_fault && (faults.device_ns(start) < 0 ||
+                    (o.clock_jump_at_ns >= 0 && faults.device_ns(start + o.clock_jump_at_ns) < 0))) {
+    throw std::runtime_error("send: the injected clock jump takes the device clock below 0; add a device offset");
+  }
+  bool restarted = false;
+  std::vector<core::SpikeEvent> shifted;  // the batch on the faulted device clock
+  auto send_packet = [&](std::span<const core::SpikeEvent> batch, int64_t played_ns) {
+    int64_t device_time_ns = played_ns;
+    if (any_fault) {
+      if (!restarted && faults.restarted(played_ns)) {
+        restarted = true;
+        encoder.restart_sequence();
+      }
+      device_time_ns = faults.device_ns(played_ns);
+      shifted.assign(batch.begin(), batch.end());
+      for (auto& e : shifted) e.t_ns = std::max<int64_t>(0, device_time_ns - (played_ns - e.t_ns));
+      batch = shifted;
+    }
     if (!encoder.encode(batch, device_time_ns, buffer)) return;
     if (o.send_log) o.send_log->emplace_back(device_time_ns, core::host_now_ns());
     if (socket.send(buffer)) {
@@ -185,7 +211,6 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
     }
   };
 
-  const int64_t start = o.start_device_ns >= 0 ? o.start_device_ns : (events.empty() ? 0 : events.front().t_ns);
   const int64_t end = std::max(o.end_device_ns, events.empty() ? start : events.back().t_ns);
   if (o.send_log) o.send_log->reserve(static_cast<size_t>((end - start) / o.packet_interval_ns) + 16);
   // Heartbeats go on until the clock is more than one interval past the end, so the receiver's
@@ -211,6 +236,26 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   }
   stats.seconds = static_cast<double>(core::host_now_ns() - pacer.host_start_ns()) * 1e-9;
   return stats;
+}
+
+std::vector<core::SpikeEvent> multiply_rate(std::span<const core::SpikeEvent> events, int k, int64_t jitter_ns,
+                                            uint64_t seed) {
+  std::vector<core::SpikeEvent> out;
+  if (k <= 1 || events.empty()) return {events.begin(), events.end()};
+  out.reserve(events.size() * static_cast<size_t>(k));
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> jitter(-jitter_ns, jitter_ns);
+  const int64_t lo = events.front().t_ns, hi = events.back().t_ns;
+  for (const auto& e : events) {
+    out.push_back(e);
+    for (int i = 1; i < k; ++i) {
+      auto c = e;
+      c.t_ns = std::clamp(e.t_ns + jitter(rng), lo, hi);
+      out.push_back(c);
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.t_ns < b.t_ns; });
+  return out;
 }
 
 void write_send_log(const std::string& path, const std::vector<std::pair<int64_t, int64_t>>& log) {

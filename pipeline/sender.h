@@ -42,7 +42,41 @@ struct SendOptions {
   /// When set, one (device_time_ns, host send ns) pair per packet is appended here, so a
   /// profiler can measure end to end from the moment the chunk-closing packet left.
   std::vector<std::pair<int64_t, int64_t>>* send_log = nullptr;
+  /// Fault injection (`spikeflow send --clock-jump-*|--restart-at-s`, `spikeflow soak`, tests):
+  /// see DeviceClockFaults. Times after start are of the played clock (= host time at speed 1).
+  int64_t device_offset_ns = 0;   ///< added to every device time sent
+  int64_t clock_jump_at_ns = -1;  ///< device clock += clock_jump_ns from here on; -1 = never
+  int64_t clock_jump_ns = 0;      ///< may be negative (a jump back)
+  int64_t restart_at_ns = -1;     ///< device restart: clock from 0 and sequence numbers from 0; -1 = never
 };
+
+/// The device clock a sender with injected faults reports, for a played clock t (ns) and the
+/// start of the play s: t + device_offset, plus clock_jump from s + clock_jump_at on; from
+/// s + restart_at on, t - (s + restart_at) (the device restarted at 0), and the packet sequence
+/// numbers restart at 0 there. A plain value; SendOptions without faults maps t to t.
+struct DeviceClockFaults {
+  int64_t start_ns = 0;
+  int64_t offset_ns = 0;
+  int64_t jump_at_ns = -1, jump_ns = 0;
+  int64_t restart_at_ns = -1;
+
+  static DeviceClockFaults from(const SendOptions& o, int64_t start_ns) {
+    return {start_ns, o.device_offset_ns, o.clock_jump_at_ns, o.clock_jump_ns, o.restart_at_ns};
+  }
+  bool restarted(int64_t played_ns) const { return restart_at_ns >= 0 && played_ns - start_ns >= restart_at_ns; }
+  int64_t device_ns(int64_t played_ns) const {
+    if (restarted(played_ns)) return played_ns - start_ns - restart_at_ns;
+    int64_t t = played_ns + offset_ns;
+    if (jump_at_ns >= 0 && played_ns - start_ns >= jump_at_ns) t += jump_ns;
+    return t;
+  }
+};
+
+/// K-fold spike rate (`spikeflow send --rate-multiplier`): every event k times, copy 0 at its own
+/// time and the others jittered uniformly within ±jitter_ns (seeded; kept inside the events'
+/// time span), sorted by time. k = 1 returns the events unchanged.
+std::vector<core::SpikeEvent> multiply_rate(std::span<const core::SpikeEvent> events, int k,
+                                            int64_t jitter_ns = 1'000'000, uint64_t seed = 1);
 
 struct SendStats {
   uint64_t packets = 0;
@@ -51,10 +85,12 @@ struct SendStats {
   double seconds = 0.0;
 };
 
-/// Sends events (sorted by t_ns). Returns early when stop becomes true. Throws
-/// std::runtime_error on a bad address, an unopenable socket, a refused TCP connection, an
-/// unsupported format/transport pair (format_transport_problem; transport none), or a channel the
-/// format cannot carry (format_channel_problem), before sending anything.
+/// Sends events (sorted by t_ns). Device times go through DeviceClockFaults: a sent time that
+/// would be negative is a std::runtime_error before anything is sent (give device_offset_ns).
+/// Returns early when stop becomes true. Throws std::runtime_error on a bad address, an
+/// unopenable socket, a refused TCP connection, an unsupported format/transport pair
+/// (format_transport_problem; transport none), or a channel the format cannot carry
+/// (format_channel_problem), before sending anything.
 /// Blackrock channels: channel = instrument * 65536 + chid (stages::blackrock_channel_key), chid
 /// 1..32767; 3.11 has no instrument byte (channel = chid). Blackrock chids are 1-based, so a
 /// session whose channels start at 0 is refused, not renumbered (the decoder's unit map names
