@@ -57,6 +57,7 @@ failures=0; startup=0; torn=0; compared=0
 for ((i = 1; i <= n; i++)); do
   rec="$dir/r$i.sfrec"; log="$dir/run$i.log"
   rm -f "$rec"
+  : >"$log"  # exists before the child opens it, for the readiness grep
   during_startup=$((RANDOM % 10 == 0))
   delay_ms=$((during_startup ? RANDOM % 600 : RANDOM % 3000))
   "$exe" run --checkpoint "$dir/m.ckpt" --port 0 --publish tcp://127.0.0.1:0 --record "$rec" >"$log" 2>&1 &
@@ -108,7 +109,7 @@ for ((i = 1; i <= n; i++)); do
   ((lost > 0)) && torn=$((torn + 1))
   c=$(sed -n 's/^replay: bit-identical \([0-9]*\) of .*/\1/p' "$out")
   compared=$((compared + ${c:-0}))
-  if ((!keep)); then rm -f "$rec" "$dir"/*"$i".log; fi
+  if ((!keep)); then rm -f "$rec" "$log" "$out" "$dir/send$i.log"; fi
 done
 echo "kill9: $n trials, $failures failed; $startup killed during start-up before the header;" \
      "$torn with a torn last record; $compared predictions compared bit-identical in all"
