@@ -77,7 +77,12 @@ for ((i = 1; i <= n; i++)); do
     send_pid=$!
   fi
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-  kill -9 "$run_pid"
+  if ! kill -9 "$run_pid" 2>/dev/null; then  # it must still be running to be killed
+    wait "$run_pid" 2>/dev/null || true; run_pid=""
+    [[ -n "$send_pid" ]] && { kill "$send_pid" 2>/dev/null || true; wait "$send_pid" 2>/dev/null || true; send_pid=""; }
+    echo "kill9: trial $i: the run exited before the kill: $(grep -v '^\[' "$log" | tail -n 5 | tr '\n' ' ')"
+    failures=$((failures + 1)); continue
+  fi
   wait "$run_pid" 2>/dev/null || true
   run_pid=""
   if [[ -n "$send_pid" ]]; then kill "$send_pid" 2>/dev/null || true; wait "$send_pid" 2>/dev/null || true; send_pid=""; fi
