@@ -19,9 +19,8 @@ case "$kind" in
   asan)
     sanitize="address,undefined"
     dir=build-asan
-    # Under ASan the suite is ~2-3x slower; the training runs (TrainerTest) are the slowest and
-    # exercise only LibTorch's uninstrumented kernels past our data loading, which the unit
-    # label covers. realtime tests run, with generous timeouts.
+    # The whole suite (~7.5 min on a loaded 2-core machine, kill9_recording included). To trim,
+    # SPIKEFLOW_SANITIZE_LABELS=unit (TrainerTest, the CLI and kill9 are integration).
     labels=${SPIKEFLOW_SANITIZE_LABELS:-"unit|integration|realtime"}
     targets=(spikeflow core_test replay_test models_test stages_test pipeline_test cli_test)
     ;;
