@@ -60,11 +60,17 @@ int replay_recording(const ReplayArgs& a) {
   const auto out = pipeline::replay_recording(rec, cfg, models::load_decoder(cfg.decoder.checkpoint, rt));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  const auto cmp = pipeline::compare_predictions(out, rec.predictions);
+  const auto check = pipeline::check_replay(out, rec);
+  const auto& cmp = check.comparison;
   fmt::print("replay: {} records of packets and deadline ticks, {} recorded predictions, {} replayed in {:.3f} s\n",
              rec.batches.size(),
              rec.predictions.size(), out.size(), wall);
-  fmt::print("replay: bit-identical {} of {}{}\n", cmp.identical, rec.predictions.size(),
+  if (!rec.clean_end) {
+    fmt::print("replay: torn recording: comparing the {} predictions before the last recorded decoder call ({} "
+               "left out, maybe partial; {} replayed past the last record)\n",
+               check.compared, check.incomplete_tail, check.extra_replayed);
+  }
+  fmt::print("replay: bit-identical {} of {}{}\n", cmp.identical, check.compared,
              cmp.first_difference == SIZE_MAX
                  ? ""
                  : fmt::format(" (first difference at prediction {}, seq {})", cmp.first_difference,

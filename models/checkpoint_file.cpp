@@ -150,7 +150,8 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
 
   constexpr size_t kHeader = sizeof kMagic + 4 + 8;
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
-    if (data.size() < sizeof kMagic && std::memcmp(data.data(), kMagic, data.size()) == 0) {
+    // An empty file is truncated too (and its data() may be null, which memcmp must not get).
+    if (data.size() < sizeof kMagic && (data.empty() || std::memcmp(data.data(), kMagic, data.size()) == 0)) {
       throw fail("truncated (" + std::to_string(data.size()) + " bytes)");
     }
     const core::FileFormat is = core::sniff_format(data);

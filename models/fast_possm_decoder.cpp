@@ -357,6 +357,16 @@ SPIKEFLOW_AI void recur(Model& m, const float* __restrict in, float* out) {
   for (int j = 0; j < m.output_dim; ++j) out[j] = o[j] * m.target_std[j] + m.target_mean[j];
 }
 
+// ThreadSanitizer instruments the ifunc resolvers that target_clones generates, and the loader
+// runs them during relocation, before TSan's runtime is up: the process crashes at load. TSan
+// builds (scripts/sanitize.sh tsan) therefore compile the default clone only.
+#if defined(__SANITIZE_THREAD__)
+#define SPIKEFLOW_CLONES
+#else
+#define SPIKEFLOW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+
+
 /// One chunk: encode, self-attention, backbone step, readout, de-standardization -> out.
 ///
 /// Cache order. With the small config the weights a step reads (~1.2 MB, 0.8 MB of it W_hh) are a
@@ -366,7 +376,7 @@ SPIKEFLOW_AI void recur(Model& m, const float* __restrict in, float* out) {
 /// runs it first and backwards: the sequence of weights becomes "encode, W_ih, W_hh forward |
 /// W_hh backward, encode, W_ih | ...", and each step starts with what the previous one touched
 /// last, missing only on the excess.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_step(Model& m,
+SPIKEFLOW_CLONES void run_step(Model& m,
                                                                           const int32_t* unit,
                                                                           const float* off,
                                                                           size_t n, float* out) {
@@ -385,7 +395,7 @@ SPIKEFLOW_AI void prefetch_l2(const float* p, size_t n) {
 /// prepare_next(): W_hh h for the next chunk, off its critical path; then the weights the next
 /// step reads (W_ih, MLP, out-projection, unit tables; ~0.4 MB with the small config) are
 /// fetched back into L2, which the 0.8 MB W_hh stream just evicted them from.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_prepare(Model& m) {
+SPIKEFLOW_CLONES void run_prepare(Model& m) {
   if (!m.gru || m.gh_ready) return;
   prepare_gh(m);
   const auto panel = [](const Linear& l) {
@@ -398,7 +408,7 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_prepare(Mod
 
 /// One chunk's features and input projection -> proj (step_many with threads: any thread, on
 /// its own Model's work buffers; the state is not touched).
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_features(
+SPIKEFLOW_CLONES void run_features(
     Model& m, const core::TokenChunk& c, float* proj) {
   features(m, c.unit.data(), c.offset_s.data(), c.size());
   apply(m.gru ? m.gru_ih : m.s4d_in, m.x.data(), proj);
@@ -406,7 +416,7 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void run_features(
 
 /// The recurrent step of one chunk from its input projection (step_many with threads: the
 /// calling thread, in chunk order).
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void run_recur(Model& m,
+SPIKEFLOW_CLONES void run_recur(Model& m,
                                                                            const float* proj,
                                                                            float* out) {
   recur(m, proj, out);

@@ -112,4 +112,24 @@ RecordingComparison compare_predictions(const std::vector<core::Prediction>& rep
   return c;
 }
 
+RecordingCheck check_replay(const std::vector<core::Prediction>& replayed, const replay::Recording& rec) {
+  RecordingCheck c;
+  const auto& recorded = rec.predictions;
+  if (rec.clean_end) {
+    c.compared = recorded.size();
+    c.comparison = compare_predictions(replayed, recorded);
+    return c;
+  }
+  size_t n = recorded.size();
+  while (n > 0 && recorded[n - 1].timing.decode_start_ns == recorded.back().timing.decode_start_ns) --n;
+  c.compared = n;
+  c.incomplete_tail = recorded.size() - n;
+  c.extra_replayed = replayed.size() > recorded.size() ? replayed.size() - recorded.size() : 0;
+  const std::vector<core::Prediction> head(recorded.begin(), recorded.begin() + static_cast<std::ptrdiff_t>(n));
+  const std::vector<core::Prediction> replayed_head(
+      replayed.begin(), replayed.begin() + static_cast<std::ptrdiff_t>(std::min(n, replayed.size())));
+  c.comparison = compare_predictions(replayed_head, head);
+  return c;
+}
+
 }  // namespace spikeflow::pipeline

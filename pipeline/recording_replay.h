@@ -43,4 +43,19 @@ struct RecordingComparison {
 RecordingComparison compare_predictions(const std::vector<core::Prediction>& replayed,
                                         const std::vector<core::Prediction>& recorded);
 
+/// What of a recording an exact replay can be held to. A clean recording: every prediction. One
+/// that was not closed cleanly (the run was killed) ends at an arbitrary record: its last decoder
+/// call may have been recorded only in part (so it replays as a smaller batch), and the replay
+/// also produces predictions for chunks whose inputs were recorded but whose predictions were
+/// not. Such a recording is held to its predictions before the last recorded decoder call (every
+/// input of those precedes them in the file, the recorder writing in arrival order), and the
+/// replay may produce more.
+struct RecordingCheck {
+  size_t compared = 0;         ///< recorded predictions the replay must reproduce, from the first
+  size_t incomplete_tail = 0;  ///< recorded predictions left out: the last, maybe partial, decoder call
+  size_t extra_replayed = 0;   ///< replayed predictions past the recorded ones (torn recording only)
+  RecordingComparison comparison;  ///< over the first `compared`; all_identical: all of them match
+};
+RecordingCheck check_replay(const std::vector<core::Prediction>& replayed, const replay::Recording& recording);
+
 }  // namespace spikeflow::pipeline

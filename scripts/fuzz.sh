@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh                  every target for 20 s
 #   scripts/fuzz.sh 60               every target for 60 s
 #   scripts/fuzz.sh --runs 10000000  every target for 10 M executions (hours for the file readers)
+#   FUZZ_SEED=1 scripts/fuzz.sh --runs 2000   the same mutations every time (CI: a fixed, short run)
 #   scripts/fuzz.sh 60 native_packet_fuzz config_reader_fuzz    only these targets
 #   scripts/fuzz.sh --ignore-library-crashes 20    crashes inside libhdf5 / libmatio are reported
 #                                                  but do not fail the run (see tests/fuzz/known/)
@@ -77,7 +78,7 @@ for t in "${targets[@]}"; do
   before=$(find "$out/artifacts/$t" -type f | wc -l)
   echo "fuzz.sh: $t for $what"
   rc=0
-  "$build/tests/fuzz/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$build/tests/fuzz/$t" "${limit[@]}" -seed="${FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$out/artifacts/$t/" "$out/corpus/$t" "$seeds" \
     > "$out/logs/$t.log" 2>&1 || rc=$?
   after=$(find "$out/artifacts/$t" -type f | wc -l)

@@ -34,7 +34,9 @@ void expect_bit_identical(const Session& a, const Session& b) {
   EXPECT_EQ(a.behavior_names, b.behavior_names);
   EXPECT_EQ(a.behavior_t_ns, b.behavior_t_ns);
   ASSERT_EQ(a.behavior.size(), b.behavior.size());
-  EXPECT_EQ(0, std::memcmp(a.behavior.data(), b.behavior.data(), a.behavior.size() * sizeof(float)));
+  if (!a.behavior.empty()) {  // memcmp on an empty vector's null data() is undefined
+    EXPECT_EQ(0, std::memcmp(a.behavior.data(), b.behavior.data(), a.behavior.size() * sizeof(float)));
+  }
   ASSERT_EQ(a.trials.size(), b.trials.size());
   for (size_t i = 0; i < a.trials.size(); ++i) {
     EXPECT_EQ(a.trials[i].start_ns, b.trials[i].start_ns);
