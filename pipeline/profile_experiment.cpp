@@ -22,13 +22,13 @@
 #include "models/streaming_decoder.h"
 #include "models/trainer.h"
 #include "pipeline/listen_csv.h"
+#include "pipeline/child_process.h"
 #include "pipeline/live_pipeline.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/sender.h"
 #include "replay/session_file.h"
 #include "replay/synth_session.h"
 
-extern char** environ;
 
 namespace spikeflow::pipeline {
 
@@ -36,27 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// Starts a child process with stdout and stderr going to log_path.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("profile: cannot start " + args[0]);
-  return pid;
-}
 
-int wait_child(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -139,12 +119,12 @@ struct LoadPointFiles {
 void run_sender_and_listener(const ProfileOptions& o, LivePipeline& live, const LoadPointFiles& f) {
   const std::string& exe = o.executable;
   const pid_t listener =
-      spawn({exe, "listen", "-e", live.publish_endpoint(), "-o", f.listen_csv, "--idle-timeout-s", "1.5", "-q"},
-            f.listen_out);
+      spawn_logged({exe, "listen", "-e", live.publish_endpoint(), "-o", f.listen_csv, "--idle-timeout-s", "1.5", "-q"},
+                   f.listen_out, "profile");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the SUB joins before data flows
-  const pid_t sender = spawn(
+  const pid_t sender = spawn_logged(
       {exe, "send", "-s", f.session, "--port", std::to_string(live.ingest_port()), "-q", "--send-log", f.send_log},
-      f.send_out);
+      f.send_out, "profile");
   const int send_rc = wait_child(sender);
   live.stop();
   const int listen_rc = wait_child(listener);

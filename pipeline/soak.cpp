@@ -22,12 +22,12 @@
 
 #include "core/time.h"
 #include "models/trainer.h"
+#include "pipeline/child_process.h"
 #include "pipeline/contract_checker.h"
 #include "replay/session_file.h"
 #include "replay/synth_session.h"
 #include "stages/prediction_codec.h"
 
-extern char** environ;
 
 namespace spikeflow::pipeline {
 
@@ -35,20 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log_path) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("soak: cannot start " + args[0]);
-  return pid;
-}
 
 /// Exit code, or 128 + signal.
 int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
@@ -176,7 +162,8 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
 
   const std::string run_log = (dir / "run.log").string();
   const pid_t run_pid =
-      spawn_logged({o.executable, "run", "--checkpoint", ckpt, "--port", "0", "--publish", "tcp://127.0.0.1:*"}, run_log);
+      spawn_logged({o.executable, "run", "--checkpoint", ckpt, "--port", "0", "--publish", "tcp://127.0.0.1:*"}, run_log,
+                   "soak");
   const std::regex ready(R"(ingest \S+ \S+ \S+:(\d+) \| publish (\S+))");
   std::smatch m;
   std::string log;
@@ -233,7 +220,7 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
     if (f == Fault::kDeviceRestart) args.insert(args.end(), {"--restart-at-s", fmt::format("{}", half_s)});
     r.faults.push_back(fmt::format("t={:.1f}s segment {}: {}", seg_start, k, fault_name(f)));
     on_text("soak: " + r.faults.back() + "\n");
-    const pid_t sender = spawn_logged(args, (dir / fmt::format("send_{}.log", k % 2)).string());
+    const pid_t sender = spawn_logged(args, (dir / fmt::format("send_{}.log", k % 2)).string(), "soak");
     bool injected = false;
     int status = 0;
     for (;;) {
