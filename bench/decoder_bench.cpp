@@ -213,7 +213,8 @@ void possm_step_many(benchmark::State& state, const char* path, size_t n) {
     dec->step_many(batch, out);
     const auto t1 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(out.data());
-    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / static_cast<double>(n));
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() /
+                 static_cast<double>(n));
     i = (i + n) % chunks.size();
   }
   report(state, us, static_cast<double>(units) * kRateHz * 0.05);

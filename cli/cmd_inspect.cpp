@@ -45,8 +45,16 @@ struct Value {
   Value(double v) : kind(Kind::kNumber), d(v) {}
   Value(std::string v) : kind(Kind::kString), s(std::move(v)) {}
   Value(const char* v) : kind(Kind::kString), s(v) {}
-  static Value array() { Value v; v.kind = Kind::kArray; return v; }
-  static Value object() { Value v; v.kind = Kind::kObject; return v; }
+  static Value array() {
+    Value v;
+    v.kind = Kind::kArray;
+    return v;
+  }
+  static Value object() {
+    Value v;
+    v.kind = Kind::kObject;
+    return v;
+  }
   Value& add(std::string key, Value v) {
     obj.emplace_back(std::move(key), std::move(v));
     return obj.back().second;
@@ -59,11 +67,21 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += fmt::format("\\u{:04x}", c);
@@ -82,11 +100,21 @@ std::string number(double d) {
 
 void to_json(const Value& v, std::string& out) {
   switch (v.kind) {
-    case Value::Kind::kNull: out += "null"; break;
-    case Value::Kind::kBool: out += v.b ? "true" : "false"; break;
-    case Value::Kind::kInt: out += std::to_string(v.i); break;
-    case Value::Kind::kNumber: out += number(v.d); break;
-    case Value::Kind::kString: out += "\"" + json_escape(v.s) + "\""; break;
+    case Value::Kind::kNull:
+      out += "null";
+      break;
+    case Value::Kind::kBool:
+      out += v.b ? "true" : "false";
+      break;
+    case Value::Kind::kInt:
+      out += std::to_string(v.i);
+      break;
+    case Value::Kind::kNumber:
+      out += number(v.d);
+      break;
+    case Value::Kind::kString:
+      out += "\"" + json_escape(v.s) + "\"";
+      break;
     case Value::Kind::kArray:
       out += "[";
       for (size_t k = 0; k < v.arr.size(); ++k) {
@@ -109,12 +137,18 @@ void to_json(const Value& v, std::string& out) {
 
 std::string scalar_text(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kNull: return "-";
-    case Value::Kind::kBool: return v.b ? "yes" : "no";
-    case Value::Kind::kInt: return std::to_string(v.i);
-    case Value::Kind::kNumber: return fmt::format("{:.6g}", v.d);
-    case Value::Kind::kString: return v.s;
-    default: return "";
+    case Value::Kind::kNull:
+      return "-";
+    case Value::Kind::kBool:
+      return v.b ? "yes" : "no";
+    case Value::Kind::kInt:
+      return std::to_string(v.i);
+    case Value::Kind::kNumber:
+      return fmt::format("{:.6g}", v.d);
+    case Value::Kind::kString:
+      return v.s;
+    default:
+      return "";
   }
 }
 
@@ -147,7 +181,8 @@ void to_text(const Value& v, int indent, std::string& out) {
       out += pad + key + fmt::format(" ({}):\n", x.arr.size());
       for (const auto& e : x.arr) {
         std::string line;
-        for (const auto& [k, f] : e.obj) line += (line.empty() ? "" : ", ") + k + "=" + scalar_text(f);
+        for (const auto& [k, f] : e.obj)
+          line += (line.empty() ? "" : ", ") + k + "=" + scalar_text(f);
         out += pad + "  - " + line + "\n";
       }
     }
@@ -185,7 +220,8 @@ Value floats(const std::vector<float>& v) {
 
 /// Keys whose values are weight arrays: summarised by their length, not printed.
 bool is_weight_key(const std::string& k) {
-  static const std::array<const char*, 7> kWeights{"weights", "bias", "a", "gain", "h", "mean_z", "mean_x"};
+  static const std::array<const char*, 7> kWeights{"weights", "bias",   "a",     "gain",
+                                                   "h",       "mean_z", "mean_x"};
   return std::any_of(kWeights.begin(), kWeights.end(), [&](const char* w) { return k == w; });
 }
 
@@ -205,20 +241,24 @@ Value inspect_checkpoint(const std::string& path) {
       return Value(std::string("invalid: ") + e.what());
     }
   };
-  v.add("chunk_width_ms", get([&](const char* k) { return Value(static_cast<double>(ck.get_int(k)) / 1e6); }, "width_ns"));
+  v.add("chunk_width_ms",
+        get([&](const char* k) { return Value(static_cast<double>(ck.get_int(k)) / 1e6); },
+            "width_ns"));
   v.add("output_dim", get([&](const char* k) { return Value(ck.get_int(k)); }, "output_dim"));
-  v.add("output_names", get([&](const char* k) {
-          Value a = Value::array();
-          for (auto& s : ck.get_strings(k)) a.push(s);
-          return a;
-        }, "output_names"));
+  v.add("output_names", get(
+                            [&](const char* k) {
+                              Value a = Value::array();
+                              for (auto& s : ck.get_strings(k)) a.push(s);
+                              return a;
+                            },
+                            "output_names"));
   Value config = Value::object();
   Value other = Value::object();
   for (const auto& [k, val] : ck.meta) {
     if (k.rfind("config.", 0) == 0) {
       config.add(k.substr(7), val);
-    } else if (k == "units" || k == "width_ns" || k == "output_dim" || k == "output_names" || k == "target_mean" ||
-               k == "target_std") {
+    } else if (k == "units" || k == "width_ns" || k == "output_dim" || k == "output_names" ||
+               k == "target_mean" || k == "target_std") {
       continue;
     } else if (is_weight_key(k)) {
       other.add(k, fmt::format("({} bytes of weights)", val.size()));
@@ -228,12 +268,15 @@ Value inspect_checkpoint(const std::string& path) {
   }
   if (!config.obj.empty()) v.add("config", std::move(config));
   Value norm = Value::object();
-  norm.add("target_mean", get([&](const char* k) { return floats(ck.get_floats(k)); }, "target_mean"));
-  norm.add("target_std", get([&](const char* k) { return floats(ck.get_floats(k)); }, "target_std"));
+  norm.add("target_mean",
+           get([&](const char* k) { return floats(ck.get_floats(k)); }, "target_mean"));
+  norm.add("target_std",
+           get([&](const char* k) { return floats(ck.get_floats(k)); }, "target_std"));
   v.add("normalisation", std::move(norm));
   if (!other.obj.empty()) v.add("metadata", std::move(other));
   Value units = get([&](const char* k) { return unit_rows(ck.get_units(k)); }, "units");
-  v.add("units", units.kind == Value::Kind::kArray ? static_cast<uint64_t>(units.arr.size()) : Value());
+  v.add("units",
+        units.kind == Value::Kind::kArray ? static_cast<uint64_t>(units.arr.size()) : Value());
   v.add("unit_map", std::move(units));
   return v;
 }
@@ -266,7 +309,9 @@ Value inspect_session(const std::string& path, bool nwb) {
   v.add("duration_s", dur);
   v.add("units", static_cast<uint64_t>(s.num_units()));
   v.add("spikes", static_cast<uint64_t>(s.num_spikes()));
-  v.add("mean_rate_hz", dur > 0 && s.num_units() > 0 ? static_cast<double>(s.num_spikes()) / dur / static_cast<double>(s.num_units()) : 0.0);
+  v.add("mean_rate_hz", dur > 0 && s.num_units() > 0 ? static_cast<double>(s.num_spikes()) / dur /
+                                                           static_cast<double>(s.num_units())
+                                                     : 0.0);
   Value trials = Value::object();
   trials.add("count", static_cast<uint64_t>(s.trials.size()));
   std::map<int32_t, int64_t> conds;
@@ -320,7 +365,8 @@ Value inspect_recording(const std::string& path) {
   uint64_t events = 0, ticks = 0;
   int64_t t_min = INT64_MAX, t_max = INT64_MIN;
   for (const auto& b : r.batches) {
-    if (b.events.empty() && b.device_time_ns == -2) ++ticks;  // deadline-tick marker (RECORDING_FORMAT.md)
+    if (b.events.empty() && b.device_time_ns == -2)
+      ++ticks;  // deadline-tick marker (RECORDING_FORMAT.md)
     events += b.events.size();
     for (const auto& e : b.events) {
       t_min = std::min(t_min, e.t_ns);
@@ -364,8 +410,9 @@ FileKind detect(const std::string& path) {
   if (h == std::string("SFSESS\0\1", 8)) return FileKind::kSession;
   if (h == std::string("\x89HDF\r\n\x1a\n", 8)) return FileKind::kNwb;
   if (h.rfind("MATLAB", 0) == 0) return FileKind::kSession;  // v5 header text or v7.3 user block
-  throw std::runtime_error(path + ": not a spikeflow checkpoint, session (.sfs, .mat, .nwb) or recording "
-                                  "(unknown magic bytes)");
+  throw std::runtime_error(path +
+                           ": not a spikeflow checkpoint, session (.sfs, .mat, .nwb) or recording "
+                           "(unknown magic bytes)");
 }
 
 }  // namespace
@@ -378,10 +425,18 @@ Command add_inspect(CLI::App& app) {
   return [file, json] {
     Value v;
     switch (detect(*file)) {
-      case FileKind::kCheckpoint: v = inspect_checkpoint(*file); break;
-      case FileKind::kRecording: v = inspect_recording(*file); break;
-      case FileKind::kSession: v = inspect_session(*file, false); break;
-      case FileKind::kNwb: v = inspect_session(*file, true); break;
+      case FileKind::kCheckpoint:
+        v = inspect_checkpoint(*file);
+        break;
+      case FileKind::kRecording:
+        v = inspect_recording(*file);
+        break;
+      case FileKind::kSession:
+        v = inspect_session(*file, false);
+        break;
+      case FileKind::kNwb:
+        v = inspect_session(*file, true);
+        break;
     }
     std::string out;
     if (*json) {

@@ -38,13 +38,16 @@ Command add_listen(CLI::App& app) {
   app.add_option("-e,--endpoint", a->endpoint, "publisher endpoint")->capture_default_str();
   app.add_option("--topic", a->topic, "topic to subscribe to")->capture_default_str();
   app.add_option("-o,--out", a->out, "write every prediction to this CSV file");
-  non_negative(app.add_option("--count", a->count, "stop after this many predictions (0 = no limit)"));
+  non_negative(
+      app.add_option("--count", a->count, "stop after this many predictions (0 = no limit)"));
   non_negative(app.add_option("--idle-timeout-s", a->idle_timeout_s,
                               "stop after this long without a message, once one came (0 = never)"));
-  non_negative(app.add_option("--timeout-s", a->timeout_s, "stop after this long in all (0 = no limit)"));
+  non_negative(
+      app.add_option("--timeout-s", a->timeout_s, "stop after this long in all (0 = no limit)"));
   app.add_flag("-q,--quiet", a->quiet, "no per-second lines");
   app.add_flag("--check", a->check,
-               "check the stream against the live contract (pipeline/contract_checker.h); exit 4 on a violation");
+               "check the stream against the live contract (pipeline/contract_checker.h); exit 4 "
+               "on a violation");
   return [a] {
     const sigset_t signals = block_termination_signals();
     zmq::context_t ctx(1);
@@ -77,9 +80,11 @@ Command add_listen(CLI::App& app) {
       if (a->idle_timeout_s > 0 && last_msg > 0 && now0 - last_msg > a->idle_timeout_s * 1e9) break;
       if (a->count > 0 && received >= static_cast<uint64_t>(a->count)) break;
       if (!a->quiet && now0 - last_print >= core::kNsPerS) {
-        fmt::print("listen: t={:.0f}s received={} (+{}) gaps={} latency p50={:.0f}us p99={:.0f}us last=({:.2f}, {:.2f})\n",
-                   (now0 - t0) * 1e-9, received, received - received_at_print, gaps,
-                   e2e.percentile(0.5) / 1e3, e2e.percentile(0.99) / 1e3, p.values[0], p.values[1]);
+        fmt::print(
+            "listen: t={:.0f}s received={} (+{}) gaps={} latency p50={:.0f}us p99={:.0f}us "
+            "last=({:.2f}, {:.2f})\n",
+            (now0 - t0) * 1e-9, received, received - received_at_print, gaps,
+            e2e.percentile(0.5) / 1e3, e2e.percentile(0.99) / 1e3, p.values[0], p.values[1]);
         std::fflush(stdout);
         last_print = now0;
         received_at_print = received;
@@ -99,13 +104,15 @@ Command add_listen(CLI::App& app) {
       }
       const int64_t recv_ns = core::host_now_ns();
       last_msg = recv_ns;
-      if (!stages::decode_prediction({static_cast<const uint8_t*>(payload.data()), payload.size()}, p, &err)) {
+      if (!stages::decode_prediction({static_cast<const uint8_t*>(payload.data()), payload.size()},
+                                     p, &err)) {
         ++malformed;
         continue;
       }
       ++received;
       checker.feed(p, recv_ns);
-      if (last_seq >= 0 && p.seq > last_seq + 1) gaps += static_cast<uint64_t>(p.seq - last_seq - 1);
+      if (last_seq >= 0 && p.seq > last_seq + 1)
+        gaps += static_cast<uint64_t>(p.seq - last_seq - 1);
       if (last_seq >= 0 && p.seq <= last_seq) ++out_of_order;
       last_seq = p.seq;
       for (int d = 0; d < p.output_dim; ++d) non_finite += std::isfinite(p.values[d]) ? 0 : 1;
@@ -119,19 +126,25 @@ Command add_listen(CLI::App& app) {
       }
       decode_hist.record(p.timing.decode_end_ns - p.timing.decode_start_ns);
       if (csv) {
-        csv << p.seq << ',' << p.chunk_index << ',' << p.epoch << ',' << p.start_ns << ',' << p.end_ns << ',' << p.flags << ',' << p.n_tokens << ','
-            << fmt::format("{:.9g},{:.9g}", p.values[0], p.output_dim > 1 ? p.values[1] : 0.0f) << ','
-            << p.timing.trigger_arrival_ns << ',' << p.timing.publish_ns << ',' << recv_ns << '\n';
+        csv << p.seq << ',' << p.chunk_index << ',' << p.epoch << ',' << p.start_ns << ','
+            << p.end_ns << ',' << p.flags << ',' << p.n_tokens << ','
+            << fmt::format("{:.9g},{:.9g}", p.values[0], p.output_dim > 1 ? p.values[1] : 0.0f)
+            << ',' << p.timing.trigger_arrival_ns << ',' << p.timing.publish_ns << ',' << recv_ns
+            << '\n';
       }
     }
     if (csv) csv.close();
-    fmt::print("listen: received {} predictions; seq gaps {}, out of order {}, non-finite values {}, malformed {}\n",
-               received, gaps, out_of_order, non_finite, malformed);
-    fmt::print("listen: flags: closed by deadline {}, empty {}, catch-up {}, repaired {}\n", by_deadline, empty,
-               catch_up, repaired);
+    fmt::print(
+        "listen: received {} predictions; seq gaps {}, out of order {}, non-finite values {}, "
+        "malformed {}\n",
+        received, gaps, out_of_order, non_finite, malformed);
+    fmt::print("listen: flags: closed by deadline {}, empty {}, catch-up {}, repaired {}\n",
+               by_deadline, empty, catch_up, repaired);
     fmt::print("listen: latency closing packet arrival -> received here: {}\n", e2e.summary_us());
-    fmt::print("listen: latency closing packet arrival -> published:     {}\n", pipeline_hist.summary_us());
-    fmt::print("listen: decode time per call:                            {}\n", decode_hist.summary_us());
+    fmt::print("listen: latency closing packet arrival -> published:     {}\n",
+               pipeline_hist.summary_us());
+    fmt::print("listen: decode time per call:                            {}\n",
+               decode_hist.summary_us());
     if (a->check) {
       fmt::print("listen: {}", checker.summary());
       if (checker.violations() > 0) return static_cast<int>(kMismatch);

@@ -31,19 +31,26 @@ namespace {
 
 /// Training flags shared by pretrain and calibrate.
 void add_training_flags(CLI::App& app, models::TrainOptions& o) {
-  in_range(app.add_option("--epochs", o.max_epochs, "maximum epochs"), 1, 1e6)->capture_default_str();
+  in_range(app.add_option("--epochs", o.max_epochs, "maximum epochs"), 1, 1e6)
+      ->capture_default_str();
   non_negative(app.add_option("--max-seconds", o.max_seconds, "wall-clock budget (0 = none)"))
       ->capture_default_str();
-  in_range(app.add_option("--batch", o.batch_size, "windows per step"), 1, 1e6)->capture_default_str();
+  in_range(app.add_option("--batch", o.batch_size, "windows per step"), 1, 1e6)
+      ->capture_default_str();
   in_range(app.add_option("--lr", o.lr, "peak learning rate"), 1e-9, 10)->capture_default_str();
-  in_range(app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay"), 0, 10)->capture_default_str();
-  in_range(app.add_option("--unit-dropout", o.unit_dropout, "probability of dropping a unit per window"), 0, 0.95)
+  in_range(app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay"), 0, 10)
+      ->capture_default_str();
+  in_range(
+      app.add_option("--unit-dropout", o.unit_dropout, "probability of dropping a unit per window"),
+      0, 0.95)
       ->capture_default_str();
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
-  in_key_range(app.add_option("--threads", o.threads, "torch threads"), "decoder.threads")->capture_default_str();
+  in_key_range(app.add_option("--threads", o.threads, "torch threads"), "decoder.threads")
+      ->capture_default_str();
   in_range(app.add_option("--patience", o.patience, "early-stopping patience, epochs"), 1, 1e6)
       ->capture_default_str();
-  app.add_flag("--no-progress", [&o](int64_t) { o.progress = false; }, "no progress bar");
+  app.add_flag(
+      "--no-progress", [&o](int64_t) { o.progress = false; }, "no progress bar");
 }
 
 models::TrainOptions default_pretrain_options() {
@@ -54,7 +61,8 @@ models::TrainOptions default_pretrain_options() {
 
 /// Session paths from -s (repeatable) and --sessions (a directory of .sfs/.mat/.nwb files, or a
 /// text file listing one path per line).
-std::vector<std::string> session_paths(const std::vector<std::string>& direct, const std::string& list) {
+std::vector<std::string> session_paths(const std::vector<std::string>& direct,
+                                       const std::string& list) {
   std::vector<std::string> out = direct;
   if (list.empty()) return out;
   namespace fs = std::filesystem;
@@ -65,7 +73,8 @@ std::vector<std::string> session_paths(const std::vector<std::string>& direct, c
       if (ext == ".sfs" || ext == ".mat" || ext == ".nwb") found.push_back(e.path().string());
     }
     std::sort(found.begin(), found.end());
-    if (found.empty()) throw std::runtime_error("--sessions: directory '" + list + "' has no session files");
+    if (found.empty())
+      throw std::runtime_error("--sessions: directory '" + list + "' has no session files");
     out.insert(out.end(), found.begin(), found.end());
     return out;
   }
@@ -130,8 +139,8 @@ int launch_local_ranks(int n, const std::vector<std::string>& argv) {
     std::vector<std::string> env_s;
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string kv = *e;
-      if (kv.rfind("RANK=", 0) == 0 || kv.rfind("WORLD_SIZE=", 0) == 0 || kv.rfind("MASTER_ADDR=", 0) == 0 ||
-          kv.rfind("MASTER_PORT=", 0) == 0)
+      if (kv.rfind("RANK=", 0) == 0 || kv.rfind("WORLD_SIZE=", 0) == 0 ||
+          kv.rfind("MASTER_ADDR=", 0) == 0 || kv.rfind("MASTER_PORT=", 0) == 0)
         continue;
       env_s.push_back(kv);
     }
@@ -181,38 +190,52 @@ Command add_pretrain(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   app.add_option("-s,--session", a->sessions, "a session file (repeat for each session)");
-  app.add_option("--sessions", a->list, "a directory of session files, or a file listing one path per line");
+  app.add_option("--sessions", a->list,
+                 "a directory of session files, or a file listing one path per line");
   app.add_option("-o,--out", a->out, "multi-session checkpoint to write")->required();
-  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")->capture_default_str();
-  in_range(app.add_option("--train-fraction", a->train_fraction, "first part of each session used for training"),
+  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")
+      ->capture_default_str();
+  in_range(app.add_option("--train-fraction", a->train_fraction,
+                          "first part of each session used for training"),
            0.01, 1)
       ->capture_default_str();
-  in_range(app.add_option("--val-fraction", a->val_fraction, "next part of each session used for validation"),
+  in_range(app.add_option("--val-fraction", a->val_fraction,
+                          "next part of each session used for validation"),
            0.01, 1)
       ->capture_default_str();
   add_training_flags(app, a->opts.train);
-  in_range(app.add_option("--dim", a->opts.train.model.dim, "model width"), 4, 65536)->capture_default_str();
-  in_range(app.add_option("--rnn-hidden", a->opts.train.model.rnn_hidden, "recurrent state size"), 1, 65536)
+  in_range(app.add_option("--dim", a->opts.train.model.dim, "model width"), 4, 65536)
+      ->capture_default_str();
+  in_range(app.add_option("--rnn-hidden", a->opts.train.model.rnn_hidden, "recurrent state size"),
+           1, 65536)
       ->capture_default_str();
   app.add_option("--backbone", a->opts.train.model.backbone, "gru | s4d")
       ->check(CLI::IsMember({"gru", "s4d"}))
       ->capture_default_str();
-  app.add_flag("--search", a->opts.train.search,
-               "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
+  app.add_flag(
+      "--search", a->opts.train.search,
+      "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
   app.add_flag("--resume", a->resume, "continue an interrupted run from OUT.resume");
   // Data-parallel (c10d Gloo): torchrun-style environment variables or these flags.
-  in_range(app.add_option("--world-size", a->opts.dist.world_size, "data-parallel: number of ranks (or WORLD_SIZE)"),
+  in_range(app.add_option("--world-size", a->opts.dist.world_size,
+                          "data-parallel: number of ranks (or WORLD_SIZE)"),
            1, 4096);
-  in_range(app.add_option("--rank", a->opts.dist.rank, "data-parallel: this process's rank (or RANK)"), 0, 4095);
-  app.add_option("--master", a->master, "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
-  in_range(app.add_option("--dist-timeout-s", a->opts.dist.timeout_s,
-                          "data-parallel: rendezvous / collective timeout (a dead rank ends the others)"),
+  in_range(
+      app.add_option("--rank", a->opts.dist.rank, "data-parallel: this process's rank (or RANK)"),
+      0, 4095);
+  app.add_option("--master", a->master,
+                 "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
+  in_range(app.add_option(
+               "--dist-timeout-s", a->opts.dist.timeout_s,
+               "data-parallel: rendezvous / collective timeout (a dead rank ends the others)"),
            1, 86400)
       ->capture_default_str();
   app.add_option("--backend", a->opts.dist.backend, "data-parallel backend")
       ->check(CLI::IsMember({"gloo", "nccl"}))
       ->capture_default_str();
-  in_range(app.add_option("--ranks", a->ranks, "start N local data-parallel processes of this command"), 1, 256);
+  in_range(
+      app.add_option("--ranks", a->ranks, "start N local data-parallel processes of this command"),
+      1, 256);
   app.add_flag("--quiet", a->quiet, "print nothing but errors (non-zero ranks)");
   return [a] {
     if (a->ranks > 0) {
@@ -220,18 +243,38 @@ Command add_pretrain(CLI::App& app) {
       std::vector<std::string> args{"spikeflow", "pretrain"};
       for (const auto& p : a->sessions) args.insert(args.end(), {"-s", p});
       if (!a->list.empty()) args.insert(args.end(), {"--sessions", a->list});
-      args.insert(args.end(), {"-o", a->out, "--width-ms", fmt::format("{}", a->width_ms), "--train-fraction",
-                               fmt::format("{}", a->train_fraction), "--val-fraction",
-                               fmt::format("{}", a->val_fraction)});
+      args.insert(args.end(), {"-o", a->out, "--width-ms", fmt::format("{}", a->width_ms),
+                               "--train-fraction", fmt::format("{}", a->train_fraction),
+                               "--val-fraction", fmt::format("{}", a->val_fraction)});
       const auto& o = a->opts.train;
-      args.insert(args.end(), {"--epochs", std::to_string(o.max_epochs), "--max-seconds", fmt::format("{}", o.max_seconds),
-                               "--batch", std::to_string(o.batch_size), "--lr", fmt::format("{}", o.lr),
-                               "--weight-decay", fmt::format("{}", o.weight_decay), "--unit-dropout",
-                               fmt::format("{}", o.unit_dropout), "--seed", std::to_string(o.seed), "--threads",
-                               std::to_string(o.threads), "--patience", std::to_string(o.patience), "--dim",
-                               std::to_string(o.model.dim), "--rnn-hidden", std::to_string(o.model.rnn_hidden),
-                               "--backbone", o.model.backbone, "--dist-timeout-s",
-                               fmt::format("{}", a->opts.dist.timeout_s), "--backend", a->opts.dist.backend});
+      args.insert(args.end(), {"--epochs",
+                               std::to_string(o.max_epochs),
+                               "--max-seconds",
+                               fmt::format("{}", o.max_seconds),
+                               "--batch",
+                               std::to_string(o.batch_size),
+                               "--lr",
+                               fmt::format("{}", o.lr),
+                               "--weight-decay",
+                               fmt::format("{}", o.weight_decay),
+                               "--unit-dropout",
+                               fmt::format("{}", o.unit_dropout),
+                               "--seed",
+                               std::to_string(o.seed),
+                               "--threads",
+                               std::to_string(o.threads),
+                               "--patience",
+                               std::to_string(o.patience),
+                               "--dim",
+                               std::to_string(o.model.dim),
+                               "--rnn-hidden",
+                               std::to_string(o.model.rnn_hidden),
+                               "--backbone",
+                               o.model.backbone,
+                               "--dist-timeout-s",
+                               fmt::format("{}", a->opts.dist.timeout_s),
+                               "--backend",
+                               a->opts.dist.backend});
       if (!o.progress) args.push_back("--no-progress");
       if (a->resume) args.push_back("--resume");
       return launch_local_ranks(a->ranks, args);
@@ -257,8 +300,9 @@ Command add_pretrain(CLI::App& app) {
       throw std::runtime_error("pretrain: --train-fraction + --val-fraction must be <= 1");
     a->opts.resume_path = a->out + ".resume";
     if (rank0 && std::filesystem::exists(a->opts.resume_path) && !a->resume) {
-      throw std::runtime_error("pretrain: '" + a->opts.resume_path +
-                               "' holds an interrupted run: pass --resume to continue it, or delete it");
+      throw std::runtime_error(
+          "pretrain: '" + a->opts.resume_path +
+          "' holds an interrupted run: pass --resume to continue it, or delete it");
     }
     const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
     std::vector<core::DecodingDataset> trains, vals;
@@ -280,13 +324,17 @@ Command add_pretrain(CLI::App& app) {
     const auto r = models::pretrain_possm(sessions, a->opts, a->out);
     if (!talk) return 0;
     if (a->opts.dist.world_size > 1)
-      fmt::print("pretrain: data-parallel over {} ranks (c10d {})\n", a->opts.dist.world_size, a->opts.dist.backend);
-    fmt::print("pretrain: throughput {:.1f} windows/s (training only, all ranks, {} thread(s) per rank)\n",
-               r.windows_per_s, a->opts.train.threads);
+      fmt::print("pretrain: data-parallel over {} ranks (c10d {})\n", a->opts.dist.world_size,
+                 a->opts.dist.backend);
+    fmt::print(
+        "pretrain: throughput {:.1f} windows/s (training only, all ranks, {} thread(s) per rank)\n",
+        r.windows_per_s, a->opts.train.threads);
     if (!r.search_report.empty()) fmt::print("{}", r.search_report);
-    if (r.resumed_from_epoch > 0) fmt::print("pretrain: resumed after epoch {}\n", r.resumed_from_epoch);
-    fmt::print("pretrain: best epoch {} of {}, mean validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
-               r.best_epoch, r.epochs_run, r.best_val_r2, r.seconds, r.num_parameters, a->out);
+    if (r.resumed_from_epoch > 0)
+      fmt::print("pretrain: resumed after epoch {}\n", r.resumed_from_epoch);
+    fmt::print(
+        "pretrain: best epoch {} of {}, mean validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
+        r.best_epoch, r.epochs_run, r.best_val_r2, r.seconds, r.num_parameters, a->out);
     for (size_t i = 0; i < r.session_val_r2.size() && i < names.size(); ++i)
       fmt::print("  {:<24} validation R2 {:6.3f}\n", names[i], r.session_val_r2[i]);
     fmt::print("{}", models::describe_possm_checkpoint(a->out));
@@ -306,23 +354,32 @@ Command add_calibrate(CLI::App& app) {
   app.add_option("--base", a->opts.base, "pretrained multi-session checkpoint")->required();
   app.add_option("-s,--session", a->session, "the new session (.sfs, .mat or .nwb)")->required();
   app.add_option("-o,--out", a->out, "calibrated checkpoint to write")->required();
-  in_range(app.add_option("--calibration-s", a->calibration_s, "calibration block: the session's first seconds"),
+  in_range(app.add_option("--calibration-s", a->calibration_s,
+                          "calibration block: the session's first seconds"),
            1, 1e7)
       ->capture_default_str();
-  in_range(app.add_option("--test-fraction", a->test_fraction, "held-out part: the session's last trials"), 0.01,
-           0.99)
+  in_range(app.add_option("--test-fraction", a->test_fraction,
+                          "held-out part: the session's last trials"),
+           0.01, 0.99)
       ->capture_default_str();
-  in_range(app.add_option("--val-share", a->val_share, "end of the calibration block used for early stopping"),
+  in_range(app.add_option("--val-share", a->val_share,
+                          "end of the calibration block used for early stopping"),
            0.05, 0.5)
       ->capture_default_str();
   add_training_flags(app, a->opts.train);
-  in_range(app.add_option("--reid-epochs", a->opts.reid_epochs, "stage 1 (embeddings only) epochs"), 1, 1e6)
+  in_range(app.add_option("--reid-epochs", a->opts.reid_epochs, "stage 1 (embeddings only) epochs"),
+           1, 1e6)
       ->capture_default_str();
-  in_range(app.add_option("--finetune-epochs", a->opts.finetune_epochs, "stage 2 (all layers) epochs"), 1, 1e6)
+  in_range(
+      app.add_option("--finetune-epochs", a->opts.finetune_epochs, "stage 2 (all layers) epochs"),
+      1, 1e6)
       ->capture_default_str();
-  in_range(app.add_option("--reid-lr-scale", a->opts.reid_lr_scale, "stage 1 lr = lr x this"), 1e-6, 100)
+  in_range(app.add_option("--reid-lr-scale", a->opts.reid_lr_scale, "stage 1 lr = lr x this"), 1e-6,
+           100)
       ->capture_default_str();
-  in_range(app.add_option("--finetune-lr-scale", a->opts.finetune_lr_scale, "stage 2 lr = lr x this"), 1e-6, 10)
+  in_range(
+      app.add_option("--finetune-lr-scale", a->opts.finetune_lr_scale, "stage 2 lr = lr x this"),
+      1e-6, 10)
       ->capture_default_str();
   app.add_flag("--no-finetune", a->no_finetune, "stop after unit re-identification");
   app.add_flag("--no-scratch", a->no_scratch, "skip the from-scratch comparison");
@@ -336,26 +393,29 @@ Command add_calibrate(CLI::App& app) {
     const int64_t cal_end = s.start_ns + cal_chunks * width_ns;
     if (cal_end > sp.test_from) {
       throw std::runtime_error(fmt::format(
-          "calibrate: the {:.0f} s calibration block overlaps the held-out last {:.0f}% of '{}'", a->calibration_s,
-          a->test_fraction * 100, a->session));
+          "calibrate: the {:.0f} s calibration block overlaps the held-out last {:.0f}% of '{}'",
+          a->calibration_s, a->test_fraction * 100, a->session));
     }
-    const int64_t val_from = s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - a->val_share)) * width_ns;
+    const int64_t val_from =
+        s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - a->val_share)) * width_ns;
     const auto train = build(s, width_ns, s.start_ns, val_from);
     const auto val = build(s, width_ns, val_from, cal_end);
     const auto all_cal = build(s, width_ns, s.start_ns, cal_end);
     const auto test = build(s, width_ns, sp.test_from, sp.test_to);
     fmt::print("{}", base_desc);
-    fmt::print("calibrate: {}: {} units; calibration {:.0f} s = {} chunks (train {} / early-stopping {}), "
-               "held-out test {} chunks (last {:.0f}%)\n",
-               a->session, s.num_units(), a->calibration_s, all_cal.size(), train.size(), val.size(), test.size(),
-               a->test_fraction * 100);
+    fmt::print(
+        "calibrate: {}: {} units; calibration {:.0f} s = {} chunks (train {} / early-stopping {}), "
+        "held-out test {} chunks (last {:.0f}%)\n",
+        a->session, s.num_units(), a->calibration_s, all_cal.size(), train.size(), val.size(),
+        test.size(), a->test_fraction * 100);
     a->opts.finetune = !a->no_finetune;
     const models::TrainSession ts{stem(a->session), &train, &val};
     const auto cr = models::calibrate_possm(ts, a->opts, a->out);
-    fmt::print("calibrate: stage 1 (unit re-identification) validation R2 {:.3f} in {} epochs", cr.reid.best_val_r2,
-               cr.reid.epochs_run);
+    fmt::print("calibrate: stage 1 (unit re-identification) validation R2 {:.3f} in {} epochs",
+               cr.reid.best_val_r2, cr.reid.epochs_run);
     if (cr.finetune.epochs_run > 0)
-      fmt::print("; stage 2 (all layers) {:.3f} in {} epochs -> {}", cr.finetune.best_val_r2, cr.finetune.epochs_run,
+      fmt::print("; stage 2 (all layers) {:.3f} in {} epochs -> {}", cr.finetune.best_val_r2,
+                 cr.finetune.epochs_run,
                  cr.finetune_kept ? "kept" : "not kept (stage 1 was better)");
     fmt::print("\n");
 
@@ -385,7 +445,8 @@ Command add_calibrate(CLI::App& app) {
     rows.push_back({"ridge (250 ms)", score(*ridge.decoder)});
     auto kalman = models::fit_kalman(all_cal);
     rows.push_back({"kalman", score(*kalman.decoder)});
-    fmt::print("held-out test, all fitted on the same {:.0f} s calibration block:\n", a->calibration_s);
+    fmt::print("held-out test, all fitted on the same {:.0f} s calibration block:\n",
+               a->calibration_s);
     size_t best = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
       std::string dims;
@@ -396,9 +457,11 @@ Command add_calibrate(CLI::App& app) {
     if (best == 0) {
       fmt::print("calibrate: the calibrated model is best on held-out data -> {}\n", a->out);
     } else {
-      fmt::print("calibrate: NOTE {} beats the calibrated model on held-out data (by {:.3f} R2); {} is written "
-                 "anyway, consider using {} for this session\n",
-                 rows[best].name, mean_r2(rows[best].r2) - mean_r2(rows[0].r2), a->out, rows[best].name);
+      fmt::print(
+          "calibrate: NOTE {} beats the calibrated model on held-out data (by {:.3f} R2); {} is "
+          "written "
+          "anyway, consider using {} for this session\n",
+          rows[best].name, mean_r2(rows[best].r2) - mean_r2(rows[0].r2), a->out, rows[best].name);
     }
     return 0;
   };

@@ -27,20 +27,29 @@ Command add_profile(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  in_range(app.add_option("--rate-hz", a->rate_hz, "mean firing rate per channel"), 0.001, 10000)->capture_default_str();
-  in_range(app.add_option("--duration-s", a->duration_s, "seconds of real-time traffic per load point"), 0.1, 86400)
+  in_range(app.add_option("--rate-hz", a->rate_hz, "mean firing rate per channel"), 0.001, 10000)
       ->capture_default_str();
-  app.add_option("--checkpoint", a->checkpoint, "decoder to profile (used where its unit count matches)");
+  in_range(
+      app.add_option("--duration-s", a->duration_s, "seconds of real-time traffic per load point"),
+      0.1, 86400)
+      ->capture_default_str();
+  app.add_option("--checkpoint", a->checkpoint,
+                 "decoder to profile (used where its unit count matches)");
   app.add_option("--decoder-path", a->decoder_path, "auto | fast | torch")
-      ->check(CLI::IsMember({"auto", "fast", "torch"}))->capture_default_str();
-  in_key_range(app.add_option("--threads", a->threads, "decoder threads"), "decoder.threads")->capture_default_str();
+      ->check(CLI::IsMember({"auto", "fast", "torch"}))
+      ->capture_default_str();
+  in_key_range(app.add_option("--threads", a->threads, "decoder threads"), "decoder.threads")
+      ->capture_default_str();
   app.add_option("--transport", a->transport,
-                 "publisher -> subscriber: tcp (loopback) | ipc (unix socket, for a subscriber on the same host)")
+                 "publisher -> subscriber: tcp (loopback) | ipc (unix socket, for a subscriber on "
+                 "the same host)")
       ->check(CLI::IsMember({"tcp", "ipc"}))
       ->capture_default_str();
-  app.add_flag("--record", a->record, "record every event and prediction (the recorder tap) to measure its cost");
+  app.add_flag("--record", a->record,
+               "record every event and prediction (the recorder tap) to measure its cost");
   app.add_option("--report", a->report, "write an HTML report here");
-  app.add_option("--workdir", a->workdir, "where the sessions, logs and CSVs go (default: a temp dir)");
+  app.add_option("--workdir", a->workdir,
+                 "where the sessions, logs and CSVs go (default: a temp dir)");
   return [a] {
     a->executable = std::filesystem::read_symlink("/proc/self/exe").string();  // for send / listen
     const auto result = pipeline::run_profile(*a, [](const std::string& text) {

@@ -32,19 +32,25 @@ struct RunArgs {
 Command add_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   app.add_option("-c,--config", a->config,
-                 "pipeline config (YAML; relative paths in it are relative to its folder); defaults apply without one");
+                 "pipeline config (YAML; relative paths in it are relative to its folder); "
+                 "defaults apply without one");
   app.add_option("--checkpoint", a->checkpoint, "overrides decoder.checkpoint");
-  auto* port = in_key_range(app.add_option("--port", a->port, "overrides ingest.port"), "ingest.port");
+  auto* port =
+      in_key_range(app.add_option("--port", a->port, "overrides ingest.port"), "ingest.port");
   app.add_option("--publish", a->publish, "overrides publish.endpoint");
-  app.add_option("--record", a->record, "overrides record.path: record packets and predictions to this file");
-  non_negative(app.add_option("--duration-s", a->duration_s, "stop by itself after this long (0 = until signalled)"));
-  app.add_flag("--describe-config", a->describe, "print every config key with unit, default and range");
+  app.add_option("--record", a->record,
+                 "overrides record.path: record packets and predictions to this file");
+  non_negative(app.add_option("--duration-s", a->duration_s,
+                              "stop by itself after this long (0 = until signalled)"));
+  app.add_flag("--describe-config", a->describe,
+               "print every config key with unit, default and range");
   return [a, port] {
     if (a->describe) {
-      fmt::print("{:<34} {:<8} {:<9} {:<24} {:<28} {}\n", "key", "type", "unit", "default", "range", "meaning");
+      fmt::print("{:<34} {:<8} {:<9} {:<24} {:<28} {}\n", "key", "type", "unit", "default", "range",
+                 "meaning");
       for (const auto& k : pipeline::pipeline_config_keys()) {
-        fmt::print("{:<34} {:<8} {:<9} {:<24} {:<28} {}\n", k.name, k.type_name(), k.unit, k.default_text(),
-                   k.range_text(), k.doc);
+        fmt::print("{:<34} {:<8} {:<9} {:<24} {:<28} {}\n", k.name, k.type_name(), k.unit,
+                   k.default_text(), k.range_text(), k.doc);
       }
       return 0;
     }
@@ -67,10 +73,11 @@ Command add_run(CLI::App& app) {
     const std::string where = cfg.ingest.connect.empty()
                                   ? cfg.ingest.address + ":" + std::to_string(live.ingest_port())
                                   : "connect " + cfg.ingest.connect;
-    spdlog::info("run: decoder {} | ingest {} {} {} | publish {} {} topic '{}' | chunks {} ms", model,
-                 pipeline::to_string(cfg.ingest.format), pipeline::to_string(cfg.ingest.transport),
-                 where, live.publish_endpoint(), pipeline::to_string(cfg.publish.format),
-                 cfg.publish.topic, cfg.chunking.width_ns / 1e6);
+    spdlog::info("run: decoder {} | ingest {} {} {} | publish {} {} topic '{}' | chunks {} ms",
+                 model, pipeline::to_string(cfg.ingest.format),
+                 pipeline::to_string(cfg.ingest.transport), where, live.publish_endpoint(),
+                 pipeline::to_string(cfg.publish.format), cfg.publish.topic,
+                 cfg.chunking.width_ns / 1e6);
     const auto t0 = std::chrono::steady_clock::now();
     auto last_print = t0;
     const int poll_ms = 100;
@@ -85,17 +92,19 @@ Command add_run(CLI::App& app) {
           std::chrono::duration<double>(now - last_print).count() >= cfg.metrics.print_interval_s) {
         last_print = now;
         const auto s = live.stats();
-        spdlog::info("run: t={:.0f}s packets={} events={} chunks={} predictions={} dropped_packets={} "
-                     "late={} total p50={:.0f}us p99={:.0f}us",
-                     elapsed, s.ingest.packets_accepted, s.ingest.events_accepted, s.decode.chunks,
-                     s.predictions, s.ingest.packets_dropped(), s.binner.late_events,
-                     s.total_latency.percentile(0.5) / 1e3, s.total_latency.percentile(0.99) / 1e3);
+        spdlog::info(
+            "run: t={:.0f}s packets={} events={} chunks={} predictions={} dropped_packets={} "
+            "late={} total p50={:.0f}us p99={:.0f}us",
+            elapsed, s.ingest.packets_accepted, s.ingest.events_accepted, s.decode.chunks,
+            s.predictions, s.ingest.packets_dropped(), s.binner.late_events,
+            s.total_latency.percentile(0.5) / 1e3, s.total_latency.percentile(0.99) / 1e3);
       }
     }
     const auto stop_start = core::host_now_ns();
     live.stop();
     const double stop_ms = (core::host_now_ns() - stop_start) / 1e6;
-    spdlog::info("run: {}; drained and stopped in {:.1f} ms", sig ? strsignal(sig) : "duration reached", stop_ms);
+    spdlog::info("run: {}; drained and stopped in {:.1f} ms",
+                 sig ? strsignal(sig) : "duration reached", stop_ms);
     fmt::print("{}", pipeline::format_report(live.stats()));
     return 0;
   };

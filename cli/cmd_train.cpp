@@ -16,8 +16,9 @@ namespace spikeflow::cli {
 namespace {
 
 struct TrainArgs {
-  std::string behaviour = replay::NwbReadOptions{}.behavior_name;  ///< NWB: series name or HDF5 path
-  bool behaviour_velocity = false;                                  ///< NWB: derive velocity from it
+  std::string behaviour =
+      replay::NwbReadOptions{}.behavior_name;  ///< NWB: series name or HDF5 path
+  bool behaviour_velocity = false;             ///< NWB: derive velocity from it
   std::string session, out;
   double width_ms = 50.0;
   double train_fraction = 0.7;
@@ -34,7 +35,8 @@ std::string r2_line(const std::string& name, const std::vector<double>& r2) {
     mean += v;
     dims += fmt::format(" {:6.3f}", v);
   }
-  return fmt::format("  {:<14} R2 mean {:6.3f}  per dim{}", name, r2.empty() ? 0.0 : mean / r2.size(), dims);
+  return fmt::format("  {:<14} R2 mean {:6.3f}  per dim{}", name,
+                     r2.empty() ? 0.0 : mean / r2.size(), dims);
 }
 
 }  // namespace
@@ -43,38 +45,53 @@ Command add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
   app.add_option("--behaviour", a->behaviour,
-                 "NWB: behaviour series, a name under /processing/behavior (TimeSeries, or a SpatialSeries in "
+                 "NWB: behaviour series, a name under /processing/behavior (TimeSeries, or a "
+                 "SpatialSeries in "
                  "Position / BehavioralTimeSeries) or an HDF5 path")
       ->capture_default_str();
   app.add_flag("--behaviour-velocity", a->behaviour_velocity,
-               "NWB: derive velocity from the series (position only files; causal difference + 20 ms low-pass)");
+               "NWB: derive velocity from the series (position only files; causal difference + 20 "
+               "ms low-pass)");
   app.add_option("-o,--out", a->out, "checkpoint to write")->required();
-  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")->capture_default_str();
-  in_range(app.add_option("--train-fraction", a->train_fraction, "first part used for training"), 0, 1)
+  in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")
       ->capture_default_str();
-  in_range(app.add_option("--val-fraction", a->val_fraction, "next part used for early stopping"), 0, 1)
+  in_range(app.add_option("--train-fraction", a->train_fraction, "first part used for training"), 0,
+           1)
       ->capture_default_str();
-  in_range(app.add_option("--epochs", a->opts.max_epochs, "maximum epochs"), 1, 1e6)->capture_default_str();
+  in_range(app.add_option("--val-fraction", a->val_fraction, "next part used for early stopping"),
+           0, 1)
+      ->capture_default_str();
+  in_range(app.add_option("--epochs", a->opts.max_epochs, "maximum epochs"), 1, 1e6)
+      ->capture_default_str();
   non_negative(app.add_option("--max-seconds", a->opts.max_seconds, "wall-clock budget (0 = none)"))
       ->capture_default_str();
-  in_range(app.add_option("--batch", a->opts.batch_size, "windows per step"), 1, 1e6)->capture_default_str();
-  in_range(app.add_option("--lr", a->opts.lr, "peak learning rate"), 1e-9, 10)->capture_default_str();
-  app.add_option("--seed", a->opts.seed, "random seed")->capture_default_str();
-  in_key_range(app.add_option("--threads", a->opts.threads, "torch threads"), "decoder.threads")->capture_default_str();
-  in_range(app.add_option("--patience", a->opts.patience, "early-stopping patience, epochs"), 0, 1e6)
+  in_range(app.add_option("--batch", a->opts.batch_size, "windows per step"), 1, 1e6)
       ->capture_default_str();
-  in_range(app.add_option("--dim", a->opts.model.dim, "model width"), 1, 65536)->capture_default_str();
-  in_range(app.add_option("--rnn-hidden", a->opts.model.rnn_hidden, "recurrent state size"), 1, 65536)
+  in_range(app.add_option("--lr", a->opts.lr, "peak learning rate"), 1e-9, 10)
+      ->capture_default_str();
+  app.add_option("--seed", a->opts.seed, "random seed")->capture_default_str();
+  in_key_range(app.add_option("--threads", a->opts.threads, "torch threads"), "decoder.threads")
+      ->capture_default_str();
+  in_range(app.add_option("--patience", a->opts.patience, "early-stopping patience, epochs"), 0,
+           1e6)
+      ->capture_default_str();
+  in_range(app.add_option("--dim", a->opts.model.dim, "model width"), 1, 65536)
+      ->capture_default_str();
+  in_range(app.add_option("--rnn-hidden", a->opts.model.rnn_hidden, "recurrent state size"), 1,
+           65536)
       ->capture_default_str();
   app.add_option("--backbone", a->opts.model.backbone, "gru | s4d")
       ->check(CLI::IsMember({"gru", "s4d"}))
       ->capture_default_str();
   app.add_option("--finetune", a->opts.finetune_from, "checkpoint to fine-tune from (new session)");
-  app.add_flag("--search", a->opts.search,
-               "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
+  app.add_flag(
+      "--search", a->opts.search,
+      "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
   app.add_flag("--no-baselines", a->no_baselines, "skip the ridge and Kalman baselines");
-  app.add_option("--baselines-out", a->baselines_out, "also save the baselines as PREFIX.ridge.ckpt / PREFIX.kalman.ckpt");
-  app.add_flag("--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
+  app.add_option("--baselines-out", a->baselines_out,
+                 "also save the baselines as PREFIX.ridge.ckpt / PREFIX.kalman.ckpt");
+  app.add_flag(
+      "--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
   return [a] {
     const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
     replay::NwbReadOptions nwb;
@@ -92,8 +109,8 @@ Command add_train(CLI::App& app) {
     const auto train = build(sp.train_from, sp.val_from);
     const auto val = build(sp.val_from, sp.test_from);
     const auto test = build(sp.test_from, sp.test_to);
-    fmt::print("train: {} units; chunks train {} / validation {} / test {} ({:.0f} ms)\n", s.num_units(),
-               train.size(), val.size(), test.size(), a->width_ms);
+    fmt::print("train: {} units; chunks train {} / validation {} / test {} ({:.0f} ms)\n",
+               s.num_units(), train.size(), val.size(), test.size(), a->width_ms);
     const auto result = models::train_possm(train, val, a->opts, a->out);
     if (!result.search_report.empty()) fmt::print("{}", result.search_report);
     fmt::print("train: best epoch {} of {}, validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
@@ -106,11 +123,15 @@ Command add_train(CLI::App& app) {
     if (!a->no_baselines) {
       // The classic decoders a lab compares against, fitted on the same training chunks.
       auto ridge = models::fit_ridge(train);
-      fmt::print("{}\n", r2_line("ridge (250 ms)", core::r2_per_dim(test.targets, models::decode_dataset(*ridge.decoder, test),
-                                                                    test.output_dim)));
+      fmt::print("{}\n", r2_line("ridge (250 ms)",
+                                 core::r2_per_dim(test.targets,
+                                                  models::decode_dataset(*ridge.decoder, test),
+                                                  test.output_dim)));
       auto kalman = models::fit_kalman(train);
-      fmt::print("{}\n", r2_line("kalman", core::r2_per_dim(test.targets, models::decode_dataset(*kalman.decoder, test),
-                                                             test.output_dim)));
+      fmt::print("{}\n",
+                 r2_line("kalman", core::r2_per_dim(test.targets,
+                                                    models::decode_dataset(*kalman.decoder, test),
+                                                    test.output_dim)));
       if (!a->baselines_out.empty()) {
         models::save_baseline(*ridge.decoder, a->baselines_out + ".ridge.ckpt");
         models::save_baseline(*kalman.decoder, a->baselines_out + ".kalman.ckpt");

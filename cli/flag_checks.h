@@ -23,7 +23,8 @@ namespace spikeflow::cli {
 /// and CLI::Range lets through. Text that is not a number passes here and fails the option's own
 /// conversion. The message reads "--flag: must be in [0, 65535], got 70000".
 inline CLI::Validator finite_range(double min, double max) {
-  const std::string range = std::isinf(max) ? fmt::format(">= {}", min) : fmt::format("in [{}, {}]", min, max);
+  const std::string range =
+      std::isinf(max) ? fmt::format(">= {}", min) : fmt::format("in [{}, {}]", min, max);
   return CLI::Validator(
       [=](std::string& text) -> std::string {
         char* end = nullptr;
@@ -60,7 +61,8 @@ CLI::Validator enum_names() {
       [](std::string& text) -> std::string {
         const auto v = pipeline::parse_enum<E>(text);
         if (!v) return "must be one of " + pipeline::enum_choices<E>() + ", got '" + text + "'";
-        text = std::to_string(static_cast<std::underlying_type_t<E>>(*v));  // what CLI11 reads into E
+        text =
+            std::to_string(static_cast<std::underlying_type_t<E>>(*v));  // what CLI11 reads into E
         return {};
       },
       pipeline::enum_choices<E>());

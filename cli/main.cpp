@@ -16,32 +16,46 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "spikeflow " SPIKEFLOW_VERSION);
   // A bad flag is one line naming it, like every other error (CLI11 adds a --help hint line).
-  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("spikeflow: error: ") + e.what() + "\n"; });
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("spikeflow: error: ") + e.what() + "\n";
+  });
   std::map<CLI::App*, spikeflow::cli::Command> commands;
   auto add = [&](const char* name, const char* help, auto adder) {
     CLI::App* sub = app.add_subcommand(name, help);
     commands[sub] = adder(*sub);
   };
   add("synth", "generate a synthetic center-out session file", spikeflow::cli::add_synth);
-  add("train", "train a decoder on a session and evaluate it on held-out data", spikeflow::cli::add_train);
-  add("pretrain", "pretrain one decoder on many sessions (session embedding, shared unit vocabulary)",
+  add("train", "train a decoder on a session and evaluate it on held-out data",
+      spikeflow::cli::add_train);
+  add("pretrain",
+      "pretrain one decoder on many sessions (session embedding, shared unit vocabulary)",
       spikeflow::cli::add_pretrain);
-  add("calibrate", "calibrate a pretrained decoder to a new session from a short block; compare with scratch, ridge, Kalman",
+  add("calibrate",
+      "calibrate a pretrained decoder to a new session from a short block; compare with scratch, "
+      "ridge, Kalman",
       spikeflow::cli::add_calibrate);
-  add("run", "run the live pipeline (UDP in, ZeroMQ out) until SIGINT/SIGTERM", spikeflow::cli::add_run);
-  add("send", "play a session to a live pipeline over UDP at real-time pace", spikeflow::cli::add_send);
-  add("listen", "subscribe to predictions; print, record and summarise them", spikeflow::cli::add_listen);
+  add("run", "run the live pipeline (UDP in, ZeroMQ out) until SIGINT/SIGTERM",
+      spikeflow::cli::add_run);
+  add("send", "play a session to a live pipeline over UDP at real-time pace",
+      spikeflow::cli::add_send);
+  add("listen", "subscribe to predictions; print, record and summarise them",
+      spikeflow::cli::add_listen);
   add("eval", "score recorded predictions against a session's behaviour", spikeflow::cli::add_eval);
-  add("profile", "measure latency stage by stage under load (sender and subscriber as separate processes)",
+  add("profile",
+      "measure latency stage by stage under load (sender and subscriber as separate processes)",
       spikeflow::cli::add_profile);
-  add("replay", "run a session through the live graph in-process, as fast as possible or paced", spikeflow::cli::add_replay);
+  add("replay", "run a session through the live graph in-process, as fast as possible or paced",
+      spikeflow::cli::add_replay);
   using namespace spikeflow::cli;
   add("keygen", "write a CURVE key pair (PREFIX.key_secret, PREFIX.key) for encrypted publishing",
       spikeflow::cli::add_keygen);
   add("export", "write a recording of a live run as an NWB 2.x file (spikes, predictions, timing)",
       spikeflow::cli::add_export);
-  add("inspect", "describe a checkpoint, session or recording (--json for scripts)", spikeflow::cli::add_inspect);
-  add("soak", "run the pipeline for a long time under scheduled faults; check the contract, RSS, fds and threads",
+  add("inspect", "describe a checkpoint, session or recording (--json for scripts)",
+      spikeflow::cli::add_inspect);
+  add("soak",
+      "run the pipeline for a long time under scheduled faults; check the contract, RSS, fds and "
+      "threads",
       spikeflow::cli::add_soak);
   try {
     app.parse(argc, argv);

@@ -15,16 +15,18 @@
 namespace spikeflow::core {
 
 struct DecodingDataset {
-  int64_t width_ns = 50'000'000;       ///< chunk width, device ns
-  std::vector<UnitKey> units;          ///< model unit i = units[i]
-  int output_dim = 2;                  ///< target dimensions (vx, vy)
+  int64_t width_ns = 50'000'000;  ///< chunk width, device ns
+  std::vector<UnitKey> units;     ///< model unit i = units[i]
+  int output_dim = 2;             ///< target dimensions (vx, vy)
   std::vector<std::string> output_names{"vx", "vy"};
-  std::vector<TokenChunk> chunks;      ///< ordered by seq; consecutive where seq increases by 1
-  std::vector<float> targets;          ///< chunks.size() * output_dim, row-major
-  std::vector<int32_t> trial;          ///< per chunk: trial index, or -1 outside trials
+  std::vector<TokenChunk> chunks;  ///< ordered by seq; consecutive where seq increases by 1
+  std::vector<float> targets;      ///< chunks.size() * output_dim, row-major
+  std::vector<int32_t> trial;      ///< per chunk: trial index, or -1 outside trials
 
   size_t size() const { return chunks.size(); }
-  const float* target(size_t i) const { return targets.data() + i * static_cast<size_t>(output_dim); }
+  const float* target(size_t i) const {
+    return targets.data() + i * static_cast<size_t>(output_dim);
+  }
 };
 
 }  // namespace spikeflow::core

@@ -28,17 +28,23 @@ bool has_at(std::span<const uint8_t> head, size_t offset, const std::array<uint8
 }
 
 bool starts_with_text(std::span<const uint8_t> head, std::string_view text) {
-  return head.size() >= text.size() && std::equal(text.begin(), text.end(), head.begin(),
-                                                  [](char c, uint8_t b) { return static_cast<uint8_t>(c) == b; });
+  return head.size() >= text.size() &&
+         std::equal(text.begin(), text.end(), head.begin(),
+                    [](char c, uint8_t b) { return static_cast<uint8_t>(c) == b; });
 }
 
 std::string_view type_name(fs::file_type t) {
   switch (t) {
-    case fs::file_type::fifo: return "a fifo";
-    case fs::file_type::socket: return "a socket";
-    case fs::file_type::block: return "a block device";
-    case fs::file_type::character: return "a character device";
-    default: return "a special file";
+    case fs::file_type::fifo:
+      return "a fifo";
+    case fs::file_type::socket:
+      return "a socket";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::character:
+      return "a character device";
+    default:
+      return "a special file";
   }
 }
 
@@ -52,7 +58,8 @@ std::optional<std::string> input_file_problem(const std::string& path, std::stri
   if (st.type() == fs::file_type::not_found) return "no such " + n;
   if (ec) return "cannot access " + n + " (" + ec.message() + ")";
   if (st.type() == fs::file_type::directory) return "is a directory, not a " + n;
-  if (st.type() != fs::file_type::regular) return "is " + std::string(type_name(st.type())) + ", not a regular file";
+  if (st.type() != fs::file_type::regular)
+    return "is " + std::string(type_name(st.type())) + ", not a regular file";
   // Opening is the real test of readability (access(2) says yes to root for any file).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return "cannot read " + n + " (" + std::strerror(errno) + ")";
@@ -75,7 +82,8 @@ FileFormat sniff_format(std::span<const uint8_t> head) {
   // Checked after the HDF5 signature at 0 and before the one at 512: a v7.3 MAT file is HDF5
   // behind this text header.
   if (starts_with_text(head, "MATLAB ")) {
-    if (has_at(head, kMatUserBlock, kHdf5Magic) || starts_with_text(head, "MATLAB 7.3")) return FileFormat::kMatV73;
+    if (has_at(head, kMatUserBlock, kHdf5Magic) || starts_with_text(head, "MATLAB 7.3"))
+      return FileFormat::kMatV73;
     return FileFormat::kMatV5;
   }
   return FileFormat::kUnknown;
@@ -99,13 +107,20 @@ FileFormat sniff_file(const std::string& path) {
 
 std::string_view describe(FileFormat f) {
   switch (f) {
-    case FileFormat::kSessionFile: return "a spikeflow session file (.sfs)";
-    case FileFormat::kRecording: return "a spikeflow recording (.sfrec)";
-    case FileFormat::kCheckpoint: return "a spikeflow checkpoint";
-    case FileFormat::kMatV5: return "a MATLAB v5 MAT file";
-    case FileFormat::kMatV73: return "a MATLAB v7.3 MAT file";
-    case FileFormat::kHdf5: return "an HDF5 file";
-    case FileFormat::kUnknown: break;
+    case FileFormat::kSessionFile:
+      return "a spikeflow session file (.sfs)";
+    case FileFormat::kRecording:
+      return "a spikeflow recording (.sfrec)";
+    case FileFormat::kCheckpoint:
+      return "a spikeflow checkpoint";
+    case FileFormat::kMatV5:
+      return "a MATLAB v5 MAT file";
+    case FileFormat::kMatV73:
+      return "a MATLAB v7.3 MAT file";
+    case FileFormat::kHdf5:
+      return "an HDF5 file";
+    case FileFormat::kUnknown:
+      break;
   }
   return "a file of unknown format";
 }

@@ -59,13 +59,14 @@ enum class FileFormat {
   kHdf5,         ///< HDF5 signature "\x89HDF\r\n\x1a\n" at offset 0 (NWB 2.x files are HDF5)
 };
 
-/// Bytes sniff_format needs to tell every kind apart (a v7.3 MAT file's HDF5 signature sits at 512).
+/// Bytes sniff_format needs to tell every kind apart (a v7.3 MAT file's HDF5 signature sits at
+/// 512).
 inline constexpr size_t kSniffBytes = 520;
 
 /// The kind of a file from its first bytes (up to kSniffBytes; fewer is fine). MAT-file header per
-/// MathWorks' "MAT-File Format" (v5: text header, subsystem offset, version 0x0100, endian "IM"/"MI";
-/// v7.3: the same text in a 512-byte HDF5 user block); HDF5 signature per the HDF5 File Format
-/// Specification, "Format Signature".
+/// MathWorks' "MAT-File Format" (v5: text header, subsystem offset, version 0x0100, endian
+/// "IM"/"MI"; v7.3: the same text in a 512-byte HDF5 user block); HDF5 signature per the HDF5 File
+/// Format Specification, "Format Signature".
 FileFormat sniff_format(std::span<const uint8_t> head);
 
 /// Reads the first kSniffBytes of path and sniffs them; kUnknown when it cannot be read.

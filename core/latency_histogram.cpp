@@ -14,11 +14,11 @@ size_t LatencyHistogram::bucket_of(int64_t v) {
   if (v < 0) v = 0;
   const auto u = static_cast<uint64_t>(v);
   if (u < static_cast<uint64_t>(kSub)) return static_cast<size_t>(u);
-  const int h = 63 - std::countl_zero(u);      // >= kSubBits
-  const int shift = h - kSubBits + 1;          // >= 1
+  const int h = 63 - std::countl_zero(u);  // >= kSubBits
+  const int shift = h - kSubBits + 1;      // >= 1
   int e = shift;
   if (e > kMaxExp) return static_cast<size_t>((kMaxExp + 1) * kSub - 1);
-  const uint64_t sub = u >> shift;             // in [kSub/2, kSub)
+  const uint64_t sub = u >> shift;  // in [kSub/2, kSub)
   return static_cast<size_t>(e * kSub + static_cast<int>(sub));
 }
 
@@ -60,8 +60,9 @@ int64_t LatencyHistogram::percentile(double q) const {
 std::string LatencyHistogram::summary_us() const {
   char buf[192];
   std::snprintf(buf, sizeof buf, "n=%llu p50=%.1fus p90=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus",
-                static_cast<unsigned long long>(count_), percentile(0.5) / 1e3, percentile(0.9) / 1e3,
-                percentile(0.99) / 1e3, percentile(0.999) / 1e3, static_cast<double>(max()) / 1e3);
+                static_cast<unsigned long long>(count_), percentile(0.5) / 1e3,
+                percentile(0.9) / 1e3, percentile(0.99) / 1e3, percentile(0.999) / 1e3,
+                static_cast<double>(max()) / 1e3);
   return buf;
 }
 

@@ -12,9 +12,9 @@ namespace spikeflow::core {
 
 class LatencyHistogram {
  public:
-  static constexpr int kSubBits = 7;                 ///< 128 sub-buckets per power of two
+  static constexpr int kSubBits = 7;  ///< 128 sub-buckets per power of two
   static constexpr int kSub = 1 << kSubBits;
-  static constexpr int kMaxExp = 44;                 ///< up to ~2^51 ns (26 days)
+  static constexpr int kMaxExp = 44;  ///< up to ~2^51 ns (26 days)
 
   void record(int64_t value_ns);
   void merge(const LatencyHistogram& other);
@@ -23,7 +23,9 @@ class LatencyHistogram {
   uint64_t count() const { return count_; }
   int64_t min() const { return count_ ? min_ : 0; }
   int64_t max() const { return max_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0;
+  }
   /// Value at quantile q in [0, 1] (upper edge of its bucket, capped at max(); max() for the
   /// overflow bucket past 2^51 ns); 0 when empty.
   int64_t percentile(double q) const;

@@ -15,12 +15,12 @@ namespace spikeflow::core {
 
 struct TokenChunk {
   int64_t seq = 0;
-  uint32_t epoch = 0;      ///< device-clock epoch (binner): +1 at each clock jump or device restart
+  uint32_t epoch = 0;  ///< device-clock epoch (binner): +1 at each clock jump or device restart
   int64_t start_ns = 0;
   int64_t end_ns = 0;
-  uint32_t flags = 0;               ///< core::ChunkFlag bits
-  std::vector<int32_t> unit;        ///< model unit index in [0, num_units), one per token
-  std::vector<float> offset_s;      ///< spike time minus start_ns, seconds, in [0, width)
+  uint32_t flags = 0;           ///< core::ChunkFlag bits
+  std::vector<int32_t> unit;    ///< model unit index in [0, num_units), one per token
+  std::vector<float> offset_s;  ///< spike time minus start_ns, seconds, in [0, width)
   ChunkTiming timing;
 
   size_t size() const { return unit.size(); }

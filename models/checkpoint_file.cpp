@@ -49,7 +49,8 @@ class Reader {
 
  private:
   void check() const {
-    if (!r_.ok()) throw std::runtime_error("corrupt (a length field points past the end of the data)");
+    if (!r_.ok())
+      throw std::runtime_error("corrupt (a length field points past the end of the data)");
   }
   core::ByteReader r_;
 };
@@ -137,7 +138,8 @@ void CheckpointFile::write(const std::string& path) const {
 }
 
 CheckpointFile CheckpointFile::read(const std::string& path) {
-  // Every failure here is the file's (exit code "input file"); the metadata getters' errors are not.
+  // Every failure here is the file's (exit code "input file"); the metadata getters' errors are
+  // not.
   auto fail = [&](const std::string& what) {
     return core::InputFileError("checkpoint '" + path + "': " + what);
   };
@@ -151,7 +153,8 @@ CheckpointFile CheckpointFile::read(const std::string& path) {
   constexpr size_t kHeader = sizeof kMagic + 4 + 8;
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
     // An empty file is truncated too (and its data() may be null, which memcmp must not get).
-    if (data.size() < sizeof kMagic && (data.empty() || std::memcmp(data.data(), kMagic, data.size()) == 0)) {
+    if (data.size() < sizeof kMagic &&
+        (data.empty() || std::memcmp(data.data(), kMagic, data.size()) == 0)) {
       throw fail("truncated (" + std::to_string(data.size()) + " bytes)");
     }
     const core::FileFormat is = core::sniff_format(data);

@@ -30,11 +30,26 @@ void check(const uint8_t* data, size_t size) {
   for (const auto& [k, v] : ck.meta) bytes += k.size() + v.size();
   FUZZ_CHECK(bytes <= size);
   for (const auto& [k, v] : ck.meta) {
-    try { (void)ck.get_int(k); } catch (const std::runtime_error&) {}
-    try { (void)ck.get_double(k); } catch (const std::runtime_error&) {}
-    try { (void)ck.get_floats(k); } catch (const std::runtime_error&) {}
-    try { (void)ck.get_units(k); } catch (const std::runtime_error&) {}
-    try { (void)ck.get_strings(k); } catch (const std::runtime_error&) {}
+    try {
+      (void)ck.get_int(k);
+    } catch (const std::runtime_error&) {
+    }
+    try {
+      (void)ck.get_double(k);
+    } catch (const std::runtime_error&) {
+    }
+    try {
+      (void)ck.get_floats(k);
+    } catch (const std::runtime_error&) {
+    }
+    try {
+      (void)ck.get_units(k);
+    } catch (const std::runtime_error&) {
+    }
+    try {
+      (void)ck.get_strings(k);
+    } catch (const std::runtime_error&) {
+    }
   }
   ck.write(copy.path());
   const models::CheckpointFile again = models::CheckpointFile::read(copy.path());

@@ -20,7 +20,8 @@ int env_int(const char* name, int fallback) {
   char* end = nullptr;
   const long x = std::strtol(v, &end, 10);
   if (*end != '\0' || x < 0 || x > 1000000)
-    throw std::invalid_argument(std::string("environment variable ") + name + "='" + v + "' is not a valid number");
+    throw std::invalid_argument(std::string("environment variable ") + name + "='" + v +
+                                "' is not a valid number");
   return static_cast<int>(x);
 }
 
@@ -56,12 +57,14 @@ struct GradientSync::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
 };
 
-GradientSync::GradientSync(const DistOptions& options) : options_(options), impl_(std::make_unique<Impl>()) {
+GradientSync::GradientSync(const DistOptions& options)
+    : options_(options), impl_(std::make_unique<Impl>()) {
   validate_dist_options(options_);
   if (options_.backend == "nccl") {
     // Written against c10d's API but this LibTorch has no CUDA/NCCL; untested, so refused here.
-    throw std::runtime_error("data-parallel: backend 'nccl' needs a CUDA LibTorch with NCCL; this build has "
-                             "none (use --backend gloo)");
+    throw std::runtime_error(
+        "data-parallel: backend 'nccl' needs a CUDA LibTorch with NCCL; this build has "
+        "none (use --backend gloo)");
   }
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_s * 1000));
   try {
@@ -79,8 +82,9 @@ GradientSync::GradientSync(const DistOptions& options) : options_(options), impl
     impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, options_.rank,
                                                                options_.world_size, go);
   } catch (const std::exception& e) {
-    throw std::runtime_error("data-parallel rank " + std::to_string(options_.rank) + ": cannot join " +
-                             options_.master_addr + ":" + std::to_string(options_.master_port) + " (world size " +
+    throw std::runtime_error("data-parallel rank " + std::to_string(options_.rank) +
+                             ": cannot join " + options_.master_addr + ":" +
+                             std::to_string(options_.master_port) + " (world size " +
                              std::to_string(options_.world_size) + "): " + first_line(e.what()));
   }
 }
@@ -88,8 +92,9 @@ GradientSync::GradientSync(const DistOptions& options) : options_(options), impl
 GradientSync::~GradientSync() = default;
 
 void GradientSync::fail(const std::string& what, const std::exception& e) const {
-  throw std::runtime_error("data-parallel rank " + std::to_string(options_.rank) + ": " + what +
-                           " failed; another rank stopped or the network failed: " + first_line(e.what()));
+  throw std::runtime_error(
+      "data-parallel rank " + std::to_string(options_.rank) + ": " + what +
+      " failed; another rank stopped or the network failed: " + first_line(e.what()));
 }
 
 void GradientSync::broadcast(const std::vector<torch::Tensor>& tensors) {
@@ -106,8 +111,8 @@ void GradientSync::broadcast(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
-void GradientSync::allreduce_gradients(const std::vector<torch::Tensor>& params, torch::Tensor& extra,
-                                       int64_t bucket_elems) {
+void GradientSync::allreduce_gradients(const std::vector<torch::Tensor>& params,
+                                       torch::Tensor& extra, int64_t bucket_elems) {
   torch::NoGradGuard g;
   // Buckets of consecutive parameters, flattened into one contiguous tensor each.
   std::vector<torch::Tensor> grads;
@@ -123,7 +128,8 @@ void GradientSync::allreduce_gradients(const std::vector<torch::Tensor>& params,
     while (i < grads.size()) {
       size_t j = i;
       int64_t n = 0;
-      while (j < grads.size() && (j == i || n + grads[j].numel() <= bucket_elems)) n += grads[j++].numel();
+      while (j < grads.size() && (j == i || n + grads[j].numel() <= bucket_elems))
+        n += grads[j++].numel();
       std::vector<torch::Tensor> flat_parts;
       for (size_t k = i; k < j; ++k) flat_parts.push_back(grads[k].reshape({-1}));
       std::vector<at::Tensor> bucket{torch::cat(flat_parts)};
@@ -149,7 +155,8 @@ struct GradientSync::Impl {};
 
 GradientSync::GradientSync(const DistOptions& options) : options_(options) {
   throw std::runtime_error(
-      "data-parallel training: this build has no c10d Gloo (LibTorch's c10d headers and libgloo-dev are "
+      "data-parallel training: this build has no c10d Gloo (LibTorch's c10d headers and "
+      "libgloo-dev are "
       "needed at build time)");
 }
 GradientSync::~GradientSync() = default;
@@ -157,7 +164,8 @@ void GradientSync::fail(const std::string& what, const std::exception& e) const 
   throw std::runtime_error(what + ": " + e.what());
 }
 void GradientSync::broadcast(const std::vector<torch::Tensor>&) {}
-void GradientSync::allreduce_gradients(const std::vector<torch::Tensor>&, torch::Tensor&, int64_t) {}
+void GradientSync::allreduce_gradients(const std::vector<torch::Tensor>&, torch::Tensor&, int64_t) {
+}
 
 #endif
 

@@ -125,7 +125,8 @@ SPIKEFLOW_AI void encode(Model& m, const int32_t* __restrict unit, const float* 
         for (int q = 0; q < LH; ++q) {
           const float* a = row + q * S;
           v8f v = {};
-          for (int p = 0; p < P; p += 8) v += load8(a + p) * load8(ci + p) + load8(a + P + p) * load8(qi + p);
+          for (int p = 0; p < P; p += 8)
+            v += load8(a + p) * load8(ci + p) + load8(a + P + p) * load8(qi + p);
           score_terms.push(v, &sc[static_cast<size_t>(q) * cap + i], a[2 * P]);
         }
       } else {
@@ -366,7 +367,6 @@ SPIKEFLOW_AI void recur(Model& m, const float* __restrict in, float* out) {
 #define SPIKEFLOW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
 
-
 /// One chunk: encode, self-attention, backbone step, readout, de-standardization -> out.
 ///
 /// Cache order. With the small config the weights a step reads (~1.2 MB, 0.8 MB of it W_hh) are a
@@ -376,10 +376,8 @@ SPIKEFLOW_AI void recur(Model& m, const float* __restrict in, float* out) {
 /// runs it first and backwards: the sequence of weights becomes "encode, W_ih, W_hh forward |
 /// W_hh backward, encode, W_ih | ...", and each step starts with what the previous one touched
 /// last, missing only on the excess.
-SPIKEFLOW_CLONES void run_step(Model& m,
-                                                                          const int32_t* unit,
-                                                                          const float* off,
-                                                                          size_t n, float* out) {
+SPIKEFLOW_CLONES void run_step(Model& m, const int32_t* unit, const float* off, size_t n,
+                               float* out) {
   if (m.odd_step) prepare_gh(m);  // backwards, before the encode
   features(m, unit, off, n);
   float* in = m.gru ? m.gi.data() : m.u.data();
@@ -408,20 +406,14 @@ SPIKEFLOW_CLONES void run_prepare(Model& m) {
 
 /// One chunk's features and input projection -> proj (step_many with threads: any thread, on
 /// its own Model's work buffers; the state is not touched).
-SPIKEFLOW_CLONES void run_features(
-    Model& m, const core::TokenChunk& c, float* proj) {
+SPIKEFLOW_CLONES void run_features(Model& m, const core::TokenChunk& c, float* proj) {
   features(m, c.unit.data(), c.offset_s.data(), c.size());
   apply(m.gru ? m.gru_ih : m.s4d_in, m.x.data(), proj);
 }
 
 /// The recurrent step of one chunk from its input projection (step_many with threads: the
 /// calling thread, in chunk order).
-SPIKEFLOW_CLONES void run_recur(Model& m,
-                                                                           const float* proj,
-                                                                           float* out) {
-  recur(m, proj, out);
-}
-
+SPIKEFLOW_CLONES void run_recur(Model& m, const float* proj, float* out) { recur(m, proj, out); }
 
 /// Throws like PossmDecoder::check_units, before any state changes.
 void check_chunk(const Model& m, const core::TokenChunk& chunk) {
@@ -462,7 +454,7 @@ struct FastPossmDecoder::Impl {
   // on a thread the caller lends (set_parallel_invoke), while this one runs the recurrence.
   std::unique_ptr<Model> helper;
   StreamingDecoder::ParallelInvoke invoke;  // the caller's threads (set_parallel_invoke)
-  uint64_t generation = 0;  // of step_many calls, for Model::ready
+  uint64_t generation = 0;                  // of step_many calls, for Model::ready
   int threads = 1;
   std::vector<core::UnitKey> units;
   int64_t width_ns = 0;

@@ -233,8 +233,8 @@ SPIKEFLOW_AI void sincos_approx(float xf, float& s_out, float& c_out) {
 }
 
 /// Largest angle (rad) sincos_float reduces accurately: k = round(x / (π/2)) < 2^13 keeps the
-/// products k · C1 and k · C2 below exact. Chunks whose largest angle (offset · ω) is beyond it take
-/// the double-precision path (only with chunks wider than ~130 ms at the default periods).
+/// products k · C1 and k · C2 below exact. Chunks whose largest angle (offset · ω) is beyond it
+/// take the double-precision path (only with chunks wider than ~130 ms at the default periods).
 constexpr float kFloatAngleLimit = 8192.f;
 
 /// sin and cos of a float angle 0 <= x <= kFloatAngleLimit: Cody-Waite reduction by π/2 in three

@@ -144,7 +144,6 @@ void pack_modes(Buf& dst, const std::vector<float>& src, int channels) {
       dst[static_cast<size_t>(k) * channels + c] = src[static_cast<size_t>(c) * kS4dModes + k];
 }
 
-
 /// Shapes, rotary frequencies, latents and the per-unit rows [score | value].
 void pack_attention(Model& m, const FastPossmWeights& w, const Shapes& s) {
   const int U = s.U, L = s.L, H = s.H, Hkv = s.Hkv, D = s.D, hd = s.hd, P = s.P;

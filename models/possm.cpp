@@ -506,7 +506,8 @@ Possm bake_session(Possm& src, int64_t session, int64_t unit_begin, int64_t unit
   if (!src->session_emb.defined())
     throw std::invalid_argument("bake_session: the model has no session embedding");
   if (session < 0 || session >= src->options.num_sessions())
-    throw std::invalid_argument("bake_session: session " + std::to_string(session) + " out of range");
+    throw std::invalid_argument("bake_session: session " + std::to_string(session) +
+                                " out of range");
   if (unit_begin < 0 || unit_count <= 0 || unit_begin + unit_count > src->options.num_units())
     throw std::invalid_argument("bake_session: unit range out of range");
   PossmOptions o = src->options;

@@ -82,8 +82,8 @@ void read_sessions(const CheckpointFile& ck, PossmMeta& m) {
     m.sessions.push_back(std::move(s));
   }
   if (next != static_cast<int64_t>(m.units.size()))
-    throw std::runtime_error("the sessions cover " + std::to_string(next) + " units, the unit map has " +
-                             std::to_string(m.units.size()));
+    throw std::runtime_error("the sessions cover " + std::to_string(next) +
+                             " units, the unit map has " + std::to_string(m.units.size()));
 }
 
 PossmMeta read_meta(const CheckpointFile& ck) {

@@ -53,9 +53,9 @@ Possm make_possm(const PossmMeta& meta);
 /// Writes meta + model weights as one checkpoint file (tmp + rename).
 void save_possm_checkpoint(const std::string& path, Possm& model, const PossmMeta& meta);
 /// Reads a POSSM checkpoint onto the CPU; a multi-session one as the single-session view of its
-/// default session (what every streaming decoder serves). Throws std::runtime_error naming path and the problem
-/// (missing, truncated, corrupt, wrong kind or version, bad metadata, missing or mis-shaped
-/// tensor).
+/// default session (what every streaming decoder serves). Throws std::runtime_error naming path and
+/// the problem (missing, truncated, corrupt, wrong kind or version, bad metadata, missing or
+/// mis-shaped tensor).
 std::pair<Possm, PossmMeta> load_possm_checkpoint(const std::string& path);
 
 /// Checks device/threads and returns the torch device. "cuda" without CUDA is a runtime_error.

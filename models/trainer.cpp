@@ -101,8 +101,8 @@ struct Window {
 
 /// Window starts of one session for one epoch: stride window/2 from a random phase, inside each
 /// run; windows shorter than 2 chunks (or the whole run when it is shorter) are dropped.
-void session_windows(const std::vector<std::pair<size_t, size_t>>& runs, size_t session,
-                     int window, std::mt19937_64& rng, std::vector<Window>& out) {
+void session_windows(const std::vector<std::pair<size_t, size_t>>& runs, size_t session, int window,
+                     std::mt19937_64& rng, std::vector<Window>& out) {
   const size_t w = static_cast<size_t>(window);
   const size_t stride = std::max<size_t>(1, w / 2);
   for (const auto& [b, e] : runs) {
@@ -364,10 +364,14 @@ class TrainingRun {
   TrainingRun(const std::vector<TrainSession>& sessions, const TrainOptions& opts,
               Clock::time_point t0, PossmMeta meta, Possm model, Trainable trainable,
               const DistOptions* dist = nullptr)
-      : opts_(opts), t0_(t0), rng_(opts.seed), meta_(std::move(meta)), model_(std::move(model)),
-        trainable_(trainable), params_(model_->parameters(true)),
-        optimizer_(params_,
-                   torch::optim::AdamWOptions(opts.lr).weight_decay(opts.weight_decay)),
+      : opts_(opts),
+        t0_(t0),
+        rng_(opts.seed),
+        meta_(std::move(meta)),
+        model_(std::move(model)),
+        trainable_(trainable),
+        params_(model_->parameters(true)),
+        optimizer_(params_, torch::optim::AdamWOptions(opts.lr).weight_decay(opts.weight_decay)),
         threads_now_(opts.threads) {
     multi_ = !meta_.sessions.empty();
     for (size_t s = 0; s < sessions.size(); ++s) {
@@ -400,7 +404,8 @@ class TrainingRun {
     if (windows_per_epoch == 0)
       throw std::invalid_argument("train_possm: no training window of >= 2 consecutive chunks");
     const size_t bs = static_cast<size_t>(opts.batch_size);
-    schedule_.total_steps = static_cast<double>((windows_per_epoch + bs - 1) / bs) * opts.max_epochs;
+    schedule_.total_steps =
+        static_cast<double>((windows_per_epoch + bs - 1) / bs) * opts.max_epochs;
     schedule_.warmup = std::max(1.0, std::min(20.0, schedule_.total_steps / 20.0));
   }
 
@@ -423,8 +428,7 @@ class TrainingRun {
       const double loss = train_epoch(frozen);
       train_seconds_ += seconds_since(train_t0);
       const auto val_t0 = Clock::now();
-      const double mean = keep_if_best(epoch, frozen && trainable_ == Trainable::kAll,
-                                       validate());
+      const double mean = keep_if_best(epoch, frozen && trainable_ == Trainable::kAll, validate());
       last_val_seconds_ = seconds_since(val_t0);
       const double elapsed = seconds_since(t0_);
       if (show_progress_) print_progress(epoch, frozen, loss, mean, seconds_since(epoch_t0));
@@ -448,7 +452,9 @@ class TrainingRun {
   }
 
   bool interrupted() const { return interrupted_; }
-  double windows_per_s() const { return train_seconds_ > 0 ? windows_trained_ / train_seconds_ : 0.0; }
+  double windows_per_s() const {
+    return train_seconds_ > 0 ? windows_trained_ / train_seconds_ : 0.0;
+  }
   int resumed_from() const { return resumed_from_; }
   const std::vector<double>& best_session_r2() const { return best_session_r2_; }
   Possm& model() { return model_; }
@@ -520,7 +526,8 @@ class TrainingRun {
       mine.push_back(keep[w - b0]);
       session.push_back(static_cast<int64_t>(win.session));
       const auto len = static_cast<int64_t>(win.end - win.begin);
-      tgt[row++].narrow(0, 0, len).copy_(slot.targets.narrow(0, static_cast<int64_t>(win.begin), len));
+      tgt[row++].narrow(0, 0, len).copy_(
+          slot.targets.narrow(0, static_cast<int64_t>(win.begin), len));
     }
     if (batch.empty()) return {PackedBatch{}, Tensor()};
     tgt = tgt.narrow(0, 0, row);
@@ -553,7 +560,8 @@ class TrainingRun {
       // Normalised by the whole (global) batch's target count, so that the ranks' gradients sum
       // to the one-rank gradient.
       double count = 0;
-      for (size_t w = b0; w < b1; ++w) count += static_cast<double>(windows[w].end - windows[w].begin);
+      for (size_t w = b0; w < b1; ++w)
+        count += static_cast<double>(windows[w].end - windows[w].begin);
       count *= od;
       const double lr = learning_rate(opts_, schedule_, step_, t0_);
       for (auto& g : optimizer_.param_groups())
@@ -575,7 +583,8 @@ class TrainingRun {
       const double l = loss_sum_t.item<double>();
       if (!std::isfinite(l)) {
         // A diverged step: stop here; the best epoch so far is what gets saved.
-        std::fprintf(stderr, "\ntraining: the loss became non-finite at step %.0f; stopping\n", step_);
+        std::fprintf(stderr, "\ntraining: the loss became non-finite at step %.0f; stopping\n",
+                     step_);
         stopped_ = true;
         break;
       }
@@ -625,10 +634,10 @@ class TrainingRun {
       }
       per += last_dims_.size() > 8 ? " …]" : "]";
     }
-    std::fprintf(stderr, "\r\033[Kepoch %d/%d%s  loss %.4f  val R² %.4f%s  best %.4f @%d  %s  ETA %s",
-                 epoch, opts_.max_epochs, frozen ? " (frozen)" : "", loss, mean_r2, per.c_str(),
-                 best_r2_, result_.best_epoch, fmt_seconds(elapsed).c_str(),
-                 fmt_seconds(eta).c_str());
+    std::fprintf(
+        stderr, "\r\033[Kepoch %d/%d%s  loss %.4f  val R² %.4f%s  best %.4f @%d  %s  ETA %s", epoch,
+        opts_.max_epochs, frozen ? " (frozen)" : "", loss, mean_r2, per.c_str(), best_r2_,
+        result_.best_epoch, fmt_seconds(elapsed).c_str(), fmt_seconds(eta).c_str());
     std::fflush(stderr);
   }
 
@@ -764,15 +773,14 @@ void check_sessions(const std::vector<TrainSession>& sessions, const TrainOption
   }
 }
 
-
 /// Settings tried by the search: the defaults first, then lr x {1/3, 3}, stronger weight decay and
 /// dropout (deterministic order).
 std::vector<TrainOptions> search_candidates(const TrainOptions& base) {
   struct Delta {
     double lr, wd, drop;
   };
-  const Delta grid[] = {{1, 1, 1}, {1.0 / 3, 1, 1}, {3, 1, 1}, {1.0 / 3, 10, 2}, {1, 10, 2}, {1.0 / 10, 1, 1},
-                        {3, 10, 1}, {1.0 / 3, 1, 3}};
+  const Delta grid[] = {{1, 1, 1},  {1.0 / 3, 1, 1},  {3, 1, 1},  {1.0 / 3, 10, 2},
+                        {1, 10, 2}, {1.0 / 10, 1, 1}, {3, 10, 1}, {1.0 / 3, 1, 3}};
   std::vector<TrainOptions> out;
   for (const auto& d : grid) {
     if (static_cast<int>(out.size()) >= std::max(2, std::min(8, base.search_candidates))) break;
@@ -810,14 +818,17 @@ TrainOptions choose_settings(const TrainOptions& base,
       o.max_seconds = budget > 0 ? budget / 2 / static_cast<double>(alive.size()) : 0.0;
       const double r2 = trial(o);
       scores.emplace_back(std::isfinite(r2) ? r2 : -1e9, i);
-      std::snprintf(line, sizeof line, "  rung %d (%d epochs): lr %.2g  wd %.2g  dropout %.2f -> val R2 %.4f\n", rung,
+      std::snprintf(line, sizeof line,
+                    "  rung %d (%d epochs): lr %.2g  wd %.2g  dropout %.2f -> val R2 %.4f\n", rung,
                     epochs, o.lr, o.weight_decay, o.unit_dropout, r2);
       report += line;
       if (base.progress) std::fprintf(stderr, "%s", line);
     }
-    std::stable_sort(scores.begin(), scores.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    std::stable_sort(scores.begin(), scores.end(),
+                     [](auto& a, auto& b) { return a.first > b.first; });
     alive.clear();
-    for (size_t k = 0; k < std::max<size_t>(1, scores.size() / 2); ++k) alive.push_back(scores[k].second);
+    for (size_t k = 0; k < std::max<size_t>(1, scores.size() / 2); ++k)
+      alive.push_back(scores[k].second);
     epochs *= 2;
   }
   TrainOptions won = base;
@@ -827,8 +838,10 @@ TrainOptions choose_settings(const TrainOptions& base,
   won.search = false;
   if (base.max_seconds > 0) won.max_seconds = std::max(1.0, base.max_seconds - budget);
   std::snprintf(line, sizeof line,
-                "  chose lr %.3g, weight decay %.3g, unit dropout %.2f (best validation R2 of the last rung%s)\n",
-                won.lr, won.weight_decay, won.unit_dropout, alive[0] == 0 ? ", = the defaults" : "");
+                "  chose lr %.3g, weight decay %.3g, unit dropout %.2f (best validation R2 of the "
+                "last rung%s)\n",
+                won.lr, won.weight_decay, won.unit_dropout,
+                alive[0] == 0 ? ", = the defaults" : "");
   report += line;
   return won;
 }
@@ -842,7 +855,8 @@ TrainResult train_possm(const core::DecodingDataset& train, const core::Decoding
   if (opts.search) {
     std::string report;
     const TrainOptions won = choose_settings(
-        opts, [&](const TrainOptions& o) { return train_possm(train, val, o, "").best_val_r2; }, report);
+        opts, [&](const TrainOptions& o) { return train_possm(train, val, o, "").best_val_r2; },
+        report);
     TrainResult r = train_possm(train, val, won, checkpoint_path + ".search.tmp");
     auto [model, meta] = load_possm_checkpoint(checkpoint_path + ".search.tmp");
     std::remove((checkpoint_path + ".search.tmp").c_str());
@@ -869,7 +883,8 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
   check_sessions(sessions, topts);
   std::string report;
   if (topts.search && opts.dist.world_size > 1)
-    throw std::invalid_argument("pretrain: the settings search runs on one rank (drop --search or the ranks)");
+    throw std::invalid_argument(
+        "pretrain: the settings search runs on one rank (drop --search or the ranks)");
   if (topts.search) {
     topts = choose_settings(
         topts,
@@ -952,8 +967,8 @@ CalibrateResult calibrate_possm(const TrainSession& session, const CalibrateOpti
     }
     auto bb = base->named_buffers(true);
     for (auto& b : model->named_buffers(true)) b.value().copy_(bb[b.key()]);
-    const Tensor pick = torch::randint(base->options.num_units(), {model->options.num_units()},
-                                       torch::kLong);
+    const Tensor pick =
+        torch::randint(base->options.num_units(), {model->options.num_units()}, torch::kLong);
     model->unit_emb->weight.copy_(base->unit_emb->weight.index_select(0, pick));
     model->session_emb.copy_(base->session_emb.mean(0, true));
   }

@@ -113,8 +113,8 @@ struct CalibrateOptions {
 
 struct CalibrateResult {
   TrainResult reid;
-  TrainResult finetune;          ///< epochs_run 0 when stage 2 did not run
-  bool finetune_kept = false;    ///< stage 2 beat stage 1 on validation
+  TrainResult finetune;        ///< epochs_run 0 when stage 2 did not run
+  bool finetune_kept = false;  ///< stage 2 beat stage 1 on validation
   std::vector<std::string> base_sessions;
   PossmConfig base_config;  ///< the base's model config (for a like-for-like scratch comparison)
 };

@@ -16,7 +16,8 @@ namespace spikeflow::pipeline {
 
 /// Starts args[0] (an executable path) with args, stdout and stderr going to log_path
 /// (truncated). Throws std::runtime_error naming `who` and the program when it cannot start.
-inline pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log_path, const std::string& who) {
+inline pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log_path,
+                          const std::string& who) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -49,8 +49,10 @@ std::optional<CidrSet::Prefix> CidrSet::parse_prefix(const std::string& text, st
   const std::string host = text.substr(0, slash);
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
-  if (ec || host.empty()) return fail("not an IPv4 or IPv6 address (expected e.g. 10.1.2.0/24 or ::1/128)");
-  if (address.is_v6() && address.to_v6().scope_id() != 0) return fail("a scope id (%...) is not allowed");
+  if (ec || host.empty())
+    return fail("not an IPv4 or IPv6 address (expected e.g. 10.1.2.0/24 or ::1/128)");
+  if (address.is_v6() && address.to_v6().scope_id() != 0)
+    return fail("a scope id (%...) is not allowed");
   Prefix p;
   p.v6 = address.is_v6();
   p.bytes = bytes_of(address);
@@ -60,18 +62,21 @@ std::optional<CidrSet::Prefix> CidrSet::parse_prefix(const std::string& text, st
     const std::string len = text.substr(slash + 1);
     int n = -1;
     const auto [end, err] = std::from_chars(len.data(), len.data() + len.size(), n);
-    if (len.empty() || err != std::errc() || end != len.data() + len.size() || n < 0 || n > max_length) {
+    if (len.empty() || err != std::errc() || end != len.data() + len.size() || n < 0 ||
+        n > max_length) {
       return fail("prefix length must be an integer in 0.." + std::to_string(max_length));
     }
     p.length = n;
   }
   Prefix masked = p;
-  for (int bit = p.length; bit < max_length; ++bit) masked.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  for (int bit = p.length; bit < max_length; ++bit)
+    masked.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
   if (masked.bytes != p.bytes) {
-    return fail("host bits set below the /" + std::to_string(p.length) + " prefix (the network is " +
+    return fail("host bits set below the /" + std::to_string(p.length) +
+                " prefix (the network is " +
                 (p.v6 ? asio::ip::address(asio::ip::address_v6(masked.bytes)).to_string()
-                      : asio::ip::address(asio::ip::address_v4({masked.bytes[0], masked.bytes[1], masked.bytes[2],
-                                                                 masked.bytes[3]}))
+                      : asio::ip::address(asio::ip::address_v4({masked.bytes[0], masked.bytes[1],
+                                                                masked.bytes[2], masked.bytes[3]}))
                             .to_string()) +
                 "/" + std::to_string(p.length) + ")");
   }
@@ -105,7 +110,8 @@ std::string CidrSet::to_string() const {
   std::string s;
   for (const auto& p : prefixes_) {
     const auto a = p.v6 ? asio::ip::address(asio::ip::address_v6(p.bytes))
-                        : asio::ip::address(asio::ip::address_v4({p.bytes[0], p.bytes[1], p.bytes[2], p.bytes[3]}));
+                        : asio::ip::address(asio::ip::address_v4(
+                              {p.bytes[0], p.bytes[1], p.bytes[2], p.bytes[3]}));
     s += (s.empty() ? "" : ", ") + a.to_string() + "/" + std::to_string(p.length);
   }
   return s;

@@ -31,9 +31,10 @@ struct EnumNames;
 
 template <>
 struct EnumNames<IngestFormat> {
-  static constexpr std::array names{std::pair{IngestFormat::kNative, std::string_view("native")},
-                                    std::pair{IngestFormat::kBlackrock, std::string_view("blackrock")},
-                                    std::pair{IngestFormat::kIntan, std::string_view("intan")}};
+  static constexpr std::array names{
+      std::pair{IngestFormat::kNative, std::string_view("native")},
+      std::pair{IngestFormat::kBlackrock, std::string_view("blackrock")},
+      std::pair{IngestFormat::kIntan, std::string_view("intan")}};
 };
 template <>
 struct EnumNames<Transport> {
@@ -43,17 +44,19 @@ struct EnumNames<Transport> {
 };
 template <>
 struct EnumNames<stages::BlackrockProtocol> {
-  static constexpr std::array names{std::pair{stages::BlackrockProtocol::kV3_11, std::string_view("3.11")},
-                                    std::pair{stages::BlackrockProtocol::kV4_0, std::string_view("4.0")},
-                                    std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.1")},
-                                    // 4.2 (CereLink's current protocol) keeps the 4.1 header.
-                                    std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.2")}};
+  static constexpr std::array names{
+      std::pair{stages::BlackrockProtocol::kV3_11, std::string_view("3.11")},
+      std::pair{stages::BlackrockProtocol::kV4_0, std::string_view("4.0")},
+      std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.1")},
+      // 4.2 (CereLink's current protocol) keeps the 4.1 header.
+      std::pair{stages::BlackrockProtocol::kV4_1, std::string_view("4.2")}};
 };
 template <>
 struct EnumNames<stages::BlackrockTimeUnits> {
-  static constexpr std::array names{std::pair{stages::BlackrockTimeUnits::kAuto, std::string_view("auto")},
-                                    std::pair{stages::BlackrockTimeUnits::kNs, std::string_view("ns")},
-                                    std::pair{stages::BlackrockTimeUnits::kTicks, std::string_view("ticks")}};
+  static constexpr std::array names{
+      std::pair{stages::BlackrockTimeUnits::kAuto, std::string_view("auto")},
+      std::pair{stages::BlackrockTimeUnits::kNs, std::string_view("ns")},
+      std::pair{stages::BlackrockTimeUnits::kTicks, std::string_view("ticks")}};
 };
 template <>
 struct EnumNames<DecoderDevice> {
@@ -114,11 +117,13 @@ std::string enum_choices() {
 /// Why a format cannot travel over a transport, or nullopt when the pair is supported:
 /// native over udp/tcp/none, blackrock over udp (or none), intan over tcp (or none). The one
 /// place this rule lives (config reading, `spikeflow send`, send_events).
-constexpr std::optional<std::string_view> format_transport_problem(IngestFormat format, Transport transport) {
+constexpr std::optional<std::string_view> format_transport_problem(IngestFormat format,
+                                                                   Transport transport) {
   if (format == IngestFormat::kBlackrock && transport == Transport::kTcp) {
     return "blackrock spike packets come over udp";
   }
-  if (format == IngestFormat::kIntan && transport == Transport::kUdp) return "the Intan RHX spike stream is tcp";
+  if (format == IngestFormat::kIntan && transport == Transport::kUdp)
+    return "the Intan RHX spike stream is tcp";
   return std::nullopt;
 }
 

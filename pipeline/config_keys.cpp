@@ -19,7 +19,8 @@ namespace {
 // usable on a const and a mutable PipelineConfig alike.
 
 template <typename Member>
-ConfigKey integer(std::string name, std::string unit, int64_t min, int64_t max, std::string doc, Member member) {
+ConfigKey integer(std::string name, std::string unit, int64_t min, int64_t max, std::string doc,
+                  Member member) {
   ConfigKey k;
   k.type = ConfigKeyType::kInteger;
   k.min = static_cast<double>(min);
@@ -36,12 +37,15 @@ ConfigKey integer(std::string name, std::string unit, int64_t min, int64_t max, 
 }
 
 template <typename Member>
-ConfigKey number(std::string name, std::string unit, double min, double max, std::string doc, Member member) {
+ConfigKey number(std::string name, std::string unit, double min, double max, std::string doc,
+                 Member member) {
   ConfigKey k;
   k.type = ConfigKeyType::kNumber;
   k.min = min;
   k.max = max;
-  k.read = [=](ConfigReader& r, PipelineConfig& c) { member(c) = r.get_double(name, member(c), min, max, unit); };
+  k.read = [=](ConfigReader& r, PipelineConfig& c) {
+    member(c) = r.get_double(name, member(c), min, max, unit);
+  };
   k.text = [=](const PipelineConfig& c) { return fmt::format("{}", member(c)); };
   k.name = std::move(name);
   k.unit = std::move(unit);
@@ -51,7 +55,8 @@ ConfigKey number(std::string name, std::string unit, double min, double max, std
 
 /// A duration the file gives in ms and the config keeps in device/host ns (stages::BinnerOptions).
 template <typename Member>
-ConfigKey milliseconds(std::string name, double min, double max, std::string doc, Member member_ns) {
+ConfigKey milliseconds(std::string name, double min, double max, std::string doc,
+                       Member member_ns) {
   ConfigKey k;
   k.type = ConfigKeyType::kNumber;
   k.unit = "ms";
@@ -62,7 +67,9 @@ ConfigKey milliseconds(std::string name, double min, double max, std::string doc
     const double ms = r.get_double(name, static_cast<double>(ns) / core::kNsPerMs, min, max, "ms");
     ns = std::llround(ms * core::kNsPerMs);
   };
-  k.text = [=](const PipelineConfig& c) { return fmt::format("{}", static_cast<double>(member_ns(c)) / core::kNsPerMs); };
+  k.text = [=](const PipelineConfig& c) {
+    return fmt::format("{}", static_cast<double>(member_ns(c)) / core::kNsPerMs);
+  };
   k.name = std::move(name);
   k.doc = std::move(doc);
   return k;
@@ -80,12 +87,14 @@ ConfigKey boolean(std::string name, std::string doc, Member member) {
 }
 
 template <typename Member>
-ConfigKey string(std::string name, std::string doc, Member member, ConfigKeyType type = ConfigKeyType::kString) {
+ConfigKey string(std::string name, std::string doc, Member member,
+                 ConfigKeyType type = ConfigKeyType::kString) {
   ConfigKey k;
   k.type = type;
   k.read = [=](ConfigReader& r, PipelineConfig& c) { member(c) = r.get_string(name, member(c)); };
   k.text = [=](const PipelineConfig& c) { return member(c); };
-  if (type == ConfigKeyType::kPath) k.path = [=](PipelineConfig& c) -> std::string& { return member(c); };
+  if (type == ConfigKeyType::kPath)
+    k.path = [=](PipelineConfig& c) -> std::string& { return member(c); };
   k.name = std::move(name);
   k.doc = std::move(doc);
   return k;
@@ -148,10 +157,12 @@ ConfigKey choice(std::string name, std::string doc, Member member) {
 /// 30 kHz, 384 ms in its 3333 Hz mode), so a silent chunk waits for the burst that may still hold
 /// its spikes; keys the file sets still win.
 ConfigKey intan_blocks_per_write() {
-  auto k = integer("ingest.intan.blocks_per_write", "blocks", 1, 100,
-                   "RHX TCPNumberDataBlocksPerWrite (128 frames each); intan: chunking grace defaults to one write "
-                   "period + 10 ms",
-                   [](auto& c) -> auto& { return c.ingest.intan_blocks_per_write; });
+  auto k = integer(
+      "ingest.intan.blocks_per_write", "blocks", 1, 100,
+      "RHX TCPNumberDataBlocksPerWrite (128 frames each); intan: chunking grace defaults to one "
+      "write "
+      "period + 10 ms",
+      [](auto& c) -> auto& { return c.ingest.intan_blocks_per_write; });
   auto read = k.read;
   k.read = [read](ConfigReader& r, PipelineConfig& c) {
     read(r, c);
@@ -162,95 +173,120 @@ ConfigKey intan_blocks_per_write() {
 
 std::vector<ConfigKey> make_table() {
   // Member accessors, one per key.
-#define SF_MEMBER(expr) [](auto& c) -> auto& { return c.expr; }
+#define SF_MEMBER(expr) \
+  [](auto& c) -> auto& { return c.expr; }
   return {
-      choice("ingest.format", "byte format of the stream: native (udp|tcp), blackrock (udp), intan (tcp)",
+      choice("ingest.format",
+             "byte format of the stream: native (udp|tcp), blackrock (udp), intan (tcp)",
              SF_MEMBER(ingest.format)),
-      choice("ingest.transport", "udp | tcp | none (in-process input: replay)", SF_MEMBER(ingest.transport)),
+      choice("ingest.transport", "udp | tcp | none (in-process input: replay)",
+             SF_MEMBER(ingest.transport)),
       string("ingest.address", "bind address; loopback unless you mean to listen on a network",
              SF_MEMBER(ingest.address)),
-      integer("ingest.port", "", 0, 65535, "0 = ephemeral (the bound port is logged)", SF_MEMBER(ingest.port)),
+      integer("ingest.port", "", 0, 65535, "0 = ephemeral (the bound port is logged)",
+              SF_MEMBER(ingest.port)),
       string_list("ingest.allow",
                   "sources that may send: CIDR list (10.1.2.0/24, ::1/128); empty = loopback only, "
                   "required when ingest.address is not loopback",
-                  SF_MEMBER(ingest.allow), [](const std::string& item) {
+                  SF_MEMBER(ingest.allow),
+                  [](const std::string& item) {
                     std::string why;
                     return CidrSet::parse_prefix(item, &why) ? std::string() : why;
                   }),
       integer("ingest.receive_buffer_bytes", "bytes", 4096, 1 << 30, "SO_RCVBUF request",
               SF_MEMBER(ingest.receive_buffer_bytes)),
-      string("ingest.connect", "tcp: host:port to connect to (Intan RHX spike port 5002) instead of listening",
+      string("ingest.connect",
+             "tcp: host:port to connect to (Intan RHX spike port 5002) instead of listening",
              SF_MEMBER(ingest.connect)),
       number("ingest.sample_rate_hz", "Hz", 1, 1'000'000'000,
-             "device clock of Blackrock 3.x ticks (integer) / Intan samples (10000/3 = 3333.3333333333 accepted)",
+             "device clock of Blackrock 3.x ticks (integer) / Intan samples (10000/3 = "
+             "3333.3333333333 accepted)",
              SF_MEMBER(ingest.sample_rate_hz)),
-      choice("ingest.blackrock.protocol", "Blackrock packet protocol (CereLink src/cbproto/include/cbproto/types.h; 4.2 = 4.1 header)",
+      choice("ingest.blackrock.protocol",
+             "Blackrock packet protocol (CereLink src/cbproto/include/cbproto/types.h; 4.2 = 4.1 "
+             "header)",
              SF_MEMBER(ingest.blackrock_protocol)),
       choice("ingest.blackrock.time_units",
-             "4.x time field: auto (ns until the NSP's PROCREP names a non-Gemini processor, as CereLink) | ns | ticks",
+             "4.x time field: auto (ns until the NSP's PROCREP names a non-Gemini processor, as "
+             "CereLink) | ns | ticks",
              SF_MEMBER(ingest.blackrock_time_units)),
-      integer("ingest.blackrock.fe_channels", "channels", 1, 0x7FFF, "chids 1..this are front-end (spike) channels",
+      integer("ingest.blackrock.fe_channels", "channels", 1, 0x7FFF,
+              "chids 1..this are front-end (spike) channels",
               SF_MEMBER(ingest.blackrock_fe_channels)),
       intan_blocks_per_write(),
-      milliseconds("chunking.width_ms", 1.0, 10000.0, "chunk width; must equal the width the decoder was trained on",
+      milliseconds("chunking.width_ms", 1.0, 10000.0,
+                   "chunk width; must equal the width the decoder was trained on",
                    SF_MEMBER(chunking.width_ns)),
       milliseconds("chunking.lateness_ms", 0.0, 10000.0, "watermark slack for out-of-order spikes",
                    SF_MEMBER(chunking.lateness_ns)),
       milliseconds("chunking.deadline_grace_ms", 0.0, 10000.0,
                    "a silent chunk closes at end + lateness + grace (host clock)",
                    SF_MEMBER(chunking.deadline_grace_ns)),
-      milliseconds("chunking.max_future_ms", 1.0, 60000.0, "spikes further ahead than this are dropped",
-                   SF_MEMBER(chunking.max_future_ns)),
+      milliseconds("chunking.max_future_ms", 1.0, 60000.0,
+                   "spikes further ahead than this are dropped", SF_MEMBER(chunking.max_future_ns)),
       boolean("chunking.deadline", "close silent chunks by the host-clock deadline",
               SF_MEMBER(chunking.deadline_enabled)),
-      boolean("chunking.adaptive_grace", "grace follows 1.5x the recent transit jitter, up to max_grace_ms",
+      boolean("chunking.adaptive_grace",
+              "grace follows 1.5x the recent transit jitter, up to max_grace_ms",
               SF_MEMBER(chunking.adaptive_grace)),
       milliseconds("chunking.max_grace_ms", 0.0, 10000.0, "upper bound of the adaptive grace",
                    SF_MEMBER(chunking.max_grace_ns)),
-      number("chunking.tick_ms", "ms", 0.1, 100.0, "how often chunk deadlines are checked", SF_MEMBER(tick_ms)),
+      number("chunking.tick_ms", "ms", 0.1, 100.0, "how often chunk deadlines are checked",
+             SF_MEMBER(tick_ms)),
       milliseconds("chunking.clock_jump_ms", 1.0, 60000.0,
                    "a step back of the device clock larger than this starts a new epoch once "
                    "resync_after_packets packets agree (clamped to max_future_ms)",
                    SF_MEMBER(chunking.clock_jump_ns)),
       integer("chunking.resync_after_packets", "packets", 1, 1000,
-              "consecutive packets on a new device clock that confirm a clock jump (the detection delay)",
+              "consecutive packets on a new device clock that confirm a clock jump (the detection "
+              "delay)",
               SF_MEMBER(chunking.resync_after_batches)),
       milliseconds("chunking.no_source_timeout_ms", 1.0, 60000.0,
                    "deadline predictions are flagged no_source after this long without any packet",
                    SF_MEMBER(chunking.no_source_timeout_ns)),
       integer("pipeline.graph_threads", "threads", 2, 64, "TBB workers running the graph's stages",
               SF_MEMBER(graph_threads)),
-      path("decoder.checkpoint", "required: a file written by `spikeflow train`", SF_MEMBER(decoder.checkpoint)),
+      path("decoder.checkpoint", "required: a file written by `spikeflow train`",
+           SF_MEMBER(decoder.checkpoint)),
       choice("decoder.device", "cuda needs a CUDA-enabled LibTorch", SF_MEMBER(decoder.device)),
       choice("decoder.path", "fast (plain C++ step) | torch (LibTorch modules) | auto",
              SF_MEMBER(decoder.path)),
-      integer("decoder.threads", "threads", 1, 64, "intra-op threads for inference", SF_MEMBER(decoder.threads)),
-      integer("decoder.max_batch", "chunks", 1, 4096, "most pending chunks decoded in one catch-up call",
-              SF_MEMBER(decoder.max_batch)),
-      integer("decoder.max_backlog", "chunks", 1, 1'000'000, "waiting chunks before tokens are shed",
-              SF_MEMBER(decoder.max_backlog)),
+      integer("decoder.threads", "threads", 1, 64, "intra-op threads for inference",
+              SF_MEMBER(decoder.threads)),
+      integer("decoder.max_batch", "chunks", 1, 4096,
+              "most pending chunks decoded in one catch-up call", SF_MEMBER(decoder.max_batch)),
+      integer("decoder.max_backlog", "chunks", 1, 1'000'000,
+              "waiting chunks before tokens are shed", SF_MEMBER(decoder.max_backlog)),
       boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",
               SF_MEMBER(publish.enabled)),
-      string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://", SF_MEMBER(publish.endpoint)),
+      string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://",
+             SF_MEMBER(publish.endpoint)),
       string("publish.topic", "topic of prediction messages", SF_MEMBER(publish.topic)),
       string("publish.stats_topic", "counters + latency JSON every metrics.print_interval_s",
              SF_MEMBER(publish.stats_topic)),
-      choice("publish.format", "prediction payload (README \"Prediction message\")", SF_MEMBER(publish.format)),
+      choice("publish.format", "prediction payload (README \"Prediction message\")",
+             SF_MEMBER(publish.format)),
       integer("publish.send_high_water_mark", "messages", 1, 10'000'000,
-              "messages queued per subscriber before ZeroMQ drops", SF_MEMBER(publish.send_high_water_mark)),
+              "messages queued per subscriber before ZeroMQ drops",
+              SF_MEMBER(publish.send_high_water_mark)),
       integer("publish.linger_ms", "ms", 0, 60000, "how long close waits for queued messages",
               SF_MEMBER(publish.linger_ms)),
-      boolean("publish.allow_remote", "required to bind publish.endpoint on a non-loopback interface",
+      boolean("publish.allow_remote",
+              "required to bind publish.endpoint on a non-loopback interface",
               SF_MEMBER(publish.allow_remote)),
-      path("publish.curve_secret_key_file", "CURVE server secret key (z85, `spikeflow keygen`); empty = plain",
+      path("publish.curve_secret_key_file",
+           "CURVE server secret key (z85, `spikeflow keygen`); empty = plain",
            SF_MEMBER(publish.curve_secret_key_file)),
-      path("publish.curve_public_key_file", "CURVE server public key; optional, must match the secret key",
+      path("publish.curve_public_key_file",
+           "CURVE server public key; optional, must match the secret key",
            SF_MEMBER(publish.curve_public_key_file)),
-      path("publish.curve_clients_dir", "folder of authorised client public keys (*.key); empty = any client",
+      path("publish.curve_clients_dir",
+           "folder of authorised client public keys (*.key); empty = any client",
            SF_MEMBER(publish.curve_clients_dir)),
-      path("record.path", "recording file (replay/recording_file.h); empty = off", SF_MEMBER(record.path)),
-      integer("record.queue_capacity", "items", 16, 10'000'000, "items buffered for the recorder thread",
-              SF_MEMBER(record.queue_capacity)),
+      path("record.path", "recording file (replay/recording_file.h); empty = off",
+           SF_MEMBER(record.path)),
+      integer("record.queue_capacity", "items", 16, 10'000'000,
+              "items buffered for the recorder thread", SF_MEMBER(record.queue_capacity)),
       number("metrics.print_interval_s", "s", 0.0, 3600.0, "0 = no periodic line",
              SF_MEMBER(metrics.print_interval_s)),
   };
@@ -261,12 +297,18 @@ std::vector<ConfigKey> make_table() {
 
 std::string ConfigKey::type_name() const {
   switch (type) {
-    case ConfigKeyType::kInteger: return "integer";
-    case ConfigKeyType::kNumber: return "number";
-    case ConfigKeyType::kBoolean: return "boolean";
-    case ConfigKeyType::kString: return "string";
-    case ConfigKeyType::kChoice: return "choice";
-    case ConfigKeyType::kPath: return "path";
+    case ConfigKeyType::kInteger:
+      return "integer";
+    case ConfigKeyType::kNumber:
+      return "number";
+    case ConfigKeyType::kBoolean:
+      return "boolean";
+    case ConfigKeyType::kString:
+      return "string";
+    case ConfigKeyType::kChoice:
+      return "choice";
+    case ConfigKeyType::kPath:
+      return "path";
   }
   return "?";
 }
@@ -275,11 +317,16 @@ std::string ConfigKey::range_text() const {
   switch (type) {
     case ConfigKeyType::kInteger:
       return fmt::format("[{}, {}]", static_cast<int64_t>(min), static_cast<int64_t>(max));
-    case ConfigKeyType::kNumber: return fmt::format("[{}, {}]", min, max);
-    case ConfigKeyType::kBoolean: return "true|false";
-    case ConfigKeyType::kChoice: return choices;
-    case ConfigKeyType::kPath: return "relative to the config file";
-    case ConfigKeyType::kString: return "";
+    case ConfigKeyType::kNumber:
+      return fmt::format("[{}, {}]", min, max);
+    case ConfigKeyType::kBoolean:
+      return "true|false";
+    case ConfigKeyType::kChoice:
+      return choices;
+    case ConfigKeyType::kPath:
+      return "relative to the config file";
+    case ConfigKeyType::kString:
+      return "";
   }
   return "";
 }
@@ -287,7 +334,8 @@ std::string ConfigKey::range_text() const {
 void apply_intan_chunking_defaults(PipelineConfig& c) {
   constexpr int64_t kMargin = 10 * core::kNsPerMs;
   constexpr int64_t kMaxGrace = 10'000 * core::kNsPerMs;  // the keys' upper bound
-  const int64_t period = stages::intan_write_period_ns(c.ingest.intan_blocks_per_write, c.ingest.sample_rate_hz);
+  const int64_t period =
+      stages::intan_write_period_ns(c.ingest.intan_blocks_per_write, c.ingest.sample_rate_hz);
   const int64_t grace = std::min(kMaxGrace, period + kMargin);
   c.chunking.deadline_grace_ns = std::max(c.chunking.deadline_grace_ns, grace);
   c.chunking.max_grace_ns = std::max(c.chunking.max_grace_ns, std::min(kMaxGrace, 2 * grace));

@@ -20,10 +20,10 @@ namespace spikeflow::pipeline {
 enum class ConfigKeyType { kInteger, kNumber, kBoolean, kString, kChoice, kPath };
 
 struct ConfigKey {
-  std::string name;   ///< dotted path, "ingest.port"
+  std::string name;  ///< dotted path, "ingest.port"
   ConfigKeyType type = ConfigKeyType::kString;
-  std::string unit;   ///< "ms", "Hz", ... or empty
-  double min = 0;     ///< numeric keys: inclusive range, in the key's unit
+  std::string unit;  ///< "ms", "Hz", ... or empty
+  double min = 0;    ///< numeric keys: inclusive range, in the key's unit
   double max = 0;
   std::string choices;  ///< kChoice: "a|b|c"
   std::string doc;      ///< one line for --describe-config
@@ -34,7 +34,7 @@ struct ConfigKey {
   /// kPath only: the member, for resolving a relative path against the config file's folder.
   std::function<std::string&(PipelineConfig& config)> path;
 
-  std::string type_name() const;  ///< "integer", "number", "boolean", "string", "choice", "path"
+  std::string type_name() const;   ///< "integer", "number", "boolean", "string", "choice", "path"
   std::string range_text() const;  ///< "[0, 65535]", "native|blackrock|intan", "true|false", ""
   std::string default_text() const { return text(PipelineConfig{}); }
 };

@@ -21,7 +21,6 @@ std::vector<std::string> split_dots(const std::string& key) {
   return parts;
 }
 
-
 /// True for well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
 bool valid_utf8(const std::string& s) {
   size_t i = 0;
@@ -118,8 +117,8 @@ int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, 
     return def;
   }
   if (v < min || v > max) {
-    add_error(key, "must be in [" + str(min) + ", " + str(max) + "]" + (unit.empty() ? "" : " " + unit) +
-                       ", got " + str(v));
+    add_error(key, "must be in [" + str(min) + ", " + str(max) + "]" +
+                       (unit.empty() ? "" : " " + unit) + ", got " + str(v));
     return def;
   }
   return v;
@@ -138,8 +137,8 @@ double ConfigReader::get_double(const std::string& key, double def, double min, 
     return def;
   }
   if (!std::isfinite(v) || v < min || v > max) {
-    add_error(key, "must be in [" + str(min) + ", " + str(max) + "]" + (unit.empty() ? "" : " " + unit) +
-                       ", got " + str(v));
+    add_error(key, "must be in [" + str(min) + ", " + str(max) + "]" +
+                       (unit.empty() ? "" : " " + unit) + ", got " + str(v));
     return def;
   }
   return v;
@@ -185,7 +184,8 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
   return v;
 }
 
-std::vector<std::string> ConfigReader::get_string_list(const std::string& key, const std::vector<std::string>& def) {
+std::vector<std::string> ConfigReader::get_string_list(const std::string& key,
+                                                       const std::vector<std::string>& def) {
   YAML::Node n = lookup(key);
   if (!n.IsDefined() || n.IsNull()) return def;
   std::vector<std::string> items;

@@ -32,14 +32,17 @@ class ConfigReader {
   /// root may be a null node (no file: all defaults). source names the file in errors.
   ConfigReader(YAML::Node root, std::string source);
 
-  int64_t get_int(const std::string& key, int64_t def, int64_t min, int64_t max, const std::string& unit = "");
-  double get_double(const std::string& key, double def, double min, double max, const std::string& unit = "");
+  int64_t get_int(const std::string& key, int64_t def, int64_t min, int64_t max,
+                  const std::string& unit = "");
+  double get_double(const std::string& key, double def, double min, double max,
+                    const std::string& unit = "");
   bool get_bool(const std::string& key, bool def);
   std::string get_string(const std::string& key, const std::string& def,
                          const std::vector<std::string>& allowed = {});
   /// A list of strings: a YAML sequence of scalars, or one scalar of comma-separated items
   /// (what to_yaml writes back); items are trimmed and empty ones skipped.
-  std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& def);
+  std::vector<std::string> get_string_list(const std::string& key,
+                                           const std::vector<std::string>& def);
 
   /// Adds a problem found by a cross-key check (e.g. lateness > width).
   void add_error(const std::string& key, const std::string& reason);

@@ -20,20 +20,23 @@ namespace {
 bool same(const pipeline::PipelineConfig& a, const pipeline::PipelineConfig& b) {
   const auto& x = a.ingest;
   const auto& y = b.ingest;
-  return x.format == y.format && x.transport == y.transport && x.address == y.address && x.port == y.port &&
-         x.receive_buffer_bytes == y.receive_buffer_bytes && x.sample_rate_hz == y.sample_rate_hz &&
-         x.blackrock_protocol == y.blackrock_protocol && x.blackrock_time_units == y.blackrock_time_units &&
-         x.connect == y.connect && x.allow == y.allow && x.intan_blocks_per_write == y.intan_blocks_per_write &&
-         x.blackrock_fe_channels == y.blackrock_fe_channels && a.chunking.width_ns == b.chunking.width_ns &&
+  return x.format == y.format && x.transport == y.transport && x.address == y.address &&
+         x.port == y.port && x.receive_buffer_bytes == y.receive_buffer_bytes &&
+         x.sample_rate_hz == y.sample_rate_hz && x.blackrock_protocol == y.blackrock_protocol &&
+         x.blackrock_time_units == y.blackrock_time_units && x.connect == y.connect &&
+         x.allow == y.allow && x.intan_blocks_per_write == y.intan_blocks_per_write &&
+         x.blackrock_fe_channels == y.blackrock_fe_channels &&
+         a.chunking.width_ns == b.chunking.width_ns &&
          a.chunking.lateness_ns == b.chunking.lateness_ns &&
          a.chunking.deadline_grace_ns == b.chunking.deadline_grace_ns &&
          a.chunking.max_future_ns == b.chunking.max_future_ns &&
          a.chunking.deadline_enabled == b.chunking.deadline_enabled &&
-         a.chunking.adaptive_grace == b.chunking.adaptive_grace && a.chunking.max_grace_ns == b.chunking.max_grace_ns &&
-         a.tick_ms == b.tick_ms && a.graph_threads == b.graph_threads &&
-         a.decoder.checkpoint == b.decoder.checkpoint && a.decoder.device == b.decoder.device &&
-         a.decoder.path == b.decoder.path && a.decoder.threads == b.decoder.threads &&
-         a.decoder.max_batch == b.decoder.max_batch && a.decoder.max_backlog == b.decoder.max_backlog &&
+         a.chunking.adaptive_grace == b.chunking.adaptive_grace &&
+         a.chunking.max_grace_ns == b.chunking.max_grace_ns && a.tick_ms == b.tick_ms &&
+         a.graph_threads == b.graph_threads && a.decoder.checkpoint == b.decoder.checkpoint &&
+         a.decoder.device == b.decoder.device && a.decoder.path == b.decoder.path &&
+         a.decoder.threads == b.decoder.threads && a.decoder.max_batch == b.decoder.max_batch &&
+         a.decoder.max_backlog == b.decoder.max_backlog &&
          a.publish.endpoint == b.publish.endpoint && a.publish.topic == b.publish.topic &&
          a.publish.stats_topic == b.publish.stats_topic && a.publish.format == b.publish.format &&
          a.publish.send_high_water_mark == b.publish.send_high_water_mark &&
@@ -66,8 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(false);
   }
   if (!same(c, again)) {
-    std::fprintf(stderr, "to_yaml round trip changed the config:\n--- first\n%s--- read back\n%s", yaml.c_str(),
-                 pipeline::to_yaml(again).c_str());
+    std::fprintf(stderr, "to_yaml round trip changed the config:\n--- first\n%s--- read back\n%s",
+                 yaml.c_str(), pipeline::to_yaml(again).c_str());
     FUZZ_CHECK(false);
   }
   return 0;

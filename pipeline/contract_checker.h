@@ -62,7 +62,8 @@ class ContractChecker {
 
   std::array<uint64_t, static_cast<size_t>(ContractViolation::kCount)> counts_{};
   uint64_t received_ = 0, lost_ = 0, epochs_ = 0;
-  uint64_t by_deadline_ = 0, catch_up_ = 0, late_ = 0, late_flagged_ = 0, new_epoch_ = 0, no_source_ = 0;
+  uint64_t by_deadline_ = 0, catch_up_ = 0, late_ = 0, late_flagged_ = 0, new_epoch_ = 0,
+           no_source_ = 0;
   int64_t last_seq_ = -1, last_chunk_ = 0, last_receive_ns_ = 0, max_silence_ns_ = 0;
   uint32_t last_epoch_ = 0;
 };

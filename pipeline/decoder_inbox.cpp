@@ -27,11 +27,12 @@ bool DecoderInbox::admit(core::TokenChunk& chunk) {
 }
 
 std::span<const core::TokenChunk> DecoderInbox::arrive(const core::TokenChunk& chunk) {
-  if (batch_size_ != 0) throw std::logic_error("decoder inbox: arrive() before finish() of the last batch");
+  if (batch_size_ != 0)
+    throw std::logic_error("decoder inbox: arrive() before finish() of the last batch");
   received_.store(received_.load(std::memory_order_relaxed) + 1);
   // The usual case, nothing pending: the chunk alone is the batch, decoded where it lies.
-  const bool alone = staged_.empty() && (group_size_ ? group_size_(chunk) <= 1
-                                                      : received_.load() >= admitted_.load());
+  const bool alone = staged_.empty() &&
+                     (group_size_ ? group_size_(chunk) <= 1 : received_.load() >= admitted_.load());
   if (alone) {
     batch_size_ = 1;
     batch_is_staged_ = false;
@@ -45,7 +46,8 @@ std::span<const core::TokenChunk> DecoderInbox::arrive(const core::TokenChunk& c
 
 std::span<const core::TokenChunk> DecoderInbox::finish() {
   decoded_.fetch_add(batch_size_);
-  if (batch_is_staged_) staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(batch_size_));
+  if (batch_is_staged_)
+    staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(batch_size_));
   batch_size_ = ready();
   batch_is_staged_ = true;
   return {staged_.data(), batch_size_};

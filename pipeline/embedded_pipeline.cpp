@@ -20,10 +20,13 @@ PipelineConfig embedded_config(PipelineConfig config, const EmbeddedOptions& opt
 
 EmbeddedPipeline::EmbeddedPipeline(PipelineConfig config, PredictionCallback on_prediction,
                                    EmbeddedOptions options)
-    : EmbeddedPipeline(config, load_checked_decoder(embedded_config(config, options), "embedded pipeline config"),
-                       std::move(on_prediction), std::move(options)) {}
+    : EmbeddedPipeline(
+          config,
+          load_checked_decoder(embedded_config(config, options), "embedded pipeline config"),
+          std::move(on_prediction), std::move(options)) {}
 
-EmbeddedPipeline::EmbeddedPipeline(PipelineConfig config, std::unique_ptr<models::StreamingDecoder> decoder,
+EmbeddedPipeline::EmbeddedPipeline(PipelineConfig config,
+                                   std::unique_ptr<models::StreamingDecoder> decoder,
                                    PredictionCallback on_prediction, EmbeddedOptions options) {
   if (!decoder) throw std::invalid_argument("EmbeddedPipeline: no decoder");
   if (!on_prediction) throw std::invalid_argument("EmbeddedPipeline: no prediction callback");
@@ -34,9 +37,10 @@ EmbeddedPipeline::EmbeddedPipeline(PipelineConfig config, std::unique_ptr<models
   LiveOptions lo;
   lo.on_prediction = std::move(on_prediction);
   lo.on_batch = std::move(options.on_batch);
-  if (!config.decoder.checkpoint.empty()) lo.model_identity = file_identity(config.decoder.checkpoint);
-  live_ = std::make_unique<LivePipeline>(embedded_config(std::move(config), options), std::move(decoder),
-                                         std::move(lo));
+  if (!config.decoder.checkpoint.empty())
+    lo.model_identity = file_identity(config.decoder.checkpoint);
+  live_ = std::make_unique<LivePipeline>(embedded_config(std::move(config), options),
+                                         std::move(decoder), std::move(lo));
 }
 
 EmbeddedPipeline::~EmbeddedPipeline() = default;  // LivePipeline's destructor stops

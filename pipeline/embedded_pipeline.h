@@ -49,7 +49,8 @@ class EmbeddedPipeline {
   /// Loads config.decoder.checkpoint and checks config and checkpoint together (every problem at
   /// once: throws ConfigError / std::runtime_error naming the key or the file), then builds the
   /// graph and binds ingest's socket. Nothing runs before start().
-  EmbeddedPipeline(PipelineConfig config, PredictionCallback on_prediction, EmbeddedOptions options = {});
+  EmbeddedPipeline(PipelineConfig config, PredictionCallback on_prediction,
+                   EmbeddedOptions options = {});
   /// With a decoder the caller already holds (config.decoder.checkpoint is not read).
   EmbeddedPipeline(PipelineConfig config, std::unique_ptr<models::StreamingDecoder> decoder,
                    PredictionCallback on_prediction, EmbeddedOptions options = {});

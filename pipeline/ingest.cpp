@@ -94,11 +94,13 @@ class UdpIngest final : public Ingest {
     socket_.open(ep.protocol(), ec);
     if (!ec) socket_.bind(ep, ec);
     if (ec) {
-      throw std::runtime_error("ingest: cannot bind UDP " + c.address + ":" + std::to_string(c.port) + ": " +
-                               ec.message());
+      throw std::runtime_error("ingest: cannot bind UDP " + c.address + ":" +
+                               std::to_string(c.port) + ": " + ec.message());
     }
     socket_.set_option(asio::socket_base::receive_buffer_size(c.receive_buffer_bytes), ec);
-    if (ec) spdlog::warn("ingest: cannot set the UDP receive buffer to {} bytes: {}", c.receive_buffer_bytes, ec.message());
+    if (ec)
+      spdlog::warn("ingest: cannot set the UDP receive buffer to {} bytes: {}",
+                   c.receive_buffer_bytes, ec.message());
   }
   ~UdpIngest() override { stop(); }
 
@@ -127,8 +129,9 @@ class UdpIngest final : public Ingest {
 
  private:
   void receive() {
-    socket_.async_receive_from(asio::buffer(buffer_), sender_,
-                               [this](const boost::system::error_code& ec, size_t n) { on_datagram(ec, n); });
+    socket_.async_receive_from(
+        asio::buffer(buffer_), sender_,
+        [this](const boost::system::error_code& ec, size_t n) { on_datagram(ec, n); });
   }
 
   void on_datagram(const boost::system::error_code& ec, size_t n) {
@@ -138,8 +141,10 @@ class UdpIngest final : public Ingest {
       receive();
       return;
     }
-    if (!allow_.contains(sender_.address())) {  // before decoding: a refused source costs nothing more
-      refused_log_.warn("ingest: refused a datagram from {} (not in ingest.allow)", sender_.address().to_string());
+    if (!allow_.contains(
+            sender_.address())) {  // before decoding: a refused source costs nothing more
+      refused_log_.warn("ingest: refused a datagram from {} (not in ingest.allow)",
+                        sender_.address().to_string());
       std::lock_guard lock(stats_mutex_);
       stats_.refused_source = ++refused_;
       receive();
@@ -167,8 +172,8 @@ class UdpIngest final : public Ingest {
   mutable std::mutex stats_mutex_;
   stages::IngestStats stats_;
   RateLimitedLog log_;
-  CidrSet allow_;             // ingest.allow, or loopback only
-  uint64_t refused_ = 0;      // io thread only
+  CidrSet allow_;         // ingest.allow, or loopback only
+  uint64_t refused_ = 0;  // io thread only
   RateLimitedLog refused_log_;
   std::thread thread_;
 };
@@ -184,8 +189,9 @@ class TcpIngest final : public Ingest {
       batch.events.reserve(buffer.size() / stages::kIntanSpikeRecordBytes + 1);
     }
     void read() {
-      socket.async_read_some(asio::buffer(buffer), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                                size_t n) { self->on_read(ec, n); });
+      socket.async_read_some(asio::buffer(buffer),
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         size_t n) { self->on_read(ec, n); });
     }
     void on_read(const boost::system::error_code& ec, size_t n) {
       if (ec == asio::error::operation_aborted) return;  // shutdown
@@ -207,7 +213,8 @@ class TcpIngest final : public Ingest {
       }
       owner.publish_stats();
       if (broken) {
-        owner.log_.warn("ingest: TCP stream framing error; dropping the connection (the peer may reconnect)");
+        owner.log_.warn(
+            "ingest: TCP stream framing error; dropping the connection (the peer may reconnect)");
         owner.close(shared_from_this());
         return;
       }
@@ -226,7 +233,10 @@ class TcpIngest final : public Ingest {
 
  public:
   TcpIngest(const IngestConfig& c, Sink sink)
-      : config_(c), sink_(std::move(sink)), client_(!c.connect.empty()), allow_(allowed_sources(c)) {
+      : config_(c),
+        sink_(std::move(sink)),
+        client_(!c.connect.empty()),
+        allow_(allowed_sources(c)) {
     if (client_) {
       // The peer is the configured ingest.connect server, not an arbitrary source: ingest.allow
       // governs who may send to a listening socket and does not apply to this outgoing connection.
@@ -241,8 +251,8 @@ class TcpIngest final : public Ingest {
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      throw std::runtime_error("ingest: cannot listen on TCP " + c.address + ":" + std::to_string(c.port) + ": " +
-                               ec.message());
+      throw std::runtime_error("ingest: cannot listen on TCP " + c.address + ":" +
+                               std::to_string(c.port) + ": " + ec.message());
     }
     make_decoder();  // validates format options now, not at the first connection
   }
@@ -272,7 +282,8 @@ class TcpIngest final : public Ingest {
   uint16_t port() const override {
     if (client_) {
       unsigned v = 0;
-      const auto [end, ec] = std::from_chars(remote_port_.data(), remote_port_.data() + remote_port_.size(), v);
+      const auto [end, ec] =
+          std::from_chars(remote_port_.data(), remote_port_.data() + remote_port_.size(), v);
       return stopped_ || ec != std::errc() || v > 65535 ? 0 : static_cast<uint16_t>(v);
     }
     boost::system::error_code ec;
@@ -322,7 +333,8 @@ class TcpIngest final : public Ingest {
     const auto peer = s.remote_endpoint(ec);
     if (ec) return false;  // already gone: nothing to serve
     if (allow_.contains(peer.address())) return true;
-    refused_log_.warn("ingest: refused a TCP connection from {} (not in ingest.allow)", peer.address().to_string());
+    refused_log_.warn("ingest: refused a TCP connection from {} (not in ingest.allow)",
+                      peer.address().to_string());
     return false;
   }
 
@@ -342,10 +354,12 @@ class TcpIngest final : public Ingest {
   static std::pair<std::string, std::string> split_host_port(const std::string& hp) {
     const auto colon = hp.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == hp.size()) {
-      throw std::runtime_error("ingest.connect: '" + hp + "': expected host:port, e.g. 127.0.0.1:5002");
+      throw std::runtime_error("ingest.connect: '" + hp +
+                               "': expected host:port, e.g. 127.0.0.1:5002");
     }
     std::string host = hp.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
     return {host, hp.substr(colon + 1)};
   }
 
@@ -366,17 +380,18 @@ class TcpIngest final : public Ingest {
       return;
     }
     auto socket = std::make_shared<tcp::socket>(io_);
-    asio::async_connect(*socket, endpoints,
-                        [this, socket](const boost::system::error_code& ec2, const tcp::endpoint&) {
-                          if (ec2 == asio::error::operation_aborted) return;
-                          if (ec2) {
-                            connect_failed("cannot connect to " + config_.connect + ": " + ec2.message());
-                            return;
-                          }
-                          backoff_ = kMinBackoff;
-                          spdlog::info("ingest: connected to {}", config_.connect);
-                          add_connection(std::move(*socket));
-                        });
+    asio::async_connect(
+        *socket, endpoints,
+        [this, socket](const boost::system::error_code& ec2, const tcp::endpoint&) {
+          if (ec2 == asio::error::operation_aborted) return;
+          if (ec2) {
+            connect_failed("cannot connect to " + config_.connect + ": " + ec2.message());
+            return;
+          }
+          backoff_ = kMinBackoff;
+          spdlog::info("ingest: connected to {}", config_.connect);
+          add_connection(std::move(*socket));
+        });
   }
 
   void connect_failed(const std::string& why) {
@@ -407,14 +422,14 @@ class TcpIngest final : public Ingest {
   Sink sink_;
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
-  bool client_ = false;                 // ingest.connect set
+  bool client_ = false;  // ingest.connect set
   std::string remote_host_, remote_port_;
   tcp::resolver resolver_{io_};
   asio::steady_timer connect_timer_{io_};
   std::chrono::milliseconds backoff_{kMinBackoff};  // io thread only
   bool stopped_ = false;
   std::list<std::shared_ptr<Connection>> connections_;  // io thread only
-  stages::IngestStats closed_totals_;                    // io thread only
+  stages::IngestStats closed_totals_;                   // io thread only
   mutable std::mutex stats_mutex_;
   stages::IngestStats stats_;
   RateLimitedLog log_;
@@ -435,7 +450,8 @@ CidrSet allowed_sources(const IngestConfig& config) {
 }
 
 std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink) {
-  if (config.transport == Transport::kTcp) return std::make_unique<TcpIngest>(config, std::move(sink));
+  if (config.transport == Transport::kTcp)
+    return std::make_unique<TcpIngest>(config, std::move(sink));
   return std::make_unique<UdpIngest>(config, std::move(sink));
 }
 

@@ -21,7 +21,8 @@ namespace spikeflow::pipeline {
 /// chunk on the device clock. Files written before epochs (header starting "seq,start_ns") are
 /// still read, with chunk_index = seq and epoch = 0.
 inline constexpr const char* kListenCsvHeader =
-    "seq,chunk_index,epoch,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns";
+    "seq,chunk_index,epoch,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,"
+    "receive_ns";
 
 struct ReceivedPrediction {
   core::Prediction prediction;  ///< values (2) and the timing fields the CSV carries
@@ -37,7 +38,8 @@ inline std::vector<ReceivedPrediction> read_listen_csv(const std::string& path) 
   if (!in) throw core::InputFileError(path + ": cannot open predictions file");
   std::string line;
   std::getline(in, line);
-  if (line.rfind("seq,", 0) != 0) throw core::InputFileError(path + ": not a predictions CSV (bad header)");
+  if (line.rfind("seq,", 0) != 0)
+    throw core::InputFileError(path + ": not a predictions CSV (bad header)");
   const bool with_epochs = line.rfind("seq,chunk_index,epoch,", 0) == 0;
   std::vector<ReceivedPrediction> out;
   size_t lineno = 1;
@@ -69,8 +71,8 @@ inline std::vector<ReceivedPrediction> read_listen_csv(const std::string& path) 
     }
     const core::Prediction& p = out.back().prediction;
     if (!std::isfinite(p.values[0]) || !std::isfinite(p.values[1])) {
-      throw core::InputFileError(fmt::format("{}:{}: prediction value is not finite (v0 {}, v1 {})", path, lineno,
-                                             p.values[0], p.values[1]));
+      throw core::InputFileError(fmt::format("{}:{}: prediction value is not finite (v0 {}, v1 {})",
+                                             path, lineno, p.values[0], p.values[1]));
     }
   }
   return out;

@@ -54,9 +54,10 @@ constexpr size_t kClosedChunks = 0;  ///< chunks the input closed, in seq order
 constexpr size_t kBinnedInput = 1;   ///< each packet, and each tick that closed chunks, once binned
 using TokenizerNode = flow::function_node<core::RawChunk, DecoderInput>;
 using DecoderNode = flow::multifunction_node<DecoderInput, std::tuple<PublisherInput>>;
-using PublisherNode = flow::multifunction_node<PublisherInput, std::tuple<core::Prediction, DecoderInput>>;
-constexpr size_t kPublished = 0;     ///< each prediction once it is on the wire
-constexpr size_t kPrepareNext = 1;   ///< back to the decoder: PrepareNext
+using PublisherNode =
+    flow::multifunction_node<PublisherInput, std::tuple<core::Prediction, DecoderInput>>;
+constexpr size_t kPublished = 0;    ///< each prediction once it is on the wire
+constexpr size_t kPrepareNext = 1;  ///< back to the decoder: PrepareNext
 /// A tap: runs inline on the sender's thread (lightweight: no task of its own, no thread woken),
 /// after the sender handed its output on. Serial; its body never throws.
 template <typename T>
@@ -94,7 +95,8 @@ struct LivePipeline::Impl {
         decode(std::move(dec)),
         zmq_context(1),
         // publish.enabled false (an embedded pipeline): no socket; predictions reach the taps only.
-        publisher(cfg.publish.enabled ? std::make_unique<ZmqPublisher>(zmq_context, cfg.publish) : nullptr),
+        publisher(cfg.publish.enabled ? std::make_unique<ZmqPublisher>(zmq_context, cfg.publish)
+                                      : nullptr),
         // The graph's own workers, so every stage can run while another is busy: a slow decode
         // must not stop the binner closing chunks on time.
         parallelism(tbb::global_control::max_allowed_parallelism,
@@ -102,14 +104,14 @@ struct LivePipeline::Impl {
         arena(cfg.graph_threads, /*reserved_for_masters=*/0) {
     const int64_t w = cfg.chunking.width_ns;
     if (decode.decoder().chunk_width_ns() != w) {
-      throw std::runtime_error(fmt::format(
-          "chunking.width_ms is {} ms but the decoder was trained on {} ms chunks", w / 1e6,
-          decode.decoder().chunk_width_ns() / 1e6));
+      throw std::runtime_error(
+          fmt::format("chunking.width_ms is {} ms but the decoder was trained on {} ms chunks",
+                      w / 1e6, decode.decoder().chunk_width_ns() / 1e6));
     }
     if (!cfg.record.path.empty()) {
-      recorder = std::make_unique<Recorder>(cfg.record.path, to_yaml(cfg), decode.decoder().describe(),
-                                            options.model_identity, decode.decoder().units(),
-                                            static_cast<size_t>(cfg.record.queue_capacity));
+      recorder = std::make_unique<Recorder>(
+          cfg.record.path, to_yaml(cfg), decode.decoder().describe(), options.model_identity,
+          decode.decoder().units(), static_cast<size_t>(cfg.record.queue_capacity));
     }
     // A flow graph runs its tasks in the arena it was built in. The decoder may split a batched
     // call over the arena's threads (the decoder node runs inside it, so this stays there).
@@ -118,7 +120,8 @@ struct LivePipeline::Impl {
       tbb::parallel_invoke(a, b);
     });
     if (cfg.ingest.transport != Transport::kNone) {
-      ingest = make_ingest(cfg.ingest, [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); });
+      ingest = make_ingest(cfg.ingest,
+                           [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); });
     }
   }
 
@@ -148,17 +151,20 @@ struct LivePipeline::Impl {
     }
     // The recording needs every packet and every tick that closed chunks, in this order.
     const bool closing_tick = std::holds_alternative<Tick>(in) && !closed.empty();
-    if (std::holds_alternative<core::EventBatch>(in) || closing_tick) std::get<kBinnedInput>(out).try_put(in);
+    if (std::holds_alternative<core::EventBatch>(in) || closing_tick)
+      std::get<kBinnedInput>(out).try_put(in);
   }
 
-  /// One line per new device-clock epoch (rare: a device restart or a clock jump). Holds stats_mutex.
+  /// One line per new device-clock epoch (rare: a device restart or a clock jump). Holds
+  /// stats_mutex.
   void log_epoch_change() const {
     const auto& b = binner.stats();
     const bool back = b.clock_jumps_back != stats.binner.clock_jumps_back;
-    spdlog::warn("binner: device clock jumped {}: epoch {} starts at chunk {} (recurrent state reset; "
-                 "{} jumps back, {} forward so far)",
-                 back ? "back" : "forward", binner.epoch(), binner.next_seq(), b.clock_jumps_back,
-                 b.clock_jumps_forward);
+    spdlog::warn(
+        "binner: device clock jumped {}: epoch {} starts at chunk {} (recurrent state reset; "
+        "{} jumps back, {} forward so far)",
+        back ? "back" : "forward", binner.epoch(), binner.next_seq(), b.clock_jumps_back,
+        b.clock_jumps_forward);
   }
 
   DecoderInput run_tokenizer(const core::RawChunk& c) {
@@ -214,11 +220,13 @@ struct LivePipeline::Impl {
     if (!guard.admit(p)) {
       std::lock_guard lock(stats_mutex);
       stats.guard = guard.stats();
-      spdlog::error("publisher: refused epoch {} chunk {}: it would repeat or go back (a bug: please report)",
-                    p.epoch, p.chunk_index);
+      spdlog::error(
+          "publisher: refused epoch {} chunk {}: it would repeat or go back (a bug: please report)",
+          p.epoch, p.chunk_index);
       {
         std::lock_guard flight(flight_mutex);
-        ++chunks_published;  // it left the graph all the same: replay backpressure must not wait on it
+        ++chunks_published;  // it left the graph all the same: replay backpressure must not wait on
+                             // it
       }
       flight_cv.notify_all();
       return;
@@ -238,7 +246,8 @@ struct LivePipeline::Impl {
   }
 
   /// Periodic counters and latency percentiles on the stats topic, from the one node that owns
-  /// the socket: after a prediction, or on the ticker's StatsDue when none flows. Holds stats_mutex.
+  /// the socket: after a prediction, or on the ticker's StatsDue when none flows. Holds
+  /// stats_mutex.
   void publish_stats_if_due_locked(int64_t now_ns) {
     const int64_t interval = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
     if (publisher && interval > 0 && now_ns - last_stats_ns >= interval) {
@@ -312,8 +321,8 @@ struct LivePipeline::Impl {
       const int64_t now = core::host_now_ns();
       if (now - last_tap_error_log_ns < core::kNsPerS) return;
       last_tap_error_log_ns = now;
-      spdlog::error("pipeline: tap {} threw: {} ({} tap errors so far; the graph carries on)", name, what,
-                    stats.tap_errors);
+      spdlog::error("pipeline: tap {} threw: {} ({} tap errors so far; the graph carries on)", name,
+                    what, stats.tap_errors);
     } catch (...) {  // logging itself failed: nothing more to do
     }
   }
@@ -326,9 +335,10 @@ struct LivePipeline::Impl {
     if (!force && now - last_decoder_error_log_ns < core::kNsPerS) return;
     last_decoder_error_log_ns = now;
     const uint64_t total = decode.stats().decoder_errors;
-    spdlog::error("decoder: {} call(s) threw ({} in all; outputs repaired from the last good value, state "
-                  "reset); last: {}",
-                  total - decoder_errors_logged, total, decode.last_error());
+    spdlog::error(
+        "decoder: {} call(s) threw ({} in all; outputs repaired from the last good value, state "
+        "reset); last: {}",
+        total - decoder_errors_logged, total, decode.last_error());
     decoder_errors_logged = total;
   }
 
@@ -379,8 +389,8 @@ struct LivePipeline::Impl {
   tbb::task_arena arena;
   std::unique_ptr<Graph> g;
 
-  std::vector<core::RawChunk> closed;          // binner node scratch
-  std::vector<core::Prediction> predictions;   // decoder node scratch
+  std::vector<core::RawChunk> closed;         // binner node scratch
+  std::vector<core::Prediction> predictions;  // decoder node scratch
   std::atomic<uint64_t> chunks_closed{0};
   std::atomic<uint64_t> batches_pushed{0};  // push() calls
   std::atomic<uint64_t> batches_binned{0};  // ... that the binner has taken
@@ -404,10 +414,19 @@ struct LivePipeline::Impl {
 };
 
 LivePipeline::Graph::Graph(LivePipeline::Impl& p)
-    : binner(graph, flow::serial, [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) { p.run_binner(in, out); }),
+    : binner(graph, flow::serial,
+             [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) {
+               p.run_binner(in, out);
+             }),
       tokenizer(graph, flow::serial, [&p](const core::RawChunk& c) { return p.run_tokenizer(c); }),
-      decoder(graph, flow::serial, [&p](const DecoderInput& in, DecoderNode::output_ports_type& out) { p.run_decoder(in, out); }),
-      publisher(graph, flow::serial, [&p](const PublisherInput& in, PublisherNode::output_ports_type& out) { p.run_publisher(in, out); }),
+      decoder(graph, flow::serial,
+              [&p](const DecoderInput& in, DecoderNode::output_ports_type& out) {
+                p.run_decoder(in, out);
+              }),
+      publisher(graph, flow::serial,
+                [&p](const PublisherInput& in, PublisherNode::output_ports_type& out) {
+                  p.run_publisher(in, out);
+                }),
       record_packets(graph, flow::serial, p.tap("recorder", &Impl::record_packet)),
       on_batch(graph, flow::serial, p.tap("on_batch", &Impl::call_on_batch)),
       record_predictions(graph, flow::serial, p.tap("recorder", &Impl::record_prediction)),
@@ -486,10 +505,12 @@ void LivePipeline::stop() {
   {
     std::lock_guard lock(impl_->stats_mutex);
     if (impl_->ingest) impl_->stats.ingest = impl_->ingest->stats();
-    if (impl_->decode.stats().decoder_errors != impl_->decoder_errors_logged) impl_->log_decoder_errors(/*force=*/true);
+    if (impl_->decode.stats().decoder_errors != impl_->decoder_errors_logged)
+      impl_->log_decoder_errors(/*force=*/true);
     if (const uint64_t left = impl_->inbox.waiting(); left > 0) {
       // Only exact replay can leave chunks behind: a recorded decode group that never completed.
-      spdlog::warn("pipeline: {} chunk(s) left undecoded at shutdown (incomplete decode group)", left);
+      spdlog::warn("pipeline: {} chunk(s) left undecoded at shutdown (incomplete decode group)",
+                   left);
     }
   }
   if (impl_->recorder) {

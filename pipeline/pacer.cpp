@@ -17,7 +17,8 @@ PacerClock PacerClock::host() {
           }};
 }
 
-Pacer::Pacer(std::span<const core::SpikeEvent> events, const PacerOptions& options, PacerClock clock)
+Pacer::Pacer(std::span<const core::SpikeEvent> events, const PacerOptions& options,
+             PacerClock clock)
     : events_(events), options_(options), clock_(std::move(clock)) {
   if (options_.interval_ns <= 0) throw std::invalid_argument("pacer: packet interval must be > 0");
   host0_ = clock_.now_ns();
@@ -28,17 +29,20 @@ std::optional<PacedPacket> Pacer::next() {
   if (device_ns_ >= options_.end_device_ns) return std::nullopt;
   device_ns_ += options_.interval_ns;
   PacedPacket p;
-  p.device_time_ns = options_.clamp_to_end ? std::min(device_ns_, options_.end_device_ns) : device_ns_;
+  p.device_time_ns =
+      options_.clamp_to_end ? std::min(device_ns_, options_.end_device_ns) : device_ns_;
   const int64_t played_ns = p.device_time_ns - options_.start_device_ns;
   if (options_.speed > 0) {
-    const int64_t due = host0_ + static_cast<int64_t>(static_cast<double>(played_ns) / options_.speed);
+    const int64_t due =
+        host0_ + static_cast<int64_t>(static_cast<double>(played_ns) / options_.speed);
     if (due > clock_.now_ns()) clock_.sleep_until_ns(due);
     p.release_host_ns = clock_.now_ns();
   } else {
     p.release_host_ns = host0_ + played_ns;
   }
   const size_t first = next_event_;
-  while (next_event_ < events_.size() && events_[next_event_].t_ns <= p.device_time_ns) ++next_event_;
+  while (next_event_ < events_.size() && events_[next_event_].t_ns <= p.device_time_ns)
+    ++next_event_;
   p.events = events_.subspan(first, next_event_ - first);
   return p;
 }

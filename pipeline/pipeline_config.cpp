@@ -21,7 +21,8 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
       c.ingest.blackrock_time_units == stages::BlackrockTimeUnits::kNs) {
     r.add_error("ingest.blackrock.time_units", "ns applies to 4.x only (3.11 always counts ticks)");
   }
-  if (c.ingest.format == IngestFormat::kBlackrock && c.ingest.sample_rate_hz != std::floor(c.ingest.sample_rate_hz)) {
+  if (c.ingest.format == IngestFormat::kBlackrock &&
+      c.ingest.sample_rate_hz != std::floor(c.ingest.sample_rate_hz)) {
     r.add_error("ingest.sample_rate_hz", "blackrock tick rates are whole Hz");
   }
   if (c.ingest.format == IngestFormat::kIntan) {
@@ -30,20 +31,26 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
     for (const auto& e : o.validate()) r.add_error("ingest.sample_rate_hz", e);
   }
   if (!c.ingest.connect.empty()) {
-    if (c.ingest.transport != Transport::kTcp) r.add_error("ingest.connect", "needs ingest.transport tcp");
+    if (c.ingest.transport != Transport::kTcp)
+      r.add_error("ingest.connect", "needs ingest.transport tcp");
     const auto colon = c.ingest.connect.rfind(':');
     const std::string port = colon == std::string::npos ? "" : c.ingest.connect.substr(colon + 1);
-    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    const bool digits = !port.empty() && port.size() <= 5 &&
+                        port.find_first_not_of("0123456789") == std::string::npos;
     if (colon == 0 || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      r.add_error("ingest.connect", "'" + c.ingest.connect + "': expected host:port (port 1..65535), e.g. 127.0.0.1:5002");
+      r.add_error(
+          "ingest.connect",
+          "'" + c.ingest.connect + "': expected host:port (port 1..65535), e.g. 127.0.0.1:5002");
     }
   }
   const auto& ch = c.chunking;
   if (ch.max_grace_ns < ch.deadline_grace_ns) {
     r.add_error("chunking.max_grace_ms", "must be at least chunking.deadline_grace_ms");
   }
-  if (ch.lateness_ns > ch.width_ns) r.add_error("chunking.lateness_ms", "must not exceed chunking.width_ms");
-  if (ch.max_future_ns < ch.width_ns) r.add_error("chunking.max_future_ms", "must be at least chunking.width_ms");
+  if (ch.lateness_ns > ch.width_ns)
+    r.add_error("chunking.lateness_ms", "must not exceed chunking.width_ms");
+  if (ch.max_future_ns < ch.width_ns)
+    r.add_error("chunking.max_future_ms", "must be at least chunking.width_ms");
   const auto& p = c.publish;
   if (p.enabled && p.endpoint.rfind("tcp://", 0) != 0 && p.endpoint.rfind("ipc://", 0) != 0 &&
       p.endpoint.rfind("inproc://", 0) != 0) {
@@ -51,8 +58,9 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
   }
   if (p.topic.empty()) r.add_error("publish.topic", "must not be empty");
   if (p.stats_topic.empty() || p.stats_topic.rfind(p.topic, 0) == 0) {
-    r.add_error("publish.stats_topic", "must be non-empty and must not start with publish.topic "
-                                       "(ZeroMQ subscriptions match by prefix)");
+    r.add_error("publish.stats_topic",
+                "must be non-empty and must not start with publish.topic "
+                "(ZeroMQ subscriptions match by prefix)");
   }
 }
 
@@ -83,7 +91,8 @@ PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::st
     for (const auto& key : pipeline_config_keys()) {
       if (!key.path) continue;
       std::string& p = key.path(c);
-      if (!p.empty() && std::filesystem::path(p).is_relative()) p = (base_dir / p).lexically_normal().string();
+      if (!p.empty() && std::filesystem::path(p).is_relative())
+        p = (base_dir / p).lexically_normal().string();
     }
   }
   return c;
@@ -91,7 +100,8 @@ PipelineConfig parse_pipeline_config(const std::string& yaml_text, const std::st
 
 PipelineConfig load_pipeline_config(const std::string& path) {
   // The shared input-file check (core/file_check.h); a config problem stays a ConfigError.
-  if (auto problem = core::input_file_problem(path, "config file")) throw ConfigError(path, {*problem});
+  if (auto problem = core::input_file_problem(path, "config file"))
+    throw ConfigError(path, {*problem});
   std::ifstream in(path);
   if (!in) throw ConfigError(path, {"cannot open the file"});
   std::stringstream ss;

@@ -20,8 +20,8 @@ namespace spikeflow::pipeline {
 struct IngestConfig {
   IngestFormat format = IngestFormat::kNative;
   Transport transport = Transport::kUdp;  ///< kNone: in-process input (replay, tests)
-  std::string address = "127.0.0.1";   ///< bind address; loopback unless configured otherwise
-  int port = 47000;                    ///< 0 = ephemeral (the bound port is logged)
+  std::string address = "127.0.0.1";      ///< bind address; loopback unless configured otherwise
+  int port = 47000;                       ///< 0 = ephemeral (the bound port is logged)
   /// tcp only: "host:port" of a server to connect to (Intan RHX serves its spike stream on port
   /// 5002) instead of listening on address:port; reconnects with backoff. Empty = listen.
   std::string connect;
@@ -31,7 +31,8 @@ struct IngestConfig {
   std::vector<std::string> allow;
   /// Device clock of Blackrock 3.x ticks / Intan samples, Hz (Intan accepts 10000/3).
   double sample_rate_hz = static_cast<double>(stages::BlackrockOptions{}.sample_rate_hz);
-  stages::BlackrockProtocol blackrock_protocol = stages::BlackrockOptions{}.protocol;  ///< CereLink types.h
+  stages::BlackrockProtocol blackrock_protocol =
+      stages::BlackrockOptions{}.protocol;  ///< CereLink types.h
   /// 4.x: what the time field counts (auto: as CereLink decides, from PROCREP / SYSREP).
   stages::BlackrockTimeUnits blackrock_time_units = stages::BlackrockOptions{}.time_units;
   /// chids 1..this are front-end (spike) channels.
@@ -41,21 +42,21 @@ struct IngestConfig {
 };
 
 struct DecoderConfig {
-  std::string checkpoint;              ///< required: a file written by `spikeflow train`
+  std::string checkpoint;  ///< required: a file written by `spikeflow train`
   DecoderDevice device = DecoderDevice::kCpu;
-  DecoderPath path = DecoderPath::kAuto;  ///< models/streaming_decoder.h
+  DecoderPath path = DecoderPath::kAuto;           ///< models/streaming_decoder.h
   int threads = models::RuntimeOptions{}.threads;  ///< intra-op threads for inference
-  int max_batch = 64;                  ///< most pending chunks decoded in one catch-up call
-  int max_backlog = 2000;              ///< waiting chunks (100 s at 50 ms) before tokens are shed
+  int max_batch = 64;      ///< most pending chunks decoded in one catch-up call
+  int max_backlog = 2000;  ///< waiting chunks (100 s at 50 ms) before tokens are shed
 };
 
 struct PublishConfig {
-  bool enabled = true;                 ///< false: no ZeroMQ socket (embedded use: callbacks only)
+  bool enabled = true;  ///< false: no ZeroMQ socket (embedded use: callbacks only)
   std::string endpoint = "tcp://127.0.0.1:47001";
   std::string topic = "pred";
-  std::string stats_topic = "stats";   ///< counters + latency JSON every metrics.print_interval_s
+  std::string stats_topic = "stats";  ///< counters + latency JSON every metrics.print_interval_s
   PublishFormat format = PublishFormat::kBinary;
-  int send_high_water_mark = 10000;    ///< messages queued per subscriber before ZMQ drops
+  int send_high_water_mark = 10000;  ///< messages queued per subscriber before ZMQ drops
   int linger_ms = 200;
   /// A tcp:// endpoint on a non-loopback interface (*, 0.0.0.0, a LAN address) needs this.
   bool allow_remote = false;
@@ -69,19 +70,19 @@ struct PublishConfig {
 };
 
 struct RecordConfig {
-  std::string path;                    ///< recording file (replay/recording_file.h); empty = off
-  int queue_capacity = 65536;          ///< items buffered for the recorder thread before drops
+  std::string path;            ///< recording file (replay/recording_file.h); empty = off
+  int queue_capacity = 65536;  ///< items buffered for the recorder thread before drops
 };
 
 struct MetricsConfig {
-  double print_interval_s = 1.0;       ///< 0 = no periodic line
+  double print_interval_s = 1.0;  ///< 0 = no periodic line
 };
 
 struct PipelineConfig {
   IngestConfig ingest;
   stages::BinnerOptions chunking;
-  double tick_ms = 1.0;                ///< how often chunk deadlines are checked
-  int graph_threads = 2;               ///< TBB workers running the graph's stages
+  double tick_ms = 1.0;   ///< how often chunk deadlines are checked
+  int graph_threads = 2;  ///< TBB workers running the graph's stages
   DecoderConfig decoder;
   PublishConfig publish;
   MetricsConfig metrics;

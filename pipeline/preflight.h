@@ -25,7 +25,7 @@
 namespace spikeflow::pipeline {
 
 struct PreflightReport {
-  std::vector<std::string> errors;    ///< each names the key (and the checkpoint) concerned
+  std::vector<std::string> errors;  ///< each names the key (and the checkpoint) concerned
   std::vector<std::string> warnings;
 };
 

@@ -74,9 +74,11 @@ struct Recorder::Impl {
     if (total == dropped_logged) return;
     const auto now = std::chrono::steady_clock::now();
     if (!force && now - last_drop_log < kDropLogInterval) return;
-    spdlog::warn("recorder: {} record(s) dropped, queue full (capacity {}; {} dropped in all): the recording "
-                 "misses them",
-                 total - dropped_logged, capacity, total);
+    spdlog::warn(
+        "recorder: {} record(s) dropped, queue full (capacity {}; {} dropped in all): the "
+        "recording "
+        "misses them",
+        total - dropped_logged, capacity, total);
     dropped_logged = total;
     last_drop_log = now;
   }
@@ -91,9 +93,9 @@ struct Recorder::Impl {
   }
 };
 
-Recorder::Recorder(const std::string& path, const std::string& config_text, const std::string& model_description,
-                   const std::string& model_identity, const std::vector<core::UnitKey>& units,
-                   size_t queue_capacity)
+Recorder::Recorder(const std::string& path, const std::string& config_text,
+                   const std::string& model_description, const std::string& model_identity,
+                   const std::vector<core::UnitKey>& units, size_t queue_capacity)
     : impl_(std::make_unique<Impl>()) {
   impl_->writer.open(path);
   impl_->writer.write_config(config_text);

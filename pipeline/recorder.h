@@ -21,9 +21,9 @@
 namespace spikeflow::pipeline {
 
 struct RecorderStats {
-  uint64_t batches = 0;        ///< packets written
-  uint64_t predictions = 0;    ///< predictions written
-  uint64_t dropped = 0;        ///< queue full: not recorded (counted; logged, rate-limited)
+  uint64_t batches = 0;      ///< packets written
+  uint64_t predictions = 0;  ///< predictions written
+  uint64_t dropped = 0;      ///< queue full: not recorded (counted; logged, rate-limited)
   uint64_t io_errors = 0;
   uint64_t bytes = 0;
 };
@@ -32,9 +32,9 @@ class Recorder {
  public:
   /// Creates the file and writes its header, the config text, the model identity and the unit
   /// map. Throws std::runtime_error naming the file when it cannot be created.
-  Recorder(const std::string& path, const std::string& config_text, const std::string& model_description,
-           const std::string& model_identity, const std::vector<core::UnitKey>& units,
-           size_t queue_capacity = 65536);
+  Recorder(const std::string& path, const std::string& config_text,
+           const std::string& model_description, const std::string& model_identity,
+           const std::vector<core::UnitKey>& units, size_t queue_capacity = 65536);
   ~Recorder();
 
   /// Queues a copy for the writer thread; never blocks. Queue full: dropped and counted.

@@ -14,7 +14,8 @@
 
 namespace spikeflow::pipeline {
 
-void check_recording_has(const replay::Recording& rec, const std::string& path, RecordingNeed need) {
+void check_recording_has(const replay::Recording& rec, const std::string& path,
+                         RecordingNeed need) {
   std::vector<std::string> missing;
   if (need == RecordingNeed::kReplay) {
     if (rec.config.empty()) missing.push_back("config");
@@ -29,21 +30,27 @@ void check_recording_has(const replay::Recording& rec, const std::string& path, 
     list += (i == 0 ? "" : i + 1 == missing.size() ? " or " : ", ") + missing[i];
   }
   const uint64_t size = rec.bytes_read + rec.bytes_lost;
-  const std::string why = need == RecordingNeed::kReplay ? " (nothing to replay)" : " (nothing to score)";
+  const std::string why =
+      need == RecordingNeed::kReplay ? " (nothing to replay)" : " (nothing to score)";
   std::string where;
-  if (rec.records == 0 && rec.bytes_lost == 0) where = " (its header alone)";
-  else if (rec.truncated) where = ", cut inside a record";
-  else if (rec.corrupt) where = ", damaged after " + std::to_string(rec.bytes_read) + " bytes";
-  else if (!rec.clean_end) where = ", not closed cleanly";
-  throw core::InputFileError(path + ": recording ends after " + std::to_string(size) + " bytes" + where + ": no " +
-                             list + " record" + why);
+  if (rec.records == 0 && rec.bytes_lost == 0)
+    where = " (its header alone)";
+  else if (rec.truncated)
+    where = ", cut inside a record";
+  else if (rec.corrupt)
+    where = ", damaged after " + std::to_string(rec.bytes_read) + " bytes";
+  else if (!rec.clean_end)
+    where = ", not closed cleanly";
+  throw core::InputFileError(path + ": recording ends after " + std::to_string(size) + " bytes" +
+                             where + ": no " + list + " record" + why);
 }
 
 std::vector<core::Prediction> replay_recording(const replay::Recording& rec, PipelineConfig cfg,
                                                std::unique_ptr<models::StreamingDecoder> decoder) {
   cfg.ingest.transport = Transport::kNone;
   cfg.record.path.clear();
-  if (cfg.publish.endpoint.rfind("tcp://", 0) == 0) cfg.publish.endpoint = "inproc://spikeflow-replay";
+  if (cfg.publish.endpoint.rfind("tcp://", 0) == 0)
+    cfg.publish.endpoint = "inproc://spikeflow-replay";
   // Decoder calls as they happened live: consecutive predictions sharing a decode start time.
   // Keyed by (epoch, chunk_index): chunk indices repeat across epochs after a jump back.
   std::map<std::pair<uint32_t, int64_t>, size_t> groups;
@@ -59,11 +66,13 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& rec, Pip
   // Recordings made before tick markers existed: ticks from the deadline-closed predictions,
   // merged with the packets by host time.
   bool has_markers = false;
-  for (const auto& b : rec.batches) has_markers = has_markers || b.device_time_ns == kTickMarkerDeviceTime;
+  for (const auto& b : rec.batches)
+    has_markers = has_markers || b.device_time_ns == kTickMarkerDeviceTime;
   std::vector<int64_t> ticks;
   if (!has_markers) {
     for (const auto& p : rec.predictions) {
-      if (core::has_flag(p.flags, core::ChunkFlag::kClosedByDeadline)) ticks.push_back(p.timing.trigger_arrival_ns);
+      if (core::has_flag(p.flags, core::ChunkFlag::kClosedByDeadline))
+        ticks.push_back(p.timing.trigger_arrival_ns);
     }
   }
   std::vector<core::Prediction> out;
@@ -98,10 +107,10 @@ RecordingComparison compare_predictions(const std::vector<core::Prediction>& rep
   for (size_t i = 0; i < n; ++i) {
     const auto& x = replayed[i];
     const auto& y = recorded[i];
-    const bool same = x.seq == y.seq && x.chunk_index == y.chunk_index && x.epoch == y.epoch && x.flags == y.flags &&
-                      x.n_tokens == y.n_tokens &&
-                      x.output_dim == y.output_dim &&
-                      std::memcmp(x.values.data(), y.values.data(), sizeof(float) * x.output_dim) == 0;
+    const bool same =
+        x.seq == y.seq && x.chunk_index == y.chunk_index && x.epoch == y.epoch &&
+        x.flags == y.flags && x.n_tokens == y.n_tokens && x.output_dim == y.output_dim &&
+        std::memcmp(x.values.data(), y.values.data(), sizeof(float) * x.output_dim) == 0;
     if (same) {
       ++c.identical;
     } else if (c.first_difference == SIZE_MAX) {
@@ -112,7 +121,8 @@ RecordingComparison compare_predictions(const std::vector<core::Prediction>& rep
   return c;
 }
 
-RecordingCheck check_replay(const std::vector<core::Prediction>& replayed, const replay::Recording& rec) {
+RecordingCheck check_replay(const std::vector<core::Prediction>& replayed,
+                            const replay::Recording& rec) {
   RecordingCheck c;
   const auto& recorded = rec.predictions;
   if (rec.clean_end) {
@@ -121,13 +131,16 @@ RecordingCheck check_replay(const std::vector<core::Prediction>& replayed, const
     return c;
   }
   size_t n = recorded.size();
-  while (n > 0 && recorded[n - 1].timing.decode_start_ns == recorded.back().timing.decode_start_ns) --n;
+  while (n > 0 && recorded[n - 1].timing.decode_start_ns == recorded.back().timing.decode_start_ns)
+    --n;
   c.compared = n;
   c.incomplete_tail = recorded.size() - n;
   c.extra_replayed = replayed.size() > recorded.size() ? replayed.size() - recorded.size() : 0;
-  const std::vector<core::Prediction> head(recorded.begin(), recorded.begin() + static_cast<std::ptrdiff_t>(n));
+  const std::vector<core::Prediction> head(recorded.begin(),
+                                           recorded.begin() + static_cast<std::ptrdiff_t>(n));
   const std::vector<core::Prediction> replayed_head(
-      replayed.begin(), replayed.begin() + static_cast<std::ptrdiff_t>(std::min(n, replayed.size())));
+      replayed.begin(),
+      replayed.begin() + static_cast<std::ptrdiff_t>(std::min(n, replayed.size())));
   c.comparison = compare_predictions(replayed_head, head);
   return c;
 }

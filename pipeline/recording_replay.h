@@ -1,9 +1,9 @@
 // Exact replay of a recording (pipeline/recorder.h) through the live graph, on the recording's
 // own clock: every packet and every deadline tick that closed chunks is fed in the order the
 // live binner processed them (the recording keeps that order), and the decoder batches exactly
-// the chunks it batched live. With the same model the predictions are bit-identical to the recorded ones.
-// Not to be confused with pipeline/session_replay.h (a session, not a recording, through the graph)
-// or replay/ (file formats, recording included); replay/README.md tells the three apart.
+// the chunks it batched live. With the same model the predictions are bit-identical to the recorded
+// ones. Not to be confused with pipeline/session_replay.h (a session, not a recording, through the
+// graph) or replay/ (file formats, recording included); replay/README.md tells the three apart.
 #pragma once
 
 #include <cstddef>
@@ -26,11 +26,13 @@ enum class RecordingNeed { kReplay, kPredictions };
 /// (read by replay::read_recording, which accepts any clean header) lacks what `need` asks for,
 /// e.g. "r.sfrec: recording ends after 40 bytes: no config, model or unit-map record (nothing to
 /// replay)". A file cut short also says so.
-void check_recording_has(const replay::Recording& recording, const std::string& path, RecordingNeed need);
+void check_recording_has(const replay::Recording& recording, const std::string& path,
+                         RecordingNeed need);
 
 /// config: the recorded run's config (ingest is replaced by in-process input, recording and the
 /// ticker are turned off here). Returns the predictions in publish order.
-std::vector<core::Prediction> replay_recording(const replay::Recording& recording, PipelineConfig config,
+std::vector<core::Prediction> replay_recording(const replay::Recording& recording,
+                                               PipelineConfig config,
                                                std::unique_ptr<models::StreamingDecoder> decoder);
 
 /// How replayed predictions compare with the recorded ones, index by index: equal seq, flags, token
@@ -38,7 +40,7 @@ std::vector<core::Prediction> replay_recording(const replay::Recording& recordin
 struct RecordingComparison {
   size_t identical = 0;
   size_t first_difference = SIZE_MAX;  ///< index of the first differing prediction; SIZE_MAX: none
-  bool all_identical = false;          ///< every recorded prediction, and no more, came back identical
+  bool all_identical = false;  ///< every recorded prediction, and no more, came back identical
 };
 RecordingComparison compare_predictions(const std::vector<core::Prediction>& replayed,
                                         const std::vector<core::Prediction>& recorded);
@@ -51,11 +53,13 @@ RecordingComparison compare_predictions(const std::vector<core::Prediction>& rep
 /// input of those precedes them in the file, the recorder writing in arrival order), and the
 /// replay may produce more.
 struct RecordingCheck {
-  size_t compared = 0;         ///< recorded predictions the replay must reproduce, from the first
-  size_t incomplete_tail = 0;  ///< recorded predictions left out: the last, maybe partial, decoder call
-  size_t extra_replayed = 0;   ///< replayed predictions past the recorded ones (torn recording only)
+  size_t compared = 0;  ///< recorded predictions the replay must reproduce, from the first
+  size_t incomplete_tail =
+      0;  ///< recorded predictions left out: the last, maybe partial, decoder call
+  size_t extra_replayed = 0;  ///< replayed predictions past the recorded ones (torn recording only)
   RecordingComparison comparison;  ///< over the first `compared`; all_identical: all of them match
 };
-RecordingCheck check_replay(const std::vector<core::Prediction>& replayed, const replay::Recording& recording);
+RecordingCheck check_replay(const std::vector<core::Prediction>& replayed,
+                            const replay::Recording& recording);
 
 }  // namespace spikeflow::pipeline

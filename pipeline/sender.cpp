@@ -31,41 +31,46 @@ void check_send_options(const SendOptions& o) {
     throw std::runtime_error("send: max events per packet must be in [1, " +
                              std::to_string(stages::kMaxEventsPerDatagram) + "]");
   }
-  if (o.transport == Transport::kNone) throw std::runtime_error("send: transport none has no socket to send to");
-  if (auto why = format_transport_problem(o.format, o.transport)) throw std::runtime_error("send: " + std::string(*why));
-  if (o.clock_jump_at_ns < -1 || o.restart_at_ns < -1) throw std::runtime_error("send: fault times must be >= 0");
+  if (o.transport == Transport::kNone)
+    throw std::runtime_error("send: transport none has no socket to send to");
+  if (auto why = format_transport_problem(o.format, o.transport))
+    throw std::runtime_error("send: " + std::string(*why));
+  if (o.clock_jump_at_ns < -1 || o.restart_at_ns < -1)
+    throw std::runtime_error("send: fault times must be >= 0");
 }
 
 /// Turns one packet interval's events into the bytes of the chosen format (see sender.h).
 class PacketEncoder {
  public:
   explicit PacketEncoder(const SendOptions& o)
-      : o_(o),
-        tcp_(o.transport == Transport::kTcp),
-        br_(o.blackrock_protocol) {
+      : o_(o), tcp_(o.transport == Transport::kTcp), br_(o.blackrock_protocol) {
     header_.stream_id = o.stream_id;
     std::tie(rate_p_, rate_q_) = stages::intan_rate_fraction(o.sample_rate_hz);
-    if (rate_q_ == 0 && o.format != IngestFormat::kNative) throw std::runtime_error(fmt::format("send: sample rate {} Hz is not a fraction p/q, q <= 1000",
-                                                           o.sample_rate_hz));
+    if (rate_q_ == 0 && o.format != IngestFormat::kNative)
+      throw std::runtime_error(fmt::format(
+          "send: sample rate {} Hz is not a fraction p/q, q <= 1000", o.sample_rate_hz));
   }
 
   /// Replaces buffer with one packet of batch at device_time_ns. False when there is nothing to
   /// send: an Intan interval without spikes (that stream has no heartbeat).
-  bool encode(std::span<const core::SpikeEvent> batch, int64_t device_time_ns, std::vector<uint8_t>& buffer) {
+  bool encode(std::span<const core::SpikeEvent> batch, int64_t device_time_ns,
+              std::vector<uint8_t>& buffer) {
     buffer.clear();
     header_.device_time_ns = device_time_ns;
     if (o_.format == IngestFormat::kBlackrock) {
       for (const auto& e : batch) {
         // channel = instrument * 65536 + chid; format_channel_problem refused the rest.
-        stages::encode_blackrock_spike(br_, device_clock(e.t_ns), static_cast<uint16_t>(e.channel & 0xFFFF),
-                                       static_cast<uint8_t>(e.unit), 0, buffer,
-                                       static_cast<uint8_t>(e.channel / stages::kBlackrockInstrumentStride));
+        stages::encode_blackrock_spike(
+            br_, device_clock(e.t_ns), static_cast<uint16_t>(e.channel & 0xFFFF),
+            static_cast<uint8_t>(e.unit), 0, buffer,
+            static_cast<uint8_t>(e.channel / stages::kBlackrockInstrumentStride));
       }
       stages::encode_blackrock_heartbeat(br_, device_clock(device_time_ns), buffer);
     } else if (o_.format == IngestFormat::kIntan) {
       for (const auto& e : batch) {
         const auto name = stages::intan_channel_name(e.channel);
-        const uint8_t id = e.unit == 0 ? stages::kIntanSpikeIdUnclassified : static_cast<uint8_t>(1u << (e.unit - 1));
+        const uint8_t id = e.unit == 0 ? stages::kIntanSpikeIdUnclassified
+                                       : static_cast<uint8_t>(1u << (e.unit - 1));
         stages::encode_intan_spike(std::string_view(name.data(), name.size()),
                                    static_cast<uint32_t>(device_clock(e.t_ns)), id, buffer);
       }
@@ -85,11 +90,13 @@ class PacketEncoder {
  private:
   /// Device units of the chosen format: sample ticks (Intan, Blackrock 3.11) or ns.
   uint64_t device_clock(int64_t t_ns) const {
-    if (o_.format == IngestFormat::kIntan || (o_.format == IngestFormat::kBlackrock && br_ == stages::BlackrockProtocol::kV3_11)) {
+    if (o_.format == IngestFormat::kIntan ||
+        (o_.format == IngestFormat::kBlackrock && br_ == stages::BlackrockProtocol::kV3_11)) {
       // t · rate / 1e9 without overflowing 64 bits: whole seconds and the remainder apart.
       // The rate as p/q (Intan 3333 Hz mode: 10000/3): ticks = floor(t * p / (q * 1e9)).
       const int64_t whole = t_ns / core::kNsPerS, rest = t_ns % core::kNsPerS;
-      const int64_t ticks_q = whole * rate_p_ + rest * rate_p_ / core::kNsPerS;  // ticks * q, floored
+      const int64_t ticks_q =
+          whole * rate_p_ + rest * rate_p_ / core::kNsPerS;  // ticks * q, floored
       return static_cast<uint64_t>(ticks_q / rate_q_);
     }
     return static_cast<uint64_t>(t_ns);
@@ -105,7 +112,8 @@ class PacketEncoder {
 /// Where the packets go: a connected TCP stream (no Nagle delay) or an unconnected UDP socket.
 class PacketSocket {
  public:
-  PacketSocket(asio::io_context& io, const SendOptions& o) : tcp_(o.transport == Transport::kTcp), udp_(io), stream_(io) {
+  PacketSocket(asio::io_context& io, const SendOptions& o)
+      : tcp_(o.transport == Transport::kTcp), udp_(io), stream_(io) {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(o.address, ec);
     if (ec) throw std::runtime_error("send: bad address '" + o.address + "': " + ec.message());
@@ -113,8 +121,8 @@ class PacketSocket {
     if (tcp_) {
       stream_.connect({address, static_cast<uint16_t>(o.port)}, ec);
       if (ec) {
-        throw std::runtime_error("send: cannot connect to tcp " + o.address + ":" + std::to_string(o.port) + ": " +
-                                 ec.message());
+        throw std::runtime_error("send: cannot connect to tcp " + o.address + ":" +
+                                 std::to_string(o.port) + ": " + ec.message());
       }
       stream_.set_option(asio::ip::tcp::no_delay(true), ec);
     } else {
@@ -143,24 +151,28 @@ class PacketSocket {
 
 }  // namespace
 
-std::optional<std::string> format_channel_problem(IngestFormat format, stages::BlackrockProtocol protocol,
+std::optional<std::string> format_channel_problem(IngestFormat format,
+                                                  stages::BlackrockProtocol protocol,
                                                   uint32_t channel) {
   if (format == IngestFormat::kBlackrock) {
     const uint32_t chid = channel % stages::kBlackrockInstrumentStride;
     const uint32_t instrument = channel / stages::kBlackrockInstrumentStride;
     if (chid == 0 || chid >= stages::kBlackrockConfigChannel) {
-      return fmt::format("channel {} (chid {}) cannot travel as blackrock: chids are 1-based, 1..32767 "
-                         "(channel = instrument * 65536 + chid); renumber the session's channels from 1",
-                         channel, chid);
+      return fmt::format(
+          "channel {} (chid {}) cannot travel as blackrock: chids are 1-based, 1..32767 "
+          "(channel = instrument * 65536 + chid); renumber the session's channels from 1",
+          channel, chid);
     }
     if (instrument > 255 || (instrument > 0 && protocol == stages::BlackrockProtocol::kV3_11)) {
-      return fmt::format("channel {} (instrument {}) cannot travel as blackrock {}: {}", channel, instrument,
-                         to_string(protocol),
-                         instrument > 255 ? "instruments are 0..255" : "protocol 3.11 has no instrument byte");
+      return fmt::format(
+          "channel {} (instrument {}) cannot travel as blackrock {}: {}", channel, instrument,
+          to_string(protocol),
+          instrument > 255 ? "instruments are 0..255" : "protocol 3.11 has no instrument byte");
     }
   } else if (format == IngestFormat::kIntan) {
     if (channel >= stages::kIntanPorts * stages::kIntanChannelsPerPort) {
-      return fmt::format("channel {} cannot travel as intan: channels are port A..H x 128 = 0..1023", channel);
+      return fmt::format(
+          "channel {} cannot travel as intan: channels are port A..H x 128 = 0..1023", channel);
     }
   }
   return std::nullopt;
@@ -180,12 +192,15 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   PacketEncoder encoder(o);
   SendStats stats;
   std::vector<uint8_t> buffer;
-  const int64_t start = o.start_device_ns >= 0 ? o.start_device_ns : (events.empty() ? 0 : events.front().t_ns);
+  const int64_t start =
+      o.start_device_ns >= 0 ? o.start_device_ns : (events.empty() ? 0 : events.front().t_ns);
   const auto faults = DeviceClockFaults::from(o, start);
   const bool any_fault = o.device_offset_ns != 0 || o.clock_jump_at_ns >= 0 || o.restart_at_ns >= 0;
-  if (any_fault && (faults.device_ns(start) < 0 ||
-                    (o.clock_jump_at_ns >= 0 && faults.device_ns(start + o.clock_jump_at_ns) < 0))) {
-    throw std::runtime_error("send: the injected clock jump takes the device clock below 0; add a device offset");
+  if (any_fault &&
+      (faults.device_ns(start) < 0 ||
+       (o.clock_jump_at_ns >= 0 && faults.device_ns(start + o.clock_jump_at_ns) < 0))) {
+    throw std::runtime_error(
+        "send: the injected clock jump takes the device clock below 0; add a device offset");
   }
   bool restarted = false;
   std::vector<core::SpikeEvent> shifted;  // the batch on the faulted device clock
@@ -212,10 +227,12 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   };
 
   const int64_t end = std::max(o.end_device_ns, events.empty() ? start : events.back().t_ns);
-  if (o.send_log) o.send_log->reserve(static_cast<size_t>((end - start) / o.packet_interval_ns) + 16);
+  if (o.send_log)
+    o.send_log->reserve(static_cast<size_t>((end - start) / o.packet_interval_ns) + 16);
   // Heartbeats go on until the clock is more than one interval past the end, so the receiver's
   // watermark passes the last event.
-  Pacer pacer(events, {start, end + o.packet_interval_ns + 1, o.packet_interval_ns, o.speed, false});
+  Pacer pacer(events,
+              {start, end + o.packet_interval_ns + 1, o.packet_interval_ns, o.speed, false});
   const auto per_packet = static_cast<size_t>(o.max_events_per_packet);
   int64_t last_progress = pacer.host_start_ns();
   while (!(stop && stop->load())) {
@@ -225,7 +242,8 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
     const auto& released = packet->events;
     if (released.empty()) send_packet({}, packet->device_time_ns);
     for (size_t i = 0; i < released.size(); i += per_packet) {
-      send_packet(released.subspan(i, std::min(released.size() - i, per_packet)), packet->device_time_ns);
+      send_packet(released.subspan(i, std::min(released.size() - i, per_packet)),
+                  packet->device_time_ns);
     }
     const int64_t now = core::host_now_ns();
     if (progress && now - last_progress >= core::kNsPerS) {
@@ -238,8 +256,8 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
   return stats;
 }
 
-std::vector<core::SpikeEvent> multiply_rate(std::span<const core::SpikeEvent> events, int k, int64_t jitter_ns,
-                                            uint64_t seed) {
+std::vector<core::SpikeEvent> multiply_rate(std::span<const core::SpikeEvent> events, int k,
+                                            int64_t jitter_ns, uint64_t seed) {
   std::vector<core::SpikeEvent> out;
   if (k <= 1 || events.empty()) return {events.begin(), events.end()};
   out.reserve(events.size() * static_cast<size_t>(k));
@@ -254,7 +272,8 @@ std::vector<core::SpikeEvent> multiply_rate(std::span<const core::SpikeEvent> ev
       out.push_back(c);
     }
   }
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.t_ns < b.t_ns; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.t_ns < b.t_ns; });
   return out;
 }
 
@@ -272,7 +291,8 @@ std::vector<std::pair<int64_t, int64_t>> read_send_log(const std::string& path) 
   if (!f) throw std::runtime_error(path + ": cannot open the send log");
   std::vector<std::pair<int64_t, int64_t>> log;
   int64_t d, h;
-  while (f.read(reinterpret_cast<char*>(&d), sizeof d) && f.read(reinterpret_cast<char*>(&h), sizeof h)) {
+  while (f.read(reinterpret_cast<char*>(&d), sizeof d) &&
+         f.read(reinterpret_cast<char*>(&h), sizeof h)) {
     log.emplace_back(d, h);
   }
   return log;

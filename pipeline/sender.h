@@ -33,12 +33,12 @@ struct SendOptions {
   double sample_rate_hz = static_cast<double>(stages::BlackrockOptions{}.sample_rate_hz);
   std::string address = "127.0.0.1";
   int port = 47000;
-  double speed = 1.0;                  ///< ×real time; 0 = as fast as possible
+  double speed = 1.0;  ///< ×real time; 0 = as fast as possible
   int64_t packet_interval_ns = 1'000'000;
-  int max_events_per_packet = 64;      ///< keeps datagrams under a 1500-byte MTU
+  int max_events_per_packet = 64;  ///< keeps datagrams under a 1500-byte MTU
   uint32_t stream_id = 1;
-  int64_t start_device_ns = -1;        ///< device clock at the start; -1 = first event's time
-  int64_t end_device_ns = -1;          ///< keep sending heartbeats until here; -1 = last event
+  int64_t start_device_ns = -1;  ///< device clock at the start; -1 = first event's time
+  int64_t end_device_ns = -1;    ///< keep sending heartbeats until here; -1 = last event
   /// When set, one (device_time_ns, host send ns) pair per packet is appended here, so a
   /// profiler can measure end to end from the moment the chunk-closing packet left.
   std::vector<std::pair<int64_t, int64_t>>* send_log = nullptr;
@@ -47,7 +47,8 @@ struct SendOptions {
   int64_t device_offset_ns = 0;   ///< added to every device time sent
   int64_t clock_jump_at_ns = -1;  ///< device clock += clock_jump_ns from here on; -1 = never
   int64_t clock_jump_ns = 0;      ///< may be negative (a jump back)
-  int64_t restart_at_ns = -1;     ///< device restart: clock from 0 and sequence numbers from 0; -1 = never
+  int64_t restart_at_ns =
+      -1;  ///< device restart: clock from 0 and sequence numbers from 0; -1 = never
 };
 
 /// The device clock a sender with injected faults reports, for a played clock t (ns) and the
@@ -63,7 +64,9 @@ struct DeviceClockFaults {
   static DeviceClockFaults from(const SendOptions& o, int64_t start_ns) {
     return {start_ns, o.device_offset_ns, o.clock_jump_at_ns, o.clock_jump_ns, o.restart_at_ns};
   }
-  bool restarted(int64_t played_ns) const { return restart_at_ns >= 0 && played_ns - start_ns >= restart_at_ns; }
+  bool restarted(int64_t played_ns) const {
+    return restart_at_ns >= 0 && played_ns - start_ns >= restart_at_ns;
+  }
   int64_t device_ns(int64_t played_ns) const {
     if (restarted(played_ns)) return played_ns - start_ns - restart_at_ns;
     int64_t t = played_ns + offset_ns;
@@ -101,7 +104,8 @@ SendStats send_events(std::span<const core::SpikeEvent> events, const SendOption
 
 /// Why channel cannot travel as format (Blackrock: chid 0 or above 0x7FFF, instrument above 255
 /// or any instrument on 3.11; Intan: not a port A..H channel 0..1023), or nullopt.
-std::optional<std::string> format_channel_problem(IngestFormat format, stages::BlackrockProtocol protocol,
+std::optional<std::string> format_channel_problem(IngestFormat format,
+                                                  stages::BlackrockProtocol protocol,
                                                   uint32_t channel);
 
 /// The send log file (`spikeflow send --send-log`, read by pipeline/profile_experiment.h): the

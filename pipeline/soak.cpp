@@ -28,16 +28,16 @@
 #include "replay/synth_session.h"
 #include "stages/prediction_codec.h"
 
-
 namespace spikeflow::pipeline {
 
 namespace {
 
 namespace fs = std::filesystem;
 
-
 /// Exit code, or 128 + signal.
-int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -57,8 +57,8 @@ SoakSample sample_process(pid_t pid, double t_s) {
     if (line.rfind("Threads:", 0) == 0) s.threads = std::stoi(line.substr(8));
   }
   std::error_code ec;
-  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/fd", pid), ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/fd", pid), ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
     ++s.fds;
   }
   return s;
@@ -101,7 +101,8 @@ class Subscriber {
         while (sub.recv(topic, zmq::recv_flags::dontwait)) {
           if (!topic.more() || !sub.recv(payload, zmq::recv_flags::dontwait)) continue;
           const int64_t now = core::host_now_ns();
-          if (!stages::decode_prediction({static_cast<const uint8_t*>(payload.data()), payload.size()}, p, &err)) {
+          if (!stages::decode_prediction(
+                  {static_cast<const uint8_t*>(payload.data()), payload.size()}, p, &err)) {
             continue;
           }
           std::lock_guard lock(mutex_);
@@ -120,18 +121,35 @@ class Subscriber {
   std::thread thread_;
 };
 
-enum class Fault { kNone, kClockBack, kClockForward, kStopShort, kRateX10, kDeviceRestart, kStopLong, kSenderKill };
+enum class Fault {
+  kNone,
+  kClockBack,
+  kClockForward,
+  kStopShort,
+  kRateX10,
+  kDeviceRestart,
+  kStopLong,
+  kSenderKill
+};
 
 const char* fault_name(Fault f) {
   switch (f) {
-    case Fault::kNone: return "none";
-    case Fault::kClockBack: return "device clock back 20 s (less after a device restart)";
-    case Fault::kClockForward: return "device clock +100 s";
-    case Fault::kStopShort: return "kill -STOP pipeline 0.3 s";
-    case Fault::kRateX10: return "spike rate x10";
-    case Fault::kDeviceRestart: return "device restart (clock and sequence from 0)";
-    case Fault::kStopLong: return "kill -STOP pipeline 3 s";
-    case Fault::kSenderKill: return "sender killed mid-segment";
+    case Fault::kNone:
+      return "none";
+    case Fault::kClockBack:
+      return "device clock back 20 s (less after a device restart)";
+    case Fault::kClockForward:
+      return "device clock +100 s";
+    case Fault::kStopShort:
+      return "kill -STOP pipeline 0.3 s";
+    case Fault::kRateX10:
+      return "spike rate x10";
+    case Fault::kDeviceRestart:
+      return "device restart (clock and sequence from 0)";
+    case Fault::kStopLong:
+      return "kill -STOP pipeline 3 s";
+    case Fault::kSenderKill:
+      return "sender killed mid-segment";
   }
   return "?";
 }
@@ -141,7 +159,9 @@ const char* fault_name(Fault f) {
 SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::string&)>& on_text) {
   SoakResult r;
   const bool temp = o.workdir.empty();
-  const fs::path dir = temp ? fs::temp_directory_path() / fmt::format("spikeflow_soak_{}", ::getpid()) : fs::path(o.workdir);
+  const fs::path dir =
+      temp ? fs::temp_directory_path() / fmt::format("spikeflow_soak_{}", ::getpid())
+           : fs::path(o.workdir);
   fs::create_directories(dir);
   const double segment_s = o.fault_every_s > 0 ? o.fault_every_s : 30.0;
   const double half_s = segment_s / 2;
@@ -153,17 +173,19 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
   so.max_rate_hz = o.rate_hz * 1.5;
   so.seed = static_cast<uint64_t>(o.channels);
   const auto session = replay::synthesize_session(so);
-  const std::string session_path = (dir / "session.sfs").string(), ckpt = (dir / "model.ckpt").string();
+  const std::string session_path = (dir / "session.sfs").string(),
+                    ckpt = (dir / "model.ckpt").string();
   replay::write_session_file(session, session_path);
   models::save_untrained_possm(ckpt, models::PossmConfig{}, session.units, 2, 50'000'000);
-  on_text(fmt::format("soak: {} channels, {:.0f} spikes/s, {:.0f} s, a fault every {:.0f} s; work dir {}\n",
-                      o.channels, static_cast<double>(session.num_spikes()) / segment_s, o.duration_s, segment_s,
-                      dir.string()));
+  on_text(fmt::format(
+      "soak: {} channels, {:.0f} spikes/s, {:.0f} s, a fault every {:.0f} s; work dir {}\n",
+      o.channels, static_cast<double>(session.num_spikes()) / segment_s, o.duration_s, segment_s,
+      dir.string()));
 
   const std::string run_log = (dir / "run.log").string();
-  const pid_t run_pid =
-      spawn_logged({o.executable, "run", "--checkpoint", ckpt, "--port", "0", "--publish", "tcp://127.0.0.1:*"}, run_log,
-                   "soak");
+  const pid_t run_pid = spawn_logged(
+      {o.executable, "run", "--checkpoint", ckpt, "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+      run_log, "soak");
   const std::regex ready(R"(ingest \S+ \S+ \S+:(\d+) \| publish (\S+))");
   std::smatch m;
   std::string log;
@@ -183,7 +205,8 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
   const std::string port = m[1].str(), endpoint = m[2].str();
   Subscriber sub(endpoint);
   while (!sub.connected()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the SUB joins before data flows; the checker takes any baseline
+  std::this_thread::sleep_for(std::chrono::milliseconds(
+      300));  // the SUB joins before data flows; the checker takes any baseline
 
   const int64_t t0 = core::host_now_ns();
   auto since_s = [&] { return static_cast<double>(core::host_now_ns() - t0) * 1e-9; };
@@ -194,33 +217,50 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
     next_sample += o.sample_every_s;
     const auto& s = r.samples.back();
     const auto c = sub.checker();
-    on_text(fmt::format("soak: t={:.0f}s rss={:.1f} MB fds={} threads={} received={} lost={} violations={}\n", s.t_s,
-                        s.rss_kb / 1024.0, s.fds, s.threads, c.received(), c.lost(), c.violations()));
+    on_text(fmt::format(
+        "soak: t={:.0f}s rss={:.1f} MB fds={} threads={} received={} lost={} violations={}\n",
+        s.t_s, s.rss_kb / 1024.0, s.fds, s.threads, c.received(), c.lost(), c.violations()));
   };
-  const Fault cycle[] = {Fault::kClockBack,     Fault::kClockForward, Fault::kStopShort, Fault::kRateX10,
-                         Fault::kDeviceRestart, Fault::kStopLong,     Fault::kSenderKill};
+  const Fault cycle[] = {Fault::kClockBack, Fault::kClockForward,  Fault::kStopShort,
+                         Fault::kRateX10,   Fault::kDeviceRestart, Fault::kStopLong,
+                         Fault::kSenderKill};
   // Every sender's device clock is this host's CLOCK_MONOTONIC + 1000 s (so a jump back stays
   // >= 0) + shift, so consecutive senders continue one clock whatever their start-up time;
   // shift carries the jumps and restarts into later segments.
   double shift_s = 1000, restart_host_s = 0;
   for (int k = 0; since_s() + 1 < o.duration_s; ++k) {
-    const Fault f = (o.fault_every_s <= 0 || k == 0) ? Fault::kNone : cycle[(k - 1) % std::size(cycle)];
+    const Fault f =
+        (o.fault_every_s <= 0 || k == 0) ? Fault::kNone : cycle[(k - 1) % std::size(cycle)];
     const double seg_start = since_s();
-    std::vector<std::string> args{o.executable, "send", "-s", session_path, "--port", port, "-q",
-                                  "--device-clock-monotonic", "--device-offset-s", fmt::format("{:.6f}", shift_s)};
+    std::vector<std::string> args{o.executable,
+                                  "send",
+                                  "-s",
+                                  session_path,
+                                  "--port",
+                                  port,
+                                  "-q",
+                                  "--device-clock-monotonic",
+                                  "--device-offset-s",
+                                  fmt::format("{:.6f}", shift_s)};
     const double play_s = std::min(segment_s, o.duration_s - seg_start);
     args.insert(args.end(), {"--max-seconds", fmt::format("{:.3f}", play_s)});
     // 20 s back, or less when a device restart left the clock nearer 0 (it never goes below).
-    const double back_s = std::min(20.0, std::floor(static_cast<double>(core::host_now_ns()) * 1e-9 + shift_s + half_s - 1));
+    const double back_s = std::min(
+        20.0, std::floor(static_cast<double>(core::host_now_ns()) * 1e-9 + shift_s + half_s - 1));
     if (f == Fault::kClockBack) {
-      args.insert(args.end(), {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s", fmt::format("{}", -back_s)});
+      args.insert(args.end(), {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s",
+                               fmt::format("{}", -back_s)});
     }
-    if (f == Fault::kClockForward) args.insert(args.end(), {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s", "100"});
+    if (f == Fault::kClockForward)
+      args.insert(args.end(),
+                  {"--clock-jump-at-s", fmt::format("{}", half_s), "--clock-jump-s", "100"});
     if (f == Fault::kRateX10) args.insert(args.end(), {"--rate-multiplier", "10"});
-    if (f == Fault::kDeviceRestart) args.insert(args.end(), {"--restart-at-s", fmt::format("{}", half_s)});
+    if (f == Fault::kDeviceRestart)
+      args.insert(args.end(), {"--restart-at-s", fmt::format("{}", half_s)});
     r.faults.push_back(fmt::format("t={:.1f}s segment {}: {}", seg_start, k, fault_name(f)));
     on_text("soak: " + r.faults.back() + "\n");
-    const pid_t sender = spawn_logged(args, (dir / fmt::format("send_{}.log", k % 2)).string(), "soak");
+    const pid_t sender =
+        spawn_logged(args, (dir / fmt::format("send_{}.log", k % 2)).string(), "soak");
     bool injected = false;
     int status = 0;
     for (;;) {
@@ -228,10 +268,12 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
       if (waitpid(sender, &status, WNOHANG) == sender) break;
       if (!injected && since_s() - seg_start >= half_s) {
         injected = true;
-        restart_host_s = static_cast<double>(core::host_now_ns()) * 1e-9;  // about when a device restart happens
+        restart_host_s =
+            static_cast<double>(core::host_now_ns()) * 1e-9;  // about when a device restart happens
         if (f == Fault::kStopShort || f == Fault::kStopLong) {
           kill(run_pid, SIGSTOP);
-          std::this_thread::sleep_for(std::chrono::milliseconds(f == Fault::kStopShort ? 300 : 3000));
+          std::this_thread::sleep_for(
+              std::chrono::milliseconds(f == Fault::kStopShort ? 300 : 3000));
           kill(run_pid, SIGCONT);
         }
         if (f == Fault::kSenderKill) kill(sender, SIGKILL);
@@ -241,11 +283,13 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
     const int rc = exit_code(status);
     if (rc != 0 && !(f == Fault::kSenderKill && rc == 128 + SIGKILL)) {
       ++r.sender_failures;
-      on_text(fmt::format("soak: sender exited {}: {}\n", rc, slurp((dir / fmt::format("send_{}.log", k % 2)).string())));
+      on_text(fmt::format("soak: sender exited {}: {}\n", rc,
+                          slurp((dir / fmt::format("send_{}.log", k % 2)).string())));
     }
     if (f == Fault::kClockBack) shift_s -= back_s;
     if (f == Fault::kClockForward) shift_s += 100;
-    if (f == Fault::kDeviceRestart) shift_s = -restart_host_s;  // the restarted clock goes on from ~0
+    if (f == Fault::kDeviceRestart)
+      shift_s = -restart_host_s;  // the restarted clock goes on from ~0
   }
   next_sample = 0;
   maybe_sample();  // the end, before the pipeline stops
@@ -284,12 +328,16 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
   }
   if (r.violations > 0) r.failures.push_back(fmt::format("{} contract violations", r.violations));
   if (r.end.rss_kb > r.warm.rss_kb + static_cast<int64_t>(o.max_rss_growth_mb * 1024)) {
-    r.failures.push_back(fmt::format("RSS grew {:.1f} MB after warm-up", (r.end.rss_kb - r.warm.rss_kb) / 1024.0));
+    r.failures.push_back(
+        fmt::format("RSS grew {:.1f} MB after warm-up", (r.end.rss_kb - r.warm.rss_kb) / 1024.0));
   }
-  if (r.end.fds != r.warm.fds) r.failures.push_back(fmt::format("open fds {} -> {}", r.warm.fds, r.end.fds));
-  if (r.end.threads != r.warm.threads) r.failures.push_back(fmt::format("threads {} -> {}", r.warm.threads, r.end.threads));
+  if (r.end.fds != r.warm.fds)
+    r.failures.push_back(fmt::format("open fds {} -> {}", r.warm.fds, r.end.fds));
+  if (r.end.threads != r.warm.threads)
+    r.failures.push_back(fmt::format("threads {} -> {}", r.warm.threads, r.end.threads));
   if (r.run_exit != 0) r.failures.push_back(fmt::format("the pipeline exited {}", r.run_exit));
-  if (r.sender_failures > 0) r.failures.push_back(fmt::format("{} senders failed", r.sender_failures));
+  if (r.sender_failures > 0)
+    r.failures.push_back(fmt::format("{} senders failed", r.sender_failures));
   if (r.received == 0) r.failures.push_back("no prediction received");
   if (temp && r.passed()) fs::remove_all(dir);
   return r;
@@ -297,22 +345,28 @@ SoakResult run_soak(const SoakOptions& o, const std::function<void(const std::st
 
 void write_soak_report(const std::string& path, const SoakOptions& o, const SoakResult& r) {
   auto sample_json = [](const SoakSample& s) {
-    return fmt::format(R"({{"t_s": {:.1f}, "rss_kb": {}, "fds": {}, "threads": {}}})", s.t_s, s.rss_kb, s.fds, s.threads);
+    return fmt::format(R"({{"t_s": {:.1f}, "rss_kb": {}, "fds": {}, "threads": {}}})", s.t_s,
+                       s.rss_kb, s.fds, s.threads);
   };
   std::string samples, faults, failures;
   for (const auto& s : r.samples) samples += (samples.empty() ? "" : ", ") + sample_json(s);
   for (const auto& f : r.faults) faults += fmt::format("{}\"{}\"", faults.empty() ? "" : ", ", f);
-  for (const auto& f : r.failures) failures += fmt::format("{}\"{}\"", failures.empty() ? "" : ", ", f);
+  for (const auto& f : r.failures)
+    failures += fmt::format("{}\"{}\"", failures.empty() ? "" : ", ", f);
   std::ofstream out(path);
   out << fmt::format(
-      "{{\n  \"duration_s\": {}, \"channels\": {}, \"fault_every_s\": {},\n  \"passed\": {},\n  \"failures\": [{}],\n"
-      "  \"received\": {}, \"lost\": {}, \"violations\": {}, \"duplicates\": {}, \"late_flagged\": {}, \"epochs\": {},"
-      " \"new_epoch\": {}, \"max_silence_ms\": {:.1f},\n  \"run_exit\": {}, \"sender_failures\": {},\n"
-      "  \"start\": {}, \"warm\": {}, \"end\": {}, \"max\": {},\n  \"faults\": [{}],\n  \"samples\": [{}]\n}}\n",
-      o.duration_s, o.channels, o.fault_every_s, r.passed() ? "true" : "false", failures, r.received, r.lost,
-      r.violations, r.duplicates, r.late_flagged, r.epochs, r.new_epoch, r.max_silence_ms, r.run_exit,
-      r.sender_failures, sample_json(r.start), sample_json(r.warm), sample_json(r.end), sample_json(r.max), faults,
-      samples);
+      "{{\n  \"duration_s\": {}, \"channels\": {}, \"fault_every_s\": {},\n  \"passed\": {},\n  "
+      "\"failures\": [{}],\n"
+      "  \"received\": {}, \"lost\": {}, \"violations\": {}, \"duplicates\": {}, \"late_flagged\": "
+      "{}, \"epochs\": {},"
+      " \"new_epoch\": {}, \"max_silence_ms\": {:.1f},\n  \"run_exit\": {}, \"sender_failures\": "
+      "{},\n"
+      "  \"start\": {}, \"warm\": {}, \"end\": {}, \"max\": {},\n  \"faults\": [{}],\n  "
+      "\"samples\": [{}]\n}}\n",
+      o.duration_s, o.channels, o.fault_every_s, r.passed() ? "true" : "false", failures,
+      r.received, r.lost, r.violations, r.duplicates, r.late_flagged, r.epochs, r.new_epoch,
+      r.max_silence_ms, r.run_exit, r.sender_failures, sample_json(r.start), sample_json(r.warm),
+      sample_json(r.end), sample_json(r.max), faults, samples);
   if (!out) throw std::runtime_error(path + ": cannot write the soak report");
 }
 

@@ -19,14 +19,15 @@
 namespace spikeflow::pipeline {
 
 struct SoakOptions {
-  std::string executable;      ///< the spikeflow binary run as `run` and `send` child processes
-  std::string workdir;         ///< session, model, logs; empty: a temp dir, removed at the end
+  std::string executable;  ///< the spikeflow binary run as `run` and `send` child processes
+  std::string workdir;     ///< session, model, logs; empty: a temp dir, removed at the end
   double duration_s = 1800;
   int channels = 1024;
-  double rate_hz = 15.0;       ///< mean firing rate per channel
-  double fault_every_s = 30;   ///< segment length; 0 = no faults (one continuing sender per segment of 30 s)
+  double rate_hz = 15.0;  ///< mean firing rate per channel
+  double fault_every_s =
+      30;  ///< segment length; 0 = no faults (one continuing sender per segment of 30 s)
   double sample_every_s = 10;
-  double warmup_s = 60;        ///< growth is measured from the first sample at or after this
+  double warmup_s = 60;  ///< growth is measured from the first sample at or after this
   double max_rss_growth_mb = 20;
 };
 
@@ -46,16 +47,18 @@ struct SoakResult {
   std::vector<std::string> faults;  ///< what each segment injected, with its host time
   std::string checker_summary;
   int run_exit = 0;
-  int sender_failures = 0;          ///< senders that exited non-zero (killed ones excluded)
+  int sender_failures = 0;            ///< senders that exited non-zero (killed ones excluded)
   std::vector<std::string> failures;  ///< why the soak failed; empty = passed
   bool passed() const { return failures.empty(); }
 };
 
 /// Runs the soak. on_text gets progress lines. Throws std::runtime_error when the pipeline
 /// process cannot start or never becomes ready.
-SoakResult run_soak(const SoakOptions& options, const std::function<void(const std::string&)>& on_text);
+SoakResult run_soak(const SoakOptions& options,
+                    const std::function<void(const std::string&)>& on_text);
 
 /// The result as JSON (samples included). Throws std::runtime_error naming path on a write error.
-void write_soak_report(const std::string& path, const SoakOptions& options, const SoakResult& result);
+void write_soak_report(const std::string& path, const SoakOptions& options,
+                       const SoakResult& result);
 
 }  // namespace spikeflow::pipeline

@@ -29,16 +29,16 @@ struct PipelineStats {
   PublishStats publish;
   RecorderStats recorder;
   uint64_t predictions = 0;
-  uint64_t backlog_shed = 0;           ///< = inbox.shed: chunks whose tokens were shed at the bound
-  stages::PublishGuardStats guard;     ///< wire seq; refused (must stay 0) and chunk gaps
-  uint64_t out_of_order = 0;           ///< must stay 0: a publish seq that did not follow the last
+  uint64_t backlog_shed = 0;        ///< = inbox.shed: chunks whose tokens were shed at the bound
+  stages::PublishGuardStats guard;  ///< wire seq; refused (must stay 0) and chunk gaps
+  uint64_t out_of_order = 0;        ///< must stay 0: a publish seq that did not follow the last
   int64_t last_seq = -1;
-  uint64_t tap_errors = 0;        ///< taps (recorder, LiveOptions callbacks) that threw: caught, logged
-  core::LatencyHistogram close_latency;     ///< trigger arrival -> chunk closed
-  core::LatencyHistogram queue_latency;     ///< closed -> decode start
-  core::LatencyHistogram decode_latency;    ///< decode start -> end
-  core::LatencyHistogram publish_latency;   ///< decode end -> published
-  core::LatencyHistogram total_latency;     ///< trigger arrival -> published
+  uint64_t tap_errors = 0;  ///< taps (recorder, LiveOptions callbacks) that threw: caught, logged
+  core::LatencyHistogram close_latency;    ///< trigger arrival -> chunk closed
+  core::LatencyHistogram queue_latency;    ///< closed -> decode start
+  core::LatencyHistogram decode_latency;   ///< decode start -> end
+  core::LatencyHistogram publish_latency;  ///< decode end -> published
+  core::LatencyHistogram total_latency;    ///< trigger arrival -> published
 };
 
 /// One JSON object (no newline) with one member per stage holding all its counters (drop

@@ -132,7 +132,8 @@ int checked_dim(const Session& session, const std::vector<core::Prediction>& pre
     throw std::invalid_argument("evaluate: width_ns must be > 0, got " + std::to_string(width_ns));
   }
   const int dim = session.behavior_dim();
-  if (dim == 0) throw std::invalid_argument("evaluate: the session has no behaviour to score against");
+  if (dim == 0)
+    throw std::invalid_argument("evaluate: the session has no behaviour to score against");
   for (const auto& p : predictions) {
     if (p.output_dim != dim) {
       throw std::invalid_argument("evaluate: prediction seq " + std::to_string(p.seq) + " has " +
@@ -158,7 +159,8 @@ std::vector<int64_t> match_predictions(const core::DecodingDataset& ds,
   std::vector<int64_t> pred_of(ds.size(), -1);
   for (size_t i = 0; i < predictions.size(); ++i) {
     const auto& p = predictions[i];
-    if (!std::all_of(p.values.begin(), p.values.begin() + r.dim, [](float v) { return std::isfinite(v); })) {
+    if (!std::all_of(p.values.begin(), p.values.begin() + r.dim,
+                     [](float v) { return std::isfinite(v); })) {
       if (r.non_finite++ == 0) r.first_non_finite_seq = p.seq;
       continue;
     }
@@ -193,8 +195,8 @@ void collect_matched(const core::DecodingDataset& ds,
       continue;
     }
     const auto& p = predictions[static_cast<size_t>(pred_of[c])];
-    r.chunks.push_back({ds.chunks[c].seq, ds.chunks[c].start_ns, ds.chunks[c].end_ns, ds.trial[c],
-                        p.flags});
+    r.chunks.push_back(
+        {ds.chunks[c].seq, ds.chunks[c].start_ns, ds.chunks[c].end_ns, ds.trial[c], p.flags});
     r.truth.insert(r.truth.end(), ds.target(c), ds.target(c) + d_sz);
     r.pred.insert(r.pred.end(), p.values.begin(), p.values.begin() + r.dim);
   }
@@ -333,10 +335,11 @@ void write_predictions_csv(const EvalResult& r, const std::string& path) {
 
 std::string summary_text(const EvalResult& r) {
   std::ostringstream o;
-  o << "chunks: " << r.matched << " matched of " << r.chunks_in_range << " in range ("
-    << r.missing << " missing, " << r.outside_range << " outside, " << r.extent_mismatch
-    << " other extent, " << r.duplicates << " duplicates"
-    << (r.non_finite ? ", " + std::to_string(r.non_finite) + " non-finite" : std::string()) << ")\n";
+  o << "chunks: " << r.matched << " matched of " << r.chunks_in_range << " in range (" << r.missing
+    << " missing, " << r.outside_range << " outside, " << r.extent_mismatch << " other extent, "
+    << r.duplicates << " duplicates"
+    << (r.non_finite ? ", " + std::to_string(r.non_finite) + " non-finite" : std::string())
+    << ")\n";
   o << "R2: mean " << fmt(r.mean_r2);
   for (size_t d = 0; d < r.r2.size(); ++d) o << ", " << r.names[d] << ' ' << fmt(r.r2[d]);
   o << "\nPearson r: mean " << fmt(r.mean_pearson);

@@ -26,7 +26,7 @@ struct StageLatency {
   std::string definition;  ///< e.g. "decode_end_ns - decode_start_ns"
   core::LatencyHistogram histogram;
   std::vector<int64_t> samples_ns;  ///< the recorded durations, prediction order (for plots)
-  uint64_t missing = 0;   ///< predictions where either timestamp is 0 (stage not reached)
+  uint64_t missing = 0;             ///< predictions where either timestamp is 0 (stage not reached)
   uint64_t negative = 0;  ///< differences < 0 (clock or stamping bug): counted, not recorded
 };
 
@@ -62,12 +62,12 @@ struct EvalResult {
   std::vector<std::string> names;  ///< output dimension names (the session's behaviour names)
   int dim = 0;
 
-  size_t chunks_in_range = 0;    ///< chunks build_dataset cuts from the range
-  size_t matched = 0;            ///< chunks with a prediction (= chunks.size())
-  size_t missing = 0;            ///< chunks in range without a prediction
-  size_t outside_range = 0;      ///< predictions whose seq is not a chunk of the range
-  size_t extent_mismatch = 0;    ///< seq in range but start/end differ (other width?): ignored
-  size_t duplicates = 0;         ///< later predictions for an already matched seq: ignored
+  size_t chunks_in_range = 0;  ///< chunks build_dataset cuts from the range
+  size_t matched = 0;          ///< chunks with a prediction (= chunks.size())
+  size_t missing = 0;          ///< chunks in range without a prediction
+  size_t outside_range = 0;    ///< predictions whose seq is not a chunk of the range
+  size_t extent_mismatch = 0;  ///< seq in range but start/end differ (other width?): ignored
+  size_t duplicates = 0;       ///< later predictions for an already matched seq: ignored
   /// Predictions holding NaN or inf in a value: never scored (one would make every score NaN).
   /// Callers that read the predictions from a file should refuse them earlier, naming the line.
   size_t non_finite = 0;
@@ -101,7 +101,7 @@ struct ReportOptions {
   std::string title = "spikeflow evaluation";
   /// Extra rows for the header table, in order (e.g. {"session", path}, {"model", identity}).
   std::vector<std::pair<std::string, std::string>> info;
-  int trace_trials = 4;         ///< trials whose traces are drawn, evenly spaced over the scored
+  int trace_trials = 4;          ///< trials whose traces are drawn, evenly spaced over the scored
   double trace_window_s = 10.0;  ///< without trials: the first this-many seconds are drawn
 };
 

@@ -26,11 +26,20 @@ std::string escape(const std::string& s) {
   o.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -74,7 +83,9 @@ class Svg {
     y1_ = y1 > y0 ? y1 : y0 + 1.0;
   }
   double px(double x) const { return kLeft + (x - x0_) / (x1_ - x0_) * (w_ - kLeft - kRight); }
-  double py(double y) const { return h_ - kBottom - (y - y0_) / (y1_ - y0_) * (h_ - kTop - kBottom); }
+  double py(double y) const {
+    return h_ - kBottom - (y - y0_) / (y1_ - y0_) * (h_ - kTop - kBottom);
+  }
 
   void axes(const std::string& title, const std::string& xlabel, const std::string& ylabel,
             const std::vector<std::pair<double, std::string>>& xticks,
@@ -100,8 +111,7 @@ class Svg {
        << "<text x=\"" << f((kLeft + w_ - kRight) / 2) << "\" y=\"" << h_ - 4
        << "\" text-anchor=\"middle\" class=\"lbl\">" << escape(xlabel) << "</text>\n"
        << "<text transform=\"translate(12," << f((kTop + h_ - kBottom) / 2)
-       << ") rotate(-90)\" text-anchor=\"middle\" class=\"lbl\">" << escape(ylabel)
-       << "</text>\n";
+       << ") rotate(-90)\" text-anchor=\"middle\" class=\"lbl\">" << escape(ylabel) << "</text>\n";
   }
   void polyline(const std::vector<double>& xs, const std::vector<double>& ys, const char* color,
                 double width, bool dashed = false) {
@@ -112,8 +122,8 @@ class Svg {
   }
   void dot(double x, double y, const char* color, bool hollow, const std::string& tip) {
     o_ << "<circle cx=\"" << f(px(x)) << "\" cy=\"" << f(py(y)) << "\" r=\"3\" "
-       << (hollow ? "fill=\"none\" stroke=\"" : "fill=\"") << color << "\"><title>"
-       << escape(tip) << "</title></circle>\n";
+       << (hollow ? "fill=\"none\" stroke=\"" : "fill=\"") << color << "\"><title>" << escape(tip)
+       << "</title></circle>\n";
   }
   void bar(double x0, double x1, double y, const char* color, const std::string& tip) {
     const double top = py(y);
@@ -181,8 +191,10 @@ std::string trace_panels(const EvalResult& r, size_t b, size_t e, int64_t t0_ns,
     }
     double lo = 0, hi = 0;
     if (!xs.empty()) {
-      lo = std::min(*std::min_element(yt.begin(), yt.end()), *std::min_element(yp.begin(), yp.end()));
-      hi = std::max(*std::max_element(yt.begin(), yt.end()), *std::max_element(yp.begin(), yp.end()));
+      lo = std::min(*std::min_element(yt.begin(), yt.end()),
+                    *std::min_element(yp.begin(), yp.end()));
+      hi = std::max(*std::max_element(yt.begin(), yt.end()),
+                    *std::max_element(yp.begin(), yp.end()));
     }
     const double pad = hi > lo ? 0.05 * (hi - lo) : 1.0;
     const double x1 = xs.empty() ? 1.0 : std::max(xs.back(), xs.front() + 1e-3);
@@ -207,7 +219,10 @@ std::string traces_section(const EvalResult& r, const ReportOptions& o) {
     const auto k = static_cast<size_t>(std::clamp(o.trace_trials, 0, static_cast<int>(n)));
     std::vector<size_t> pick;
     for (size_t i = 0; i < k; ++i) {
-      const size_t idx = k == 1 ? 0 : static_cast<size_t>(std::llround(static_cast<double>(i) * static_cast<double>(n - 1) / static_cast<double>(k - 1)));
+      const size_t idx = k == 1 ? 0
+                                : static_cast<size_t>(std::llround(static_cast<double>(i) *
+                                                                   static_cast<double>(n - 1) /
+                                                                   static_cast<double>(k - 1)));
       if (pick.empty() || pick.back() != idx) pick.push_back(idx);
     }
     for (size_t idx : pick) {
@@ -216,10 +231,10 @@ std::string traces_section(const EvalResult& r, const ReportOptions& o) {
       while (b < r.chunks.size() && r.chunks[b].trial != t.trial) ++b;
       size_t e = b;
       while (e < r.chunks.size() && r.chunks[e].trial == t.trial) ++e;
-      html += trace_panels(r, b, e, t.start_ns,
-                           "trial " + std::to_string(t.trial) + " (condition " +
-                               std::to_string(t.condition) + ", R\u00b2 " + fmt_r2(t.mean_r2) +
-                               ")");
+      html +=
+          trace_panels(r, b, e, t.start_ns,
+                       "trial " + std::to_string(t.trial) + " (condition " +
+                           std::to_string(t.condition) + ", R\u00b2 " + fmt_r2(t.mean_r2) + ")");
     }
     return html;
   }
@@ -247,8 +262,8 @@ std::string trial_r2_section(const EvalResult& r) {
   const double lo = -1.0;
   Svg svg(900, 240);
   svg.range(-0.5, static_cast<double>(r.trials.size()) - 0.5, lo, 1.0);
-  svg.axes("mean R\u00b2 per trial over its varying dimensions (hollow: below -1, drawn at -1)", "trial",
-           "R\u00b2", trial_ticks(r), labelled(nice_ticks(lo, 1.0), "%.1f"));
+  svg.axes("mean R\u00b2 per trial over its varying dimensions (hollow: below -1, drawn at -1)",
+           "trial", "R\u00b2", trial_ticks(r), labelled(nice_ticks(lo, 1.0), "%.1f"));
   svg.hline(0.0, "#999", "");
   svg.hline(r.mean_r2, "#d62728", "overall " + fmt(r.mean_r2, "%.3f"));
   for (size_t i = 0; i < r.trials.size(); ++i) {
@@ -277,24 +292,26 @@ std::string latency_section(const EvalResult& r) {
     std::vector<uint64_t> counts(bins, 0);
     for (int64_t v : s.samples_ns) {
       const double x = std::log10(std::max<double>(1.0, static_cast<double>(v)));
-      const auto b = static_cast<size_t>(std::clamp((x - lo) * kBinsPerDecade, 0.0,
-                                                    static_cast<double>(bins - 1)));
+      const auto b = static_cast<size_t>(
+          std::clamp((x - lo) * kBinsPerDecade, 0.0, static_cast<double>(bins - 1)));
       ++counts[b];
     }
     const uint64_t peak = *std::max_element(counts.begin(), counts.end());
     Svg svg(440, 200);
     svg.range(lo, hi, 0.0, static_cast<double>(peak) * 1.1);
     std::vector<std::pair<double, std::string>> xt;
-    for (double d = lo; d <= hi + 1e-9; d += 1.0) xt.emplace_back(d, duration_text(std::pow(10.0, d)));
+    for (double d = lo; d <= hi + 1e-9; d += 1.0)
+      xt.emplace_back(d, duration_text(std::pow(10.0, d)));
     svg.axes(s.name + " (" + s.definition + "), n=" + std::to_string(s.samples_ns.size()),
-             "duration (log scale)", "chunks", xt, labelled(nice_ticks(0.0, static_cast<double>(peak) * 1.1), "%.0f"));
+             "duration (log scale)", "chunks", xt,
+             labelled(nice_ticks(0.0, static_cast<double>(peak) * 1.1), "%.0f"));
     for (size_t b = 0; b < bins; ++b) {
       if (counts[b] == 0) continue;
       const double x0 = lo + static_cast<double>(b) / kBinsPerDecade;
       const double x1 = x0 + 1.0 / kBinsPerDecade;
       svg.bar(x0, x1, static_cast<double>(counts[b]), kColors[0],
-              duration_text(std::pow(10.0, x0)) + " - " + duration_text(std::pow(10.0, x1)) +
-                  ": " + std::to_string(counts[b]));
+              duration_text(std::pow(10.0, x0)) + " - " + duration_text(std::pow(10.0, x1)) + ": " +
+                  std::to_string(counts[b]));
     }
     const auto p50 = static_cast<double>(s.histogram.percentile(0.5));
     const auto p99 = static_cast<double>(s.histogram.percentile(0.99));
@@ -358,15 +375,16 @@ void write_html_report(const EvalResult& result, const std::string& path,
   std::string html;
   html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>";
   html += escape(options.title);
-  html += "</title>\n<style>\n"
-          "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
-          "table{border-collapse:collapse;margin:0.5em 0 1em}\n"
-          "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left;font-size:13px}\n"
-          "th{background:#f4f4f4}\n"
-          ".row{display:flex;flex-wrap:wrap;gap:8px}\n"
-          "svg text{font-family:sans-serif}\n"
-          ".tick{font-size:10px}.lbl{font-size:11px}.ttl{font-size:12px;font-weight:bold}\n"
-          "</style>\n</head>\n<body>\n<h1>";
+  html +=
+      "</title>\n<style>\n"
+      "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
+      "table{border-collapse:collapse;margin:0.5em 0 1em}\n"
+      "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left;font-size:13px}\n"
+      "th{background:#f4f4f4}\n"
+      ".row{display:flex;flex-wrap:wrap;gap:8px}\n"
+      "svg text{font-family:sans-serif}\n"
+      ".tick{font-size:10px}.lbl{font-size:11px}.ttl{font-size:12px;font-weight:bold}\n"
+      "</style>\n</head>\n<body>\n<h1>";
   html += escape(options.title);
   html += "</h1>\n";
   html += header_section(result, options);

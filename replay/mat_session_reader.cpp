@@ -29,24 +29,42 @@ using VarPtr = std::unique_ptr<matvar_t, VarFreer>;
 
 const char* class_name(matio_classes c) {
   switch (c) {
-    case MAT_C_CELL: return "cell array";
-    case MAT_C_STRUCT: return "struct";
-    case MAT_C_OBJECT: return "object";
-    case MAT_C_CHAR: return "char array";
-    case MAT_C_SPARSE: return "sparse matrix";
-    case MAT_C_DOUBLE: return "double";
-    case MAT_C_SINGLE: return "single";
-    case MAT_C_INT8: return "int8";
-    case MAT_C_UINT8: return "uint8";
-    case MAT_C_INT16: return "int16";
-    case MAT_C_UINT16: return "uint16";
-    case MAT_C_INT32: return "int32";
-    case MAT_C_UINT32: return "uint32";
-    case MAT_C_INT64: return "int64";
-    case MAT_C_UINT64: return "uint64";
-    case MAT_C_FUNCTION: return "function handle";
-    case MAT_C_OPAQUE: return "opaque";
-    default: return "empty/unknown";
+    case MAT_C_CELL:
+      return "cell array";
+    case MAT_C_STRUCT:
+      return "struct";
+    case MAT_C_OBJECT:
+      return "object";
+    case MAT_C_CHAR:
+      return "char array";
+    case MAT_C_SPARSE:
+      return "sparse matrix";
+    case MAT_C_DOUBLE:
+      return "double";
+    case MAT_C_SINGLE:
+      return "single";
+    case MAT_C_INT8:
+      return "int8";
+    case MAT_C_UINT8:
+      return "uint8";
+    case MAT_C_INT16:
+      return "int16";
+    case MAT_C_UINT16:
+      return "uint16";
+    case MAT_C_INT32:
+      return "int32";
+    case MAT_C_UINT32:
+      return "uint32";
+    case MAT_C_INT64:
+      return "int64";
+    case MAT_C_UINT64:
+      return "uint64";
+    case MAT_C_FUNCTION:
+      return "function handle";
+    case MAT_C_OPAQUE:
+      return "opaque";
+    default:
+      return "empty/unknown";
   }
 }
 
@@ -83,16 +101,36 @@ std::string to_matrix(const matvar_t* f, Matrix& m) {
   const size_t n = numel(f);
   if (n > 0 && f->data == nullptr) return "has no data";
   switch (f->class_type) {
-    case MAT_C_DOUBLE: convert<double>(f->data, n, m.v); break;
-    case MAT_C_SINGLE: convert<float>(f->data, n, m.v); break;
-    case MAT_C_INT8: convert<int8_t>(f->data, n, m.v); break;
-    case MAT_C_UINT8: convert<uint8_t>(f->data, n, m.v); break;
-    case MAT_C_INT16: convert<int16_t>(f->data, n, m.v); break;
-    case MAT_C_UINT16: convert<uint16_t>(f->data, n, m.v); break;
-    case MAT_C_INT32: convert<int32_t>(f->data, n, m.v); break;
-    case MAT_C_UINT32: convert<uint32_t>(f->data, n, m.v); break;
-    case MAT_C_INT64: convert<int64_t>(f->data, n, m.v); break;
-    case MAT_C_UINT64: convert<uint64_t>(f->data, n, m.v); break;
+    case MAT_C_DOUBLE:
+      convert<double>(f->data, n, m.v);
+      break;
+    case MAT_C_SINGLE:
+      convert<float>(f->data, n, m.v);
+      break;
+    case MAT_C_INT8:
+      convert<int8_t>(f->data, n, m.v);
+      break;
+    case MAT_C_UINT8:
+      convert<uint8_t>(f->data, n, m.v);
+      break;
+    case MAT_C_INT16:
+      convert<int16_t>(f->data, n, m.v);
+      break;
+    case MAT_C_UINT16:
+      convert<uint16_t>(f->data, n, m.v);
+      break;
+    case MAT_C_INT32:
+      convert<int32_t>(f->data, n, m.v);
+      break;
+    case MAT_C_UINT32:
+      convert<uint32_t>(f->data, n, m.v);
+      break;
+    case MAT_C_INT64:
+      convert<int64_t>(f->data, n, m.v);
+      break;
+    case MAT_C_UINT64:
+      convert<uint64_t>(f->data, n, m.v);
+      break;
     default:
       return std::string("is a ") + class_name(f->class_type) + ", expected a numeric matrix";
   }
@@ -126,15 +164,16 @@ VarPtr read_trial_variable(mat_t* mat, const std::string& file, const std::strin
     for (size_t i = 0; names != nullptr && i < n; ++i) {
       if (names[i]) have += (have.empty() ? "" : ", ") + std::string(names[i]);
     }
-    throw std::runtime_error(file + ": variable '" + variable + "' not found (variables: " +
-                             (have.empty() ? "none" : have) + ")");
+    throw std::runtime_error(file + ": variable '" + variable +
+                             "' not found (variables: " + (have.empty() ? "none" : have) + ")");
   }
   const std::string vname = "variable '" + variable + "'";
   if (var->class_type != MAT_C_STRUCT) {
     throw std::runtime_error(file + ": " + vname + " is a " + class_name(var->class_type) +
                              ", expected a struct array (one element per trial)");
   }
-  if (numel(var.get()) == 0) throw std::runtime_error(file + ": " + vname + " is an empty struct array");
+  if (numel(var.get()) == 0)
+    throw std::runtime_error(file + ": " + vname + " is an empty struct array");
   return var;
 }
 
@@ -159,8 +198,7 @@ class TrialStruct {
   /// Field `name` of trial k (0-based) as a matrix; false (and the problem recorded) when it is
   /// not a real numeric matrix.
   bool field(const std::string& name, size_t k, Matrix& m) {
-    const std::string err = to_matrix(
-        Mat_VarGetStructFieldByName(var_, name.c_str(), k), m);
+    const std::string err = to_matrix(Mat_VarGetStructFieldByName(var_, name.c_str(), k), m);
     if (!err.empty()) {
       problem(where(k, name) + " " + err);
       return false;
@@ -183,11 +221,13 @@ class TrialStruct {
 };
 
 /// Throws listing every required field the struct array lacks.
-void require_fields(const TrialStruct& trials, const std::string& file, const MatReadOptions& opts) {
+void require_fields(const TrialStruct& trials, const std::string& file,
+                    const MatReadOptions& opts) {
   std::vector<std::string> missing;
   for (const std::string* f :
        {&opts.spikes_field, &opts.unit_guide_field, &opts.velocity_field, &opts.bin_size_field}) {
-    if (!trials.has_field(*f)) missing.push_back("field '" + *f + "' missing from " + trials.name());
+    if (!trials.has_field(*f))
+      missing.push_back("field '" + *f + "' missing from " + trials.name());
   }
   if (!missing.empty()) {
     std::string msg = file + ":";
@@ -227,7 +267,8 @@ TrialReference read_reference(TrialStruct& trials, const MatReadOptions& opts) {
   Matrix bin;
   if (trials.field(opts.bin_size_field, 0, bin)) {
     if (bin.v.size() != 1 || !std::isfinite(bin.v[0]) || bin.v[0] <= 0) {
-      trials.problem(trials.where(0, opts.bin_size_field) + " must be one positive number (seconds)");
+      trials.problem(trials.where(0, opts.bin_size_field) +
+                     " must be one positive number (seconds)");
     } else {
       ref.bin_s = bin.v[0];
     }
@@ -361,7 +402,8 @@ void append_trial(const TrialData& t, int64_t bin0, int64_t bin_ns, std::mt19937
 Session read_mat_file(const std::string& path, const MatReadOptions& opts) {
   const std::string file = path + ": MAT file";
   MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
-  if (!mat) throw std::runtime_error(file + ": cannot open (missing, or not a MAT v4/v5/v7.3 file)");
+  if (!mat)
+    throw std::runtime_error(file + ": cannot open (missing, or not a MAT v4/v5/v7.3 file)");
   check_options(opts);
 
   const VarPtr var = read_trial_variable(mat.get(), file, opts.variable);
@@ -404,11 +446,14 @@ Session read_mat_session(const std::string& path, const MatReadOptions& opts) {
   // NWB groups.
   const core::FileFormat is = core::sniff_file(path);
   if (is == core::FileFormat::kHdf5) {
-    throw core::InputFileError(path + ": is an HDF5 file without MATLAB's header, so not a MAT file "
-                                      "(an NWB file? name it .nwb)");
+    throw core::InputFileError(path +
+                               ": is an HDF5 file without MATLAB's header, so not a MAT file "
+                               "(an NWB file? name it .nwb)");
   }
-  if (is != core::FileFormat::kUnknown && is != core::FileFormat::kMatV5 && is != core::FileFormat::kMatV73) {
-    throw core::InputFileError(path + ": is " + std::string(core::describe(is)) + ", not a MAT file");
+  if (is != core::FileFormat::kUnknown && is != core::FileFormat::kMatV5 &&
+      is != core::FileFormat::kMatV73) {
+    throw core::InputFileError(path + ": is " + std::string(core::describe(is)) +
+                               ", not a MAT file");
   }
   return core::as_input_file_error([&] { return read_mat_file(path, opts); });
 }

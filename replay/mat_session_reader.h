@@ -14,11 +14,11 @@ namespace spikeflow::replay {
 
 /// Names of the variable and fields to read; the defaults match center_out_data.mat.
 struct MatReadOptions {
-  std::string variable = "trial_data";          ///< the struct array, one element per trial
-  std::string spikes_field = "M1_spikes";       ///< T x U spike counts per bin (non-negative ints)
+  std::string variable = "trial_data";     ///< the struct array, one element per trial
+  std::string spikes_field = "M1_spikes";  ///< T x U spike counts per bin (non-negative ints)
   std::string unit_guide_field = "M1_unit_guide";  ///< U x 2 [electrode, sort code] per unit
-  std::string velocity_field = "vel";           ///< T x D behaviour (cm/s), D = behavior_names
-  std::string bin_size_field = "bin_size";      ///< scalar bin width, seconds (same in every trial)
+  std::string velocity_field = "vel";              ///< T x D behaviour (cm/s), D = behavior_names
+  std::string bin_size_field = "bin_size";  ///< scalar bin width, seconds (same in every trial)
   /// Optional scalar angle (rad); condition = round(angle / (2*pi / num_conditions)) mod
   /// num_conditions. Missing field (or empty name) -> condition 0.
   std::string condition_field = "target_direction";

@@ -74,7 +74,8 @@ class NwbFile {
     const core::FileFormat is = core::sniff_file(path_);
     if (is != core::FileFormat::kHdf5 && is != core::FileFormat::kUnknown) {
       // A v7.3 MAT file is HDF5 too, but its layout is MATLAB's, not NWB's.
-      throw std::runtime_error(path_ + ": is " + std::string(core::describe(is)) + ", not an NWB file");
+      throw std::runtime_error(path_ + ": is " + std::string(core::describe(is)) +
+                               ", not an NWB file");
     }
     if (H5Fis_hdf5(path_.c_str()) <= 0) {
       throw std::runtime_error(path_ + ": not an HDF5 file (NWB 2.x files are HDF5)");
@@ -144,11 +145,13 @@ class NwbFile {
     // metadata, so the file size bounds it too.
     size_t n = 1;
     for (hsize_t d : dims) {
-      if (d != 0 && n > std::numeric_limits<size_t>::max() / d) fail(h5path, "extent " + shape_text(dims) + " overflows");
+      if (d != 0 && n > std::numeric_limits<size_t>::max() / d)
+        fail(h5path, "extent " + shape_text(dims) + " overflows");
       n *= static_cast<size_t>(d);
     }
     hsize_t file_bytes = 0;
-    if (H5Fget_filesize(file_.get(), &file_bytes) < 0) fail(h5path, "cannot read the file size (libhdf5)");
+    if (H5Fget_filesize(file_.get(), &file_bytes) < 0)
+      fail(h5path, "cannot read the file size (libhdf5)");
     const hsize_t stored = std::min(H5Dget_storage_size(ds.get()), file_bytes);
     if (n > 0 && n / 1032 >= stored) {
       fail(h5path, "shape " + shape_text(dims) + " but only " + std::to_string(stored) +
@@ -195,7 +198,8 @@ class NwbFile {
     Hid type(H5Aget_type(attr.get()), H5Tclose);
     const H5T_class_t cls = H5Tget_class(type.get());
     Hid space(H5Aget_space(attr.get()), H5Sclose);
-    if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    if ((cls != H5T_INTEGER && cls != H5T_FLOAT) ||
+        H5Sget_simple_extent_npoints(space.get()) != 1) {
       fail(h5path, std::string("attribute '") + name + "' is not a numeric scalar");
     }
     double v = 0.0;
@@ -208,7 +212,8 @@ class NwbFile {
   // Text attribute `name` of the object at h5path, or "" when absent or not text.
   std::string text_attribute(const std::string& h5path, const char* name) const {
     if (H5Aexists_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT) <= 0) return "";
-    Hid attr(H5Aopen_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    Hid attr(H5Aopen_by_name(file_.get(), h5path.c_str(), name, H5P_DEFAULT, H5P_DEFAULT),
+             H5Aclose);
     if (!attr.valid()) return "";
     Hid type(H5Aget_type(attr.get()), H5Tclose);
     if (H5Tget_class(type.get()) != H5T_STRING) return "";
@@ -248,9 +253,11 @@ class NwbFile {
                   std::vector<std::string>& out) const {
     constexpr int kMaxDepth = 32;
     constexpr size_t kMaxLinks = 100'000;
-    std::vector<std::pair<std::string, bool>> names;  // name, hard link (H5Lvisit follows only those)
+    std::vector<std::pair<std::string, bool>>
+        names;  // name, hard link (H5Lvisit follows only those)
     auto cb = [](hid_t, const char* link, const H5L_info_t* info, void* op) -> herr_t {
-      static_cast<std::vector<std::pair<std::string, bool>>*>(op)->emplace_back(link, info->type == H5L_TYPE_HARD);
+      static_cast<std::vector<std::pair<std::string, bool>>*>(op)->emplace_back(
+          link, info->type == H5L_TYPE_HARD);
       return 0;
     };
     if (H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, cb, &names) < 0) {
@@ -283,7 +290,8 @@ class NwbFile {
       Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
       H5Tset_size(mem.get(), H5T_VARIABLE);
       char* p = nullptr;
-      const herr_t rc = is_attr ? H5Aread(obj, mem.get(), &p) : H5Dread(obj, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
+      const herr_t rc = is_attr ? H5Aread(obj, mem.get(), &p)
+                                : H5Dread(obj, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
       std::string out = rc >= 0 && p ? std::string(p) : std::string();
       if (p) H5free_memory(p);
       return out;
@@ -323,8 +331,8 @@ void check_ragged_index(const NwbFile& f, const std::string& index_path,
     }
     if (static_cast<uint64_t>(index[i]) > data_len) {
       f.fail(index_path, "entry " + std::to_string(i) + " (" + std::to_string(index[i]) +
-                             ") is past the end of " + data_path + " (" +
-                             std::to_string(data_len) + " values)");
+                             ") is past the end of " + data_path + " (" + std::to_string(data_len) +
+                             " values)");
     }
   }
   const size_t last = index.empty() ? 0 : static_cast<size_t>(index.back());
@@ -342,8 +350,8 @@ void read_units(const NwbFile& f, Session& s, NwbReadStats& st) {
   const auto times = f.read_doubles(times_path, 1);
   const auto index = f.read_ints(index_path, 1);
   if (index.size() != ids.size()) {
-    f.fail(index_path, "has " + std::to_string(index.size()) + " entries but " + id_path +
-                           " has " + std::to_string(ids.size()) + " units");
+    f.fail(index_path, "has " + std::to_string(index.size()) + " entries but " + id_path + " has " +
+                           std::to_string(ids.size()) + " units");
   }
   check_ragged_index(f, index_path, index, times.size(), times_path);
 
@@ -357,19 +365,20 @@ void read_units(const NwbFile& f, Session& s, NwbReadStats& st) {
     if (f.exists(el_index_path)) {
       const auto el_index = f.read_ints(el_index_path, 1);
       if (el_index.size() != ids.size()) {
-        f.fail(el_index_path, "has " + std::to_string(el_index.size()) + " entries but " +
-                                  id_path + " has " + std::to_string(ids.size()) + " units");
+        f.fail(el_index_path, "has " + std::to_string(el_index.size()) + " entries but " + id_path +
+                                  " has " + std::to_string(ids.size()) + " units");
       }
       check_ragged_index(f, el_index_path, el_index, rows.size(), el_path);
       for (size_t u = 0; u < ids.size(); ++u) {
         const int64_t b = u == 0 ? 0 : el_index[u - 1];
-        if (el_index[u] == b) f.fail(el_index_path, "unit " + std::to_string(u) + " has no electrode");
+        if (el_index[u] == b)
+          f.fail(el_index_path, "unit " + std::to_string(u) + " has no electrode");
         channel[u] = rows[static_cast<size_t>(b)];
       }
     } else {
       if (rows.size() != ids.size()) {
-        f.fail(el_path, "has " + std::to_string(rows.size()) + " entries but " + id_path +
-                            " has " + std::to_string(ids.size()) + " units");
+        f.fail(el_path, "has " + std::to_string(rows.size()) + " entries but " + id_path + " has " +
+                            std::to_string(ids.size()) + " units");
       }
       channel = rows;
     }
@@ -441,13 +450,15 @@ std::vector<std::string> column_names(const NwbReadOptions& o, size_t dim, const
   }
   std::vector<std::string> names;
   const size_t slash = o.behavior_name.rfind('/');
-  const std::string base = slash == std::string::npos ? o.behavior_name : o.behavior_name.substr(slash + 1);
+  const std::string base =
+      slash == std::string::npos ? o.behavior_name : o.behavior_name.substr(slash + 1);
   for (size_t d = 0; d < dim; ++d) names.push_back(base + "_" + std::to_string(d));
   return names;
 }
 
 /// "path (neurodata_type)" of each series, for messages.
-std::string describe_series(const NwbFile& f, const std::string& root, const std::vector<std::string>& series) {
+std::string describe_series(const NwbFile& f, const std::string& root,
+                            const std::vector<std::string>& series) {
   std::vector<std::string> d;
   for (const auto& rel : series) {
     const std::string full = root + "/" + rel;
@@ -468,7 +479,8 @@ std::string find_behavior_group(const NwbFile& f, const NwbReadOptions& o) {
     if (!f.is_group(group)) {
       std::vector<std::string> none, series;
       if (f.is_group(module)) f.find_groups(module, "", none, series);
-      f.fail(group, "no such behaviour series (series under " + module + ": " + describe_series(f, module, series) + ")");
+      f.fail(group, "no such behaviour series (series under " + module + ": " +
+                        describe_series(f, module, series) + ")");
     }
   } else {
     if (!f.is_group(module)) {
@@ -478,7 +490,8 @@ std::string find_behavior_group(const NwbFile& f, const NwbReadOptions& o) {
     std::vector<std::string> series;
     f.find_groups(module, o.behavior_name, matches, series);
     if (matches.empty()) {
-      f.fail(module, "no TimeSeries named '" + o.behavior_name + "' (found: " + describe_series(f, module, series) +
+      f.fail(module, "no TimeSeries named '" + o.behavior_name +
+                         "' (found: " + describe_series(f, module, series) +
                          "; pick one with --behaviour NAME or /hdf5/path)");
     }
     if (matches.size() > 1) {
@@ -507,10 +520,12 @@ void derive_velocity(Session& s, size_t dim, double smoothing_ms) {
   std::vector<double> y(dim, 0.0);
   const double tau_s = smoothing_ms / 1e3;
   for (size_t i = 1; i < n; ++i) {
-    const double dt = static_cast<double>(s.behavior_t_ns[i] - s.behavior_t_ns[i - 1]) / 1e9;  // > 0: checked
+    const double dt =
+        static_cast<double>(s.behavior_t_ns[i] - s.behavior_t_ns[i - 1]) / 1e9;  // > 0: checked
     const double a = tau_s > 0 ? 1.0 - std::exp(-dt / tau_s) : 1.0;
     for (size_t d = 0; d < dim; ++d) {
-      const double raw = (static_cast<double>(s.behavior[i * dim + d]) - s.behavior[(i - 1) * dim + d]) / dt;
+      const double raw =
+          (static_cast<double>(s.behavior[i * dim + d]) - s.behavior[(i - 1) * dim + d]) / dt;
       y[d] += a * (raw - y[d]);
       v[i * dim + d] = static_cast<float>(y[d]);
     }
@@ -603,15 +618,16 @@ void read_behavior(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbRea
     derive_velocity(s, dim, o.velocity_smoothing_ms);
     st.behavior_derived = true;
   } else if (spatial && o.behavior_names.empty() && dim >= 2 && dim <= 3) {
-    s.behavior_names = dim == 2 ? std::vector<std::string>{"x", "y"} : std::vector<std::string>{"x", "y", "z"};
+    s.behavior_names =
+        dim == 2 ? std::vector<std::string>{"x", "y"} : std::vector<std::string>{"x", "y", "z"};
   }
 }
 
 void read_trials(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbReadStats& st) {
   if (o.trials_table.empty() || !f.is_group(o.trials_table)) {
     if (!o.condition_column.empty()) {
-      f.fail(o.trials_table, "missing trials table (condition column '" + o.condition_column +
-                                 "' was asked for)");
+      f.fail(o.trials_table,
+             "missing trials table (condition column '" + o.condition_column + "' was asked for)");
     }
     return;
   }
@@ -620,8 +636,8 @@ void read_trials(const NwbFile& f, const NwbReadOptions& o, Session& s, NwbReadS
   const auto start = f.read_doubles(start_path, 1);
   const auto stop = f.read_doubles(stop_path, 1);
   if (stop.size() != start.size()) {
-    f.fail(stop_path, "has " + std::to_string(stop.size()) + " values but " + start_path +
-                          " has " + std::to_string(start.size()));
+    f.fail(stop_path, "has " + std::to_string(stop.size()) + " values but " + start_path + " has " +
+                          std::to_string(start.size()));
   }
   std::vector<double> cond;
   const std::string cond_path = o.trials_table + "/" + o.condition_column;
@@ -663,7 +679,8 @@ void set_extent(Session& s) {
     if (!t.empty()) see(t.front(), t.back() + 1);
   }
   if (!s.behavior_t_ns.empty()) see(s.behavior_t_ns.front(), s.behavior_t_ns.back() + 1);
-  for (const auto& t : s.trials) see(std::min(t.start_ns, t.end_ns), std::max(t.start_ns, t.end_ns));
+  for (const auto& t : s.trials)
+    see(std::min(t.start_ns, t.end_ns), std::max(t.start_ns, t.end_ns));
   s.start_ns = lo <= hi ? lo : 0;
   s.end_ns = lo <= hi ? hi : 0;
 }
@@ -677,15 +694,15 @@ void check_nwb_version(const NwbFile& f) {
   if (v1.empty() && attr.rfind("1.", 0) == 0) v1 = attr;
   if (v1.empty() && f.exists("/nwb_version")) v1 = "/nwb_version present";
   if (!v1.empty()) {
-    throw std::runtime_error(f.path() + ": NWB 1.x is not supported (nwb_version '" + v1 +
-                             "'); spikeflow reads NWB 2.x (convert the file with pynwb / nwb-conversion-tools)");
+    throw std::runtime_error(
+        f.path() + ": NWB 1.x is not supported (nwb_version '" + v1 +
+        "'); spikeflow reads NWB 2.x (convert the file with pynwb / nwb-conversion-tools)");
   }
 }
 
 }  // namespace
 
-Session read_nwb_session(const std::string& path, const NwbReadOptions& opts,
-                         NwbReadStats* stats) {
+Session read_nwb_session(const std::string& path, const NwbReadOptions& opts, NwbReadStats* stats) {
   return core::as_input_file_error([&] {
     const SilenceHdf5Errors quiet;
     const NwbFile f(path);

@@ -51,12 +51,12 @@ struct NwbReadOptions {
 /// What the reader found, including conditions worth a warning that are not errors.
 struct NwbReadStats {
   size_t units = 0;
-  size_t empty_units = 0;     ///< units with no spikes (kept in the session; warn about them)
+  size_t empty_units = 0;  ///< units with no spikes (kept in the session; warn about them)
   size_t spikes = 0;
   size_t units_resorted = 0;  ///< units whose spike times were not ascending in the file (sorted)
   size_t behavior_samples = 0;
-  std::string behavior_path;       ///< HDF5 path of the series read
-  bool behavior_derived = false;   ///< velocity derived from it (NwbReadOptions::derive_velocity)
+  std::string behavior_path;      ///< HDF5 path of the series read
+  bool behavior_derived = false;  ///< velocity derived from it (NwbReadOptions::derive_velocity)
   size_t trials = 0;
   bool channels_from_electrodes = false;  ///< false: channel = unit id (no /units/electrodes)
 };

@@ -22,15 +22,17 @@ namespace {
 constexpr char kNwbVersion[] = "2.7.0";
 
 std::string uuid4() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  static thread_local std::mt19937_64 rng{
+      std::random_device{}() ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
   uint64_t hi = rng(), lo = rng();
-  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                   // version 4
+  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
   lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 10xx
   char buf[37];
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
                 static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
-                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
   return buf;
 }
 
@@ -99,11 +101,13 @@ class Writer {
   }
 
   void group(const std::string& path) {
-    Handle g(H5Gcreate2(file_.get(), path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Handle g(H5Gcreate2(file_.get(), path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             H5Gclose);
     if (g.get() < 0) fail(path, "cannot create group");
   }
   /// A group with neurodata_type, namespace and object_id.
-  void typed_group(const std::string& path, const std::string& type, const std::string& ns = "core") {
+  void typed_group(const std::string& path, const std::string& type,
+                   const std::string& ns = "core") {
     if (path != "/") group(path);
     typed(path, type, ns);
   }
@@ -115,24 +119,27 @@ class Writer {
 
   void attr(const std::string& obj, const std::string& name, const std::string& value) {
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), str_.get(), space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
+    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), str_.get(), space.get(),
+                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              H5Aclose);
     const char* p = value.c_str();
-    if (a.get() < 0 || H5Awrite(a.get(), str_.get(), &p) < 0) fail(obj, "cannot write attribute " + name);
+    if (a.get() < 0 || H5Awrite(a.get(), str_.get(), &p) < 0)
+      fail(obj, "cannot write attribute " + name);
   }
   void attr(const std::string& obj, const std::string& name, double value) {
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
+    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), H5T_IEEE_F64LE, space.get(),
+                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              H5Aclose);
-    if (a.get() < 0 || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value) < 0) fail(obj, "cannot write attribute " + name);
+    if (a.get() < 0 || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value) < 0)
+      fail(obj, "cannot write attribute " + name);
   }
-  void attr(const std::string& obj, const std::string& name, const std::vector<std::string>& values) {
+  void attr(const std::string& obj, const std::string& name,
+            const std::vector<std::string>& values) {
     const hsize_t n = values.size();
     Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), str_.get(), space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
+    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), str_.get(), space.get(),
+                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              H5Aclose);
     std::vector<const char*> p;
     for (const auto& v : values) p.push_back(v.c_str());
@@ -140,27 +147,33 @@ class Writer {
       fail(obj, "cannot write attribute " + name);
     }
   }
-  /// An object-reference attribute pointing at `target` (VectorIndex.target, DynamicTableRegion.table).
+  /// An object-reference attribute pointing at `target` (VectorIndex.target,
+  /// DynamicTableRegion.table).
   void ref_attr(const std::string& obj, const std::string& name, const std::string& target) {
     hobj_ref_t ref{};
-    if (H5Rcreate(&ref, file_.get(), target.c_str(), H5R_OBJECT, -1) < 0) fail(target, "cannot reference");
+    if (H5Rcreate(&ref, file_.get(), target.c_str(), H5R_OBJECT, -1) < 0)
+      fail(target, "cannot reference");
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), H5T_STD_REF_OBJ, space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
+    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), H5T_STD_REF_OBJ, space.get(),
+                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              H5Aclose);
-    if (a.get() < 0 || H5Awrite(a.get(), H5T_STD_REF_OBJ, &ref) < 0) fail(obj, "cannot write attribute " + name);
+    if (a.get() < 0 || H5Awrite(a.get(), H5T_STD_REF_OBJ, &ref) < 0)
+      fail(obj, "cannot write attribute " + name);
   }
 
   void dataset(const std::string& path, hid_t file_type, hid_t mem_type, const void* data,
                const std::vector<hsize_t>& dims) {
-    Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
-                              : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+    Handle space(dims.empty()
+                     ? H5Screate(H5S_SCALAR)
+                     : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                  H5Sclose);
-    Handle ds(H5Dcreate2(file_.get(), path.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+    Handle ds(H5Dcreate2(file_.get(), path.c_str(), file_type, space.get(), H5P_DEFAULT,
+                         H5P_DEFAULT, H5P_DEFAULT),
               H5Dclose);
     hsize_t n = 1;
     for (hsize_t d : dims) n *= d;
-    if (ds.get() < 0 || (n > 0 && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)) {
+    if (ds.get() < 0 ||
+        (n > 0 && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)) {
       fail(path, "cannot write dataset");
     }
   }
@@ -181,7 +194,8 @@ class Writer {
   }
   void refs(const std::string& path, const std::string& target, size_t n) {
     hobj_ref_t ref{};
-    if (H5Rcreate(&ref, file_.get(), target.c_str(), H5R_OBJECT, -1) < 0) fail(target, "cannot reference");
+    if (H5Rcreate(&ref, file_.get(), target.c_str(), H5R_OBJECT, -1) < 0)
+      fail(target, "cannot reference");
     std::vector<hobj_ref_t> v(n, ref);
     dataset(path, H5T_STD_REF_OBJ, H5T_STD_REF_OBJ, v.data(), {n});
   }
@@ -192,13 +206,15 @@ class Writer {
   }
 
   /// A VectorData column of a DynamicTable.
-  void column_typed(const std::string& path, const std::string& description, const std::string& type = "VectorData") {
+  void column_typed(const std::string& path, const std::string& description,
+                    const std::string& type = "VectorData") {
     attr(path, "description", description);
     typed(path, type, "hdmf-common");
   }
   /// The `id` column (ElementIdentifiers) 0..n-1 and the table attributes.
-  void table(const std::string& path, const std::string& type, const std::string& ns, const std::string& description,
-             const std::vector<std::string>& colnames, size_t rows) {
+  void table(const std::string& path, const std::string& type, const std::string& ns,
+             const std::string& description, const std::vector<std::string>& colnames,
+             size_t rows) {
     std::vector<int64_t> ids(rows);
     for (size_t i = 0; i < rows; ++i) ids[i] = static_cast<int64_t>(i);
     ints(path + "/id", ids);
@@ -263,11 +279,13 @@ std::string column_description(const std::string& name) {
 
 }  // namespace
 
-NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec, const Session* session,
-                                  const NwbWriteOptions& o) {
+NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
+                                  const Session* session, const NwbWriteOptions& o) {
   NwbWriteStats st;
-  if (session && session->behavior.size() != session->behavior_t_ns.size() * session->behavior_names.size()) {
-    throw std::runtime_error(path + ": session behaviour has " + std::to_string(session->behavior.size()) +
+  if (session &&
+      session->behavior.size() != session->behavior_t_ns.size() * session->behavior_names.size()) {
+    throw std::runtime_error(path + ": session behaviour has " +
+                             std::to_string(session->behavior.size()) +
                              " values, not samples x names");
   }
   // Units: the unit map (model order) first, then keys seen only in events, ascending.
@@ -302,8 +320,9 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   const SilenceHdf5Errors silence;
   Writer w(path);
   const std::string created = iso8601_utc(rec.created_unix_ns);
-  const std::string now = iso8601_utc(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const std::string now = iso8601_utc(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
   // Root: NWBFile.
   w.typed_group("/", "NWBFile");
   w.attr("/", "nwb_version", kNwbVersion);
@@ -314,15 +333,17 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   w.text("/session_start_time", created);
   // Device-clock times are seconds since the device's own epoch, not since session_start_time.
   w.text("/timestamps_reference_time", created);
-  for (const char* g : {"/acquisition", "/analysis", "/processing", "/stimulus", "/stimulus/presentation",
-                        "/stimulus/templates", "/general", "/general/devices", "/general/extracellular_ephys"}) {
+  for (const char* g :
+       {"/acquisition", "/analysis", "/processing", "/stimulus", "/stimulus/presentation",
+        "/stimulus/templates", "/general", "/general/devices", "/general/extracellular_ephys"}) {
     w.group(g);
   }
   w.text("/general/data_collection", rec.config.empty() ? "(no config recorded)" : rec.config);
-  w.text("/general/notes", "model: " + rec.model + "\nmodel identity: " + rec.model_identity + "\nexported by " +
-                               o.software_version + " from " + o.source +
-                               "\nspike and prediction times: device clock, seconds; per-chunk timing: host clock "
-                               "(CLOCK_MONOTONIC), ns");
+  w.text("/general/notes",
+         "model: " + rec.model + "\nmodel identity: " + rec.model_identity + "\nexported by " +
+             o.software_version + " from " + o.source +
+             "\nspike and prediction times: device clock, seconds; per-chunk timing: host clock "
+             "(CLOCK_MONOTONIC), ns");
   w.text("/general/source_script", o.software_version);
   w.attr("/general/source_script", "file_name", "spikeflow");
 
@@ -332,7 +353,8 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   w.attr(device, "description", "the recording system that sent spikes to spikeflow");
   const std::string egroup = "/general/extracellular_ephys/channels";
   w.typed_group(egroup, "ElectrodeGroup");
-  w.attr(egroup, "description", "every channel of the live run; row c of the electrodes table = channel c");
+  w.attr(egroup, "description",
+         "every channel of the live run; row c of the electrodes table = channel c");
   w.attr(egroup, "location", "unknown");
   w.soft_link(device, egroup + "/device");
   const std::string etable = "/general/extracellular_ephys/electrodes";
@@ -344,7 +366,8 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   w.column_typed(etable + "/group", "the ElectrodeGroup of the electrode");
   w.texts(etable + "/group_name", std::vector<std::string>(n_el, "channels"));
   w.column_typed(etable + "/group_name", "name of the ElectrodeGroup");
-  w.table(etable, "DynamicTable", "hdmf-common", "metadata about extracellular electrodes; row = device channel",
+  w.table(etable, "DynamicTable", "hdmf-common",
+          "metadata about extracellular electrodes; row = device channel",
           {"location", "group", "group_name"}, n_el);
 
   // Units.
@@ -366,19 +389,23 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   w.column_typed("/units/spike_times_index", "Index for VectorData 'spike_times'", "VectorIndex");
   w.ref_attr("/units/spike_times_index", "target", "/units/spike_times");
   w.ints("/units/electrodes", channel);
-  w.column_typed("/units/electrodes", "the device channel of each unit (row of the electrodes table)",
+  w.column_typed("/units/electrodes",
+                 "the device channel of each unit (row of the electrodes table)",
                  "DynamicTableRegion");
   w.ref_attr("/units/electrodes", "table", etable);
   w.ints("/units/unit", code);
-  w.column_typed("/units/unit", "sorted-unit code on the channel, as the device numbers it (0 = unsorted)");
+  w.column_typed("/units/unit",
+                 "sorted-unit code on the channel, as the device numbers it (0 = unsorted)");
   w.table("/units", "Units", "core",
-          "spike events of the live run, per (channel, unit); the decoder's unit map first, in model order",
+          "spike events of the live run, per (channel, unit); the decoder's unit map first, in "
+          "model order",
           {"spike_times", "electrodes", "unit"}, units.size());
 
   // Predictions and their per-chunk timing.
   const std::string module = "/processing/spikeflow";
   w.typed_group(module, "ProcessingModule");
-  w.attr(module, "description", "decoder output of the live run (" + rec.model + ", " + rec.model_identity + ")");
+  w.attr(module, "description",
+         "decoder output of the live run (" + rec.model + ", " + rec.model_identity + ")");
   const auto& ps = rec.predictions;
   st.predictions = ps.size();
   int dim = 0;
@@ -386,7 +413,8 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
   std::vector<float> values;
   std::vector<double> stamps;
   for (const auto& p : ps) {
-    for (int d = 0; d < dim; ++d) values.push_back(d < p.output_dim ? p.values[static_cast<size_t>(d)] : 0.0f);
+    for (int d = 0; d < dim; ++d)
+      values.push_back(d < p.output_dim ? p.values[static_cast<size_t>(d)] : 0.0f);
     stamps.push_back(seconds(p.end_ns));
   }
   const std::string ts = module + "/predictions";
@@ -411,7 +439,8 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
     colnames.push_back(name);
   }
   w.table(timing, "DynamicTable", "hdmf-common",
-          "per-prediction chunk bounds (device clock, ns), flags and stage timing (host clock, ns); row i = "
+          "per-prediction chunk bounds (device clock, ns), flags and stage timing (host clock, "
+          "ns); row i = "
           "predictions row i",
           colnames, ps.size());
 
@@ -427,7 +456,8 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
       w.attr(b, "description", "columns: " + names);
       w.attr(b, "comments", "from the session given to spikeflow export");
       w.dataset(b + "/data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, session->behavior.data(),
-                {static_cast<hsize_t>(session->behavior_t_ns.size()), static_cast<hsize_t>(session->behavior_names.size())});
+                {static_cast<hsize_t>(session->behavior_t_ns.size()),
+                 static_cast<hsize_t>(session->behavior_names.size())});
       w.attr(b + "/data", "conversion", 1.0);
       w.attr(b + "/data", "offset", 0.0);
       w.attr(b + "/data", "resolution", -1.0);
@@ -456,8 +486,8 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
       w.column_typed(tr + "/stop_time", "Stop time of epoch, in seconds (device clock)");
       w.ints(tr + "/condition", cond);
       w.column_typed(tr + "/condition", "trial condition (e.g. target index)");
-      w.table(tr, "TimeIntervals", "core", "experimental trials", {"start_time", "stop_time", "condition"},
-              session->trials.size());
+      w.table(tr, "TimeIntervals", "core", "experimental trials",
+              {"start_time", "stop_time", "condition"}, session->trials.size());
       st.trials = session->trials.size();
     }
   }

@@ -14,17 +14,17 @@
 //   /general/extracellular_ephys/electrodes          DynamicTable: row c = device channel c
 //   /units                               Units: spike_times (+ _index), electrodes (row = channel),
 //                                        unit (the device's sorted-unit code), id
-//   /processing/spikeflow/predictions    TimeSeries: T x D, timestamps = chunk end, device clock (s)
-//   /processing/spikeflow/prediction_timing  DynamicTable: per prediction seq, chunk bounds,
+//   /processing/spikeflow/predictions    TimeSeries: T x D, timestamps = chunk end, device clock
+//   (s) /processing/spikeflow/prediction_timing  DynamicTable: per prediction seq, chunk bounds,
 //                                        flags, token count and every timing field (host clock, ns)
 //   /processing/behavior/Behavior/<name> TimeSeries (with a session): behaviour, T x D
 //   /intervals/trials                    TimeIntervals (with a session): start/stop time, condition
 //
 // Every group and table column carries neurodata_type, namespace and a UUID4 object_id.
-// Times: device-clock nanoseconds -> seconds as t_ns / 1e9 in float64 (the reader's llround(t * 1e9)
-// gives back the same ns for any time below ~100 days). Host-clock timing fields stay integer ns.
-// Thread contract: libhdf5 (Debian's serial build) is not thread-safe; one HDF5 user per process
-// at a time.
+// Times: device-clock nanoseconds -> seconds as t_ns / 1e9 in float64 (the reader's llround(t *
+// 1e9) gives back the same ns for any time below ~100 days). Host-clock timing fields stay integer
+// ns. Thread contract: libhdf5 (Debian's serial build) is not thread-safe; one HDF5 user per
+// process at a time.
 #pragma once
 
 #include <cstddef>
@@ -46,10 +46,10 @@ struct NwbWriteOptions {
 
 /// What was written, and what will not read back as it was.
 struct NwbWriteStats {
-  size_t units = 0;        ///< rows of /units (the unit map first, then units seen only in events)
+  size_t units = 0;  ///< rows of /units (the unit map first, then units seen only in events)
   size_t unmapped_units = 0;  ///< of them, keys not in the recording's unit map
   size_t spikes = 0;
-  size_t electrodes = 0;   ///< rows of the electrodes table (highest channel + 1)
+  size_t electrodes = 0;  ///< rows of the electrodes table (highest channel + 1)
   size_t predictions = 0;
   size_t behavior_samples = 0;
   size_t trials = 0;
@@ -62,7 +62,8 @@ struct NwbWriteStats {
 /// NOT used: spikes come from the recording's events). Throws std::runtime_error
 /// "<path>: <hdf5 object>: <problem>" on any libhdf5 failure, or when a session's behaviour has
 /// more columns than it names.
-NwbWriteStats write_nwb_recording(const std::string& path, const Recording& recording, const Session* session,
+NwbWriteStats write_nwb_recording(const std::string& path, const Recording& recording,
+                                  const Session* session,
                                   const NwbWriteOptions& options = NwbWriteOptions{});
 
 }  // namespace spikeflow::replay

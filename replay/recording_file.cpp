@@ -235,7 +235,8 @@ bool RecordingWriter::write_events(const core::EventBatch& batch) noexcept {
 
 bool RecordingWriter::write_prediction(const core::Prediction& pr) noexcept {
   const int dim = std::clamp(pr.output_dim, 0, core::kMaxOutputDim);
-  auto w = begin_record(RecordType::kPredictionV2, kPredictionV2Fixed + 4 * static_cast<size_t>(dim));
+  auto w =
+      begin_record(RecordType::kPredictionV2, kPredictionV2Fixed + 4 * static_cast<size_t>(dim));
   if (!w) return false;
   w->write<int64_t>(pr.seq);
   w->write<int64_t>(pr.start_ns);
@@ -310,11 +311,12 @@ void read_header(std::istream& in, const std::string& file, Recording& r) {
   std::array<uint8_t, kHeaderBytes> header{};
   in.read(reinterpret_cast<char*>(header.data()), static_cast<std::streamsize>(header.size()));
   const auto got = static_cast<size_t>(in.gcount());
-  if (got < kMagic.size() || !std::equal(kMagic.begin(), kMagic.end(),
-                                         reinterpret_cast<const char*>(header.data()))) {
+  if (got < kMagic.size() ||
+      !std::equal(kMagic.begin(), kMagic.end(), reinterpret_cast<const char*>(header.data()))) {
     const core::FileFormat is = core::sniff_format(std::span<const uint8_t>(header).first(got));
     if (is != core::FileFormat::kUnknown) {
-      throw std::runtime_error(file + ": not a spikeflow recording: it is " + std::string(core::describe(is)));
+      throw std::runtime_error(file + ": not a spikeflow recording: it is " +
+                               std::string(core::describe(is)));
     }
     throw std::runtime_error(file + ": wrong magic (not a spikeflow recording)");
   }
@@ -342,7 +344,8 @@ void read_header(std::istream& in, const std::string& file, Recording& r) {
 /// Reads the next whole record (frame and payload) into rec, `remaining` file bytes being left.
 /// Returns why reading must stop instead, when the record is cut short, implausible or fails its
 /// CRC.
-std::optional<ReadStop> read_frame(std::istream& in, uint64_t remaining, std::vector<uint8_t>& rec) {
+std::optional<ReadStop> read_frame(std::istream& in, uint64_t remaining,
+                                   std::vector<uint8_t>& rec) {
   if (remaining < 8) return ReadStop{false, "file ends inside a record header (truncated)"};
   rec.resize(8);
   in.read(reinterpret_cast<char*>(rec.data()), 8);
@@ -424,7 +427,8 @@ bool decode_prediction(ByteReader& p, Recording& r, bool v2) {
   pr.n_tokens = p.read<uint32_t>();
   const auto dim = p.read<uint32_t>();
   (void)p.read<uint32_t>();  // reserved
-  if (dim > static_cast<uint32_t>(core::kMaxOutputDim) || fixed + 4 * static_cast<uint64_t>(dim) != p.size()) {
+  if (dim > static_cast<uint32_t>(core::kMaxOutputDim) ||
+      fixed + 4 * static_cast<uint64_t>(dim) != p.size()) {
     return false;
   }
   pr.output_dim = static_cast<int>(dim);
@@ -463,13 +467,21 @@ bool decode_end(ByteReader& p, Recording& r) {
 bool apply_record(uint32_t type, std::span<const uint8_t> payload, Recording& r) {
   ByteReader p(payload);
   switch (static_cast<RecordType>(type)) {
-    case RecordType::kConfig: r.config.assign(p.chars(payload.size())); return true;
-    case RecordType::kModel: return decode_model(p, r);
-    case RecordType::kUnits: return decode_units(p, r);
-    case RecordType::kEvents: return decode_events(p, r);
-    case RecordType::kPrediction: return decode_prediction(p, r, false);
-    case RecordType::kPredictionV2: return decode_prediction(p, r, true);
-    case RecordType::kEnd: return decode_end(p, r);
+    case RecordType::kConfig:
+      r.config.assign(p.chars(payload.size()));
+      return true;
+    case RecordType::kModel:
+      return decode_model(p, r);
+    case RecordType::kUnits:
+      return decode_units(p, r);
+    case RecordType::kEvents:
+      return decode_events(p, r);
+    case RecordType::kPrediction:
+      return decode_prediction(p, r, false);
+    case RecordType::kPredictionV2:
+      return decode_prediction(p, r, true);
+    case RecordType::kEnd:
+      return decode_end(p, r);
   }
   ++r.unknown_records;
   return true;

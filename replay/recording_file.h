@@ -19,13 +19,13 @@
 namespace spikeflow::replay {
 
 enum class RecordType : uint32_t {
-  kConfig = 1,      ///< UTF-8 text of the run config
-  kModel = 2,       ///< decoder description + checkpoint identity string
-  kUnits = 3,       ///< the unit map, model order
-  kEvents = 4,      ///< one received packet: arrival_host_ns, device_time_ns, events
-  kPrediction = 5,  ///< one core::Prediction with all timing fields (before epochs: read only)
+  kConfig = 1,        ///< UTF-8 text of the run config
+  kModel = 2,         ///< decoder description + checkpoint identity string
+  kUnits = 3,         ///< the unit map, model order
+  kEvents = 4,        ///< one received packet: arrival_host_ns, device_time_ns, events
+  kPrediction = 5,    ///< one core::Prediction with all timing fields (before epochs: read only)
   kPredictionV2 = 7,  ///< the same plus chunk_index and epoch (what the writer writes)
-  kEnd = 6,         ///< clean close, with the writer's summary counters
+  kEnd = 6,           ///< clean close, with the writer's summary counters
 };
 
 /// Counters the writer keeps; the END record carries the record counts as they were at close.
@@ -93,7 +93,7 @@ class RecordingWriter {
   std::vector<uint8_t> buffer_;  // fixed capacity, allocated once
   size_t used_ = 0;
   size_t record_begin_ = 0;
-  size_t pending_bytes_ = 0;      // frame size of the record between begin_record and commit
+  size_t pending_bytes_ = 0;       // frame size of the record between begin_record and commit
   uint64_t records_buffered_ = 0;  // records in buffer_ not yet handed to the OS
   std::vector<uint8_t> oversize_;  // a record larger than buffer_ (allocated on demand)
   bool in_oversize_ = false;
@@ -106,23 +106,24 @@ class RecordingWriter {
 /// Everything a recording holds, plus what reading it found.
 struct Recording {
   uint32_t version = 0;
-  int64_t created_unix_ns = 0;  ///< wall clock (system_clock) when the file was opened
-  int64_t created_host_ns = 0;  ///< host_now_ns() at the same moment (relates timing fields)
-  std::string config;           ///< last CONFIG record (empty if none)
-  std::string model;            ///< last MODEL record's description
-  std::string model_identity;   ///< ... and its checkpoint identity
+  int64_t created_unix_ns = 0;       ///< wall clock (system_clock) when the file was opened
+  int64_t created_host_ns = 0;       ///< host_now_ns() at the same moment (relates timing fields)
+  std::string config;                ///< last CONFIG record (empty if none)
+  std::string model;                 ///< last MODEL record's description
+  std::string model_identity;        ///< ... and its checkpoint identity
   std::vector<core::UnitKey> units;  ///< last UNITS record
   std::vector<core::EventBatch> batches;
   std::vector<core::Prediction> predictions;
-  bool clean_end = false;        ///< an END record is the last record and nothing follows it
+  bool clean_end = false;          ///< an END record is the last record and nothing follows it
   RecordingCounters end_counters;  ///< END's counters (valid when clean_end)
-  uint64_t records = 0;          ///< complete, CRC-valid records read (END included)
-  uint64_t unknown_records = 0;  ///< valid records of types this build does not know (skipped)
-  uint64_t bytes_read = 0;       ///< up to the end of the last valid record
-  uint64_t bytes_lost = 0;       ///< file bytes after that (a torn tail or everything after a corrupt record)
-  bool truncated = false;        ///< the file ends inside a record (e.g. the writer was killed)
-  bool corrupt = false;          ///< a record before the end failed its checks; reading stopped there
-  std::string problem;           ///< why reading stopped early, naming the file and byte offset
+  uint64_t records = 0;            ///< complete, CRC-valid records read (END included)
+  uint64_t unknown_records = 0;    ///< valid records of types this build does not know (skipped)
+  uint64_t bytes_read = 0;         ///< up to the end of the last valid record
+  uint64_t bytes_lost =
+      0;  ///< file bytes after that (a torn tail or everything after a corrupt record)
+  bool truncated = false;  ///< the file ends inside a record (e.g. the writer was killed)
+  bool corrupt = false;    ///< a record before the end failed its checks; reading stopped there
+  std::string problem;     ///< why reading stopped early, naming the file and byte offset
 };
 
 /// Reads every complete, CRC-valid record from the start up to the first that is not; never

@@ -35,7 +35,8 @@ void check(const uint8_t* data, size_t size) {
   FUZZ_CHECK(r.units.size() * 8 <= r.bytes_read);
   FUZZ_CHECK(r.config.size() + r.model.size() + r.model_identity.size() <= r.bytes_read);
   FUZZ_CHECK(r.records * 12 <= r.bytes_read);
-  for (const auto& p : r.predictions) FUZZ_CHECK(p.output_dim >= 0 && p.output_dim <= core::kMaxOutputDim);
+  for (const auto& p : r.predictions)
+    FUZZ_CHECK(p.output_dim >= 0 && p.output_dim <= core::kMaxOutputDim);
 }
 
 }  // namespace

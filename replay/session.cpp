@@ -19,7 +19,8 @@ constexpr size_t kMaxProblemsListed = 50;
 std::string unit_name(const Session& s, size_t i) {
   std::ostringstream o;
   o << "unit " << i;
-  if (i < s.units.size()) o << " (channel " << s.units[i].channel << ", unit " << s.units[i].unit << ")";
+  if (i < s.units.size())
+    o << " (channel " << s.units[i].channel << ", unit " << s.units[i].unit << ")";
   return o.str();
 }
 
@@ -66,9 +67,9 @@ void Session::validate(const std::string& what) const {
           " decreases, first at index " + std::to_string(first_unsorted) + ")");
     }
     if (outside > 0) {
-      add(unit_name(*this, i) + ": " + std::to_string(outside) +
-          " spikes outside the session [" + std::to_string(start_ns) + ", " +
-          std::to_string(end_ns) + ") ns, first " + std::to_string(t[first_outside]) + " ns");
+      add(unit_name(*this, i) + ": " + std::to_string(outside) + " spikes outside the session [" +
+          std::to_string(start_ns) + ", " + std::to_string(end_ns) + ") ns, first " +
+          std::to_string(t[first_outside]) + " ns");
     }
   }
 
@@ -102,8 +103,10 @@ void Session::validate(const std::string& what) const {
   {
     std::unordered_set<std::string> names;
     for (const auto& n : behavior_names) {
-      if (n.empty()) add("empty behaviour name");
-      else if (!names.insert(n).second) add("duplicate behaviour name '" + n + "'");
+      if (n.empty())
+        add("empty behaviour name");
+      else if (!names.insert(n).second)
+        add("duplicate behaviour name '" + n + "'");
     }
   }
   for (size_t k = 0; k < trials.size(); ++k) {
@@ -126,7 +129,8 @@ void Session::validate(const std::string& what) const {
   std::ostringstream msg;
   msg << what << ": invalid session (" << problems.size() << " problem"
       << (problems.size() == 1 ? "" : "s") << "):";
-  for (size_t i = 0; i < problems.size() && i < kMaxProblemsListed; ++i) msg << "\n  - " << problems[i];
+  for (size_t i = 0; i < problems.size() && i < kMaxProblemsListed; ++i)
+    msg << "\n  - " << problems[i];
   if (problems.size() > kMaxProblemsListed) {
     msg << "\n  ... and " << problems.size() - kMaxProblemsListed << " more";
   }
@@ -203,8 +207,8 @@ int64_t split_time_ns(const Session& s, double fraction, int64_t width_ns) {
     const auto k = std::clamp<int64_t>(std::llround(fraction * static_cast<double>(n)), 0, n);
     t = k < n ? s.trials[static_cast<size_t>(k)].start_ns : s.end_ns;
   } else {
-    t = s.start_ns + static_cast<int64_t>(
-                         std::floor(fraction * static_cast<double>(s.end_ns - s.start_ns)));
+    t = s.start_ns +
+        static_cast<int64_t>(std::floor(fraction * static_cast<double>(s.end_ns - s.start_ns)));
   }
   // Chunk-aligned so that no chunk straddles the train / test boundary.
   return core::chunk_index(t, width_ns) * width_ns;

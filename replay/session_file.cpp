@@ -379,10 +379,12 @@ Session load_session(const std::string& path, const NwbReadOptions& nwb) {
   // one is reported as what it is.
   const std::string ext = lower_extension(path);
   switch (core::sniff_file(path)) {
-    case core::FileFormat::kSessionFile: return read_session_file(path);
+    case core::FileFormat::kSessionFile:
+      return read_session_file(path);
     // MAT v5 and v7.3 (HDF5 behind a 512-byte text header) both go to libmatio.
     case core::FileFormat::kMatV5:
-    case core::FileFormat::kMatV73: return read_mat_session(path, MatReadOptions{});
+    case core::FileFormat::kMatV73:
+      return read_mat_session(path, MatReadOptions{});
     // HDF5 at offset 0, without MATLAB's header. Named .mat: read_mat_session says what it is.
     // Otherwise NWB 2.x, read with nwb (by default: behaviour TimeSeries "hand_vel" under
     // /processing/behavior, trials from /intervals/trials).
@@ -390,16 +392,21 @@ Session load_session(const std::string& path, const NwbReadOptions& nwb) {
       if (ext == ".mat") return read_mat_session(path, MatReadOptions{});
       return read_nwb_session(path, nwb);
     case core::FileFormat::kRecording:
-      throw core::InputFileError(path + ": is a spikeflow recording, not a session (pass it with --recording)");
+      throw core::InputFileError(
+          path + ": is a spikeflow recording, not a session (pass it with --recording)");
     case core::FileFormat::kCheckpoint:
-      throw core::InputFileError(path + ": is a spikeflow checkpoint, not a session (pass it with --checkpoint)");
-    case core::FileFormat::kUnknown: break;
+      throw core::InputFileError(
+          path + ": is a spikeflow checkpoint, not a session (pass it with --checkpoint)");
+    case core::FileFormat::kUnknown:
+      break;
   }
   if (ext == ".sfs") return read_session_file(path);  // reports the wrong magic
-  if (ext == ".mat") return read_mat_session(path, MatReadOptions{});  // MAT v4 has no header to sniff
+  if (ext == ".mat")
+    return read_mat_session(path, MatReadOptions{});      // MAT v4 has no header to sniff
   if (ext == ".nwb") return read_nwb_session(path, nwb);  // reports "not an HDF5 file"
-  throw core::InputFileError(path + ": unsupported session format (expected a .sfs session file, "
-                                    "a .mat TrialData file or a .nwb NWB 2.x file)");
+  throw core::InputFileError(path +
+                             ": unsupported session format (expected a .sfs session file, "
+                             "a .mat TrialData file or a .nwb NWB 2.x file)");
 }
 
 }  // namespace spikeflow::replay

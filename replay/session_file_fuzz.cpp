@@ -32,8 +32,9 @@ bool same(const replay::Session& a, const replay::Session& b) {
       return false;
     }
   }
-  return a.units == b.units && a.spike_times_ns == b.spike_times_ns && a.behavior_names == b.behavior_names &&
-         a.behavior_t_ns == b.behavior_t_ns && a.start_ns == b.start_ns && a.end_ns == b.end_ns;
+  return a.units == b.units && a.spike_times_ns == b.spike_times_ns &&
+         a.behavior_names == b.behavior_names && a.behavior_t_ns == b.behavior_t_ns &&
+         a.start_ns == b.start_ns && a.end_ns == b.end_ns;
 }
 
 void check(const uint8_t* data, size_t size) {
@@ -70,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (at + 16 <= fixed.size()) {
     const uint64_t len = fuzz::read_le<uint64_t>(&fixed[at + 8]);
     if (len > fixed.size() - at - 16) break;
-    fuzz::write_le<uint32_t>(&fixed[at + 4], fuzz::crc32(&fixed[at + 16], static_cast<size_t>(len)));
+    fuzz::write_le<uint32_t>(&fixed[at + 4],
+                             fuzz::crc32(&fixed[at + 16], static_cast<size_t>(len)));
     at += 16 + static_cast<size_t>(len);
   }
   if (!std::equal(fixed.begin(), fixed.end(), data)) check(fixed.data(), fixed.size());

@@ -97,9 +97,9 @@ void check_options(const SynthOptions& o) {
        "min_rate_hz must be in [0, 10000] Hz, got " + std::to_string(o.min_rate_hz));
   need(o.max_rate_hz >= 0.0 && o.max_rate_hz <= 10000.0,
        "max_rate_hz must be in [0, 10000] Hz, got " + std::to_string(o.max_rate_hz));
-  need(!(o.max_rate_hz < o.min_rate_hz),
-       "max_rate_hz (" + std::to_string(o.max_rate_hz) + ") must be >= min_rate_hz (" +
-           std::to_string(o.min_rate_hz) + ")");
+  need(!(o.max_rate_hz < o.min_rate_hz), "max_rate_hz (" + std::to_string(o.max_rate_hz) +
+                                             ") must be >= min_rate_hz (" +
+                                             std::to_string(o.min_rate_hz) + ")");
   need(o.modulation >= 0.0 && o.modulation <= 1.0,
        "modulation must be in [0, 1], got " + std::to_string(o.modulation));
   need(o.lead_s >= 0.0 && o.lead_s <= 10.0,
@@ -214,7 +214,8 @@ Session synthesize_session(const SynthOptions& o) {
 
 Session synthesize_corpus_session(const SynthCorpusOptions& c, int k) {
   std::vector<std::string> bad;
-  if (c.num_sessions < 1 || c.num_sessions > 10000) bad.push_back("num_sessions must be in [1, 10000]");
+  if (c.num_sessions < 1 || c.num_sessions > 10000)
+    bad.push_back("num_sessions must be in [1, 10000]");
   if (k < 0 || k >= c.num_sessions) bad.push_back("session index out of range");
   if (c.min_units < 1 || c.max_units < c.min_units || c.max_units > 65535)
     bad.push_back("units must satisfy 1 <= min_units <= max_units <= 65535");
@@ -248,7 +249,10 @@ Session synthesize_corpus_session(const SynthCorpusOptions& c, int k) {
     double from = 0, to = T;
     if (uniform01(rng) < c.turnover) {
       const double cut = T * (0.2 + 0.6 * uniform01(rng));
-      if (uniform01(rng) < 0.5) from = cut; else to = cut;  // appears late / vanishes early
+      if (uniform01(rng) < 0.5)
+        from = cut;
+      else
+        to = cut;  // appears late / vanishes early
     }
     std::vector<int64_t> kept;
     kept.reserve(train.size());

@@ -14,13 +14,18 @@ std::vector<std::string> BinnerOptions::validate() const {
   constexpr int64_t k60s = 60 * core::kNsPerS;
   if (width_ns <= 0 || width_ns > k10s) e.push_back("width must be in (0, 10000] ms");
   if (lateness_ns < 0 || lateness_ns > width_ns) e.push_back("lateness must be in [0, width]");
-  if (deadline_grace_ns < 0 || deadline_grace_ns > k10s) e.push_back("deadline grace must be in [0, 10000] ms");
-  if (max_future_ns < width_ns || max_future_ns > k60s) e.push_back("max_future must be in [width, 60000] ms");
-  if (resync_after_batches < 1 || resync_after_batches > 1000) e.push_back("resync_after_packets must be in [1, 1000]");
+  if (deadline_grace_ns < 0 || deadline_grace_ns > k10s)
+    e.push_back("deadline grace must be in [0, 10000] ms");
+  if (max_future_ns < width_ns || max_future_ns > k60s)
+    e.push_back("max_future must be in [width, 60000] ms");
+  if (resync_after_batches < 1 || resync_after_batches > 1000)
+    e.push_back("resync_after_packets must be in [1, 1000]");
   if (clock_jump_ns <= 0) e.push_back("clock_jump must be > 0");
-  if (no_source_timeout_ns <= 0 || no_source_timeout_ns > k60s) e.push_back("no_source_timeout must be in (0, 60000] ms");
+  if (no_source_timeout_ns <= 0 || no_source_timeout_ns > k60s)
+    e.push_back("no_source_timeout must be in (0, 60000] ms");
   if (offset_window_ns <= 0) e.push_back("offset_window must be > 0");
-  if (max_grace_ns < deadline_grace_ns) e.push_back("max grace must be at least the deadline grace");
+  if (max_grace_ns < deadline_grace_ns)
+    e.push_back("max grace must be at least the deadline grace");
   return e;
 }
 
@@ -115,8 +120,10 @@ Binner::Verdict Binner::classify(int64_t ref_ns, int64_t arrival_host_ns) const 
 
 bool Binner::on_previous_clock(int64_t ref_ns, int64_t arrival_host_ns) const {
   if (epoch_ == 0 || arrival_host_ns > previous_clock_until_ns_) return false;
-  const int64_t projected = previous_source_time_ns_ + std::max<int64_t>(0, arrival_host_ns - previous_source_arrival_ns_);
-  return ref_ns >= previous_source_time_ns_ - options_.clock_jump_ns && ref_ns <= projected + options_.clock_jump_ns;
+  const int64_t projected = previous_source_time_ns_ +
+                            std::max<int64_t>(0, arrival_host_ns - previous_source_arrival_ns_);
+  return ref_ns >= previous_source_time_ns_ - options_.clock_jump_ns &&
+         ref_ns <= projected + options_.clock_jump_ns;
 }
 
 void Binner::push(const core::EventBatch& batch, std::vector<core::RawChunk>& closed) {
@@ -159,13 +166,15 @@ void Binner::push(const core::EventBatch& batch, std::vector<core::RawChunk>& cl
     const auto& prev = suspects_.back();
     const int64_t dt = std::max<int64_t>(0, batch.arrival_host_ns - prev.arrival_host_ns);
     const int64_t step = ref - reference_time_ns(prev);
-    if (verdict != suspect_kind_ || step < -options_.clock_jump_ns || step > dt + options_.clock_jump_ns) {
+    if (verdict != suspect_kind_ || step < -options_.clock_jump_ns ||
+        step > dt + options_.clock_jump_ns) {
       release_suspects();
     }
   }
   suspects_.push_back(batch);
   suspect_kind_ = verdict;
-  if (suspects_.size() >= static_cast<size_t>(options_.resync_after_batches)) start_new_epoch(verdict, closed);
+  if (suspects_.size() >= static_cast<size_t>(options_.resync_after_batches))
+    start_new_epoch(verdict, closed);
 }
 
 bool Binner::lagging_confirmed(const core::EventBatch& batch, int64_t ref) {
@@ -238,7 +247,8 @@ void Binner::start_new_epoch(Verdict why, std::vector<core::RawChunk>& closed) {
   // Packets of the old clock still on their way (reordered) must not land in the new epoch.
   previous_source_time_ns_ = source_time_ns_;
   previous_source_arrival_ns_ = source_arrival_ns_;
-  previous_clock_until_ns_ = held.back().arrival_host_ns + 2 * options_.clock_jump_ns + options_.max_future_ns;
+  previous_clock_until_ns_ =
+      held.back().arrival_host_ns + 2 * options_.clock_jump_ns + options_.max_future_ns;
   lag_count_ = 0;
   ++epoch_;
   ++stats_.resyncs;
@@ -247,7 +257,8 @@ void Binner::start_new_epoch(Verdict why, std::vector<core::RawChunk>& closed) {
   core::EventBatch first;
   first.device_time_ns = INT64_MAX;
   for (const auto& b : held) {
-    if (b.device_time_ns >= 0) first.device_time_ns = std::min(first.device_time_ns, b.device_time_ns);
+    if (b.device_time_ns >= 0)
+      first.device_time_ns = std::min(first.device_time_ns, b.device_time_ns);
     for (const auto& e : b.events) first.device_time_ns = std::min(first.device_time_ns, e.t_ns);
   }
   anchor(first);
@@ -271,7 +282,8 @@ void Binner::tick(int64_t host_now_ns, std::vector<core::RawChunk>& closed) {
     const int64_t deadline = next_deadline_host_ns();
     if (deadline < 0 || deadline > host_now_ns) return;
     uint32_t flags = static_cast<uint32_t>(core::ChunkFlag::kClosedByDeadline);
-    if (last_packet_host_ns_ != INT64_MIN && host_now_ns - last_packet_host_ns_ > options_.no_source_timeout_ns) {
+    if (last_packet_host_ns_ != INT64_MIN &&
+        host_now_ns - last_packet_host_ns_ > options_.no_source_timeout_ns) {
       core::set_flag(flags, core::ChunkFlag::kNoSource);
       ++stats_.no_source_chunks;
     }
@@ -294,7 +306,8 @@ void Binner::close_open(int64_t host_now_ns, std::vector<core::RawChunk>& closed
   }
 }
 
-void Binner::close_oldest(int64_t trigger_host_ns, uint32_t flags, std::vector<core::RawChunk>& closed) {
+void Binner::close_oldest(int64_t trigger_host_ns, uint32_t flags,
+                          std::vector<core::RawChunk>& closed) {
   core::RawChunk& open = ring_[slot(next_seq_)];
   core::RawChunk out;
   out.seq = next_seq_;

@@ -58,10 +58,10 @@
 namespace spikeflow::stages {
 
 struct BinnerOptions {
-  int64_t width_ns = 50'000'000;          ///< chunk width, device ns; (0, 10 s]
-  int64_t lateness_ns = 2'000'000;        ///< watermark slack before closing; [0, width]
-  int64_t deadline_grace_ns = 10'000'000; ///< extra host slack for the deadline; [0, 10 s]
-  int64_t max_future_ns = 1'000'000'000;  ///< events this far past the oldest open chunk drop
+  int64_t width_ns = 50'000'000;           ///< chunk width, device ns; (0, 10 s]
+  int64_t lateness_ns = 2'000'000;         ///< watermark slack before closing; [0, width]
+  int64_t deadline_grace_ns = 10'000'000;  ///< extra host slack for the deadline; [0, 10 s]
+  int64_t max_future_ns = 1'000'000'000;   ///< events this far past the oldest open chunk drop
   bool deadline_enabled = true;
   /// Consecutive, mutually consistent suspect packets that confirm a clock jump; [1, 1000].
   int resync_after_batches = 3;
@@ -83,20 +83,20 @@ struct BinnerOptions {
 };
 
 struct BinnerStats {
-  uint64_t events_in = 0;           ///< events pushed (the conservation total)
+  uint64_t events_in = 0;  ///< events pushed (the conservation total)
   uint64_t events_binned = 0;
-  uint64_t late_events = 0;         ///< for a chunk already closed
-  uint64_t future_events = 0;       ///< beyond max_future
-  uint64_t future_packet_times = 0; ///< packet device_time beyond max_future (ignored)
-  uint64_t suspect_packets = 0;     ///< packets held as clock-jump suspects
-  uint64_t stray_events = 0;        ///< in suspects that a later accepted packet disproved
-  uint64_t stale_packets = 0;       ///< sent on the previous epoch's clock, arrived after the jump
-  uint64_t stale_events = 0;        ///< ... their events
+  uint64_t late_events = 0;          ///< for a chunk already closed
+  uint64_t future_events = 0;        ///< beyond max_future
+  uint64_t future_packet_times = 0;  ///< packet device_time beyond max_future (ignored)
+  uint64_t suspect_packets = 0;      ///< packets held as clock-jump suspects
+  uint64_t stray_events = 0;         ///< in suspects that a later accepted packet disproved
+  uint64_t stale_packets = 0;        ///< sent on the previous epoch's clock, arrived after the jump
+  uint64_t stale_events = 0;         ///< ... their events
   uint64_t chunks_by_watermark = 0;
   uint64_t chunks_by_deadline = 0;
-  uint64_t chunks_flushed = 0;      ///< closed at end of stream or end of an epoch
-  uint64_t no_source_chunks = 0;    ///< deadline chunks flagged kNoSource
-  uint64_t resyncs = 0;             ///< epochs started after the first (= jumps back + forward)
+  uint64_t chunks_flushed = 0;    ///< closed at end of stream or end of an epoch
+  uint64_t no_source_chunks = 0;  ///< deadline chunks flagged kNoSource
+  uint64_t resyncs = 0;           ///< epochs started after the first (= jumps back + forward)
   uint64_t clock_jumps_back = 0;
   uint64_t clock_jumps_forward = 0;
 };
@@ -155,18 +155,18 @@ class Binner {
   std::vector<core::RawChunk> ring_;  ///< open chunks next_seq_ .. next_seq_+ring_.size()-1
   bool started_ = false;
   uint32_t epoch_ = 0;
-  bool pending_new_epoch_ = false;    ///< the next chunk closed is the first of a new epoch
-  int64_t next_seq_ = 0;              ///< oldest open chunk
+  bool pending_new_epoch_ = false;  ///< the next chunk closed is the first of a new epoch
+  int64_t next_seq_ = 0;            ///< oldest open chunk
   int64_t watermark_ns_ = INT64_MIN;
-  int64_t source_time_ns_ = INT64_MIN;  ///< latest reference time of accepted packets
-  int64_t source_arrival_ns_ = 0;       ///< host arrival of the packet that set it
-  int64_t previous_source_time_ns_ = 0;     ///< the previous epoch's clock, for stale packets
+  int64_t source_time_ns_ = INT64_MIN;   ///< latest reference time of accepted packets
+  int64_t source_arrival_ns_ = 0;        ///< host arrival of the packet that set it
+  int64_t previous_source_time_ns_ = 0;  ///< the previous epoch's clock, for stale packets
   int64_t previous_source_arrival_ns_ = 0;
-  int64_t previous_clock_until_ns_ = 0;     ///< host time after which it is forgotten
-  int lag_count_ = 0;           ///< consecutive packets far later than the clock offset says
-  int64_t lag_since_ns_ = 0;    ///< arrival of the first of them
+  int64_t previous_clock_until_ns_ = 0;  ///< host time after which it is forgotten
+  int lag_count_ = 0;         ///< consecutive packets far later than the clock offset says
+  int64_t lag_since_ns_ = 0;  ///< arrival of the first of them
   int64_t last_packet_host_ns_ = INT64_MIN;
-  bool pending_late_flag_ = false;    ///< late events seen since the last close
+  bool pending_late_flag_ = false;          ///< late events seen since the last close
   std::vector<core::EventBatch> suspects_;  ///< held packets, oldest first
   Verdict suspect_kind_ = Verdict::kAccept;
   // Device->host offset estimate: minimum of (arrival - device_time) over two host windows.

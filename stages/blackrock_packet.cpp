@@ -48,14 +48,13 @@ void encode_blackrock_spike(BlackrockProtocol protocol, uint64_t time, uint16_t 
   h.chid = chid;
   h.type = unit;
   h.instrument = instrument;
-  encode_blackrock_packet(protocol, h,
-                          std::span<const uint8_t>(payload.data(),
-                                                   kBlackrockSpikeFixedBytes + 2 * wave_samples),
-                          out);
+  encode_blackrock_packet(
+      protocol, h,
+      std::span<const uint8_t>(payload.data(), kBlackrockSpikeFixedBytes + 2 * wave_samples), out);
 }
 
-void encode_blackrock_heartbeat(BlackrockProtocol protocol, uint64_t time, std::vector<uint8_t>& out,
-                                uint8_t instrument) {
+void encode_blackrock_heartbeat(BlackrockProtocol protocol, uint64_t time,
+                                std::vector<uint8_t>& out, uint8_t instrument) {
   BlackrockPacketHeader h;
   h.time = time;
   h.chid = kBlackrockConfigChannel;

@@ -80,23 +80,23 @@ constexpr size_t blackrock_header_bytes(BlackrockProtocol p) {
   return p == BlackrockProtocol::kV3_11 ? kBlackrockHeaderBytes311 : kBlackrockHeaderBytes4;
 }
 
-constexpr uint16_t kBlackrockConfigChannel = 0x8000;   ///< cbPKTCHAN_CONFIGURATION (a bit)
-constexpr uint16_t kBlackrockTypeHeartbeat = 0x00;     ///< cbPKTTYPE_SYSHEARTBEAT
+constexpr uint16_t kBlackrockConfigChannel = 0x8000;      ///< cbPKTCHAN_CONFIGURATION (a bit)
+constexpr uint16_t kBlackrockTypeHeartbeat = 0x00;        ///< cbPKTTYPE_SYSHEARTBEAT
 constexpr uint16_t kBlackrockTypeProtocolMonitor = 0x01;  ///< cbPKTTYPE_SYSPROTOCOLMONITOR
-constexpr uint16_t kBlackrockTypeSysRep = 0x10;        ///< cbPKTTYPE_SYSREP (type & 0xF0)
-constexpr uint16_t kBlackrockTypeProcRep = 0x21;       ///< cbPKTTYPE_PROCREP
-constexpr size_t kBlackrockProcIdentOffset = 8;        ///< cbPKT_PROCINFO.ident, after proc, idcode
-constexpr size_t kBlackrockIdentBytes = 64;            ///< cbLEN_STR_IDENT
-constexpr uint16_t kBlackrockMaxGroup = 6;             ///< cbPKT_GROUP types 1..6 on chid 0
+constexpr uint16_t kBlackrockTypeSysRep = 0x10;           ///< cbPKTTYPE_SYSREP (type & 0xF0)
+constexpr uint16_t kBlackrockTypeProcRep = 0x21;          ///< cbPKTTYPE_PROCREP
+constexpr size_t kBlackrockProcIdentOffset = 8;  ///< cbPKT_PROCINFO.ident, after proc, idcode
+constexpr size_t kBlackrockIdentBytes = 64;      ///< cbLEN_STR_IDENT
+constexpr uint16_t kBlackrockMaxGroup = 6;       ///< cbPKT_GROUP types 1..6 on chid 0
 
-constexpr uint32_t kBlackrockDefaultFeChannels = 256;  ///< cbNUM_FE_CHANS, instrument side
-constexpr uint16_t kBlackrockUnitUnclassified = 0;     ///< UC_UNIT_UNCLASSIFIED
-constexpr uint16_t kBlackrockMaxUnit = 5;              ///< cbMAXUNITS
-constexpr uint16_t kBlackrockUnitNoise = 255;          ///< UC_UNIT_NOISE
-constexpr size_t kBlackrockSpikeFixedBytes = 16;       ///< fPattern[3], nPeak, nValley
-constexpr size_t kBlackrockMaxWaveSamples = 128;       ///< cbMAX_PNTS
+constexpr uint32_t kBlackrockDefaultFeChannels = 256;      ///< cbNUM_FE_CHANS, instrument side
+constexpr uint16_t kBlackrockUnitUnclassified = 0;         ///< UC_UNIT_UNCLASSIFIED
+constexpr uint16_t kBlackrockMaxUnit = 5;                  ///< cbMAXUNITS
+constexpr uint16_t kBlackrockUnitNoise = 255;              ///< UC_UNIT_NOISE
+constexpr size_t kBlackrockSpikeFixedBytes = 16;           ///< fPattern[3], nPeak, nValley
+constexpr size_t kBlackrockMaxWaveSamples = 128;           ///< cbMAX_PNTS
 constexpr int64_t kBlackrockDefaultSampleRateHz = 30'000;  ///< 3.x PROCTIME tick rate
-constexpr uint16_t kBlackrockSpikeMinDlen = 4;         ///< cbPKTDLEN_SPKSHORT
+constexpr uint16_t kBlackrockSpikeMinDlen = 4;             ///< cbPKTDLEN_SPKSHORT
 constexpr uint16_t kBlackrockSpikeMaxDlen = 4 + kBlackrockMaxWaveSamples / 2;  ///< cbPKTDLEN_SPK
 constexpr uint32_t kBlackrockInstrumentStride = 65536;  ///< channel key = instrument * this + chid
 
@@ -108,10 +108,10 @@ constexpr uint32_t blackrock_channel_key(uint8_t instrument, uint16_t chid) {
 /// One packet header, protocol-independent. Fields wider than the wire field of the chosen
 /// protocol are truncated by the encoder (3.11: time to 32 bits, type and dlen to 8 bits).
 struct BlackrockPacketHeader {
-  uint64_t time = 0;   ///< 3.x: 30 kHz ticks; 4.x: ns (Gemini) or ticks (legacy NSP)
+  uint64_t time = 0;  ///< 3.x: 30 kHz ticks; 4.x: ns (Gemini) or ticks (legacy NSP)
   uint16_t chid = 0;
   uint16_t type = 0;
-  uint16_t dlen = 0;   ///< payload words; the encoder sets it from the payload it writes
+  uint16_t dlen = 0;       ///< payload words; the encoder sets it from the payload it writes
   uint8_t instrument = 0;  ///< 4.x only
 };
 
@@ -127,7 +127,7 @@ void encode_blackrock_spike(BlackrockProtocol protocol, uint64_t time, uint16_t 
                             size_t wave_samples, std::vector<uint8_t>& out, uint8_t instrument = 0);
 
 /// Appends one system heartbeat packet (chid 0x8000, type 0x00, dlen 0).
-void encode_blackrock_heartbeat(BlackrockProtocol protocol, uint64_t time, std::vector<uint8_t>& out,
-                                uint8_t instrument = 0);
+void encode_blackrock_heartbeat(BlackrockProtocol protocol, uint64_t time,
+                                std::vector<uint8_t>& out, uint8_t instrument = 0);
 
 }  // namespace spikeflow::stages

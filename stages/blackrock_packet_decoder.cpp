@@ -18,16 +18,20 @@ std::vector<std::string> BlackrockOptions::validate() const {
   std::vector<std::string> errors;
   if (protocol != BlackrockProtocol::kV3_11 && protocol != BlackrockProtocol::kV4_0 &&
       protocol != BlackrockProtocol::kV4_1) {
-    errors.push_back(fmt::format("blackrock.protocol: unknown value {}", static_cast<int>(protocol)));
+    errors.push_back(
+        fmt::format("blackrock.protocol: unknown value {}", static_cast<int>(protocol)));
   }
   if (sample_rate_hz < 1 || sample_rate_hz > 1'000'000'000) {
-    errors.push_back(fmt::format("blackrock.sample_rate_hz = {}: must be in [1, 1e9] Hz", sample_rate_hz));
+    errors.push_back(
+        fmt::format("blackrock.sample_rate_hz = {}: must be in [1, 1e9] Hz", sample_rate_hz));
   }
   if (time_units == BlackrockTimeUnits::kNs && protocol == BlackrockProtocol::kV3_11) {
-    errors.push_back("blackrock.time_units: ns applies to protocol 4.x only (3.11 time is always ticks)");
+    errors.push_back(
+        "blackrock.time_units: ns applies to protocol 4.x only (3.11 time is always ticks)");
   }
   if (fe_channel_count < 1 || fe_channel_count >= kBlackrockConfigChannel) {
-    errors.push_back(fmt::format("blackrock.fe_channel_count = {}: must be in [1, 32767]", fe_channel_count));
+    errors.push_back(
+        fmt::format("blackrock.fe_channel_count = {}: must be in [1, 32767]", fe_channel_count));
   }
   return errors;
 }
@@ -106,14 +110,17 @@ bool ident_is_gemini(const uint8_t* ident, size_t n) {
 BlackrockPacketDecoder::BlackrockPacketDecoder(const BlackrockOptions& options)
     : options_(checked(options)), header_bytes_(blackrock_header_bytes(options.protocol)) {}
 
-void BlackrockPacketDecoder::observe_system_packet(uint16_t type, uint8_t instrument, const uint8_t* payload,
-                                                   size_t bytes) {
-  if (options_.time_units != BlackrockTimeUnits::kAuto || options_.protocol == BlackrockProtocol::kV3_11) return;
+void BlackrockPacketDecoder::observe_system_packet(uint16_t type, uint8_t instrument,
+                                                   const uint8_t* payload, size_t bytes) {
+  if (options_.time_units != BlackrockTimeUnits::kAuto ||
+      options_.protocol == BlackrockProtocol::kV3_11)
+    return;
   auto& clock = instruments_[instrument];
   if ((type & 0xF0) == kBlackrockTypeSysRep && bytes >= 4) {
     const auto sysfreq = load_le<uint32_t>(payload);  // cbPKT_SYSINFO.sysfreq
     if (sysfreq > 0 && sysfreq <= 1'000'000'000) clock.rate_hz = sysfreq;
-  } else if (type == kBlackrockTypeProcRep && bytes >= kBlackrockProcIdentOffset + kBlackrockIdentBytes) {
+  } else if (type == kBlackrockTypeProcRep &&
+             bytes >= kBlackrockProcIdentOffset + kBlackrockIdentBytes) {
     clock.ticks = !ident_is_gemini(payload + kBlackrockProcIdentOffset, kBlackrockIdentBytes);
   }
 }
@@ -123,14 +130,18 @@ int64_t BlackrockPacketDecoder::packet_time_ns(uint64_t raw_time, uint8_t instru
     bool wrapped = false;
     const int64_t ticks = clock_.unwrap(static_cast<uint32_t>(raw_time), wrapped);
     if (wrapped) ++stats_.clock_wraps;
-    return ticks_fit_ns(ticks, options_.sample_rate_hz) ? ticks_to_ns(ticks, options_.sample_rate_hz) : -1;
+    return ticks_fit_ns(ticks, options_.sample_rate_hz)
+               ? ticks_to_ns(ticks, options_.sample_rate_hz)
+               : -1;
   }
   if (raw_time > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return -1;
   const auto t = static_cast<int64_t>(raw_time);
   int64_t rate = options_.sample_rate_hz;
   switch (options_.time_units) {
-    case BlackrockTimeUnits::kNs: return t;
-    case BlackrockTimeUnits::kTicks: break;
+    case BlackrockTimeUnits::kNs:
+      return t;
+    case BlackrockTimeUnits::kTicks:
+      break;
     case BlackrockTimeUnits::kAuto: {
       const auto& clock = instruments_[instrument];
       if (!clock.ticks) return t;
@@ -152,7 +163,9 @@ bool BlackrockPacketDecoder::decode(std::span<const uint8_t> d, int64_t arrival_
     ++stats_.packet_drops[static_cast<size_t>(PacketDrop::kTruncatedHeader)];
     return false;
   }
-  auto format_drop = [&](FormatPacketDrop r) { ++stats_.format_packet_drops[static_cast<size_t>(r)]; };
+  auto format_drop = [&](FormatPacketDrop r) {
+    ++stats_.format_packet_drops[static_cast<size_t>(r)];
+  };
   auto event_drop = [&](FormatEventDrop r) { ++stats_.format_event_drops[static_cast<size_t>(r)]; };
 
   int64_t max_time_ns = -1;

@@ -12,7 +12,8 @@
 //                        input and output channels: clock only, counted in packets_skipped. A
 //                        packet shaped like a spike (dlen 4..68, unit 0..5 or 255) on a chid that
 //                        cannot carry one (chid 0 with a type that is no sample group, or a chid
-//                        above fe_channel_count) is a lost spike: FormatEventDrop::kChannelOutOfRange.
+//                        above fe_channel_count) is a lost spike:
+//                        FormatEventDrop::kChannelOutOfRange.
 // Every well-formed packet's time advances the batch's device time (continuous data too: an NSP
 // streaming only continuous data still moves the clock). A header or declared dlen running past
 // the datagram's end stops decoding that datagram (FormatPacketDrop::kTruncatedPacket); the
@@ -101,7 +102,8 @@ class BlackrockPacketDecoder {
   /// Device time of a packet of instrument in ns, or -1 when it is not representable.
   int64_t packet_time_ns(uint64_t raw_time, uint8_t instrument);
   /// kAuto: learns the time units of instrument from a SYSREP / PROCREP payload.
-  void observe_system_packet(uint16_t type, uint8_t instrument, const uint8_t* payload, size_t bytes);
+  void observe_system_packet(uint16_t type, uint8_t instrument, const uint8_t* payload,
+                             size_t bytes);
 
   /// Per instrument (kAuto): ticks rather than ns, and the tick rate.
   struct InstrumentClock {

@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.fe_channel_count = (o & 8) ? 0x7FFF : stages::kBlackrockDefaultFeChannels;
   opt.sample_rate_hz = kRates[(o >> 4) & 3];
   stages::BlackrockPacketDecoder decoder(opt);
-  const size_t min_spike_bytes = stages::blackrock_header_bytes(opt.protocol) + stages::kBlackrockSpikeFixedBytes;
+  const size_t min_spike_bytes =
+      stages::blackrock_header_bytes(opt.protocol) + stages::kBlackrockSpikeFixedBytes;
 
   core::EventBatch batch;
   size_t at = 1;

@@ -87,7 +87,8 @@ void DecodeStage::decode_run(std::span<const core::TokenChunk> chunks, bool catc
       ++stats_.repaired_outputs;
       reset_needed = true;
     }
-    for (int d = 0; d < dim_; ++d) p.values[static_cast<size_t>(d)] = last_good_[static_cast<size_t>(d)];
+    for (int d = 0; d < dim_; ++d)
+      p.values[static_cast<size_t>(d)] = last_good_[static_cast<size_t>(d)];
     out.push_back(p);
   }
   if (reset_needed) decoder_->reset();

@@ -23,7 +23,7 @@ namespace spikeflow::stages {
 
 struct DecodeStats {
   uint64_t chunks = 0;
-  uint64_t batched_calls = 0;     ///< step_many calls (catch-up)
+  uint64_t batched_calls = 0;  ///< step_many calls (catch-up)
   uint64_t max_batch = 0;
   uint64_t repaired_outputs = 0;  ///< non-finite outputs replaced
   uint64_t decoder_errors = 0;    ///< decoder calls that threw (their chunks repaired)
@@ -56,7 +56,8 @@ class DecodeStage {
   const models::StreamingDecoder& decoder() const { return *decoder_; }
 
  private:
-  void decode_run(std::span<const core::TokenChunk> chunks, bool catch_up, std::vector<core::Prediction>& out);
+  void decode_run(std::span<const core::TokenChunk> chunks, bool catch_up,
+                  std::vector<core::Prediction>& out);
   void count_error(const char* what);
 
   std::unique_ptr<models::StreamingDecoder> decoder_;
@@ -65,8 +66,8 @@ class DecodeStage {
   std::string last_error_;
   int dim_;
   std::array<float, core::kMaxOutputDim> last_good_{};
-  std::vector<float> values_;                    ///< scratch, grows to max batch
-  std::vector<const core::TokenChunk*> ptrs_;    ///< scratch
+  std::vector<float> values_;                  ///< scratch, grows to max batch
+  std::vector<const core::TokenChunk*> ptrs_;  ///< scratch
 };
 
 }  // namespace spikeflow::stages

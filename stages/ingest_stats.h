@@ -18,16 +18,16 @@ enum class PacketDrop : uint8_t {
   kBadMagic,
   kBadVersion,
   kBadHeaderSize,
-  kLengthMismatch,       ///< byte length disagrees with event_count (truncated or trailing bytes)
-  kOversized,            ///< event_count above kMaxEventsPerDatagram
-  kBadPacketTime,        ///< device_time_ns negative
+  kLengthMismatch,  ///< byte length disagrees with event_count (truncated or trailing bytes)
+  kOversized,       ///< event_count above kMaxEventsPerDatagram
+  kBadPacketTime,   ///< device_time_ns negative
   kCount
 };
 
 /// Why a single event was dropped while its packet was accepted.
 enum class EventDrop : uint8_t {
-  kNegativeTime = 0,     ///< t_ns < 0
-  kAfterPacketTime,      ///< t_ns > the packet's device_time_ns (clock going backwards)
+  kNegativeTime = 0,  ///< t_ns < 0
+  kAfterPacketTime,   ///< t_ns > the packet's device_time_ns (clock going backwards)
   kCount
 };
 
@@ -69,10 +69,10 @@ struct IngestStats {
                             ///< system heartbeat packets (cbPKT_SYSHEARTBEAT, every 10 ms)
   std::array<uint64_t, static_cast<size_t>(PacketDrop::kCount)> packet_drops{};
   std::array<uint64_t, static_cast<size_t>(EventDrop::kCount)> event_drops{};
-  uint64_t packets_lost = 0;               ///< sequence gaps (packets never seen)
-  uint64_t packets_duplicate = 0;          ///< seen before: dropped
-  uint64_t packets_reordered = 0;          ///< arrived after a later one: accepted
-  uint64_t stream_restarts = 0;            ///< sequence jumped back by >= 64: numbering restarted
+  uint64_t packets_lost = 0;       ///< sequence gaps (packets never seen)
+  uint64_t packets_duplicate = 0;  ///< seen before: dropped
+  uint64_t packets_reordered = 0;  ///< arrived after a later one: accepted
+  uint64_t stream_restarts = 0;    ///< sequence jumped back by >= 64: numbering restarted
 
   // Counters of the other ingest formats (stages/blackrock_packet_decoder.h,
   // stages/intan_spike_stream.h, stages/native_stream_framer.h); zero for native UDP.
@@ -85,13 +85,14 @@ struct IngestStats {
                                  ///< keeps increasing across it
   uint64_t resync_bytes = 0;     ///< Intan: bytes skipped while looking for the next record magic
 
-  uint64_t connections = 0;      ///< TCP connections made (accepted, or connected in client mode)
-  uint64_t disconnects = 0;      ///< TCP connections closed by the peer or dropped after an error
+  uint64_t connections = 0;  ///< TCP connections made (accepted, or connected in client mode)
+  uint64_t disconnects = 0;  ///< TCP connections closed by the peer or dropped after an error
   /// Access control (`ingest.allow`, pipeline/cidr_set.h), counted by the pipeline's ingest:
-  uint64_t refused_source = 0;       ///< UDP datagrams from a source not allowed: dropped undecoded
-  uint64_t refused_connections = 0;  ///< TCP connections from a source not allowed: closed at accept
-  uint64_t connect_failures = 0;     ///< client mode (ingest.connect): attempts that failed; retried
-                                     ///< with backoff
+  uint64_t refused_source = 0;  ///< UDP datagrams from a source not allowed: dropped undecoded
+  uint64_t refused_connections =
+      0;                          ///< TCP connections from a source not allowed: closed at accept
+  uint64_t connect_failures = 0;  ///< client mode (ingest.connect): attempts that failed; retried
+                                  ///< with backoff
 
   /// Every dropped packet / event, all formats and reasons (refused_source included).
   uint64_t packets_dropped() const;

@@ -41,7 +41,8 @@ std::optional<uint32_t> intan_channel_from_name(std::span<const char, kIntanName
   if (name[1] != '-' || !is_digit(name[2]) || !is_digit(name[3]) || !is_digit(name[4])) {
     return std::nullopt;
   }
-  const auto number = static_cast<uint32_t>((name[2] - '0') * 100 + (name[3] - '0') * 10 + (name[4] - '0'));
+  const auto number =
+      static_cast<uint32_t>((name[2] - '0') * 100 + (name[3] - '0') * 10 + (name[4] - '0'));
   if (number >= kIntanChannelsPerPort) return std::nullopt;
   return static_cast<uint32_t>(port - 'A') * kIntanChannelsPerPort + number;
 }
@@ -82,8 +83,8 @@ std::pair<int64_t, int64_t> intan_rate_fraction(double hz) {
 
 int64_t intan_write_period_ns(int blocks_per_write, double sample_rate_hz) {
   if (blocks_per_write < 1 || !(sample_rate_hz > 0)) return 0;
-  return static_cast<int64_t>(std::ceil(static_cast<double>(blocks_per_write) * kIntanFramesPerBlock * 1e9 /
-                                        sample_rate_hz));
+  return static_cast<int64_t>(std::ceil(static_cast<double>(blocks_per_write) *
+                                        kIntanFramesPerBlock * 1e9 / sample_rate_hz));
 }
 
 std::vector<std::string> IntanOptions::validate() const {
@@ -93,9 +94,10 @@ std::vector<std::string> IntanOptions::validate() const {
         "intan.sample_rate_hz = {}: required, must be in [1, 1e9] Hz (RHX: get sampleratehertz)",
         sample_rate_hz));
   } else if (intan_rate_fraction(sample_rate_hz).second == 0) {
-    errors.push_back(fmt::format("intan.sample_rate_hz = {}: not a fraction p/q with q <= 1000 and p <= {} "
-                                 "(e.g. 30000, 10000/3 = 3333.3333333333)",
-                                 sample_rate_hz, kIntanMaxRateNumerator));
+    errors.push_back(
+        fmt::format("intan.sample_rate_hz = {}: not a fraction p/q with q <= 1000 and p <= {} "
+                    "(e.g. 30000, 10000/3 = 3333.3333333333)",
+                    sample_rate_hz, kIntanMaxRateNumerator));
   }
   return errors;
 }
@@ -190,7 +192,7 @@ void IntanSpikeStreamDecoder::skip_byte() {
 
 void IntanSpikeStreamDecoder::decode_record(const uint8_t* p, core::EventBatch& out) {
   const std::span<const char, kIntanNameBytes> name(reinterpret_cast<const char*>(p + 4),
-                                                     kIntanNameBytes);
+                                                    kIntanNameBytes);
   const auto channel = intan_channel_from_name(name);
   if (!channel) {
     ++stats_.format_packet_drops[static_cast<size_t>(FormatPacketDrop::kBadChannelName)];

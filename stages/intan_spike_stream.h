@@ -19,7 +19,8 @@
 //            it. Any other name is counted (FormatPacketDrop::kBadChannelName) and dropped.
 //   unit   = 0 for 0x40 (unclassified), 1..4 for a single type bit 0x01..0x08; ids with the
 //            0x80 artifact bit are dropped as noise (FormatEventDrop::kNoise), any other id is
-//            dropped as kUnknownUnit. With IntanOptions::raw_spike_id the id byte is the unit as is.
+//            dropped as kUnknownUnit. With IntanOptions::raw_spike_id the id byte is the unit as
+//            is.
 //   t_ns   = unwrapped timestamp * 1e9 / sample_rate_hz, rounded down (exact integer math on
 //            the rate as a fraction p/q, q <= 1000: RHX's "3333 Hz" mode is 10000/3 Hz,
 //            Engine/Processing/systemstate.cpp sampleRate->addItem("3333", ..., 10000.0 / 3.0)).
@@ -61,8 +62,8 @@ constexpr uint32_t kIntanChannelsPerPort = 128;
 constexpr uint32_t kIntanPorts = 8;  ///< A..H
 constexpr uint8_t kIntanSpikeIdUnclassified = 0x40;
 constexpr uint8_t kIntanSpikeIdArtifact = 0x80;
-constexpr int kIntanFramesPerBlock = 128;       ///< RHX FramesPerBlock
-constexpr int kIntanDefaultBlocksPerWrite = 10;  ///< RHX TCPNumberDataBlocksPerWrite default
+constexpr int kIntanFramesPerBlock = 128;          ///< RHX FramesPerBlock
+constexpr int kIntanDefaultBlocksPerWrite = 10;    ///< RHX TCPNumberDataBlocksPerWrite default
 constexpr uint16_t kIntanDefaultSpikePort = 5002;  ///< RHX tcpSpikeDataCommunicator default port
 
 /// Time between RHX spike-port writes: blocks_per_write * 128 frames at sample_rate_hz, in ns.

@@ -57,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                whole[i].unit == pieces[i].unit);
   }
   FUZZ_CHECK(a.packets_accepted == b.packets_accepted && a.events_accepted == b.events_accepted);
-  FUZZ_CHECK(a.format_packet_drops == b.format_packet_drops && a.format_event_drops == b.format_event_drops);
+  FUZZ_CHECK(a.format_packet_drops == b.format_packet_drops &&
+             a.format_event_drops == b.format_event_drops);
   FUZZ_CHECK(a.resync_bytes == b.resync_bytes && a.clock_wraps == b.clock_wraps);
   FUZZ_CHECK(a.resync_bytes <= stream.size());
   FUZZ_CHECK(whole.size() == a.events_accepted);

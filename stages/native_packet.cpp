@@ -4,8 +4,8 @@
 
 namespace spikeflow::stages {
 
-void encode_native_packet(const NativePacketHeader& header, std::span<const core::SpikeEvent> events,
-                          std::vector<uint8_t>& out) {
+void encode_native_packet(const NativePacketHeader& header,
+                          std::span<const core::SpikeEvent> events, std::vector<uint8_t>& out) {
   core::ByteWriter w(out);
   w.reserve_more(kNativeHeaderBytes + events.size() * kNativeEventBytes);
   w.write<uint32_t>(kNativeMagic);

@@ -40,7 +40,7 @@ struct NativePacketHeader {
 };
 
 /// Appends the encoded packet to out. Used by senders and tests.
-void encode_native_packet(const NativePacketHeader& header, std::span<const core::SpikeEvent> events,
-                          std::vector<uint8_t>& out);
+void encode_native_packet(const NativePacketHeader& header,
+                          std::span<const core::SpikeEvent> events, std::vector<uint8_t>& out);
 
 }  // namespace spikeflow::stages

@@ -64,7 +64,8 @@ void NativePacketDecoder::restart(StreamState& s, uint64_t sequence, int64_t dev
   s.device_time[sequence % 64] = device_time_ns;
 }
 
-bool NativePacketDecoder::track_sequence(uint32_t stream_id, uint64_t sequence, int64_t device_time_ns) {
+bool NativePacketDecoder::track_sequence(uint32_t stream_id, uint64_t sequence,
+                                         int64_t device_time_ns) {
   auto [it, inserted] = streams_.try_emplace(stream_id);
   StreamState& s = it->second;
   if (inserted) {

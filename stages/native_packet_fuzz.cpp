@@ -25,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(size >= stages::kNativeHeaderBytes);
-  FUZZ_CHECK(batch.events.size() <= (size - stages::kNativeHeaderBytes) / stages::kNativeEventBytes);
+  FUZZ_CHECK(batch.events.size() <=
+             (size - stages::kNativeHeaderBytes) / stages::kNativeEventBytes);
   FUZZ_CHECK(batch.arrival_host_ns == 7);
   FUZZ_CHECK(batch.device_time_ns >= 0);
   for (const auto& e : batch.events) FUZZ_CHECK(e.t_ns >= 0 && e.t_ns <= batch.device_time_ns);
@@ -47,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // (the decoder ignores it, the encoder writes 0).
     FUZZ_CHECK(again.size() == size);
     for (size_t i = 0; i < size; ++i) {
-      const bool reserved = i >= stages::kNativeHeaderBytes && (i - stages::kNativeHeaderBytes) % 16 >= 14;
+      const bool reserved =
+          i >= stages::kNativeHeaderBytes && (i - stages::kNativeHeaderBytes) % 16 >= 14;
       if (!reserved) FUZZ_CHECK(again[i] == data[i]);
     }
   }

@@ -92,7 +92,8 @@ size_t NativeStreamFramer::deliver(std::span<const uint8_t> packet, int64_t arri
 
 void NativeStreamFramer::sync_stats() {
   stats_ = decoder_.stats();
-  stats_.format_packet_drops[static_cast<size_t>(FormatPacketDrop::kFramingError)] = framing_errors_;
+  stats_.format_packet_drops[static_cast<size_t>(FormatPacketDrop::kFramingError)] =
+      framing_errors_;
 }
 
 }  // namespace spikeflow::stages

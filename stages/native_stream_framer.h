@@ -69,10 +69,10 @@ class NativeStreamFramer {
 
   NativePacketDecoder decoder_;
   core::EventBatch batch_;
-  std::vector<uint8_t> frame_;      ///< gathered bytes of the current frame (capacity fixed)
+  std::vector<uint8_t> frame_;  ///< gathered bytes of the current frame (capacity fixed)
   std::array<uint8_t, kNativeFrameLengthBytes> length_bytes_{};  ///< a prefix split across reads
-  size_t length_have_ = 0;          ///< length-prefix bytes gathered so far
-  size_t frame_length_ = 0;         ///< L of the current frame; 0 = reading the prefix
+  size_t length_have_ = 0;   ///< length-prefix bytes gathered so far
+  size_t frame_length_ = 0;  ///< L of the current frame; 0 = reading the prefix
   bool broken_ = false;
   uint64_t framing_errors_ = 0;
   IngestStats stats_;

@@ -22,7 +22,8 @@ struct Seen {
 };
 
 bool same(const Seen& a, const Seen& b) {
-  if (a.batches != b.batches || a.device_times != b.device_times || a.events.size() != b.events.size()) {
+  if (a.batches != b.batches || a.device_times != b.device_times ||
+      a.events.size() != b.events.size()) {
     return false;
   }
   for (size_t i = 0; i < a.events.size(); ++i) {
@@ -69,11 +70,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const stages::IngestStats b = run(true, pieces);
   FUZZ_CHECK(same(whole, pieces));
   FUZZ_CHECK(a.packets_accepted == b.packets_accepted && a.events_accepted == b.events_accepted);
-  FUZZ_CHECK(a.packets_dropped() == b.packets_dropped() && a.events_dropped() == b.events_dropped());
+  FUZZ_CHECK(a.packets_dropped() == b.packets_dropped() &&
+             a.events_dropped() == b.events_dropped());
   FUZZ_CHECK(a.format_packet_drops == b.format_packet_drops);
-  FUZZ_CHECK(a.format_packet_drops[static_cast<size_t>(stages::FormatPacketDrop::kFramingError)] <= 1);
+  FUZZ_CHECK(a.format_packet_drops[static_cast<size_t>(stages::FormatPacketDrop::kFramingError)] <=
+             1);
   // A frame is at least a 4-byte prefix and a 32-byte native header.
-  FUZZ_CHECK(whole.batches <= stream.size() / (stages::kNativeFrameLengthBytes + stages::kNativeHeaderBytes));
+  FUZZ_CHECK(whole.batches <=
+             stream.size() / (stages::kNativeFrameLengthBytes + stages::kNativeHeaderBytes));
   FUZZ_CHECK(whole.events.size() * stages::kNativeEventBytes <= stream.size());
   return 0;
 }

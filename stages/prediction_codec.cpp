@@ -37,10 +37,11 @@ void encode_prediction(const core::Prediction& p, std::vector<uint8_t>& out) {
 void encode_prediction_json(const core::Prediction& p, std::string& out) {
   out.clear();
   auto it = std::back_inserter(out);
-  fmt::format_to(it,
-                 R"({{"version":{},"seq":{},"chunk_index":{},"epoch":{},"start_ns":{},"end_ns":{},"flags":{},)"
-                 R"("n_tokens":{},"values":[)",
-                 kPredictionVersion, p.seq, p.chunk_index, p.epoch, p.start_ns, p.end_ns, p.flags, p.n_tokens);
+  fmt::format_to(
+      it,
+      R"({{"version":{},"seq":{},"chunk_index":{},"epoch":{},"start_ns":{},"end_ns":{},"flags":{},)"
+      R"("n_tokens":{},"values":[)",
+      kPredictionVersion, p.seq, p.chunk_index, p.epoch, p.start_ns, p.end_ns, p.flags, p.n_tokens);
   for (int i = 0; i < p.output_dim; ++i) {
     fmt::format_to(it, "{}{:.9g}", i ? "," : "", p.values[static_cast<size_t>(i)]);
   }
@@ -57,7 +58,8 @@ bool decode_prediction(std::span<const uint8_t> payload, core::Prediction& p, st
     if (error) *error = m;
     return false;
   };
-  if (payload.size() < kPredictionHeaderBytesV1) return fail("prediction payload shorter than its header");
+  if (payload.size() < kPredictionHeaderBytesV1)
+    return fail("prediction payload shorter than its header");
   const uint8_t* b = payload.data();
   if (load_le<uint32_t>(b) != kPredictionMagic) return fail("prediction payload has a bad magic");
   const uint16_t version = load_le<uint16_t>(b + 4);
@@ -65,7 +67,8 @@ bool decode_prediction(std::span<const uint8_t> payload, core::Prediction& p, st
   const size_t header = version == 1 ? kPredictionHeaderBytesV1 : kPredictionHeaderBytes;
   const size_t n = load_le<uint16_t>(b + 6);
   if (n > static_cast<size_t>(core::kMaxOutputDim)) return fail("prediction output_dim too large");
-  if (payload.size() != header + 4 * n) return fail("prediction payload size disagrees with output_dim");
+  if (payload.size() != header + 4 * n)
+    return fail("prediction payload size disagrees with output_dim");
   p.output_dim = static_cast<int>(n);
   p.flags = load_le<uint32_t>(b + 8);
   p.n_tokens = load_le<uint32_t>(b + 12);

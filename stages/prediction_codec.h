@@ -8,19 +8,13 @@
 //   6      2    u16   output_dim (n)
 //   8      4    u32   flags (core::ChunkFlag bits)
 //   12     4    u32   n_tokens
-//   16     8    i64   seq: +1 per published prediction for the whole run (never repeats, never back)
-//   24     8    i64   start_ns (device clock)
-//   32     8    i64   end_ns
-//   40     8    i64   trigger_arrival_ns (host CLOCK_MONOTONIC; 0 = not recorded)
-//   48     8    i64   close_ns
-//   56     8    i64   tokenize_ns
-//   64     8    i64   decode_start_ns
-//   72     8    i64   decode_end_ns
-//   80     8    i64   publish_ns
-//   88     8    i64   chunk_index: the chunk's place on the device clock (start_ns / width) in its epoch
-//   96     4    u32   epoch: device-clock epoch, +1 at each clock jump or device restart
-//   100    4    u32   reserved, 0
-//   104    4*n  f32   values
+//   16     8    i64   seq: +1 per published prediction for the whole run (never repeats, never
+//   back) 24     8    i64   start_ns (device clock) 32     8    i64   end_ns 40     8    i64
+//   trigger_arrival_ns (host CLOCK_MONOTONIC; 0 = not recorded) 48     8    i64   close_ns 56     8
+//   i64   tokenize_ns 64     8    i64   decode_start_ns 72     8    i64   decode_end_ns 80     8
+//   i64   publish_ns 88     8    i64   chunk_index: the chunk's place on the device clock (start_ns
+//   / width) in its epoch 96     4    u32   epoch: device-clock epoch, +1 at each clock jump or
+//   device restart 100    4    u32   reserved, 0 104    4*n  f32   values
 // Version 1 (88-byte header, values at 88, seq = chunk index, no epoch) is still decoded:
 // chunk_index = seq, epoch = 0.
 //

@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(size == header + 4 * static_cast<size_t>(p.output_dim));
   std::vector<uint8_t> again;
   stages::encode_prediction(p, again);
-  FUZZ_CHECK(again.size() == stages::kPredictionHeaderBytes + 4 * static_cast<size_t>(p.output_dim));
+  FUZZ_CHECK(again.size() ==
+             stages::kPredictionHeaderBytes + 4 * static_cast<size_t>(p.output_dim));
   if (!v1) {
     FUZZ_CHECK(std::memcmp(again.data(), data, 100) == 0);
     FUZZ_CHECK(std::memcmp(again.data() + 104, data + 104, size - 104) == 0);

@@ -18,9 +18,9 @@ namespace spikeflow::stages {
 
 struct PublishGuardStats {
   uint64_t admitted = 0;
-  uint64_t refused = 0;      ///< would have repeated a chunk or gone back: not published
-  uint64_t chunk_gaps = 0;   ///< chunk_index skipped inside an epoch (chunks missing)
-  uint64_t epochs = 0;       ///< epoch changes seen
+  uint64_t refused = 0;     ///< would have repeated a chunk or gone back: not published
+  uint64_t chunk_gaps = 0;  ///< chunk_index skipped inside an epoch (chunks missing)
+  uint64_t epochs = 0;      ///< epoch changes seen
 };
 
 class PublishGuard {

@@ -88,7 +88,8 @@ py::object stats_to_python(const pipeline::PipelineStats& s) {
 
 class Decoder {
  public:
-  Decoder(const std::string& checkpoint, const std::string& device, const std::string& path, int threads) {
+  Decoder(const std::string& checkpoint, const std::string& device, const std::string& path,
+          int threads) {
     models::RuntimeOptions o;
     o.device = device;
     o.path = path;
@@ -122,8 +123,9 @@ class Decoder {
   /// One chunk of tokens: model unit indices and offsets (s) inside the chunk.
   py::array_t<float> step(const CArray<int32_t>& units, const CArray<float>& offsets) {
     if (units.ndim() != 1 || offsets.ndim() != 1 || units.size() != offsets.size()) {
-      throw py::value_error("Decoder.step: units and offsets must be 1-D arrays of the same length (got " +
-                            std::to_string(units.size()) + " and " + std::to_string(offsets.size()) + ")");
+      throw py::value_error(
+          "Decoder.step: units and offsets must be 1-D arrays of the same length (got " +
+          std::to_string(units.size()) + " and " + std::to_string(offsets.size()) + ")");
     }
     const int32_t n_units = static_cast<int32_t>(dec_->units().size());
     const float width_s = static_cast<float>(width_ns_ / 1e9);
@@ -136,8 +138,8 @@ class Decoder {
                               std::to_string(n_units) + ") (see Decoder.unit_map)");
       }
       if (!std::isfinite(o[i]) || o[i] < 0 || o[i] >= width_s) {
-        throw py::value_error("Decoder.step: offset " + std::to_string(o[i]) + " s outside the chunk [0, " +
-                              std::to_string(width_s) + ") s");
+        throw py::value_error("Decoder.step: offset " + std::to_string(o[i]) +
+                              " s outside the chunk [0, " + std::to_string(width_s) + ") s");
       }
     }
     chunk_.unit.assign(u, u + units.size());
@@ -158,21 +160,25 @@ class Decoder {
     const double width_s = width_ns_ / 1e9;
     if (!(std::abs(bin_s - width_s) <= 1e-6)) {
       throw py::value_error("Decoder.step_counts: bin_s " + std::to_string(bin_s) +
-                            " s differs from the checkpoint's chunk width " + std::to_string(width_s) +
-                            " s (one bin is one chunk)");
+                            " s differs from the checkpoint's chunk width " +
+                            std::to_string(width_s) + " s (one bin is one chunk)");
     }
-    if (counts.ndim() < 1 || counts.ndim() > 2 || counts.shape(counts.ndim() - 1) != static_cast<py::ssize_t>(n_units)) {
-      throw py::value_error("Decoder.step_counts: counts must have shape (n_units,) or (n_bins, n_units) with n_units = " +
-                            std::to_string(n_units));
+    if (counts.ndim() < 1 || counts.ndim() > 2 ||
+        counts.shape(counts.ndim() - 1) != static_cast<py::ssize_t>(n_units)) {
+      throw py::value_error(
+          "Decoder.step_counts: counts must have shape (n_units,) or (n_bins, n_units) with "
+          "n_units = " +
+          std::to_string(n_units));
     }
     const bool batch = counts.ndim() == 2;
     const size_t n_bins = batch ? static_cast<size_t>(counts.shape(0)) : 1;
     const double* c = counts.data();
     for (size_t i = 0; i < n_bins * n_units; ++i) {
       if (!std::isfinite(c[i]) || c[i] < 0 || c[i] != std::floor(c[i]) || c[i] > 1e6) {
-        throw py::value_error("Decoder.step_counts: counts must be whole numbers in [0, 1e6] (bin " +
-                              std::to_string(i / n_units) + ", unit " + std::to_string(i % n_units) + ": " +
-                              std::to_string(c[i]) + ")");
+        throw py::value_error(
+            "Decoder.step_counts: counts must be whole numbers in [0, 1e6] (bin " +
+            std::to_string(i / n_units) + ", unit " + std::to_string(i % n_units) + ": " +
+            std::to_string(c[i]) + ")");
       }
     }
     const size_t dim = static_cast<size_t>(dec_->output_dim());
@@ -191,7 +197,8 @@ class Decoder {
 
   /// Count c of unit u -> c tokens at offsets (k + 0.5) * width / c, k = 0..c-1 (evenly spaced,
   /// centred in the bin), in time order (ties by unit), as the live tokenizer orders spikes.
-  static void counts_to_tokens(const double* counts, size_t n_units, double width_s, core::TokenChunk& chunk) {
+  static void counts_to_tokens(const double* counts, size_t n_units, double width_s,
+                               core::TokenChunk& chunk) {
     struct Token {
       float offset;
       int32_t unit;
@@ -200,11 +207,13 @@ class Decoder {
     for (size_t u = 0; u < n_units; ++u) {
       const auto c = static_cast<int64_t>(counts[u]);
       for (int64_t k = 0; k < c; ++k) {
-        tokens.push_back({static_cast<float>((static_cast<double>(k) + 0.5) * width_s / static_cast<double>(c)),
-                          static_cast<int32_t>(u)});
+        tokens.push_back(
+            {static_cast<float>((static_cast<double>(k) + 0.5) * width_s / static_cast<double>(c)),
+             static_cast<int32_t>(u)});
       }
     }
-    std::stable_sort(tokens.begin(), tokens.end(), [](const Token& a, const Token& b) { return a.offset < b.offset; });
+    std::stable_sort(tokens.begin(), tokens.end(),
+                     [](const Token& a, const Token& b) { return a.offset < b.offset; });
     chunk.clear_tokens();
     for (const auto& t : tokens) {
       chunk.unit.push_back(t.unit);
@@ -290,8 +299,8 @@ py::dict session_chunks(const replay::Session& s, double width_ms, int64_t from_
 }
 
 /// The C++ reference: a checkpoint decoded over the session's chunks by models::decode_dataset.
-py::array_t<float> decode_session(const std::string& checkpoint, const replay::Session& s, const std::string& path,
-                                  int64_t from_ns, int64_t to_ns) {
+py::array_t<float> decode_session(const std::string& checkpoint, const replay::Session& s,
+                                  const std::string& path, int64_t from_ns, int64_t to_ns) {
   std::vector<float> y;
   size_t n = 0, dim = 0;
   {
@@ -316,7 +325,8 @@ py::dict predictions_to_numpy(const std::vector<core::Prediction>& ps) {
   const size_t n = ps.size();
   int dim = 0;
   for (const auto& p : ps) dim = std::max(dim, p.output_dim);
-  std::vector<int64_t> seq(n), chunk(n), start(n), end(n), trig(n), close(n), tok(n), ds(n), de(n), pub(n);
+  std::vector<int64_t> seq(n), chunk(n), start(n), end(n), trig(n), close(n), tok(n), ds(n), de(n),
+      pub(n);
   std::vector<uint32_t> flags(n), ntok(n), epoch(n);
   std::vector<float> values(n * static_cast<size_t>(dim), 0.f);
   for (size_t i = 0; i < n; ++i) {
@@ -328,7 +338,9 @@ py::dict predictions_to_numpy(const std::vector<core::Prediction>& ps) {
     end[i] = p.end_ns;
     flags[i] = p.flags;
     ntok[i] = p.n_tokens;
-    for (int k = 0; k < p.output_dim; ++k) values[i * static_cast<size_t>(dim) + static_cast<size_t>(k)] = p.values[static_cast<size_t>(k)];
+    for (int k = 0; k < p.output_dim; ++k)
+      values[i * static_cast<size_t>(dim) + static_cast<size_t>(k)] =
+          p.values[static_cast<size_t>(k)];
     trig[i] = p.timing.trigger_arrival_ns;
     close[i] = p.timing.close_ns;
     tok[i] = p.timing.tokenize_ns;
@@ -377,7 +389,8 @@ py::dict read_recording(const std::string& path) {
   py::dict packets;
   packets["arrival_host_ns"] = to_numpy(arrival);
   packets["device_time_ns"] = to_numpy(device);
-  packets["event_index"] = to_numpy(first);  // packet i's events are [event_index[i], event_index[i+1])
+  packets["event_index"] =
+      to_numpy(first);  // packet i's events are [event_index[i], event_index[i+1])
   packets["t_ns"] = to_numpy(t);
   packets["channel"] = to_numpy(channel);
   packets["unit"] = to_numpy(unit);
@@ -398,9 +411,10 @@ py::dict read_recording(const std::string& path) {
   return d;
 }
 
-py::dict train(const replay::Session& s, const std::string& out, double width_ms, double train_fraction,
-               double val_fraction, int epochs, double max_seconds, uint64_t seed, int threads, int dim,
-               int rnn_hidden, const std::string& backbone, bool progress, const std::string& baselines_out) {
+py::dict train(const replay::Session& s, const std::string& out, double width_ms,
+               double train_fraction, double val_fraction, int epochs, double max_seconds,
+               uint64_t seed, int threads, int dim, int rnn_hidden, const std::string& backbone,
+               bool progress, const std::string& baselines_out) {
   models::TrainOptions o;
   o.max_epochs = epochs;
   o.max_seconds = max_seconds;
@@ -428,7 +442,8 @@ py::dict train(const replay::Session& s, const std::string& out, double width_ms
     const auto test_set = build(sp.test_from, sp.test_to);
     r = models::train_possm(train_set, val_set, o, out);
     auto dec = models::load_decoder(out, models::RuntimeOptions{});
-    test_r2 = core::r2_per_dim(test_set.targets, models::decode_dataset(*dec, test_set), test_set.output_dim);
+    test_r2 = core::r2_per_dim(test_set.targets, models::decode_dataset(*dec, test_set),
+                               test_set.output_dim);
     if (!baselines_out.empty()) {
       models::save_baseline(*models::fit_ridge(train_set).decoder, baselines_out + ".ridge.ckpt");
       models::save_baseline(*models::fit_kalman(train_set).decoder, baselines_out + ".kalman.ckpt");
@@ -452,11 +467,12 @@ py::dict train(const replay::Session& s, const std::string& out, double width_ms
 
 class Pipeline {
  public:
-  Pipeline(const std::string& config_path, const std::string& yaml_text, const std::string& checkpoint,
-           bool publish, size_t queue_capacity)
+  Pipeline(const std::string& config_path, const std::string& yaml_text,
+           const std::string& checkpoint, bool publish, size_t queue_capacity)
       : capacity_(std::max<size_t>(1, queue_capacity)) {
-    pipeline::PipelineConfig cfg = !config_path.empty() ? pipeline::load_pipeline_config(config_path)
-                                                        : pipeline::parse_pipeline_config(yaml_text, "yaml_text");
+    pipeline::PipelineConfig cfg = !config_path.empty()
+                                       ? pipeline::load_pipeline_config(config_path)
+                                       : pipeline::parse_pipeline_config(yaml_text, "yaml_text");
     if (!checkpoint.empty()) cfg.decoder.checkpoint = checkpoint;
     pipeline::EmbeddedOptions eo;
     eo.publish = publish;
@@ -479,11 +495,12 @@ class Pipeline {
   }
 
   /// One packet's spikes (device ns, channel, unit code) for ingest.transport: none.
-  void push(const CArray<int64_t>& t_ns, const CArray<uint32_t>& channel, const CArray<uint16_t>& unit,
-            int64_t device_time_ns) {
-    if (t_ns.ndim() != 1 || channel.ndim() != 1 || unit.ndim() != 1 || t_ns.size() != channel.size() ||
-        t_ns.size() != unit.size()) {
-      throw py::value_error("Pipeline.push: t_ns, channel and unit must be 1-D arrays of the same length");
+  void push(const CArray<int64_t>& t_ns, const CArray<uint32_t>& channel,
+            const CArray<uint16_t>& unit, int64_t device_time_ns) {
+    if (t_ns.ndim() != 1 || channel.ndim() != 1 || unit.ndim() != 1 ||
+        t_ns.size() != channel.size() || t_ns.size() != unit.size()) {
+      throw py::value_error(
+          "Pipeline.push: t_ns, channel and unit must be 1-D arrays of the same length");
     }
     core::EventBatch b;
     b.arrival_host_ns = core::host_now_ns();
@@ -516,8 +533,10 @@ class Pipeline {
     if (!started_) start();
     const auto t0 = std::chrono::steady_clock::now();
     for (;;) {
-      const bool timed_out = duration_s > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= duration_s;
+      const bool timed_out =
+          duration_s > 0 &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >=
+              duration_s;
       if (timed_out || stop_requested()) {
         py::gil_scoped_release nogil;
         stop_nogil();
@@ -602,8 +621,8 @@ class Pipeline {
     auto s = live_->stats();
     py::object d = stats_to_python(s);
     std::lock_guard lock(mutex_);
-    d["python"] = py::dict(py::arg("dropped_predictions") = dropped_, py::arg("queued") = queue_.size(),
-                           py::arg("stopped") = stopped_);
+    d["python"] = py::dict(py::arg("dropped_predictions") = dropped_,
+                           py::arg("queued") = queue_.size(), py::arg("stopped") = stopped_);
     return d;
   }
   uint64_t dropped() const {
@@ -622,8 +641,11 @@ class Pipeline {
       if (queue_.size() >= capacity_) {
         // Python is not consuming: the newest is dropped, counted and logged (rate-limited).
         if (dropped_++ % 1000 == 0) {
-          spdlog::warn("spikeflow.Pipeline: prediction queue full ({}), {} dropped so far: consume faster or "
-                       "raise queue_capacity", capacity_, dropped_);
+          spdlog::warn(
+              "spikeflow.Pipeline: prediction queue full ({}), {} dropped so far: consume faster "
+              "or "
+              "raise queue_capacity",
+              capacity_, dropped_);
         }
         return;
       }
@@ -635,7 +657,8 @@ class Pipeline {
   // Without the GIL: waits up to ms for predictions; true once stopped and drained.
   bool wait_batch(std::deque<core::Prediction>& out, int ms) {
     std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return !queue_.empty() || stopped_ || stop_requested_; });
+    cv_.wait_for(lock, std::chrono::milliseconds(ms),
+                 [&] { return !queue_.empty() || stopped_ || stop_requested_; });
     out.swap(queue_);
     return stopped_ && out.empty();
   }
@@ -675,7 +698,9 @@ PYBIND11_MODULE(_spikeflow, m) {
   m.doc() = "spikeflow's C++ core (use the spikeflow package, not this module)";
 
   py::class_<core::UnitKey>(m, "UnitKey")
-      .def(py::init([](uint32_t channel, uint16_t unit) { return core::UnitKey{channel, unit}; }),
+      .def(py::init([](uint32_t channel, uint16_t unit) {
+             return core::UnitKey{channel, unit};
+           }),
            py::arg("channel"), py::arg("unit"))
       .def_readonly("channel", &core::UnitKey::channel)
       .def_readonly("unit", &core::UnitKey::unit)
@@ -691,27 +716,32 @@ PYBIND11_MODULE(_spikeflow, m) {
       .def_readonly("end_ns", &core::Prediction::end_ns)
       .def_readonly("flags", &core::Prediction::flags)
       .def_readonly("n_tokens", &core::Prediction::n_tokens)
-      .def_property_readonly("values", [](const core::Prediction& p) {
-        return to_numpy(std::vector<float>(p.values.begin(), p.values.begin() + p.output_dim));
-      })
-      .def_property_readonly("timing", [](const core::Prediction& p) {
-        py::dict d;
-        d["trigger_arrival_ns"] = p.timing.trigger_arrival_ns;
-        d["close_ns"] = p.timing.close_ns;
-        d["tokenize_ns"] = p.timing.tokenize_ns;
-        d["decode_start_ns"] = p.timing.decode_start_ns;
-        d["decode_end_ns"] = p.timing.decode_end_ns;
-        d["publish_ns"] = p.timing.publish_ns;
-        return d;
-      })
+      .def_property_readonly(
+          "values",
+          [](const core::Prediction& p) {
+            return to_numpy(std::vector<float>(p.values.begin(), p.values.begin() + p.output_dim));
+          })
+      .def_property_readonly("timing",
+                             [](const core::Prediction& p) {
+                               py::dict d;
+                               d["trigger_arrival_ns"] = p.timing.trigger_arrival_ns;
+                               d["close_ns"] = p.timing.close_ns;
+                               d["tokenize_ns"] = p.timing.tokenize_ns;
+                               d["decode_start_ns"] = p.timing.decode_start_ns;
+                               d["decode_end_ns"] = p.timing.decode_end_ns;
+                               d["publish_ns"] = p.timing.publish_ns;
+                               return d;
+                             })
       .def("__repr__", [](const core::Prediction& p) {
-        return "Prediction(seq=" + std::to_string(p.seq) + ", start_ns=" + std::to_string(p.start_ns) +
+        return "Prediction(seq=" + std::to_string(p.seq) +
+               ", start_ns=" + std::to_string(p.start_ns) +
                ", n_tokens=" + std::to_string(p.n_tokens) + ")";
       });
 
   py::class_<Decoder>(m, "Decoder")
-      .def(py::init<const std::string&, const std::string&, const std::string&, int>(), py::arg("checkpoint"),
-           py::arg("device") = "cpu", py::arg("path") = "auto", py::arg("threads") = 1)
+      .def(py::init<const std::string&, const std::string&, const std::string&, int>(),
+           py::arg("checkpoint"), py::arg("device") = "cpu", py::arg("path") = "auto",
+           py::arg("threads") = 1)
       .def("step", &Decoder::step, py::arg("units"), py::arg("offsets"))
       .def("step_counts", &Decoder::step_counts, py::arg("counts"), py::arg("bin_s"))
       .def("reset", &Decoder::reset)
@@ -722,29 +752,43 @@ PYBIND11_MODULE(_spikeflow, m) {
       .def("describe", &Decoder::describe);
 
   py::class_<replay::Session>(m, "Session")
-      .def_static("load", [](const std::string& path) {
-        py::gil_scoped_release nogil;
-        return replay::load_session(path);
-      }, py::arg("path"))
-      .def_static("synthesize", [](int num_units, double duration_s, uint64_t seed) {
-        replay::SynthOptions o;
-        o.num_units = num_units;
-        o.duration_s = duration_s;
-        o.seed = seed;
-        py::gil_scoped_release nogil;
-        return replay::synthesize_session(o);
-      }, py::arg("num_units") = 96, py::arg("duration_s") = 300.0, py::arg("seed") = 1)
-      .def("save", [](const replay::Session& s, const std::string& path) {
-        py::gil_scoped_release nogil;
-        replay::write_session_file(s, path);
-      }, py::arg("path"))
-      .def_property_readonly("units", [](const replay::Session& s) { return units_to_numpy(s.units); })
+      .def_static(
+          "load",
+          [](const std::string& path) {
+            py::gil_scoped_release nogil;
+            return replay::load_session(path);
+          },
+          py::arg("path"))
+      .def_static(
+          "synthesize",
+          [](int num_units, double duration_s, uint64_t seed) {
+            replay::SynthOptions o;
+            o.num_units = num_units;
+            o.duration_s = duration_s;
+            o.seed = seed;
+            py::gil_scoped_release nogil;
+            return replay::synthesize_session(o);
+          },
+          py::arg("num_units") = 96, py::arg("duration_s") = 300.0, py::arg("seed") = 1)
+      .def(
+          "save",
+          [](const replay::Session& s, const std::string& path) {
+            py::gil_scoped_release nogil;
+            replay::write_session_file(s, path);
+          },
+          py::arg("path"))
+      .def_property_readonly("units",
+                             [](const replay::Session& s) { return units_to_numpy(s.units); })
       .def_property_readonly("spike_times_ns", &spike_times)
-      .def_property_readonly("behavior_names", [](const replay::Session& s) { return s.behavior_names; })
-      .def_property_readonly("behavior_t_ns", [](const replay::Session& s) { return to_numpy(s.behavior_t_ns); })
-      .def_property_readonly("behavior", [](const replay::Session& s) {
-        return to_numpy_2d(s.behavior, s.behavior_t_ns.size(), s.behavior_names.size());
-      })
+      .def_property_readonly("behavior_names",
+                             [](const replay::Session& s) { return s.behavior_names; })
+      .def_property_readonly("behavior_t_ns",
+                             [](const replay::Session& s) { return to_numpy(s.behavior_t_ns); })
+      .def_property_readonly("behavior",
+                             [](const replay::Session& s) {
+                               return to_numpy_2d(s.behavior, s.behavior_t_ns.size(),
+                                                  s.behavior_names.size());
+                             })
       .def_property_readonly("trials", &trials_to_numpy)
       .def_readonly("start_ns", &replay::Session::start_ns)
       .def_readonly("end_ns", &replay::Session::end_ns)
@@ -753,28 +797,32 @@ PYBIND11_MODULE(_spikeflow, m) {
   m.def("session_chunks", &session_chunks, py::arg("session"), py::arg("width_ms") = 50.0,
         py::arg("from_ns") = INT64_MIN, py::arg("to_ns") = INT64_MAX,
         py::arg("unit_order") = std::vector<core::UnitKey>{});
-  m.def("decode_session", &decode_session, py::arg("checkpoint"), py::arg("session"), py::arg("path") = "auto",
-        py::arg("from_ns") = INT64_MIN, py::arg("to_ns") = INT64_MAX);
+  m.def("decode_session", &decode_session, py::arg("checkpoint"), py::arg("session"),
+        py::arg("path") = "auto", py::arg("from_ns") = INT64_MIN, py::arg("to_ns") = INT64_MAX);
   m.def("read_recording", &read_recording, py::arg("path"));
   m.def("train", &train, py::arg("session"), py::arg("out"), py::arg("width_ms") = 50.0,
         py::arg("train_fraction") = 0.7, py::arg("val_fraction") = 0.1, py::arg("epochs") = 60,
-        py::arg("max_seconds") = 0.0, py::arg("seed") = 0, py::arg("threads") = 2, py::arg("dim") = 64,
-        py::arg("rnn_hidden") = 256, py::arg("backbone") = "gru", py::arg("progress") = true,
-        py::arg("baselines_out") = "");
-  m.def("save_untrained_checkpoint", [](const std::string& path, const std::vector<core::UnitKey>& units,
-                                        int output_dim, double width_ms, int dim, int rnn_hidden, uint64_t seed) {
-    models::PossmConfig c;
-    c.dim = dim;
-    c.rnn_hidden = rnn_hidden;
-    py::gil_scoped_release nogil;
-    models::save_untrained_possm(path, c, units, output_dim, static_cast<int64_t>(std::llround(width_ms * 1e6)), seed);
-  }, py::arg("path"), py::arg("units"), py::arg("output_dim") = 2, py::arg("width_ms") = 50.0, py::arg("dim") = 64,
-     py::arg("rnn_hidden") = 256, py::arg("seed") = 0);
+        py::arg("max_seconds") = 0.0, py::arg("seed") = 0, py::arg("threads") = 2,
+        py::arg("dim") = 64, py::arg("rnn_hidden") = 256, py::arg("backbone") = "gru",
+        py::arg("progress") = true, py::arg("baselines_out") = "");
+  m.def(
+      "save_untrained_checkpoint",
+      [](const std::string& path, const std::vector<core::UnitKey>& units, int output_dim,
+         double width_ms, int dim, int rnn_hidden, uint64_t seed) {
+        models::PossmConfig c;
+        c.dim = dim;
+        c.rnn_hidden = rnn_hidden;
+        py::gil_scoped_release nogil;
+        models::save_untrained_possm(path, c, units, output_dim,
+                                     static_cast<int64_t>(std::llround(width_ms * 1e6)), seed);
+      },
+      py::arg("path"), py::arg("units"), py::arg("output_dim") = 2, py::arg("width_ms") = 50.0,
+      py::arg("dim") = 64, py::arg("rnn_hidden") = 256, py::arg("seed") = 0);
 
   py::class_<Pipeline>(m, "Pipeline")
       .def(py::init<const std::string&, const std::string&, const std::string&, bool, size_t>(),
-           py::arg("config") = "", py::arg("yaml_text") = "", py::arg("checkpoint") = "", py::arg("publish") = false,
-           py::arg("queue_capacity") = 65536)
+           py::arg("config") = "", py::arg("yaml_text") = "", py::arg("checkpoint") = "",
+           py::arg("publish") = false, py::arg("queue_capacity") = 65536)
       .def("start", &Pipeline::start)
       .def("push", &Pipeline::push, py::arg("t_ns"), py::arg("channel"), py::arg("unit"),
            py::arg("device_time_ns") = -1)
@@ -786,9 +834,13 @@ PYBIND11_MODULE(_spikeflow, m) {
       .def("__next__", &Pipeline::next)
       .def("stats", &Pipeline::stats)
       .def_property_readonly("dropped_predictions", &Pipeline::dropped)
-      .def_property_readonly("ingest_port", [](const Pipeline& p) { return p.live().ingest_port(); })
-      .def_property_readonly("publish_endpoint", [](const Pipeline& p) { return p.live().publish_endpoint(); })
-      .def_property_readonly("unit_map", [](const Pipeline& p) { return units_to_numpy(p.live().units()); })
+      .def_property_readonly("ingest_port",
+                             [](const Pipeline& p) { return p.live().ingest_port(); })
+      .def_property_readonly("publish_endpoint",
+                             [](const Pipeline& p) { return p.live().publish_endpoint(); })
+      .def_property_readonly("unit_map",
+                             [](const Pipeline& p) { return units_to_numpy(p.live().units()); })
       .def_property_readonly("output_dim", [](const Pipeline& p) { return p.live().output_dim(); })
-      .def_property_readonly("chunk_width_s", [](const Pipeline& p) { return p.live().chunk_width_ns() / 1e9; });
+      .def_property_readonly("chunk_width_s",
+                             [](const Pipeline& p) { return p.live().chunk_width_ns() / 1e9; });
 }

@@ -74,7 +74,9 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+size_t lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
 
 // The exit codes of cli/exit_codes.h, as a user's script sees them.
 constexpr int kExitUsage = 2;
@@ -92,19 +94,21 @@ class CliTest : public ::testing::Test {
   }
   /// A 6 s synthetic session (120 chunks of 50 ms from t = 0) and an untrained checkpoint for it.
   void make_session_and_checkpoint() {
-    auto [rc, out] = run({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"});
+    auto [rc, out] =
+        run({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"});
     ASSERT_EQ(rc, 0) << out;
     std::vector<core::UnitKey> units;
     for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
     models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
   }
   /// A listen CSV with one row per chunk seq in [from, to) of 50 ms chunks; `value(seq)` is v0.
-  void write_predictions(const std::string& name, int64_t from, int64_t to, const std::string& v0 = "0.5") const {
+  void write_predictions(const std::string& name, int64_t from, int64_t to,
+                         const std::string& v0 = "0.5") const {
     std::ofstream out(path(name));
     out << "seq,start_ns,end_ns,flags,n_tokens,v0,v1,trigger_arrival_ns,publish_ns,receive_ns\n";
     for (int64_t s = from; s < to; ++s) {
-      out << s << ',' << s * 50'000'000 << ',' << (s + 1) * 50'000'000 << ",0,3," << (s == from + 3 ? v0 : "0.5")
-          << ',' << 0.01 * static_cast<double>(s) << ",0,0,0\n";
+      out << s << ',' << s * 50'000'000 << ',' << (s + 1) * 50'000'000 << ",0,3,"
+          << (s == from + 3 ? v0 : "0.5") << ',' << 0.01 * static_cast<double>(s) << ",0,0,0\n";
     }
   }
   testing::TempDir dir_{"cli"};
@@ -119,24 +123,32 @@ TEST_F(CliTest, a_directory_or_a_file_of_another_kind_is_named_for_what_it_is) {
   fs::create_directory(path("d.sfrec"));
   write_predictions("p.csv", 0, 120);
   // An HDF5 file (signature, no MATLAB header) named .mat: said to be that, not NWB's wording.
-  std::ofstream(path("x.mat"), std::ios::binary) << std::string("\x89HDF\r\n\x1a\n", 8) << std::string(600, '\0');
+  std::ofstream(path("x.mat"), std::ios::binary)
+      << std::string("\x89HDF\r\n\x1a\n", 8) << std::string(600, '\0');
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
       {{"replay", "-s", path("s.sfs"), "--checkpoint", path("d.ckpt")},
        "checkpoint '" + path("d.ckpt") + "': is a directory, not a checkpoint file"},
-      {{"eval", "-s", path("d.sfs"), "-p", path("p.csv")}, path("d.sfs") + ": is a directory, not a session file"},
+      {{"eval", "-s", path("d.sfs"), "-p", path("p.csv")},
+       path("d.sfs") + ": is a directory, not a session file"},
       {{"replay", "-s", path("d.sfs"), "--checkpoint", path("m.ckpt")},
        path("d.sfs") + ": is a directory, not a session file"},
-      {{"replay", "-r", path("d.sfrec")}, path("d.sfrec") + ": is a directory, not a recording file"},
-      {{"eval", "-s", path("s.sfs"), "-r", path("d.sfrec")}, path("d.sfrec") + ": is a directory, not a recording file"},
+      {{"replay", "-r", path("d.sfrec")},
+       path("d.sfrec") + ": is a directory, not a recording file"},
+      {{"eval", "-s", path("s.sfs"), "-r", path("d.sfrec")},
+       path("d.sfrec") + ": is a directory, not a recording file"},
       {{"eval", "-s", path("x.mat"), "-p", path("p.csv")},
-       path("x.mat") + ": is an HDF5 file without MATLAB's header, so not a MAT file (an NWB file? name it .nwb)"},
+       path("x.mat") + ": is an HDF5 file without MATLAB's header, so not a MAT file (an NWB file? "
+                       "name it .nwb)"},
       {{"eval", "-s", path("m.ckpt"), "-p", path("p.csv")},
        path("m.ckpt") + ": is a spikeflow checkpoint, not a session (pass it with --checkpoint)"},
       {{"replay", "-s", path("s.sfs"), "--checkpoint", path("s.sfs")},
-       "checkpoint '" + path("s.sfs") + "': not a spikeflow checkpoint: it is a spikeflow session file (.sfs)"},
-      {{"eval", "-s", path("s.sfs"), "-p", path("nope.csv")}, path("nope.csv") + ": no such predictions file"},
+       "checkpoint '" + path("s.sfs") +
+           "': not a spikeflow checkpoint: it is a spikeflow session file (.sfs)"},
+      {{"eval", "-s", path("s.sfs"), "-p", path("nope.csv")},
+       path("nope.csv") + ": no such predictions file"},
       {{"send", "-s", path("d.sfs")}, path("d.sfs") + ": is a directory, not a session file"},
-      {{"train", "-s", path("d.sfs"), "-o", path("out.ckpt")}, path("d.sfs") + ": is a directory, not a session file"},
+      {{"train", "-s", path("d.sfs"), "-o", path("out.ckpt")},
+       path("d.sfs") + ": is a directory, not a session file"},
   };
   for (const auto& [args, message] : cases) {
     std::string line;
@@ -145,13 +157,14 @@ TEST_F(CliTest, a_directory_or_a_file_of_another_kind_is_named_for_what_it_is) {
     EXPECT_EQ(rc, kExitInputFile) << line << ": " << out;
     EXPECT_EQ(out, "spikeflow: error: " + message + "\n") << line;
   }
-  EXPECT_EQ(core::sniff_file(path("m.ckpt")), core::FileFormat::kCheckpoint);  // the writer's real magic
+  EXPECT_EQ(core::sniff_file(path("m.ckpt")),
+            core::FileFormat::kCheckpoint);  // the writer's real magic
 }
 
 TEST_F(CliTest, a_recording_cut_after_its_header_says_what_is_missing) {
   make_session_and_checkpoint();
-  auto [rc, out] = run({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*",
-                        "--record", path("r.sfrec"), "--duration-s", "0.2"});
+  auto [rc, out] = run({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish",
+                        "tcp://127.0.0.1:*", "--record", path("r.sfrec"), "--duration-s", "0.2"});
   ASSERT_EQ(rc, 0) << out;
   std::ifstream in(path("r.sfrec"), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -160,18 +173,22 @@ TEST_F(CliTest, a_recording_cut_after_its_header_says_what_is_missing) {
   std::ofstream(path("cut.sfrec"), std::ios::binary) << bytes.substr(0, 40);  // the header alone
   std::tie(rc, out) = run({"replay", "-r", path("cut.sfrec")});
   EXPECT_EQ(rc, kExitInputFile) << out;
-  EXPECT_EQ(out, "spikeflow: error: " + path("cut.sfrec") +
-                     ": recording ends after 40 bytes (its header alone): no config, model or unit-map record "
-                     "(nothing to replay)\n");
+  EXPECT_EQ(
+      out,
+      "spikeflow: error: " + path("cut.sfrec") +
+          ": recording ends after 40 bytes (its header alone): no config, model or unit-map record "
+          "(nothing to replay)\n");
   std::tie(rc, out) = run({"eval", "-s", path("s.sfs"), "-r", path("cut.sfrec")});
   EXPECT_EQ(rc, kExitInputFile) << out;
   EXPECT_EQ(out, "spikeflow: error: " + path("cut.sfrec") +
-                     ": recording ends after 40 bytes (its header alone): no prediction record (nothing to score)\n");
+                     ": recording ends after 40 bytes (its header alone): no prediction record "
+                     "(nothing to score)\n");
   // Cut inside the first record: the warning says where, the error what is missing.
   std::ofstream(path("cut2.sfrec"), std::ios::binary) << bytes.substr(0, 60);
   std::tie(rc, out) = run({"replay", "-r", path("cut2.sfrec")});
   EXPECT_EQ(rc, kExitInputFile) << out;
-  EXPECT_NE(out.find("spikeflow: error: " + path("cut2.sfrec") + ": recording ends after 60 bytes, cut inside a record: "
+  EXPECT_NE(out.find("spikeflow: error: " + path("cut2.sfrec") +
+                     ": recording ends after 60 bytes, cut inside a record: "
                      "no config, model or unit-map record"),
             std::string::npos)
       << out;
@@ -182,22 +199,28 @@ TEST_F(CliTest, eval_refuses_nan_predictions_and_says_na_when_nothing_matched) {
   make_session_and_checkpoint();
   for (const char* bad : {"nan", "inf", "-inf"}) {
     write_predictions("nan.csv", 0, 120, bad);
-    const auto [rc, out] = run({"eval", "-s", path("s.sfs"), "-p", path("nan.csv"), "--part", "all"});
+    const auto [rc, out] =
+        run({"eval", "-s", path("s.sfs"), "-p", path("nan.csv"), "--part", "all"});
     EXPECT_EQ(rc, kExitInputFile) << out;
     EXPECT_EQ(lines(out), 1u) << out;
-    EXPECT_EQ(out.rfind("spikeflow: error: " + path("nan.csv") + ":5: prediction value is not finite", 0), 0u) << out;
+    EXPECT_EQ(
+        out.rfind("spikeflow: error: " + path("nan.csv") + ":5: prediction value is not finite", 0),
+        0u)
+        << out;
   }
   // No prediction at all, or none of this session's chunks (seq past its end): scores are n/a.
   write_predictions("none.csv", 0, 0);
   write_predictions("other.csv", 1000, 1010);
   for (const auto& [name, why] : std::vector<std::pair<std::string, std::string>>{
-           {"none.csv", "(it holds none)"}, {"other.csv", "(10 read: 10 outside --part all, 0 of another chunk width)"}}) {
+           {"none.csv", "(it holds none)"},
+           {"other.csv", "(10 read: 10 outside --part all, 0 of another chunk width)"}}) {
     const auto [rc, out] = run({"eval", "-s", path("s.sfs"), "-p", path(name), "--part", "all"});
     EXPECT_EQ(rc, kExitMismatch) << out;
     EXPECT_NE(out.find("R2: mean n/a, vx n/a, vy n/a"), std::string::npos) << out;
     EXPECT_NE(out.find("Pearson r: mean n/a, vx n/a, vy n/a"), std::string::npos) << out;
     EXPECT_EQ(out.find("0.0000"), std::string::npos) << out;
-    EXPECT_NE(out.find("spikeflow: error: " + path(name) + ": no predictions matched the session's chunks " + why + "\n"),
+    EXPECT_NE(out.find("spikeflow: error: " + path(name) +
+                       ": no predictions matched the session's chunks " + why + "\n"),
               std::string::npos)
         << out;
   }
@@ -205,7 +228,8 @@ TEST_F(CliTest, eval_refuses_nan_predictions_and_says_na_when_nothing_matched) {
   write_predictions("part.csv", 0, 100);
   auto [rc, out] = run({"eval", "-s", path("s.sfs"), "-p", path("part.csv"), "--part", "all"});
   EXPECT_EQ(rc, kExitMismatch) << out;
-  EXPECT_NE(out.find("spikeflow: error: " + path("part.csv") + ": 20 of 120 chunks of the session have no prediction"),
+  EXPECT_NE(out.find("spikeflow: error: " + path("part.csv") +
+                     ": 20 of 120 chunks of the session have no prediction"),
             std::string::npos)
       << out;
   write_predictions("all.csv", 0, 120);
@@ -215,8 +239,11 @@ TEST_F(CliTest, eval_refuses_nan_predictions_and_says_na_when_nothing_matched) {
 }
 
 TEST_F(CliTest, usage_errors_exit_two) {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"run", "--port", "70000"}, {"eval", "-s", "s.sfs"}, {"replay", "-s", "s.sfs"}, {"no-such-command"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"run", "--port", "70000"},
+                                             {"eval", "-s", "s.sfs"},
+                                             {"replay", "-s", "s.sfs"},
+                                             {"no-such-command"}}) {
     EXPECT_EQ(run(args).first, kExitUsage) << args[0] << ": " << run(args).second;
   }
   EXPECT_EQ(run({"--version"}).first, 0);
@@ -243,8 +270,9 @@ TEST_F(CliTest, invalid_config_lists_every_problem_on_one_line) {
 
 TEST_F(CliTest, corrupt_checkpoint_is_a_clear_error) {
   std::ofstream(path("m.ckpt")) << "not a checkpoint";
-  auto c = start({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
-                 path("out.log"));
+  auto c = start(
+      {"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+      path("out.log"));
   EXPECT_NE(wait_exit(c), 0);
   EXPECT_NE(slurp(c.log).find(path("m.ckpt")), std::string::npos) << slurp(c.log);
 }
@@ -304,40 +332,49 @@ TEST_F(CliTest, a_directory_or_a_duplicate_key_is_not_run_on_defaults) {
 TEST_F(CliTest, preflight_lists_config_and_checkpoint_problems_before_anything_starts) {
   std::vector<core::UnitKey> units{{1, 1}, {2, 1}};
   models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
-  std::ofstream(path("c.yaml")) << "chunking: {width_ms: 20, lateness_ms: 2}\ndecoder: {checkpoint: m.ckpt}\n"
-                                   "record: {path: no/such/dir/r.sfrec}\n";
-  auto c = start({"run", "-c", path("c.yaml"), "--port", "0", "--publish", "tcp://127.0.0.1:*"}, path("out.log"));
+  std::ofstream(path("c.yaml"))
+      << "chunking: {width_ms: 20, lateness_ms: 2}\ndecoder: {checkpoint: m.ckpt}\n"
+         "record: {path: no/such/dir/r.sfrec}\n";
+  auto c = start({"run", "-c", path("c.yaml"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+                 path("out.log"));
   EXPECT_NE(wait_exit(c), 0);
   const std::string out = slurp(c.log);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   EXPECT_NE(out.find(path("c.yaml") + ": "), std::string::npos) << out;
-  EXPECT_NE(out.find("chunking.width_ms: 20 ms, but checkpoint '" + path("m.ckpt") + "' was trained on 50 ms"),
+  EXPECT_NE(out.find("chunking.width_ms: 20 ms, but checkpoint '" + path("m.ckpt") +
+                     "' was trained on 50 ms"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("record.path: folder"), std::string::npos) << out;
-  EXPECT_EQ(out.find("run: decoder"), std::string::npos) << "must fail before the pipeline starts: " << out;
+  EXPECT_EQ(out.find("run: decoder"), std::string::npos)
+      << "must fail before the pipeline starts: " << out;
 }
 
 TEST_F(CliTest, run_refuses_a_network_bind_without_an_allow_list_or_remote_opt_in) {
   std::vector<core::UnitKey> units{{1, 1}};
   models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
   std::ofstream(path("c.yaml")) << "ingest: {address: 0.0.0.0}\ndecoder: {checkpoint: m.ckpt}\n";
-  auto c = start({"run", "-c", path("c.yaml"), "--port", "0", "--publish", "tcp://*:*"}, path("out.log"));
+  auto c = start({"run", "-c", path("c.yaml"), "--port", "0", "--publish", "tcp://*:*"},
+                 path("out.log"));
   EXPECT_NE(wait_exit(c), 0);
   const std::string out = slurp(c.log);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
-  EXPECT_NE(out.find("ingest.address 0.0.0.0 is not loopback: set ingest.allow to the sources that may send"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find(
+          "ingest.address 0.0.0.0 is not loopback: set ingest.allow to the sources that may send"),
+      std::string::npos)
       << out;
   EXPECT_NE(out.find("publish.allow_remote"), std::string::npos) << out;
-  EXPECT_EQ(out.find("run: decoder"), std::string::npos) << "must fail before the pipeline starts: " << out;
+  EXPECT_EQ(out.find("run: decoder"), std::string::npos)
+      << "must fail before the pipeline starts: " << out;
 }
 
 TEST_F(CliTest, keygen_writes_a_usable_curve_key_pair_and_never_overwrites_silently) {
   auto c = start({"keygen", "-o", path("server")}, path("out.log"));
   ASSERT_EQ(wait_exit(c), 0) << slurp(c.log);
   auto trim = [](std::string s) { return s.substr(0, s.find_last_not_of("\n") + 1); };
-  const std::string secret = trim(slurp(path("server.key_secret"))), pub = trim(slurp(path("server.key")));
+  const std::string secret = trim(slurp(path("server.key_secret"))),
+                    pub = trim(slurp(path("server.key")));
   ASSERT_EQ(secret.size(), 40u) << secret;
   ASSERT_EQ(pub.size(), 40u) << pub;
   char derived[41] = {};
@@ -363,9 +400,10 @@ TEST_F(CliTest, relative_paths_in_a_config_resolve_against_its_folder) {
   fs::create_directories(dir_.path() / "configs");
   std::vector<core::UnitKey> units{{1, 1}};
   models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
-  std::ofstream(path("configs/c.yaml")) << "ingest: {transport: tcp}\ndecoder: {checkpoint: ../m.ckpt}\n";
-  auto c = start({"run", "-c", path("configs/c.yaml"), "--port", "0", "--publish", "tcp://127.0.0.1:*",
-                  "--duration-s", "0.1"},
+  std::ofstream(path("configs/c.yaml"))
+      << "ingest: {transport: tcp}\ndecoder: {checkpoint: ../m.ckpt}\n";
+  auto c = start({"run", "-c", path("configs/c.yaml"), "--port", "0", "--publish",
+                  "tcp://127.0.0.1:*", "--duration-s", "0.1"},
                  path("out.log"));
   EXPECT_EQ(wait_exit(c), 0) << slurp(c.log);
   EXPECT_NE(slurp(c.log).find("ingest native tcp"), std::string::npos) << slurp(c.log);
@@ -376,11 +414,13 @@ TEST_F(CliTest, sigterm_and_sigint_drain_and_exit_zero) {
   for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
   models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
   for (int sig : {SIGTERM, SIGINT}) {
-    auto c = start({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
-                   path("run.log"));
+    auto c = start(
+        {"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+        path("run.log"));
     // Ready when it logs its endpoints (a deadline, not a guess).
-    ASSERT_TRUE(testing::wait_until([&] { return slurp(c.log).find("run: decoder") != std::string::npos; }))
-        << slurp(c.log);
+    ASSERT_TRUE(testing::wait_until([&] {
+      return slurp(c.log).find("run: decoder") != std::string::npos;
+    })) << slurp(c.log);
     kill(c.pid, sig);
     const int rc = wait_exit(c);
     EXPECT_EQ(rc, 0) << slurp(c.log);
@@ -389,15 +429,16 @@ TEST_F(CliTest, sigterm_and_sigint_drain_and_exit_zero) {
 }
 
 TEST_F(CliTest, replay_plays_a_session_through_the_graph_and_scores_it) {
-  auto synth = start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"},
-                     path("synth.log"));
+  auto synth =
+      start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"},
+            path("synth.log"));
   ASSERT_EQ(wait_exit(synth), 0) << slurp(synth.log);
   std::vector<core::UnitKey> units;
   for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
   models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, units, 2, 50'000'000);
   for (const char* batch_ms : {"0", "7"}) {
-    auto c = start({"replay", "-s", path("s.sfs"), "--checkpoint", path("m.ckpt"), "--part", "all", "--batch-ms",
-                    batch_ms},
+    auto c = start({"replay", "-s", path("s.sfs"), "--checkpoint", path("m.ckpt"), "--part", "all",
+                    "--batch-ms", batch_ms},
                    path("replay.log"));
     EXPECT_EQ(wait_exit(c), 0) << slurp(c.log);
     const std::string out = slurp(c.log);
@@ -420,8 +461,9 @@ TEST_F(CliTest, version_prints_the_project_version) {
 class CliExportTest : public CliTest {
  protected:
   void SetUp() override {
-    auto synth = start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"},
-                       path("synth.log"));
+    auto synth =
+        start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "6", "--seed", "2"},
+              path("synth.log"));
     ASSERT_EQ(wait_exit(synth), 0) << slurp(synth.log);
     std::vector<core::UnitKey> units;
     for (uint32_t i = 1; i <= 16; ++i) units.push_back({i, 1});
@@ -431,8 +473,8 @@ class CliExportTest : public CliTest {
   /// `replay -s session` with a config that records the run into dir/name.
   void record(const std::string& session, const std::string& name) {
     std::ofstream(path(name + ".yaml")) << "record: {path: " << name << "}\n";
-    auto c = start({"replay", "-s", session, "--checkpoint", path("m.ckpt"), "-c", path(name + ".yaml"), "--part",
-                    "all"},
+    auto c = start({"replay", "-s", session, "--checkpoint", path("m.ckpt"), "-c",
+                    path(name + ".yaml"), "--part", "all"},
                    path(name + ".log"));
     ASSERT_EQ(wait_exit(c), 0) << slurp(c.log);
   }
@@ -442,9 +484,11 @@ class CliExportTest : public CliTest {
 // chunk, bit for bit (flags too, but for how the decoder batched); and the recording's own replay
 // agrees with what it recorded.
 TEST_F(CliExportTest, export_then_replay_of_the_nwb_gives_the_recorded_predictions) {
-  auto ex = start({"export", path("rec1.sfrec"), "-o", path("run.nwb"), "--session", path("s.sfs")}, path("ex.log"));
+  auto ex = start({"export", path("rec1.sfrec"), "-o", path("run.nwb"), "--session", path("s.sfs")},
+                  path("ex.log"));
   ASSERT_EQ(wait_exit(ex), 0) << slurp(ex.log);
-  EXPECT_NE(slurp(ex.log).find("16 units (0 not in the unit map)"), std::string::npos) << slurp(ex.log);
+  EXPECT_NE(slurp(ex.log).find("16 units (0 not in the unit map)"), std::string::npos)
+      << slurp(ex.log);
   record(path("run.nwb"), "rec2.sfrec");
 
   const auto rec1 = replay::read_recording(path("rec1.sfrec"));
@@ -460,9 +504,10 @@ TEST_F(CliExportTest, export_then_replay_of_the_nwb_gives_the_recorded_predictio
     // kCatchUp says how the decoder's calls were batched, which depends on thread scheduling in an
     // as-fast-as-possible replay; the values are bit-identical either way.
     const uint32_t batching = static_cast<uint32_t>(core::ChunkFlag::kCatchUp);
-    if (p.end_ns == q.end_ns && (p.flags & ~batching) == (q.flags & ~batching) && p.n_tokens == q.n_tokens &&
-        p.output_dim == q.output_dim &&
-        std::memcmp(p.values.data(), q.values.data(), sizeof(float) * static_cast<size_t>(p.output_dim)) == 0) {
+    if (p.end_ns == q.end_ns && (p.flags & ~batching) == (q.flags & ~batching) &&
+        p.n_tokens == q.n_tokens && p.output_dim == q.output_dim &&
+        std::memcmp(p.values.data(), q.values.data(),
+                    sizeof(float) * static_cast<size_t>(p.output_dim)) == 0) {
       ++identical;
     }
   }
@@ -471,12 +516,14 @@ TEST_F(CliExportTest, export_then_replay_of_the_nwb_gives_the_recorded_predictio
   // (the .sfs session ran to a round 6 s) is the one chunk the NWB replay may lack.
   EXPECT_EQ(identical, rec2.predictions.size());
   EXPECT_GE(identical + 1, rec1.predictions.size());
-  std::printf("export round trip: %zu identical of %zu recorded predictions\n", identical, rec1.predictions.size());
+  std::printf("export round trip: %zu identical of %zu recorded predictions\n", identical,
+              rec1.predictions.size());
 
   auto own = start({"replay", "-r", path("rec1.sfrec")}, path("own.log"));
   EXPECT_EQ(wait_exit(own), 0) << slurp(own.log);
   const std::string n = std::to_string(rec1.predictions.size());
-  EXPECT_NE(slurp(own.log).find("bit-identical " + n + " of " + n), std::string::npos) << slurp(own.log);
+  EXPECT_NE(slurp(own.log).find("bit-identical " + n + " of " + n), std::string::npos)
+      << slurp(own.log);
 }
 
 // h5py (python3-h5py) finds every group, table and attribute a pynwb user expects.
@@ -502,9 +549,11 @@ TEST_F(CliExportTest, export_errors_are_one_line_naming_the_file) {
   auto missing = start({"export", path("nope.sfrec"), "-o", path("run.nwb")}, path("m.log"));
   EXPECT_NE(wait_exit(missing), 0);
   EXPECT_NE(slurp(missing.log).find("nope.sfrec"), std::string::npos) << slurp(missing.log);
-  auto unwritable = start({"export", path("rec1.sfrec"), "-o", path("no/such/dir/run.nwb")}, path("u.log"));
+  auto unwritable =
+      start({"export", path("rec1.sfrec"), "-o", path("no/such/dir/run.nwb")}, path("u.log"));
   EXPECT_NE(wait_exit(unwritable), 0);
-  EXPECT_NE(slurp(unwritable.log).find("no/such/dir/run.nwb"), std::string::npos) << slurp(unwritable.log);
+  EXPECT_NE(slurp(unwritable.log).find("no/such/dir/run.nwb"), std::string::npos)
+      << slurp(unwritable.log);
 }
 
 TEST_F(CliExportTest, inspect_tells_each_kind_by_content_in_text_and_json) {
@@ -596,15 +645,16 @@ TEST_F(CliTest, an_nwb_file_with_position_only_trains_and_replays) {
 
   auto plain = start({"train", "-s", path("pos.nwb"), "-o", path("m.ckpt")}, path("plain.log"));
   EXPECT_NE(wait_exit(plain), 0);
-  EXPECT_NE(slurp(plain.log).find("Position/hand"), std::string::npos) << slurp(plain.log);  // found series listed
+  EXPECT_NE(slurp(plain.log).find("Position/hand"), std::string::npos)
+      << slurp(plain.log);  // found series listed
 
-  auto train = start({"train", "-s", path("pos.nwb"), "-o", path("m.ckpt"), "--behaviour", "Position",
-                      "--behaviour-velocity", "--epochs", "2", "--max-seconds", "60", "--dim", "16",
-                      "--rnn-hidden", "16"},
+  auto train = start({"train", "-s", path("pos.nwb"), "-o", path("m.ckpt"), "--behaviour",
+                      "Position", "--behaviour-velocity", "--epochs", "2", "--max-seconds", "60",
+                      "--dim", "16", "--rnn-hidden", "16"},
                      path("train.log"));
   ASSERT_EQ(wait_exit(train), 0) << slurp(train.log);
-  auto rep = start({"replay", "-s", path("pos.nwb"), "--behaviour", "Position", "--behaviour-velocity",
-                    "--checkpoint", path("m.ckpt"), "--part", "all"},
+  auto rep = start({"replay", "-s", path("pos.nwb"), "--behaviour", "Position",
+                    "--behaviour-velocity", "--checkpoint", path("m.ckpt"), "--part", "all"},
                    path("replay.log"));
   EXPECT_EQ(wait_exit(rep), 0) << slurp(rep.log);
   EXPECT_NE(slurp(rep.log).find("out of order 0"), std::string::npos) << slurp(rep.log);
@@ -620,8 +670,8 @@ class PretrainCliTest : public ::testing::Test {
  protected:
   std::string path(const std::string& name) const { return dir_.file(name); }
   void SetUp() override {
-    auto c = start({"synth", "--sessions", "3", "--duration-s", "40", "--min-units", "10", "--max-units", "20",
-                    "-o", path("corpus")},
+    auto c = start({"synth", "--sessions", "3", "--duration-s", "40", "--min-units", "10",
+                    "--max-units", "20", "-o", path("corpus")},
                    path("synth.log"));
     ASSERT_EQ(wait_exit(c), 0) << slurp(path("synth.log"));
   }
@@ -644,42 +694,52 @@ int free_tcp_port() {
 }
 
 TEST_F(PretrainCliTest, pretrain_then_calibrate_prints_the_comparison) {
-  std::vector<std::string> args{"pretrain", "-s", path("corpus/session_00.sfs"), "-s",
-                                path("corpus/session_01.sfs"), "-o", path("base.ckpt"), "--epochs", "2"};
+  std::vector<std::string> args{"pretrain",
+                                "-s",
+                                path("corpus/session_00.sfs"),
+                                "-s",
+                                path("corpus/session_01.sfs"),
+                                "-o",
+                                path("base.ckpt"),
+                                "--epochs",
+                                "2"};
   for (const auto& t : tiny()) args.push_back(t);
   auto p = start(args, path("pretrain.log"));
   ASSERT_EQ(wait_exit(p), 0) << slurp(path("pretrain.log"));
   const std::string pout = slurp(path("pretrain.log"));
-  for (const char* k : {"session 0: session_00", "session 1: session_01", "[default]", "validation R2", "windows/s"})
+  for (const char* k : {"session 0: session_00", "session 1: session_01", "[default]",
+                        "validation R2", "windows/s"})
     EXPECT_NE(pout.find(k), std::string::npos) << k << " in " << pout;
-  auto c = start({"calibrate", "--base", path("base.ckpt"), "-s", path("corpus/session_02.sfs"), "--calibration-s",
-                  "20", "-o", path("new.ckpt"), "--reid-epochs", "2", "--finetune-epochs", "1", "--threads", "1",
-                  "--no-progress"},
+  auto c = start({"calibrate", "--base", path("base.ckpt"), "-s", path("corpus/session_02.sfs"),
+                  "--calibration-s", "20", "-o", path("new.ckpt"), "--reid-epochs", "2",
+                  "--finetune-epochs", "1", "--threads", "1", "--no-progress"},
                  path("cal.log"));
   ASSERT_EQ(wait_exit(c), 0) << slurp(path("cal.log"));
   const std::string out = slurp(path("cal.log"));
-  for (const char* k : {"calibrated     R2", "scratch        R2", "ridge (250 ms) R2", "kalman         R2",
-                        "unit re-identification"})
+  for (const char* k : {"calibrated     R2", "scratch        R2", "ridge (250 ms) R2",
+                        "kalman         R2", "unit re-identification"})
     EXPECT_NE(out.find(k), std::string::npos) << k << " in " << out;
   EXPECT_TRUE(out.find("beats the calibrated model") != std::string::npos ||
               out.find("the calibrated model is best") != std::string::npos)
       << out;
   EXPECT_TRUE(fs::exists(path("new.ckpt")));
   // A calibration block that reaches into the held-out part is refused.
-  auto bad = start({"calibrate", "--base", path("base.ckpt"), "-s", path("corpus/session_02.sfs"), "--calibration-s",
-                    "39", "-o", path("x.ckpt")},
+  auto bad = start({"calibrate", "--base", path("base.ckpt"), "-s", path("corpus/session_02.sfs"),
+                    "--calibration-s", "39", "-o", path("x.ckpt")},
                    path("bad.log"));
   EXPECT_NE(wait_exit(bad), 0);
-  EXPECT_NE(slurp(path("bad.log")).find("overlaps the held-out"), std::string::npos) << slurp(path("bad.log"));
+  EXPECT_NE(slurp(path("bad.log")).find("overlaps the held-out"), std::string::npos)
+      << slurp(path("bad.log"));
 }
 
 TEST_F(PretrainCliTest, local_ranks_train_data_parallel) {
-  std::vector<std::string> args{"pretrain", "--sessions", path("corpus"), "-o", path("dp.ckpt"), "--epochs", "1",
-                                "--ranks", "2"};
+  std::vector<std::string> args{"pretrain", "--sessions", path("corpus"), "-o", path("dp.ckpt"),
+                                "--epochs", "1",          "--ranks",      "2"};
   for (const auto& t : tiny()) args.push_back(t);
   auto p = start(args, path("dp.log"));
   ASSERT_EQ(wait_exit(p), 0) << slurp(path("dp.log"));
-  EXPECT_NE(slurp(path("dp.log")).find("data-parallel over 2 ranks"), std::string::npos) << slurp(path("dp.log"));
+  EXPECT_NE(slurp(path("dp.log")).find("data-parallel over 2 ranks"), std::string::npos)
+      << slurp(path("dp.log"));
   EXPECT_TRUE(fs::exists(path("dp.ckpt")));
 }
 
@@ -689,13 +749,28 @@ TEST_F(PretrainCliTest, a_killed_rank_ends_the_other_with_a_clear_error) {
   const std::string master = "127.0.0.1:" + std::to_string(free_tcp_port());
   std::vector<Child> ranks;
   for (int r = 0; r < 2; ++r) {
-    std::vector<std::string> args{"pretrain", "--sessions", path("corpus"), "-o", path("k.ckpt"), "--epochs",
-                                  "1000", "--patience", "1000", "--world-size", "2", "--rank", std::to_string(r),
-                                  "--master", master, "--dist-timeout-s", "10"};
+    std::vector<std::string> args{"pretrain",
+                                  "--sessions",
+                                  path("corpus"),
+                                  "-o",
+                                  path("k.ckpt"),
+                                  "--epochs",
+                                  "1000",
+                                  "--patience",
+                                  "1000",
+                                  "--world-size",
+                                  "2",
+                                  "--rank",
+                                  std::to_string(r),
+                                  "--master",
+                                  master,
+                                  "--dist-timeout-s",
+                                  "10"};
     for (const auto& t : tiny()) args.push_back(t);
     ranks.push_back(start(args, path("rank" + std::to_string(r) + ".log")));
   }
-  ASSERT_TRUE(testing::wait_until([&] { return fs::exists(path("k.ckpt.resume")); }, std::chrono::seconds(120)))
+  ASSERT_TRUE(testing::wait_until([&] { return fs::exists(path("k.ckpt.resume")); },
+                                  std::chrono::seconds(120)))
       << slurp(path("rank0.log"));
   ASSERT_EQ(::kill(ranks[1].pid, SIGKILL), 0);
   EXPECT_EQ(wait_exit(ranks[1]), 128 + SIGKILL);

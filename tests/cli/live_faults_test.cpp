@@ -68,13 +68,15 @@ class LiveFaultsTest : public ::testing::Test {
   std::string path(const std::string& name) const { return dir_.file(name); }
 
   void SetUp() override {
-    const pid_t synth = start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "7", "--seed", "3"},
-                              path("synth.log"));
+    const pid_t synth =
+        start({"synth", "-o", path("s.sfs"), "--units", "16", "--duration-s", "7", "--seed", "3"},
+              path("synth.log"));
     ASSERT_EQ(wait_exit(synth), 0) << slurp(path("synth.log"));
     const auto session = replay::load_session(path("s.sfs"));
     models::save_untrained_possm(path("m.ckpt"), models::PossmConfig{}, session.units, 2, kWidthNs);
-    run_ = start({"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
-                 path("run.log"));
+    run_ = start(
+        {"run", "--checkpoint", path("m.ckpt"), "--port", "0", "--publish", "tcp://127.0.0.1:*"},
+        path("run.log"));
     const std::regex ready(R"(ingest \S+ \S+ \S+:(\d+) \| publish (\S+))");
     std::smatch m;
     std::string log;
@@ -84,8 +86,8 @@ class LiveFaultsTest : public ::testing::Test {
     })) << log;
     port_ = m[1].str();
     endpoint_ = m[2].str();
-    listen_ = start({"listen", "-e", endpoint_, "-o", path("p.csv"), "--check", "-q", "--idle-timeout-s", "5",
-                     "--timeout-s", "60"},
+    listen_ = start({"listen", "-e", endpoint_, "-o", path("p.csv"), "--check", "-q",
+                     "--idle-timeout-s", "5", "--timeout-s", "60"},
                     path("listen.log"));
   }
 
@@ -111,7 +113,8 @@ class LiveFaultsTest : public ::testing::Test {
   bool sender_reached(int s) const {
     const std::string log = slurp(path("send.log"));
     static const std::regex progress(R"(send: t=(\d+)s)");
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), progress); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), progress);
+         it != std::sregex_iterator(); ++it) {
       if (std::stoi((*it)[1].str()) >= s) return true;
     }
     return false;
@@ -139,7 +142,8 @@ class LiveFaultsTest : public ::testing::Test {
   }
 
   /// The first row of an epoch after the first one, or nullptr.
-  static const pipeline::ReceivedPrediction* first_of_next_epoch(const std::vector<pipeline::ReceivedPrediction>& rows) {
+  static const pipeline::ReceivedPrediction* first_of_next_epoch(
+      const std::vector<pipeline::ReceivedPrediction>& rows) {
     for (const auto& r : rows) {
       if (r.prediction.epoch != rows.front().prediction.epoch) return &r;
     }
@@ -181,7 +185,8 @@ TEST_F(LiveFaultsTest, device_clock_back_twenty_seconds_resumes_in_a_new_epoch_w
   // begin within a bounded host time of it.
   int64_t jump_seen_ns = 0;
   for (const auto& r : rows) {
-    if (r.prediction.epoch == rows.front().prediction.epoch && r.prediction.end_ns <= 23'000'000'000) {
+    if (r.prediction.epoch == rows.front().prediction.epoch &&
+        r.prediction.end_ns <= 23'000'000'000) {
       jump_seen_ns = r.receive_ns;
     }
   }

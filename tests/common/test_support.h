@@ -25,8 +25,8 @@ class TempDir {
     static std::atomic<int> counter{0};
     const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
     path_ = std::filesystem::temp_directory_path() /
-            ("spikeflow_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(stamp) + "_" +
-             std::to_string(counter++));
+            ("spikeflow_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(stamp) +
+             "_" + std::to_string(counter++));
     std::filesystem::create_directories(path_);
   }
   ~TempDir() {

@@ -16,8 +16,8 @@ namespace spikeflow::testing {
 class ZmqSubscriber {
  public:
   /// receive_hwm and receive_buffer_bytes set ZMQ_RCVHWM and ZMQ_RCVBUF; 0 keeps ZeroMQ's default.
-  explicit ZmqSubscriber(const std::string& endpoint, const std::string& topic = "pred", int receive_hwm = 0,
-                         int receive_buffer_bytes = 0) {
+  explicit ZmqSubscriber(const std::string& endpoint, const std::string& topic = "pred",
+                         int receive_hwm = 0, int receive_buffer_bytes = 0) {
     sock_.set(zmq::sockopt::linger, 0);
     if (receive_hwm > 0) sock_.set(zmq::sockopt::rcvhwm, receive_hwm);
     if (receive_buffer_bytes > 0) sock_.set(zmq::sockopt::rcvbuf, receive_buffer_bytes);

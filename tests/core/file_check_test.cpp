@@ -59,7 +59,8 @@ TEST(FileCheckTest, check_throws_an_input_file_error_naming_the_path) {
 }
 
 TEST(FileCheckTest, as_input_file_error_converts_runtime_errors_only) {
-  EXPECT_THROW(as_input_file_error([]() -> int { throw std::runtime_error("x: corrupt"); }), InputFileError);
+  EXPECT_THROW(as_input_file_error([]() -> int { throw std::runtime_error("x: corrupt"); }),
+               InputFileError);
   EXPECT_THROW(as_input_file_error([]() -> int { throw std::invalid_argument("bad option"); }),
                std::invalid_argument);
   EXPECT_EQ(as_input_file_error([] { return 7; }), 7);
@@ -80,7 +81,8 @@ TEST(FileCheckTest, sniffs_every_kind_by_its_signature) {
   mat5.resize(kSniffBytes, ' ');
   EXPECT_EQ(sniff_format(bytes(mat5)), FileFormat::kMatV5);
   // v7.3: the same kind of text header in a 512-byte user block, then the HDF5 signature.
-  std::string mat73 = "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema";
+  std::string mat73 =
+      "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema";
   mat73.resize(512, ' ');
   mat73 += "\x89HDF\r\n\x1a\n"s;
   EXPECT_EQ(sniff_format(bytes(mat73)), FileFormat::kMatV73);
@@ -94,7 +96,8 @@ TEST(FileCheckTest, sniffs_every_kind_by_its_signature) {
 
 TEST(FileCheckTest, sniff_file_reads_the_head_of_a_file) {
   testing::TempDir dir("file_check");
-  std::ofstream(dir.file("x.mat"), std::ios::binary) << std::string("\x89HDF\r\n\x1a\n", 8) << std::string(1000, '\0');
+  std::ofstream(dir.file("x.mat"), std::ios::binary)
+      << std::string("\x89HDF\r\n\x1a\n", 8) << std::string(1000, '\0');
   EXPECT_EQ(sniff_file(dir.file("x.mat")), FileFormat::kHdf5);
   EXPECT_EQ(sniff_file(dir.file("absent")), FileFormat::kUnknown);
   EXPECT_EQ(describe(FileFormat::kHdf5), "an HDF5 file");

@@ -113,7 +113,8 @@ TEST(LatencyHistogramTest, merge_equals_recording_everything_in_one) {
   EXPECT_EQ(merged.min(), all.min());
   EXPECT_EQ(merged.max(), all.max());
   EXPECT_DOUBLE_EQ(merged.mean(), all.mean());
-  for (double q : {0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0}) EXPECT_EQ(merged.percentile(q), all.percentile(q)) << q;
+  for (double q : {0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0})
+    EXPECT_EQ(merged.percentile(q), all.percentile(q)) << q;
   EXPECT_EQ(merged.summary_us(), all.summary_us());
 }
 

@@ -1,6 +1,7 @@
 // Writes the fuzz targets' seed corpora with spikeflow's own writers and encoders (and, for
 // NWB / MAT, the replay tests' fixture writers), one folder per target:
-//   fuzz_corpus_gen <corpus-dir>        e.g. build-fuzz/tests/fuzz/fuzz_corpus_gen tests/fuzz/corpus
+//   fuzz_corpus_gen <corpus-dir>        e.g. build-fuzz/tests/fuzz/fuzz_corpus_gen
+//   tests/fuzz/corpus
 // The output is committed; rerun after a format change. Small inputs on purpose: the fuzzer
 // mutates them, it does not need realistic sizes. Crashing inputs found later are added to the
 // same folders by hand (named crash-<what>), so do not delete a folder before regenerating.
@@ -37,7 +38,8 @@ void put(const std::string& target, const std::string& name, const std::vector<u
   const fs::path dir = g_root / target;
   fs::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + (dir / name).string());
 }
 void put(const std::string& target, const std::string& name, const std::string& text) {
@@ -45,7 +47,8 @@ void put(const std::string& target, const std::string& name, const std::string& 
 }
 std::vector<uint8_t> slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
 }
 void copy_file(const std::string& target, const std::string& name, const std::string& path) {
   put(target, name, slurp(path));
@@ -54,7 +57,8 @@ void copy_file(const std::string& target, const std::string& name, const std::st
 std::vector<core::SpikeEvent> events(size_t n, int64_t t0) {
   std::vector<core::SpikeEvent> out;
   for (size_t i = 0; i < n; ++i) {
-    out.push_back({t0 + static_cast<int64_t>(i) * 1000, static_cast<uint32_t>(i % 7), static_cast<uint16_t>(i % 3), 0});
+    out.push_back({t0 + static_cast<int64_t>(i) * 1000, static_cast<uint32_t>(i % 7),
+                   static_cast<uint16_t>(i % 3), 0});
   }
   return out;
 }
@@ -70,8 +74,9 @@ void native() {
   std::vector<uint8_t> s{0x11};
   for (uint64_t seq = 0; seq < 3; ++seq) {
     const auto ev = events(seq + 1, 1'000'000 * static_cast<int64_t>(seq + 1));
-    stages::encode_native_frame({1, static_cast<uint32_t>(ev.size()), seq, 1'000'000 * static_cast<int64_t>(seq + 2)},
-                                ev, s);
+    stages::encode_native_frame(
+        {1, static_cast<uint32_t>(ev.size()), seq, 1'000'000 * static_cast<int64_t>(seq + 2)}, ev,
+        s);
   }
   stages::encode_native_frame({1, 0, 3, 9'000'000}, {}, s);
   put("native_stream_framer_fuzz", "frames", s);
@@ -121,7 +126,8 @@ void prediction() {
   p.n_tokens = 17;
   for (int dim : {0, 2, core::kMaxOutputDim}) {
     p.output_dim = dim;
-    for (int i = 0; i < dim; ++i) p.values[static_cast<size_t>(i)] = 0.5f * static_cast<float>(i) - 1.0f;
+    for (int i = 0; i < dim; ++i)
+      p.values[static_cast<size_t>(i)] = 0.5f * static_cast<float>(i) - 1.0f;
     std::vector<uint8_t> b;
     stages::encode_prediction(p, b);
     put("prediction_codec_fuzz", "dim_" + std::to_string(dim), b);
@@ -252,7 +258,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_root = argv[1];
-  const fs::path tmp = fs::temp_directory_path() / ("spikeflow_corpus_gen_" + std::to_string(::getpid()));
+  const fs::path tmp =
+      fs::temp_directory_path() / ("spikeflow_corpus_gen_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   try {
     native();

@@ -17,12 +17,12 @@
 #include <fstream>
 #include <string>
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
+#define FUZZ_CHECK(cond)                                                                     \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
       std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 namespace spikeflow::fuzz {
@@ -34,8 +34,9 @@ class FuzzFile {
     std::error_code ec;
     std::filesystem::path dir = "/dev/shm";
     if (!std::filesystem::is_directory(dir, ec)) dir = std::filesystem::temp_directory_path();
-    path_ = (dir / ("spikeflow_fuzz_" + std::to_string(::getpid()) + "_" + suffix_tag(suffix) + suffix))
-                .string();
+    path_ =
+        (dir / ("spikeflow_fuzz_" + std::to_string(::getpid()) + "_" + suffix_tag(suffix) + suffix))
+            .string();
   }
   ~FuzzFile() {
     std::error_code ec;
@@ -70,7 +71,8 @@ class FuzzFile {
 template <typename T>
 T read_le(const uint8_t* p) {
   T v{};
-  for (size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>(v | static_cast<T>(static_cast<T>(p[i]) << (8 * i)));
+  for (size_t i = 0; i < sizeof(T); ++i)
+    v = static_cast<T>(v | static_cast<T>(static_cast<T>(p[i]) << (8 * i)));
   return v;
 }
 

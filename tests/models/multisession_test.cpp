@@ -103,12 +103,15 @@ void expect_fast_matches_multi(const PossmConfig& config, int64_t width_ns) {
     for (size_t i = 0; i < ds[static_cast<size_t>(s)].size(); ++i) {
       fast->step(ds[static_cast<size_t>(s)].chunks[i], out);
       for (int j = 0; j < 2; ++j) {
-        const float std_out = (out[static_cast<size_t>(j)] - vmeta.target_mean[static_cast<size_t>(j)]) /
-                              vmeta.target_std[static_cast<size_t>(j)];
+        const float std_out =
+            (out[static_cast<size_t>(j)] - vmeta.target_mean[static_cast<size_t>(j)]) /
+            vmeta.target_std[static_cast<size_t>(j)];
         const float r = ref[s][static_cast<int64_t>(i)][j].item<float>();
         max_diff = std::max(max_diff, std::fabs(std_out - r));
-        if (s == 1) spread_between_sessions = std::max(spread_between_sessions,
-                                                       std::fabs(r - ref[0][static_cast<int64_t>(i)][j].item<float>()));
+        if (s == 1)
+          spread_between_sessions =
+              std::max(spread_between_sessions,
+                       std::fabs(r - ref[0][static_cast<int64_t>(i)][j].item<float>()));
       }
     }
     std::printf("    session %d (%s, %lld ms): max |fast - torch| = %.3g (standardized)\n", s,
@@ -119,7 +122,9 @@ void expect_fast_matches_multi(const PossmConfig& config, int64_t width_ns) {
   EXPECT_GT(spread_between_sessions, 1e-3f);  // the two sessions decode differently
 }
 
-TEST(MultiSessionTest, fast_path_matches_torch_gru_50ms) { expect_fast_matches_multi(PossmConfig{}, 50'000'000); }
+TEST(MultiSessionTest, fast_path_matches_torch_gru_50ms) {
+  expect_fast_matches_multi(PossmConfig{}, 50'000'000);
+}
 
 TEST(MultiSessionTest, fast_path_matches_torch_gru_20ms) {
   PossmConfig c;
@@ -228,7 +233,8 @@ TEST(MultiSessionTest, calibrate_a_new_session_from_a_base) {
   const auto ds = two_sessions(50'000'000, 300);
   const auto vs = two_sessions(50'000'000, 80);
   const std::string base = (dir.path() / "base.ckpt").string();
-  pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}}, PretrainOptions{tiny_options(), "", 0, {}}, base);
+  pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}},
+                 PretrainOptions{tiny_options(), "", 0, {}}, base);
   // The new session: new units (other channels), little data.
   SyntheticOptions o;
   o.num_units = 23;
@@ -371,8 +377,10 @@ TEST(MultiSessionTest, pretrain_search_chooses_and_records_settings) {
   t.search = true;
   t.search_candidates = 3;
   const std::string out = (dir.path() / "s.ckpt").string();
-  const auto r = pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}}, PretrainOptions{t, "", 0, {}}, out);
-  EXPECT_NE(r.search_report.find("rung 1 (2 epochs): lr 0.003"), std::string::npos) << r.search_report;
+  const auto r = pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}},
+                                PretrainOptions{t, "", 0, {}}, out);
+  EXPECT_NE(r.search_report.find("rung 1 (2 epochs): lr 0.003"), std::string::npos)
+      << r.search_report;
   EXPECT_NE(r.search_report.find("chose lr"), std::string::npos) << r.search_report;
   auto [m, meta] = load_possm_checkpoint_full(out);
   EXPECT_NE(meta.provenance.find("chose lr"), std::string::npos) << meta.provenance;

@@ -95,7 +95,8 @@ TEST(AccessTest, tcp_connection_from_a_source_not_allowed_is_closed_and_counted)
                             [&](core::EventBatch& b) { events += b.events.size(); });
   ingest->start();
   asio::io_context io;
-  asio::ip::tcp::socket refused(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
+  asio::ip::tcp::socket refused(io,
+                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
   refused.connect({asio::ip::make_address("127.0.0.1"), ingest->port()});
   ASSERT_TRUE(testing::wait_until([&] { return ingest->stats().refused_connections == 1; }));
   // The server closed it: a read ends (EOF or reset), whatever was written is never decoded.
@@ -109,7 +110,8 @@ TEST(AccessTest, tcp_connection_from_a_source_not_allowed_is_closed_and_counted)
   refused.read_some(asio::buffer(&byte, 1), ec);
   EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
   // An allowed peer is served.
-  asio::ip::tcp::socket allowed(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::socket allowed(io,
+                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   allowed.connect({asio::ip::make_address("127.0.0.1"), ingest->port()});
   asio::write(allowed, asio::buffer(frame));
   ASSERT_TRUE(testing::wait_until([&] { return events.load() == 1; }));
@@ -134,7 +136,9 @@ TEST(AccessTest, preflight_refuses_a_non_loopback_bind_without_an_allow_list) {
   c.ingest.address = "0.0.0.0";
   auto r = preflight(c, nullptr, false);
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0], "ingest.address 0.0.0.0 is not loopback: set ingest.allow to the sources that may send");
+  EXPECT_EQ(
+      r.errors[0],
+      "ingest.address 0.0.0.0 is not loopback: set ingest.allow to the sources that may send");
   c.ingest.allow = {"10.1.2.0/24"};
   EXPECT_TRUE(preflight(c, nullptr, false).errors.empty());
   c.ingest.allow = {"10.1.2.0/244"};  // set in code, past the config reader: still caught
@@ -142,7 +146,8 @@ TEST(AccessTest, preflight_refuses_a_non_loopback_bind_without_an_allow_list) {
   c.ingest.allow.clear();
   c.ingest.transport = Transport::kNone;  // replay: nothing listens
   EXPECT_TRUE(preflight(c, nullptr, false).errors.empty());
-  // Client mode (ingest.connect) binds nothing: ingest.address is unused, so no allow list is needed.
+  // Client mode (ingest.connect) binds nothing: ingest.address is unused, so no allow list is
+  // needed.
   c.ingest.transport = Transport::kTcp;
   c.ingest.connect = "10.1.2.3:5002";
   EXPECT_TRUE(preflight(c, nullptr, false).errors.empty());
@@ -177,12 +182,13 @@ TEST(AccessTest, client_mode_dials_its_configured_server_whatever_ingest_allow_s
 TEST(AccessTest, publishing_beyond_loopback_needs_allow_remote) {
   PipelineConfig c;
   c.decoder.checkpoint = "m.ckpt";
-  for (const char* local : {"tcp://127.0.0.1:5", "tcp://localhost:5", "tcp://[::1]:5", "ipc:///tmp/x", "inproc://x"}) {
+  for (const char* local :
+       {"tcp://127.0.0.1:5", "tcp://localhost:5", "tcp://[::1]:5", "ipc:///tmp/x", "inproc://x"}) {
     c.publish.endpoint = local;
     EXPECT_TRUE(preflight(c, nullptr, false).errors.empty()) << local;
   }
-  for (const char* remote : {"tcp://*:47001", "tcp://0.0.0.0:47001", "tcp://192.168.1.5:47001", "tcp://eth0:47001",
-                             "tcp://[::]:47001"}) {
+  for (const char* remote : {"tcp://*:47001", "tcp://0.0.0.0:47001", "tcp://192.168.1.5:47001",
+                             "tcp://eth0:47001", "tcp://[::]:47001"}) {
     c.publish.endpoint = remote;
     c.publish.allow_remote = false;
     EXPECT_TRUE(has(preflight(c, nullptr, false).errors, "publish.allow_remote")) << remote;
@@ -206,7 +212,9 @@ struct KeyPair {
   }
 };
 
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text << "\n"; }
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text << "\n";
+}
 
 /// A SUB socket on the prediction topic; with server_key set, a CURVE client with its own keys.
 class Sub {
@@ -315,7 +323,8 @@ TEST(AccessTest, bad_key_files_are_named) {
     return "";
   };
   cfg.curve_secret_key_file = dir.file("missing");
-  EXPECT_NE(message(cfg).find("publish.curve_secret_key_file: cannot read"), std::string::npos) << message(cfg);
+  EXPECT_NE(message(cfg).find("publish.curve_secret_key_file: cannot read"), std::string::npos)
+      << message(cfg);
   cfg.curve_secret_key_file = dir.file("short.key_secret");
   EXPECT_NE(message(cfg).find("is not a CURVE key"), std::string::npos) << message(cfg);
   cfg.curve_secret_key_file = dir.file("a.key_secret");

@@ -60,8 +60,8 @@ TEST(CidrSetTest, loopback_default_and_canonical_text) {
 }
 
 TEST(CidrSetTest, bad_entries_say_why) {
-  for (const char* bad : {"", "10.1.2.0/33", "::1/129", "10.1.2.0/-1", "10.1.2.0/", "10.1.2.0/8x", "10.1.2",
-                          "host.example", "10.1.2.3/24", "fe80::1%1/128"}) {
+  for (const char* bad : {"", "10.1.2.0/33", "::1/129", "10.1.2.0/-1", "10.1.2.0/", "10.1.2.0/8x",
+                          "10.1.2", "host.example", "10.1.2.3/24", "fe80::1%1/128"}) {
     std::string why;
     EXPECT_FALSE(CidrSet::parse_prefix(bad, &why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;

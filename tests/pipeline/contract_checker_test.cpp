@@ -40,8 +40,8 @@ TEST(ContractCheckerTest, a_clean_stream_with_an_epoch_change_has_no_violation) 
 TEST(ContractCheckerTest, seq_gaps_are_losses_not_violations) {
   ContractChecker c;
   c.feed(pred(1, 0, 1));
-  c.feed(pred(5, 0, 5));       // three lost; the chunk jump is explained by them
-  c.feed(pred(6, 1, 0));       // contiguous with 5: its new_epoch flag is owed
+  c.feed(pred(5, 0, 5));  // three lost; the chunk jump is explained by them
+  c.feed(pred(6, 1, 0));  // contiguous with 5: its new_epoch flag is owed
   EXPECT_EQ(c.lost(), 3u);
   EXPECT_EQ(c.violations(ContractViolation::kChunkSkipped), 0u);
   EXPECT_EQ(c.violations(ContractViolation::kNewEpochMissing), 1u);
@@ -50,8 +50,8 @@ TEST(ContractCheckerTest, seq_gaps_are_losses_not_violations) {
 TEST(ContractCheckerTest, every_kind_of_violation_is_counted) {
   ContractChecker c;
   c.feed(pred(1, 0, 1));
-  c.feed(pred(1, 0, 1));  // seq repeated, chunk duplicated
-  c.feed(pred(2, 0, 3));  // seq +1 but a chunk skipped
+  c.feed(pred(1, 0, 1));             // seq repeated, chunk duplicated
+  c.feed(pred(2, 0, 3));             // seq +1 but a chunk skipped
   c.feed(pred(3, 0, 4, kNewEpoch));  // new_epoch inside an epoch
   auto nan = pred(4, 0, 5);
   nan.values[1] = std::nanf("");
@@ -93,7 +93,8 @@ TEST(SenderFaultsTest, clock_jumps_and_device_restart_map_the_played_clock) {
 
 TEST(SenderFaultsTest, rate_multiplier_repeats_every_event_within_its_span_in_order) {
   std::vector<core::SpikeEvent> ev;
-  for (int i = 0; i < 100; ++i) ev.push_back({1'000'000 + i * 100'000, static_cast<uint32_t>(i % 7), 1, 0});
+  for (int i = 0; i < 100; ++i)
+    ev.push_back({1'000'000 + i * 100'000, static_cast<uint32_t>(i % 7), 1, 0});
   const auto out = multiply_rate(ev, 10, 1'000'000, 3);
   ASSERT_EQ(out.size(), 1000u);
   for (size_t i = 1; i < out.size(); ++i) ASSERT_LE(out[i - 1].t_ns, out[i].t_ns);

@@ -57,7 +57,8 @@ TEST(DecoderInboxTest, after_a_stall_every_pending_chunk_is_handed_over_at_once)
     inbox.admit(sent.back());
   }
   for (int64_t seq = 0; seq < 4; ++seq) {
-    EXPECT_TRUE(inbox.arrive(sent[static_cast<size_t>(seq)]).empty()) << "more are on their way: wait";
+    EXPECT_TRUE(inbox.arrive(sent[static_cast<size_t>(seq)]).empty())
+        << "more are on their way: wait";
   }
   const auto batch = inbox.arrive(sent[4]);
   EXPECT_EQ(seqs(batch), (std::vector<int64_t>{0, 1, 2, 3, 4}));
@@ -82,7 +83,8 @@ TEST(DecoderInboxTest, a_catch_up_batch_is_at_most_max_batch) {
   ASSERT_EQ(batches.size(), 3u);
   EXPECT_EQ(batches[0], (std::vector<int64_t>{0, 1, 2, 3}));
   EXPECT_EQ(batches[1], (std::vector<int64_t>{4, 5, 6, 7}));
-  EXPECT_EQ(batches[2], (std::vector<int64_t>{8, 9})) << "the rest, once nothing more is on its way";
+  EXPECT_EQ(batches[2], (std::vector<int64_t>{8, 9}))
+      << "the rest, once nothing more is on its way";
   EXPECT_EQ(inbox.stats().decoded, 10u);
 }
 
@@ -129,9 +131,12 @@ TEST(DecoderInboxTest, exact_replay_decodes_exactly_the_recorded_groups) {
   // Recorded live: {0}, {1, 2, 3}, {4}, {5, 6}.
   auto group = [](const core::TokenChunk& first) -> size_t {
     switch (first.seq) {
-      case 1: return 3;
-      case 5: return 2;
-      default: return 1;
+      case 1:
+        return 3;
+      case 5:
+        return 2;
+      default:
+        return 1;
     }
   };
   DecoderInbox inbox(100, /*max_batch=*/2, group);  // max_batch does not cut a recorded group

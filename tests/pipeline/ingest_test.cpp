@@ -45,7 +45,8 @@ class Collector {
   template <typename Pred>
   bool wait(Pred pred) {
     std::unique_lock lock(m_);
-    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return pred(events_, max_device_time_); });
+    return cv_.wait_for(lock, std::chrono::seconds(30),
+                        [&] { return pred(events_, max_device_time_); });
   }
   std::vector<core::SpikeEvent> events() {
     std::lock_guard lock(m_);
@@ -76,7 +77,9 @@ struct TcpPeer {
   asio::io_context io;
   asio::ip::tcp::socket s{io};
   explicit TcpPeer(uint16_t port) { s.connect({asio::ip::make_address("127.0.0.1"), port}); }
-  void write(std::span<const uint8_t> bytes) { asio::write(s, asio::buffer(bytes.data(), bytes.size())); }
+  void write(std::span<const uint8_t> bytes) {
+    asio::write(s, asio::buffer(bytes.data(), bytes.size()));
+  }
   /// Writes one byte at a time: every split point a TCP read can produce.
   void write_bytewise(const std::vector<uint8_t>& bytes) {
     for (uint8_t b : bytes) asio::write(s, asio::buffer(&b, 1));
@@ -110,7 +113,8 @@ TEST(IngestTest, blackrock_v41_spikes_over_udp) {
   EXPECT_EQ(ev[1].channel, 9u);
   EXPECT_EQ(ev[1].unit, 2);
   udp_send(ingest->port(), {1, 2, 3});  // truncated datagram
-  ASSERT_TRUE(wait_stats(*ingest, [](const stages::IngestStats& s) { return s.packets_dropped() >= 1; }));
+  ASSERT_TRUE(
+      wait_stats(*ingest, [](const stages::IngestStats& s) { return s.packets_dropped() >= 1; }));
   const auto s = ingest->stats();
   EXPECT_EQ(s.format_event_drops[static_cast<size_t>(stages::FormatEventDrop::kNoise)], 1u);
   ingest->stop();
@@ -123,7 +127,8 @@ TEST(IngestTest, blackrock_v311_ticks_become_nanoseconds) {
   auto ingest = make_ingest(c, got.sink());
   ingest->start();
   std::vector<uint8_t> d;
-  stages::encode_blackrock_spike(stages::BlackrockProtocol::kV3_11, 30'000, 3, 1, 0, d);  // 1 s at 30 kHz
+  stages::encode_blackrock_spike(stages::BlackrockProtocol::kV3_11, 30'000, 3, 1, 0,
+                                 d);  // 1 s at 30 kHz
   udp_send(ingest->port(), d);
   ASSERT_TRUE(got.wait([](auto& ev, int64_t) { return ev.size() == 1; }));
   EXPECT_EQ(got.events()[0].t_ns, 1'000'000'000);
@@ -184,7 +189,9 @@ TEST(IngestTest, native_frames_over_tcp_and_a_framing_error_drops_only_that_peer
   const std::vector<uint8_t> zero_length{0, 0, 0, 0};
   bad.write(zero_length);
   ASSERT_TRUE(wait_stats(*ingest, [](const stages::IngestStats& s) { return s.disconnects == 1; }));
-  EXPECT_EQ(ingest->stats().format_packet_drops[static_cast<size_t>(stages::FormatPacketDrop::kFramingError)], 1u);
+  EXPECT_EQ(ingest->stats()
+                .format_packet_drops[static_cast<size_t>(stages::FormatPacketDrop::kFramingError)],
+            1u);
   // The other peer is unaffected.
   std::vector<uint8_t> next;
   h.sequence = 2;
@@ -205,7 +212,8 @@ TEST(IngestTest, bind_failure_names_the_address) {
     make_ingest(c, got.sink());
     FAIL() << "second bind must fail";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(c.port)), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(c.port)), std::string::npos)
+        << e.what();
   }
 }
 
@@ -215,15 +223,17 @@ TEST(IngestTest, bind_failure_names_the_address) {
 // spike records once per TCPNumberDataBlocksPerWrite blocks of FramesPerBlock frames
 // (systemstate.cpp:244 default 10; systemstate.h:75 FramesPerBlock = 128;
 // Engine/Threads/tcpdataoutputthread.cpp:92-99 and :318). Each record is built field by field as
-// tcpdataoutputthread.cpp:167-181 does: u32 TCPSpikeMagicNumber (Engine/API/Hardware/rhxglobals.h:224),
-// char nativeName[5], u32 timestamp (tcpdataoutputthread.cpp:57), u8 spikeId
-// (Engine/Processing/waveformfifo.h:64-71). Written here without encode_intan_spike.
+// tcpdataoutputthread.cpp:167-181 does: u32 TCPSpikeMagicNumber
+// (Engine/API/Hardware/rhxglobals.h:224), char nativeName[5], u32 timestamp
+// (tcpdataoutputthread.cpp:57), u8 spikeId (Engine/Processing/waveformfifo.h:64-71). Written here
+// without encode_intan_spike.
 
 constexpr uint32_t kRhxSpikeMagic = 0x3ae2710f;  // rhxglobals.h:224
 constexpr int kRhxFramesPerBlock = 128;          // systemstate.h:75
 constexpr int kRhxBlocksPerWrite = 10;           // systemstate.cpp:244 default
 
-void rhx_record(std::vector<uint8_t>& out, const char (&name)[6], uint32_t timestamp, uint8_t spike_id) {
+void rhx_record(std::vector<uint8_t>& out, const char (&name)[6], uint32_t timestamp,
+                uint8_t spike_id) {
   const size_t at = out.size();
   out.resize(at + 14);
   std::memcpy(out.data() + at, &kRhxSpikeMagic, 4);  // x86 little-endian, as RHX writes it
@@ -243,7 +253,8 @@ size_t rhx_write(std::vector<uint8_t>& out, uint32_t first_frame, int channels, 
       if ((f * 7 + uint32_t(c) * 13) % uint32_t(period) != 0) continue;
       char name[6];
       std::snprintf(name, sizeof name, "A-%03d", c);
-      rhx_record(out, name, f, c % 2 ? 0x01 : 0x40);  // SpikeIdSpikeType1 / SpikeIdUnclassifiedSpike
+      rhx_record(out, name, f,
+                 c % 2 ? 0x01 : 0x40);  // SpikeIdSpikeType1 / SpikeIdUnclassifiedSpike
       ++n;
     }
   }
@@ -256,7 +267,8 @@ size_t rhx_write(std::vector<uint8_t>& out, uint32_t first_frame, int channels, 
 struct BurstResult {
   uint64_t sent = 0, binned = 0, late = 0;
 };
-BurstResult replay_rhx_bursts(const PipelineConfig& cfg, int writes, int blocks = kRhxBlocksPerWrite) {
+BurstResult replay_rhx_bursts(const PipelineConfig& cfg, int writes,
+                              int blocks = kRhxBlocksPerWrite) {
   stages::IntanOptions io;
   io.sample_rate_hz = cfg.ingest.sample_rate_hz;
   stages::IntanSpikeStreamDecoder decoder(io);
@@ -272,7 +284,8 @@ BurstResult replay_rhx_bursts(const PipelineConfig& cfg, int writes, int blocks 
     const auto first = static_cast<uint32_t>(w * blocks * kRhxFramesPerBlock);
     std::vector<uint8_t> bytes;
     r.sent += rhx_write(bytes, first, 32, 301, blocks);
-    const int64_t arrival = kHostOffset + frame_ns(first + blocks * kRhxFramesPerBlock - 1) + kTransit;
+    const int64_t arrival =
+        kHostOffset + frame_ns(first + blocks * kRhxFramesPerBlock - 1) + kTransit;
     for (; host < arrival; host += 1'000'000) binner.tick(host, closed);
     decoder.feed(bytes, arrival, batch);
     binner.push(batch, closed);
@@ -284,7 +297,8 @@ BurstResult replay_rhx_bursts(const PipelineConfig& cfg, int writes, int blocks 
 }
 
 TEST(IntanRhxTest, stock_rhx_writes_lose_no_spike_with_the_intan_defaults) {
-  const auto cfg = parse_pipeline_config("ingest: {format: intan, transport: tcp, sample_rate_hz: 30000}\n", "t");
+  const auto cfg = parse_pipeline_config(
+      "ingest: {format: intan, transport: tcp, sample_rate_hz: 30000}\n", "t");
   // One write period (10 x 128 frames at 30 kHz = 42.7 ms) + 10 ms.
   EXPECT_EQ(cfg.chunking.deadline_grace_ns, stages::intan_write_period_ns(10, 30000) + 10'000'000);
   const auto r = replay_rhx_bursts(cfg, 400);  // 17 s of recording
@@ -296,18 +310,21 @@ TEST(IntanRhxTest, stock_rhx_writes_lose_no_spike_with_the_intan_defaults) {
   generic.chunking = stages::BinnerOptions{};
   const auto g = replay_rhx_bursts(generic, 400);
   EXPECT_GT(g.late, 0u);
-  std::printf("[figures] RHX 30 kHz, 10 blocks/write: sent %llu, binned %llu, late %llu (generic defaults: late "
-              "%llu = %.1f %%)\n",
-              static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.binned),
-              static_cast<unsigned long long>(r.late), static_cast<unsigned long long>(g.late),
-              100.0 * static_cast<double>(g.late) / static_cast<double>(g.sent));
+  std::printf(
+      "[figures] RHX 30 kHz, 10 blocks/write: sent %llu, binned %llu, late %llu (generic defaults: "
+      "late "
+      "%llu = %.1f %%)\n",
+      static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.binned),
+      static_cast<unsigned long long>(r.late), static_cast<unsigned long long>(g.late),
+      100.0 * static_cast<double>(g.late) / static_cast<double>(g.sent));
 }
 
 TEST(IntanRhxTest, the_3333_hz_mode_is_10000_over_3_and_exact) {
   // RHX's "3333" sample rate item is 10000.0 / 3.0 Hz (Engine/Processing/systemstate.cpp:125).
-  const auto cfg =
-      parse_pipeline_config("ingest: {format: intan, transport: tcp, sample_rate_hz: 3333.3333333333335}\n", "t");
-  EXPECT_EQ(stages::intan_rate_fraction(cfg.ingest.sample_rate_hz), (std::pair<int64_t, int64_t>{10000, 3}));
+  const auto cfg = parse_pipeline_config(
+      "ingest: {format: intan, transport: tcp, sample_rate_hz: 3333.3333333333335}\n", "t");
+  EXPECT_EQ(stages::intan_rate_fraction(cfg.ingest.sample_rate_hz),
+            (std::pair<int64_t, int64_t>{10000, 3}));
   stages::IntanOptions io;
   io.sample_rate_hz = cfg.ingest.sample_rate_hz;
   stages::IntanSpikeStreamDecoder d(io);
@@ -320,10 +337,12 @@ TEST(IntanRhxTest, the_3333_hz_mode_is_10000_over_3_and_exact) {
   const auto r = replay_rhx_bursts(cfg, 40);  // a write every 384 ms
   EXPECT_EQ(r.late, 0u);
   EXPECT_EQ(r.binned, r.sent);
-  std::printf("[figures] RHX 3333 Hz: sent %llu, binned %llu, late %llu\n", static_cast<unsigned long long>(r.sent),
-              static_cast<unsigned long long>(r.binned), static_cast<unsigned long long>(r.late));
+  std::printf("[figures] RHX 3333 Hz: sent %llu, binned %llu, late %llu\n",
+              static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.binned),
+              static_cast<unsigned long long>(r.late));
   // A rate that is no small fraction is refused with the key's name.
-  EXPECT_THROW(parse_pipeline_config("ingest: {format: intan, transport: tcp, sample_rate_hz: 3333.1234567}\n", "t"),
+  EXPECT_THROW(parse_pipeline_config(
+                   "ingest: {format: intan, transport: tcp, sample_rate_hz: 3333.1234567}\n", "t"),
                ConfigError);
 }
 
@@ -349,7 +368,8 @@ TEST(IntanRhxTest, client_mode_connects_to_rhx_and_reconnects_with_backoff) {
   }  // RHX stops: the ingest sees the disconnect
   ASSERT_TRUE(wait_stats(*ingest, [](const stages::IngestStats& s) { return s.disconnects == 1; }));
   rhx.close();  // and is not listening for a while: attempts fail and are counted
-  ASSERT_TRUE(wait_stats(*ingest, [](const stages::IngestStats& s) { return s.connect_failures >= 1; }));
+  ASSERT_TRUE(
+      wait_stats(*ingest, [](const stages::IngestStats& s) { return s.connect_failures >= 1; }));
   asio::ip::tcp::acceptor again(io);
   again.open(asio::ip::tcp::v4());
   again.set_option(asio::socket_base::reuse_address(true));
@@ -361,7 +381,8 @@ TEST(IntanRhxTest, client_mode_connects_to_rhx_and_reconnects_with_backoff) {
   asio::write(peer, asio::buffer(bytes));
   ASSERT_TRUE(got.wait([&](auto& ev, int64_t) { return ev.size() == sent; }));
   // The ingest thread publishes its counters after the sink returns: wait for them too.
-  ASSERT_TRUE(wait_stats(*ingest, [&](const stages::IngestStats& st) { return st.events_accepted == sent; }));
+  ASSERT_TRUE(wait_stats(
+      *ingest, [&](const stages::IngestStats& st) { return st.events_accepted == sent; }));
   const auto s = ingest->stats();
   EXPECT_EQ(s.connections, 2u);
   EXPECT_EQ(s.events_accepted, sent);
@@ -371,10 +392,12 @@ TEST(IntanRhxTest, client_mode_connects_to_rhx_and_reconnects_with_backoff) {
 }
 
 TEST(IntanRhxTest, bad_connect_values_are_config_errors) {
-  EXPECT_THROW(parse_pipeline_config("ingest: {format: intan, transport: tcp, connect: nohostport}\n", "t"),
-               ConfigError);
-  EXPECT_THROW(parse_pipeline_config("ingest: {format: native, transport: udp, connect: 'a:1'}\n", "t"),
-               ConfigError);
+  EXPECT_THROW(
+      parse_pipeline_config("ingest: {format: intan, transport: tcp, connect: nohostport}\n", "t"),
+      ConfigError);
+  EXPECT_THROW(
+      parse_pipeline_config("ingest: {format: native, transport: udp, connect: 'a:1'}\n", "t"),
+      ConfigError);
 }
 
 TEST(BlackrockIngestTest, two_nsps_over_udp_keep_their_channels_apart) {
@@ -388,7 +411,8 @@ TEST(BlackrockIngestTest, two_nsps_over_udp_keep_their_channels_apart) {
   std::vector<uint8_t> d;
   for (uint8_t inst = 0; inst < 2; ++inst) {
     for (uint16_t chid = 1; chid <= 8; ++chid) {
-      stages::encode_blackrock_spike(stages::BlackrockProtocol::kV4_1, 1000 + chid, chid, 0, 48, d, inst);
+      stages::encode_blackrock_spike(stages::BlackrockProtocol::kV4_1, 1000 + chid, chid, 0, 48, d,
+                                     inst);
     }
   }
   udp_send(ingest->port(), d);

@@ -38,8 +38,8 @@
 namespace spikeflow::pipeline {
 namespace {
 
-using testing::ZmqSubscriber;
 using testing::wait_until;
+using testing::ZmqSubscriber;
 
 constexpr int64_t kWidth = 50 * core::kNsPerMs;
 constexpr auto kPatience = std::chrono::seconds(30);  // a deadline, never an expected duration
@@ -83,7 +83,8 @@ class TestDecoder : public models::StreamingDecoder {
       waiting_ = false;
     }
     void maybe_fail() {
-      if (failures_.load() > 0 && failures_.fetch_sub(1) > 0) throw std::runtime_error("injected failure");
+      if (failures_.load() > 0 && failures_.fetch_sub(1) > 0)
+        throw std::runtime_error("injected failure");
     }
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -107,7 +108,9 @@ class TestDecoder : public models::StreamingDecoder {
     inner_->step_many(cs, out);
   }
   void prepare_next() override { inner_->prepare_next(); }
-  void set_parallel_invoke(ParallelInvoke invoke) override { inner_->set_parallel_invoke(std::move(invoke)); }
+  void set_parallel_invoke(ParallelInvoke invoke) override {
+    inner_->set_parallel_invoke(std::move(invoke));
+  }
   int output_dim() const override { return inner_->output_dim(); }
   const std::vector<core::UnitKey>& units() const override { return inner_->units(); }
   int64_t chunk_width_ns() const override { return inner_->chunk_width_ns(); }
@@ -119,7 +122,8 @@ class TestDecoder : public models::StreamingDecoder {
 };
 
 std::unique_ptr<models::StreamingDecoder> untrained(const std::vector<core::UnitKey>& units) {
-  return models::make_untrained_possm(models::PossmConfig{}, units, 2, kWidth, models::RuntimeOptions{});
+  return models::make_untrained_possm(models::PossmConfig{}, units, 2, kWidth,
+                                      models::RuntimeOptions{});
 }
 
 /// One packet at device time k*W + W/2 with one spike of unit (1, 1) in chunk k: it closes chunk
@@ -155,7 +159,8 @@ class LivePipelineTest : public ::testing::Test {
     config_.ingest.port = 0;  // ephemeral
     config_.publish.endpoint = "tcp://127.0.0.1:*";
     config_.metrics.print_interval_s = 0;
-    live_ = std::make_unique<LivePipeline>(config_, std::make_unique<TestDecoder>(decoder(), control_));
+    live_ =
+        std::make_unique<LivePipeline>(config_, std::make_unique<TestDecoder>(decoder(), control_));
     live_->start();
     sub_ = std::make_unique<ZmqSubscriber>(live_->publish_endpoint());
   }
@@ -179,7 +184,8 @@ class LivePipelineTest : public ::testing::Test {
   }
 
   /// Plays the session (shifted past the chunks synchronise() closed) in real time over UDP.
-  std::vector<core::SpikeEvent> play_session(int64_t h0, SendStats* stats, std::vector<core::Prediction>& got) {
+  std::vector<core::SpikeEvent> play_session(int64_t h0, SendStats* stats,
+                                             std::vector<core::Prediction>& got) {
     const int64_t shift = ((core::host_now_ns() - h0) / kWidth + 10) * kWidth;
     auto events = replay::merged_events(session_, session_.start_ns, session_.end_ns);
     for (auto& e : events) e.t_ns += shift;
@@ -215,11 +221,11 @@ class LivePipelineTest : public ::testing::Test {
     control_->stall();
     ASSERT_TRUE(control_->wait_stalled(kPatience)) << "the decoder never reached the stall";
     const uint64_t admitted = live_->stats().inbox.admitted;
-    ASSERT_TRUE(wait_until([&] { return live_->stats().inbox.admitted >= admitted + n; }, kPatience));
+    ASSERT_TRUE(
+        wait_until([&] { return live_->stats().inbox.admitted >= admitted + n; }, kPatience));
     control_->release();
   }
 };
-
 
 TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_sockets) {
   const int64_t h0 = synchronise();
@@ -232,9 +238,11 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   send_raw(live_->ingest_port(), std::vector<uint8_t>(64, 0));
   auto malformed = [&] {
     const auto& d = live_->stats().ingest.packet_drops;
-    return d[static_cast<size_t>(stages::PacketDrop::kTruncatedHeader)] + d[static_cast<size_t>(stages::PacketDrop::kBadMagic)];
+    return d[static_cast<size_t>(stages::PacketDrop::kTruncatedHeader)] +
+           d[static_cast<size_t>(stages::PacketDrop::kBadMagic)];
   };
-  EXPECT_TRUE(wait_until([&] { return malformed() >= 2; }, kPatience)) << "the ingest thread counts them";
+  EXPECT_TRUE(wait_until([&] { return malformed() >= 2; }, kPatience))
+      << "the ingest thread counts them";
   live_->stop();
   const PipelineStats stats = live_->stats();
   core::Prediction p;
@@ -264,7 +272,8 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   // Every spike accepted lands in exactly one chunk or is counted where it was dropped (a spike
   // that arrives after its chunk's deadline, as it may on a loaded machine, is late, not lost).
   EXPECT_LE(stats.ingest.events_accepted, events.size());
-  EXPECT_EQ(tokens + stats.binner.late_events + stats.binner.future_events + stats.tokenizer.unknown_unit_events,
+  EXPECT_EQ(tokens + stats.binner.late_events + stats.binner.future_events +
+                stats.tokenizer.unknown_unit_events,
             stats.ingest.events_accepted);
   EXPECT_EQ(stats.tokenizer.unknown_unit_events, 0u);
   // Every chunk closed was decoded once and published once, in order.
@@ -274,7 +283,8 @@ TEST_F(LivePipelineTest, every_chunk_yields_one_prediction_in_order_over_real_so
   EXPECT_EQ(stats.inbox.decoded, stats.predictions);
   EXPECT_EQ(stats.publish.sent, stats.predictions);
   EXPECT_EQ(stats.decode.decoder_errors, 0u);
-  EXPECT_EQ(stats.ingest.packet_drops[static_cast<size_t>(stages::PacketDrop::kTruncatedHeader)], 1u);
+  EXPECT_EQ(stats.ingest.packet_drops[static_cast<size_t>(stages::PacketDrop::kTruncatedHeader)],
+            1u);
   EXPECT_EQ(stats.ingest.packet_drops[static_cast<size_t>(stages::PacketDrop::kBadMagic)], 1u);
 }
 
@@ -308,19 +318,23 @@ TEST_F(RecordingPipelineTest, replaying_the_recording_gives_bit_identical_predic
   EXPECT_EQ(rec.predictions.size(), stats.predictions);
   EXPECT_EQ(rec.predictions.size(), stats.recorder.predictions);
   size_t packets = 0, ticks = 0;
-  for (const auto& b : rec.batches) (b.device_time_ns == kTickMarkerDeviceTime ? ticks : packets) += 1;
+  for (const auto& b : rec.batches)
+    (b.device_time_ns == kTickMarkerDeviceTime ? ticks : packets) += 1;
   EXPECT_EQ(packets, stats.ingest.packets_accepted);
   EXPECT_GT(ticks, 0u) << "deadline closes are recorded in the binner's order";
   bool batched = false;
-  for (const auto& p : rec.predictions) batched = batched || core::has_flag(p.flags, core::ChunkFlag::kCatchUp);
+  for (const auto& p : rec.predictions)
+    batched = batched || core::has_flag(p.flags, core::ChunkFlag::kCatchUp);
   EXPECT_TRUE(batched);
-  const auto again = replay_recording(rec, parse_pipeline_config(rec.config, "recorded"), decoder());
+  const auto again =
+      replay_recording(rec, parse_pipeline_config(rec.config, "recorded"), decoder());
   ASSERT_EQ(again.size(), rec.predictions.size());
   for (size_t i = 0; i < again.size(); ++i) {
     ASSERT_EQ(again[i].seq, rec.predictions[i].seq);
     ASSERT_EQ(again[i].flags, rec.predictions[i].flags) << "seq " << again[i].seq;
     ASSERT_EQ(again[i].n_tokens, rec.predictions[i].n_tokens);
-    ASSERT_EQ(std::memcmp(again[i].values.data(), rec.predictions[i].values.data(), 2 * sizeof(float)), 0)
+    ASSERT_EQ(
+        std::memcmp(again[i].values.data(), rec.predictions[i].values.data(), 2 * sizeof(float)), 0)
         << "prediction " << i << " differs";
   }
 }
@@ -381,7 +395,8 @@ TEST_P(FormatPipelineTest, every_spike_reaches_the_model_and_chunks_stay_in_orde
   o.format = cfg.ingest.format;
   o.transport = cfg.ingest.transport;
   o.port = live.ingest_port();
-  o.speed = 4.0;  // 4x real time keeps the test short; a spike that misses its deadline is counted late
+  o.speed =
+      4.0;  // 4x real time keeps the test short; a spike that misses its deadline is counted late
   o.end_device_ns = session.end_ns;
   std::vector<core::Prediction> got;  // what a subscriber that joined at some point received
   std::atomic<bool> sent{false};
@@ -395,7 +410,8 @@ TEST_P(FormatPipelineTest, every_spike_reaches_the_model_and_chunks_stay_in_orde
   }
   sender.join();
   // All of the sender's bytes are in the socket; wait until the ingest has decoded them (a UDP
-  // datagram the kernel dropped never arrives: then the deadline passes and the counts below say so).
+  // datagram the kernel dropped never arrives: then the deadline passes and the counts below say
+  // so).
   wait_until([&] { return live.stats().ingest.events_accepted >= events.size(); }, kPatience);
   live.stop();
   while (sub.next(p, std::chrono::milliseconds(500))) got.push_back(p);
@@ -405,7 +421,8 @@ TEST_P(FormatPipelineTest, every_spike_reaches_the_model_and_chunks_stay_in_orde
   } else {
     EXPECT_LE(st.ingest.events_accepted, events.size());
   }
-  EXPECT_EQ(st.tokenizer.tokens + st.binner.late_events + st.binner.future_events, st.ingest.events_accepted)
+  EXPECT_EQ(st.tokenizer.tokens + st.binner.late_events + st.binner.future_events,
+            st.ingest.events_accepted)
       << "every spike accepted is binned and tokenized once, or counted where it was dropped";
   EXPECT_EQ(st.tokenizer.unknown_unit_events, 0u);
   EXPECT_EQ(st.out_of_order, 0u);
@@ -413,15 +430,17 @@ TEST_P(FormatPipelineTest, every_spike_reaches_the_model_and_chunks_stay_in_orde
   ASSERT_FALSE(all.empty());
   for (size_t i = 1; i < all.size(); ++i) ASSERT_EQ(all[i].seq, all[i - 1].seq + 1);
   EXPECT_EQ(all.back().seq, st.last_seq);
-  for (size_t i = 1; i < got.size(); ++i) ASSERT_EQ(got[i].seq, got[i - 1].seq + 1) << "over ZeroMQ too";
+  for (size_t i = 1; i < got.size(); ++i)
+    ASSERT_EQ(got[i].seq, got[i - 1].seq + 1) << "over ZeroMQ too";
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, FormatPipelineTest,
-                         ::testing::Values(std::make_pair(std::string("native"), std::string("udp")),
-                                           std::make_pair(std::string("native"), std::string("tcp")),
-                                           std::make_pair(std::string("blackrock"), std::string("udp")),
-                                           std::make_pair(std::string("intan"), std::string("tcp"))),
-                         [](const auto& info) { return info.param.first + "_" + info.param.second; });
+INSTANTIATE_TEST_SUITE_P(
+    Formats, FormatPipelineTest,
+    ::testing::Values(std::make_pair(std::string("native"), std::string("udp")),
+                      std::make_pair(std::string("native"), std::string("tcp")),
+                      std::make_pair(std::string("blackrock"), std::string("udp")),
+                      std::make_pair(std::string("intan"), std::string("tcp"))),
+    [](const auto& info) { return info.param.first + "_" + info.param.second; });
 
 }  // namespace
 }  // namespace spikeflow::pipeline
@@ -433,13 +452,15 @@ TEST(BacklogTest, past_the_bound_tokens_are_shed_but_every_chunk_is_still_publis
   PipelineConfig cfg;
   cfg.ingest.transport = Transport::kNone;
   cfg.publish.endpoint = "inproc://backlog-test";
-  cfg.chunking.deadline_enabled = false;  // chunks close on the event watermark: push() alone drives them
+  cfg.chunking.deadline_enabled =
+      false;  // chunks close on the event watermark: push() alone drives them
   cfg.decoder.max_backlog = 5;
   std::vector<core::Prediction> got;
   LiveOptions lo;
   lo.on_prediction = [&got](const core::Prediction& p) { got.push_back(p); };
   auto control = std::make_shared<TestDecoder::Control>();
-  LivePipeline live(cfg, std::make_unique<TestDecoder>(untrained({{1, 1}}), control), std::move(lo));
+  LivePipeline live(cfg, std::make_unique<TestDecoder>(untrained({{1, 1}}), control),
+                    std::move(lo));
   live.start();
   // The decoder sits still on chunk 0 while chunks 1..39 arrive behind it.
   control->stall();
@@ -464,8 +485,10 @@ TEST(BacklogTest, past_the_bound_tokens_are_shed_but_every_chunk_is_still_publis
   }
   // Chunk k was admitted with k chunks waiting ahead of it: chunks 5..39 over the bound of 5
   // (chunk 40, at the end, only if the decoder had not caught up yet).
-  for (int64_t k = 0; k < 5; ++k) EXPECT_FALSE(core::has_flag(got[static_cast<size_t>(k)].flags, core::ChunkFlag::kBacklogShed));
-  for (int64_t k = 5; k < 40; ++k) EXPECT_TRUE(core::has_flag(got[static_cast<size_t>(k)].flags, core::ChunkFlag::kBacklogShed));
+  for (int64_t k = 0; k < 5; ++k)
+    EXPECT_FALSE(core::has_flag(got[static_cast<size_t>(k)].flags, core::ChunkFlag::kBacklogShed));
+  for (int64_t k = 5; k < 40; ++k)
+    EXPECT_TRUE(core::has_flag(got[static_cast<size_t>(k)].flags, core::ChunkFlag::kBacklogShed));
   EXPECT_EQ(shed, stats.backlog_shed);
   EXPECT_EQ(shed, stats.inbox.shed);
   EXPECT_GE(stats.inbox.max_waiting, 40u);
@@ -503,10 +526,12 @@ TEST(TapTest, callbacks_see_everything_in_order_and_a_throwing_one_stops_nothing
     ASSERT_EQ(got.size(), 10u);
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(got[i].seq, static_cast<int64_t>(i));
-      EXPECT_GE(got[i].timing.publish_ns, got[i].timing.decode_end_ns) << "called after the publish";
+      EXPECT_GE(got[i].timing.publish_ns, got[i].timing.decode_end_ns)
+          << "called after the publish";
     }
     ASSERT_EQ(packets.size(), 10u);
-    for (size_t i = 0; i < packets.size(); ++i) EXPECT_EQ(packets[i], packet_for_chunk(static_cast<int64_t>(i), 0).device_time_ns);
+    for (size_t i = 0; i < packets.size(); ++i)
+      EXPECT_EQ(packets[i], packet_for_chunk(static_cast<int64_t>(i), 0).device_time_ns);
   }
   const auto lines = log.lines_with("on_prediction");
   ASSERT_EQ(lines.size(), 1u);
@@ -526,7 +551,8 @@ TEST(DecoderErrorTest, decoder_exceptions_are_counted_logged_and_cost_no_predict
   auto control = std::make_shared<TestDecoder::Control>();
   testing::LogCapture log;
   {
-    LivePipeline live(cfg, std::make_unique<TestDecoder>(untrained({{1, 1}}), control), std::move(lo));
+    LivePipeline live(cfg, std::make_unique<TestDecoder>(untrained({{1, 1}}), control),
+                      std::move(lo));
     live.start();
     for (int64_t k = 0; k < 12; ++k) {
       if (k == 4) control->fail_next(3);
@@ -538,7 +564,8 @@ TEST(DecoderErrorTest, decoder_exceptions_are_counted_logged_and_cost_no_predict
     EXPECT_EQ(stats.decode.decoder_errors, 3u);
     EXPECT_EQ(stats.predictions, 12u);
     EXPECT_EQ(stats.decode.repaired_outputs, 3u);
-    EXPECT_NE(stats_json(stats).find("\"decoder_errors\":3"), std::string::npos) << stats_json(stats);
+    EXPECT_NE(stats_json(stats).find("\"decoder_errors\":3"), std::string::npos)
+        << stats_json(stats);
     ASSERT_EQ(got.size(), 12u);
     uint64_t repaired = 0;
     for (const auto& p : got) {

@@ -15,7 +15,9 @@ namespace spikeflow::testing {
 
 class LogCapture {
  public:
-  LogCapture() : previous_(spdlog::default_logger()), ring_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256)) {
+  LogCapture()
+      : previous_(spdlog::default_logger()),
+        ring_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256)) {
     std::vector<spdlog::sink_ptr> sinks = previous_->sinks();
     sinks.push_back(ring_);
     auto logger = std::make_shared<spdlog::logger>("capture", sinks.begin(), sinks.end());

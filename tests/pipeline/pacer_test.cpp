@@ -19,7 +19,8 @@ struct VirtualClock {
   int64_t now = kHost0;
   std::vector<int64_t> waits;
   PacerClock clock() {
-    return {[this] { return now; }, [this](int64_t until) {
+    return {[this] { return now; },
+            [this](int64_t until) {
               waits.push_back(until);
               now = std::max(now, until);
             }};

@@ -29,7 +29,8 @@ TEST(PipelineConfigTest, empty_text_gives_the_documented_defaults) {
   // Defaults a stage owns come from its Options struct.
   EXPECT_EQ(c.chunking.width_ns, stages::BinnerOptions{}.width_ns);
   EXPECT_EQ(c.ingest.blackrock_protocol, stages::BlackrockOptions{}.protocol);
-  EXPECT_EQ(c.ingest.blackrock_fe_channels, static_cast<int>(stages::BlackrockOptions{}.fe_channel_count));
+  EXPECT_EQ(c.ingest.blackrock_fe_channels,
+            static_cast<int>(stages::BlackrockOptions{}.fe_channel_count));
 }
 
 TEST(PipelineConfigTest, values_are_read_with_units) {
@@ -59,9 +60,9 @@ TEST(PipelineConfigTest, every_problem_is_reported_at_once) {
     const std::string m = e.what();
     EXPECT_EQ(m.find('\n'), std::string::npos) << "one line";
     EXPECT_EQ(m.rfind("bad.yaml: ", 0), 0u);
-    for (const char* key : {"ingest.port", "ingest.colour: unknown key", "chunking.width_ms",
-                            "chunking.lateness_ms", "decoder.device", "publish.endpoint",
-                            "publish.format", "extra_section: unknown key"}) {
+    for (const char* key :
+         {"ingest.port", "ingest.colour: unknown key", "chunking.width_ms", "chunking.lateness_ms",
+          "decoder.device", "publish.endpoint", "publish.format", "extra_section: unknown key"}) {
       EXPECT_NE(m.find(key), std::string::npos) << key << " missing from: " << m;
     }
     EXPECT_EQ(e.problems().size(), 8u) << m;
@@ -70,8 +71,9 @@ TEST(PipelineConfigTest, every_problem_is_reported_at_once) {
 
 TEST(PipelineConfigTest, a_duplicate_key_is_an_error_not_first_wins) {
   try {
-    parse_pipeline_config("ingest:\n  port: 5000\n  port: 6000\nmetrics: {print_interval_s: 1}\nmetrics: {}\n",
-                          "dup.yaml");
+    parse_pipeline_config(
+        "ingest:\n  port: 5000\n  port: 6000\nmetrics: {print_interval_s: 1}\nmetrics: {}\n",
+        "dup.yaml");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     const std::string m = e.what();
@@ -86,7 +88,8 @@ TEST(PipelineConfigTest, missing_file_directory_and_bad_yaml_name_the_file) {
     load_pipeline_config("/nonexistent/dir/x.yaml");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/x.yaml: no such config file"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/x.yaml: no such config file"),
+              std::string::npos)
         << e.what();
   }
   try {
@@ -94,13 +97,16 @@ TEST(PipelineConfigTest, missing_file_directory_and_bad_yaml_name_the_file) {
     load_pipeline_config(dir.file("empty.yaml"));
     FAIL() << "an empty file (a failed write?) must not run on defaults";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("empty.yaml: config file is empty"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("empty.yaml: config file is empty"), std::string::npos)
+        << e.what();
   }
   try {
     load_pipeline_config(dir.path().string());
     FAIL() << "a directory must not run on defaults";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find(dir.path().string() + ": is a directory"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir.path().string() + ": is a directory"),
+              std::string::npos)
+        << e.what();
   }
   const auto path = dir.file("bad_syntax.yaml");
   std::ofstream(path) << "ingest: [unclosed\n";
@@ -122,7 +128,8 @@ TEST(PipelineConfigTest, relative_paths_resolve_against_the_config_files_folder)
   EXPECT_EQ(c.record.path, (dir.path() / "configs" / "r.sfrec").string());
   std::ofstream(path) << "decoder: {checkpoint: /abs/m.ckpt}\n";
   EXPECT_EQ(load_pipeline_config(path).decoder.checkpoint, "/abs/m.ckpt");
-  EXPECT_EQ(parse_pipeline_config("decoder: {checkpoint: m.ckpt}", "text").decoder.checkpoint, "m.ckpt");
+  EXPECT_EQ(parse_pipeline_config("decoder: {checkpoint: m.ckpt}", "text").decoder.checkpoint,
+            "m.ckpt");
 }
 
 TEST(PipelineConfigTest, shipped_configs_are_valid) {
@@ -169,31 +176,38 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
     EXPECT_FALSE(k.type_name().empty()) << k.name;
     // A value other than the default, set through the key alone, survives to_yaml -> parse.
     // Cross-key rules (lateness <= width, ...) would reject some extremes: legal values for those.
-    const std::map<std::string, std::string> legal{{"chunking.width_ms", "40"},
-                                                   {"chunking.lateness_ms", "3"},
-                                                   {"chunking.deadline_grace_ms", "20"},
-                                                   {"chunking.max_grace_ms", "30"},
-                                                   {"chunking.max_future_ms", "60"},
-                                                   {"ingest.allow", "10.1.2.0/24, ::1/128"},
-                                                   {"ingest.connect", "127.0.0.1:5002"}};
+    const std::map<std::string, std::string> legal{
+        {"chunking.width_ms", "40"},          {"chunking.lateness_ms", "3"},
+        {"chunking.deadline_grace_ms", "20"}, {"chunking.max_grace_ms", "30"},
+        {"chunking.max_future_ms", "60"},     {"ingest.allow", "10.1.2.0/24, ::1/128"},
+        {"ingest.connect", "127.0.0.1:5002"}};
     // Keys valid only with a sibling set too: that sibling, written beside the key.
     const std::map<std::string, std::string> sibling{{"ingest.connect", "transport: tcp"}};
     std::string other;
     const auto i64 = [](double v) { return fmt::format("{}", static_cast<int64_t>(v)); };
     switch (k.type) {
-      case ConfigKeyType::kInteger: other = k.default_text() == i64(k.max) ? i64(k.min) : i64(k.max); break;
-      case ConfigKeyType::kNumber:
-        other = k.default_text() == fmt::format("{}", k.max) ? fmt::format("{}", k.min) : fmt::format("{}", k.max);
+      case ConfigKeyType::kInteger:
+        other = k.default_text() == i64(k.max) ? i64(k.min) : i64(k.max);
         break;
-      case ConfigKeyType::kBoolean: other = k.default_text() == "true" ? "false" : "true"; break;
+      case ConfigKeyType::kNumber:
+        other = k.default_text() == fmt::format("{}", k.max) ? fmt::format("{}", k.min)
+                                                             : fmt::format("{}", k.max);
+        break;
+      case ConfigKeyType::kBoolean:
+        other = k.default_text() == "true" ? "false" : "true";
+        break;
       case ConfigKeyType::kChoice: {
         const auto bar = k.choices.find('|');
         const std::string first = k.choices.substr(0, bar);
-        other = first == k.default_text() ? k.choices.substr(bar + 1, k.choices.find('|', bar + 1) - bar - 1) : first;
+        other = first == k.default_text()
+                    ? k.choices.substr(bar + 1, k.choices.find('|', bar + 1) - bar - 1)
+                    : first;
         break;
       }
       case ConfigKeyType::kString:
-      case ConfigKeyType::kPath: other = k.default_text() + "x"; break;
+      case ConfigKeyType::kPath:
+        other = k.default_text() + "x";
+        break;
     }
     if (legal.count(k.name)) other = legal.at(k.name);
     std::string yaml;
@@ -201,8 +215,10 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
     std::stringstream ps(k.name);
     for (std::string part; std::getline(ps, part, '.');) parts.push_back(part);
     for (size_t i = 0; i < parts.size(); ++i) {
-      if (i + 1 == parts.size() && sibling.count(k.name)) yaml += std::string(2 * i, ' ') + sibling.at(k.name) + "\n";
-      yaml += std::string(2 * i, ' ') + parts[i] + ":" + (i + 1 < parts.size() ? "\n" : " '" + other + "'\n");
+      if (i + 1 == parts.size() && sibling.count(k.name))
+        yaml += std::string(2 * i, ' ') + sibling.at(k.name) + "\n";
+      yaml += std::string(2 * i, ' ') + parts[i] + ":" +
+              (i + 1 < parts.size() ? "\n" : " '" + other + "'\n");
     }
     PipelineConfig c;
     try {
@@ -222,8 +238,10 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
 // ---------------------------------------------------------------------------------------------
 // Preflight: config and checkpoint together.
 
-std::unique_ptr<models::StreamingDecoder> model(std::vector<core::UnitKey> units, int64_t width_ns = 50'000'000) {
-  return models::make_untrained_possm(models::PossmConfig{}, units, 2, width_ns, models::RuntimeOptions{});
+std::unique_ptr<models::StreamingDecoder> model(std::vector<core::UnitKey> units,
+                                                int64_t width_ns = 50'000'000) {
+  return models::make_untrained_possm(models::PossmConfig{}, units, 2, width_ns,
+                                      models::RuntimeOptions{});
 }
 
 bool has(const std::vector<std::string>& v, const std::string& what) {
@@ -252,9 +270,11 @@ TEST(PreflightTest, every_problem_is_listed_at_once) {
   EXPECT_TRUE(has(r.errors, "decoder.device: cuda"));
   EXPECT_TRUE(has(r.errors, "chunking.width_ms: 20 ms, but checkpoint '' was trained on 50 ms"));
   EXPECT_TRUE(has(r.errors, "record.path: folder '/nonexistent/dir' does not exist"));
-  EXPECT_TRUE(has(r.errors, "ingest.format: none of the 2 units")) << ::testing::PrintToString(r.errors);
+  EXPECT_TRUE(has(r.errors, "ingest.format: none of the 2 units"))
+      << ::testing::PrintToString(r.errors);
   EXPECT_EQ(r.errors.size(), 5u);
-  EXPECT_TRUE(preflight(c, nullptr, /*cuda_available=*/true).errors.size() == 2u);  // checkpoint, record
+  EXPECT_TRUE(preflight(c, nullptr, /*cuda_available=*/true).errors.size() ==
+              2u);  // checkpoint, record
 }
 
 TEST(PreflightTest, unit_map_against_the_ingest_formats_channel_range) {
@@ -280,7 +300,8 @@ TEST(PreflightTest, load_checked_decoder_names_the_config_and_the_checkpoint) {
   testing::TempDir dir("preflight");
   PipelineConfig c;
   c.decoder.checkpoint = dir.file("m.ckpt");
-  models::save_untrained_possm(c.decoder.checkpoint, models::PossmConfig{}, {{1, 1}}, 2, 50'000'000);
+  models::save_untrained_possm(c.decoder.checkpoint, models::PossmConfig{}, {{1, 1}}, 2,
+                               50'000'000);
   EXPECT_NE(load_checked_decoder(c, "c.yaml"), nullptr);
   c.chunking.width_ns = 25'000'000;
   c.decoder.device = DecoderDevice::kCuda;
@@ -303,7 +324,8 @@ TEST(PreflightTest, load_checked_decoder_names_the_config_and_the_checkpoint) {
 // was accepted, but to_yaml writes such bytes as U+FFFD, so the config a recording keeps read back
 // to another value. Such strings are now a config error. The input stays in the fuzz corpus.
 TEST(PipelineConfigTest, fuzz_regression_invalid_utf8_string_is_an_error) {
-  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/config_reader_fuzz/regress-invalid-utf8.yaml",
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) +
+                       "/tests/fuzz/corpus/config_reader_fuzz/regress-invalid-utf8.yaml",
                    std::ios::binary);
   const std::string crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(crash.empty());
@@ -311,10 +333,12 @@ TEST(PipelineConfigTest, fuzz_regression_invalid_utf8_string_is_an_error) {
     parse_pipeline_config(crash, "crash.yaml");
     FAIL() << "expected a ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("ingest.address: not valid UTF-8"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ingest.address: not valid UTF-8"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(parse_pipeline_config("publish: {topic: \"p\xff\"}\n", "t.yaml"), ConfigError);
-  EXPECT_THROW(parse_pipeline_config("record: {path: \"\xc0\xaf\"}\n", "t.yaml"), ConfigError);  // overlong '/'
+  EXPECT_THROW(parse_pipeline_config("record: {path: \"\xc0\xaf\"}\n", "t.yaml"),
+               ConfigError);  // overlong '/'
   // Valid non-ASCII text still round-trips.
   const auto c = parse_pipeline_config("record: {path: \"r\xc3\xa9sultat.sfrec\"}\n", "t.yaml");
   EXPECT_EQ(parse_pipeline_config(to_yaml(c), "again.yaml").record.path, c.record.path);

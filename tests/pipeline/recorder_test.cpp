@@ -91,14 +91,16 @@ TEST(RecorderTest, a_full_queue_drops_counts_and_logs_and_keeps_the_rest_in_orde
     rec.stop();
     const RecorderStats st = rec.stats();
     EXPECT_GT(st.dropped, 0u);
-    EXPECT_EQ(st.batches + st.dropped, pushed) << "every record is either written or counted as dropped";
+    EXPECT_EQ(st.batches + st.dropped, pushed)
+        << "every record is either written or counted as dropped";
     EXPECT_EQ(st.io_errors, 0u);
 
     const replay::Recording r = replay::read_recording(path);
     ASSERT_TRUE(r.clean_end) << r.problem;
     ASSERT_EQ(r.batches.size(), st.batches);
     for (size_t i = 1; i < r.batches.size(); ++i) {
-      ASSERT_GT(r.batches[i].device_time_ns, r.batches[i - 1].device_time_ns) << "order kept at " << i;
+      ASSERT_GT(r.batches[i].device_time_ns, r.batches[i - 1].device_time_ns)
+          << "order kept at " << i;
     }
   }
   const auto lines = log.lines_with("recorder:");
@@ -120,9 +122,7 @@ TEST(RecorderTest, a_file_that_cannot_be_created_is_an_error_naming_it) {
 TEST(RecorderTest, file_identity_names_size_and_hash) {
   testing::TempDir dir("recorder");
   const std::string path = dir.file("ckpt.bin");
-  {
-    std::ofstream(path, std::ios::binary) << "abc";
-  }
+  { std::ofstream(path, std::ios::binary) << "abc"; }
   const std::string id = file_identity(path);
   EXPECT_EQ(id.rfind("3:", 0), 0u) << id;
   EXPECT_EQ(id.size(), 2u + 16u);

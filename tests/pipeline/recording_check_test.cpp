@@ -22,7 +22,8 @@ core::Prediction prediction(int64_t seq, int64_t decode_start_ns) {
 
 // Decoder calls: {0}, {1, 2}, {3, 4} (shared decode start = one batched call).
 std::vector<core::Prediction> five() {
-  return {prediction(0, 10), prediction(1, 20), prediction(2, 20), prediction(3, 30), prediction(4, 30)};
+  return {prediction(0, 10), prediction(1, 20), prediction(2, 20), prediction(3, 30),
+          prediction(4, 30)};
 }
 
 TEST(RecordingCheckTest, clean_recording_is_held_to_every_prediction_and_no_more) {

@@ -28,8 +28,8 @@ class SessionReplayTest : public ::testing::Test {
 
   SessionReplayResult play(const SessionReplayOptions& o) {
     return replay_session(session_, config_,
-                          models::make_untrained_possm(models::PossmConfig{}, session_.units, 2, kWidth,
-                                                       models::RuntimeOptions{}),
+                          models::make_untrained_possm(models::PossmConfig{}, session_.units, 2,
+                                                       kWidth, models::RuntimeOptions{}),
                           o);
   }
 
@@ -70,7 +70,8 @@ TEST_F(SessionReplayTest, small_packets_give_the_same_predictions_as_chunk_sized
   ASSERT_EQ(small.predictions.size(), chunk_sized.predictions.size());
   for (size_t i = 0; i < small.predictions.size(); ++i) {
     EXPECT_EQ(small.predictions[i].seq, chunk_sized.predictions[i].seq);
-    EXPECT_EQ(small.predictions[i].n_tokens, chunk_sized.predictions[i].n_tokens) << "seq " << small.predictions[i].seq;
+    EXPECT_EQ(small.predictions[i].n_tokens, chunk_sized.predictions[i].n_tokens)
+        << "seq " << small.predictions[i].seq;
   }
 }
 

@@ -74,13 +74,17 @@ class BackgroundReader {
 /// the subscriber's rcvhwm, each message carrying at least its binary payload. On loopback the
 /// kernel's share dominates: Linux autotunes a TCP send buffer up to the maximum in
 /// net.ipv4.tcp_wmem (4 MiB by default), tens of thousands of predictions.
-int64_t max_queued_for_one_subscriber(const PublishConfig& publish, int receive_hwm, int receive_buffer_bytes) {
+int64_t max_queued_for_one_subscriber(const PublishConfig& publish, int receive_hwm,
+                                      int receive_buffer_bytes) {
   int64_t wmem_min = 0, wmem_default = 0, wmem_max = 4 << 20;
   std::ifstream("/proc/sys/net/ipv4/tcp_wmem") >> wmem_min >> wmem_default >> wmem_max;
-  constexpr int64_t kZmqIoBatchBytes = 2 * 8192;                              // out_batch + in_batch
-  constexpr int64_t kMinMessageBytes = stages::kPredictionHeaderBytes + 2 * sizeof(float);  // 2 outputs
-  const int64_t kernel_bytes = wmem_max + 2 * int64_t{receive_buffer_bytes};  // Linux doubles SO_RCVBUF
-  return (kernel_bytes + kZmqIoBatchBytes) / kMinMessageBytes + publish.send_high_water_mark + receive_hwm;
+  constexpr int64_t kZmqIoBatchBytes = 2 * 8192;  // out_batch + in_batch
+  constexpr int64_t kMinMessageBytes =
+      stages::kPredictionHeaderBytes + 2 * sizeof(float);  // 2 outputs
+  const int64_t kernel_bytes =
+      wmem_max + 2 * int64_t{receive_buffer_bytes};  // Linux doubles SO_RCVBUF
+  return (kernel_bytes + kZmqIoBatchBytes) / kMinMessageBytes + publish.send_high_water_mark +
+         receive_hwm;
 }
 
 // Issue #4: a subscriber that stops reading costs only itself. ZeroMQ's PUB never blocks; once a
@@ -94,15 +98,16 @@ TEST(SlowSubscriberTest, a_subscriber_that_stops_reading_loses_only_its_own_mess
   // ZeroMQ credits a peer's reads in batches of half the mark, so a mark near the burst size
   // drops messages even for a subscriber that keeps up.
   cfg.publish.send_high_water_mark = 1000;
-  cfg.chunking.deadline_enabled = false;  // chunks close on the event watermark: push() alone drives them
+  cfg.chunking.deadline_enabled =
+      false;  // chunks close on the event watermark: push() alone drives them
   cfg.metrics.print_interval_s = 0;
   const std::vector<core::UnitKey> units{{1, 1}};
   LivePipeline live(cfg, models::make_untrained_possm(models::PossmConfig{}, units, 2, kWidth,
-                                                     models::RuntimeOptions{}));
+                                                      models::RuntimeOptions{}));
   live.start();
   constexpr int kSlowHwm = 10;
   constexpr int kSlowReceiveBufferBytes = 4096;  // keeps the kernel's share on this side small
-  ZmqSubscriber fast(live.publish_endpoint());  // reads everything as it comes, on its own thread
+  ZmqSubscriber fast(live.publish_endpoint());   // reads everything as it comes, on its own thread
   // Reads once midway, then at the end.
   ZmqSubscriber slow(live.publish_endpoint(), "pred", kSlowHwm, kSlowReceiveBufferBytes);
   // Never reads after joining: its queue is full when stop() runs.
@@ -147,12 +152,14 @@ TEST(SlowSubscriberTest, a_subscriber_that_stops_reading_loses_only_its_own_mess
   for (int64_t i = 0; i < overflow_chunks; ++i) {
     push_chunk();
     if (i % 100 == 99) {
-      ASSERT_TRUE(fast_reader.wait_for(next_chunk - 2 - 400, std::chrono::steady_clock::now() + std::chrono::seconds(60)))
+      ASSERT_TRUE(fast_reader.wait_for(next_chunk - 2 - 400,
+                                       std::chrono::steady_clock::now() + std::chrono::seconds(60)))
           << "the fast subscriber's reader made no progress for a minute";
     }
   }
   const int64_t round1_last = next_chunk - 2;  // the last chunk pushed is still open
-  ASSERT_TRUE(fast_reader.wait_for(round1_last, std::chrono::steady_clock::now() + std::chrono::seconds(60)))
+  ASSERT_TRUE(fast_reader.wait_for(round1_last,
+                                   std::chrono::steady_clock::now() + std::chrono::seconds(60)))
       << "the fast subscriber fell behind while the slow ones were full";
 
   // The slow subscriber catches up on what its queue held. Nothing is published meanwhile, so a
@@ -164,7 +171,8 @@ TEST(SlowSubscriberTest, a_subscriber_that_stops_reading_loses_only_its_own_mess
   for (int i = 0; i < 100; ++i) push_chunk();
   live.stop();  // returns: the publisher's linger bounds it, whatever the subscribers do
   const PipelineStats stats = live.stats();
-  ASSERT_TRUE(fast_reader.wait_for(stats.last_seq, std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  ASSERT_TRUE(fast_reader.wait_for(stats.last_seq,
+                                   std::chrono::steady_clock::now() + std::chrono::seconds(10)));
   while (slow.next(p, std::chrono::milliseconds(500))) slow_seqs.push_back(p.seq);
 
   RecordProperty("overflow_chunks", std::to_string(overflow_chunks));
@@ -185,7 +193,8 @@ TEST(SlowSubscriberTest, a_subscriber_that_stops_reading_loses_only_its_own_mess
   EXPECT_LE(fast_seqs.front(), round1_last - overflow_chunks + 1) << "joined before round 1";
   EXPECT_EQ(fast_seqs.back(), stats.last_seq);
   for (size_t i = 1; i < fast_seqs.size(); ++i) {
-    ASSERT_EQ(fast_seqs[i], fast_seqs[i - 1] + 1) << "the fast subscriber lost or reordered a message at " << i;
+    ASSERT_EQ(fast_seqs[i], fast_seqs[i - 1] + 1)
+        << "the fast subscriber lost or reordered a message at " << i;
   }
 
   // The slow subscriber: in order, but fewer messages, with a gap where ZeroMQ dropped its share
@@ -196,11 +205,13 @@ TEST(SlowSubscriberTest, a_subscriber_that_stops_reading_loses_only_its_own_mess
     ASSERT_GT(slow_seqs[i], slow_seqs[i - 1]) << "reordered or duplicated at " << i;
     if (slow_seqs[i] != slow_seqs[i - 1] + 1) ++gaps;
   }
-  EXPECT_LT(slow_seqs.size(), fast_seqs.size()) << "round 1 published " << overflow_chunks << " chunks";
+  EXPECT_LT(slow_seqs.size(), fast_seqs.size())
+      << "round 1 published " << overflow_chunks << " chunks";
   EXPECT_GE(gaps, 1u);
   const auto round2 = std::find(slow_seqs.begin(), slow_seqs.end(), round2_first);
   ASSERT_NE(round2, slow_seqs.end()) << "the slow subscriber receives again once it has read";
-  EXPECT_EQ(slow_seqs.end() - round2, stats.last_seq - round2_first + 1) << "all of round 2, in order";
+  EXPECT_EQ(slow_seqs.end() - round2, stats.last_seq - round2_first + 1)
+      << "all of round 2, in order";
 }
 
 }  // namespace

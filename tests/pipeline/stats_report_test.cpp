@@ -16,9 +16,9 @@ PipelineStats distinct_stats() {
   uint64_t v = 100;
   auto& in = s.ingest;
   for (auto* c : {&in.packets_accepted, &in.events_accepted, &in.heartbeats, &in.packets_lost,
-                  &in.packets_duplicate, &in.packets_reordered, &in.stream_restarts, &in.packets_skipped,
-                  &in.clock_wraps, &in.resync_bytes, &in.connections, &in.disconnects, &in.refused_source,
-                  &in.refused_connections}) {
+                  &in.packets_duplicate, &in.packets_reordered, &in.stream_restarts,
+                  &in.packets_skipped, &in.clock_wraps, &in.resync_bytes, &in.connections,
+                  &in.disconnects, &in.refused_source, &in.refused_connections}) {
     *c = ++v;
   }
   for (auto& c : in.packet_drops) c = ++v;
@@ -34,7 +34,11 @@ PipelineStats distinct_stats() {
   s.tokenizer.unknown_unit_events = ++v;
   s.inbox = {.admitted = ++v, .shed = ++v, .received = ++v, .decoded = ++v, .max_waiting = ++v};
   s.backlog_shed = s.inbox.shed;
-  s.decode = {.chunks = ++v, .batched_calls = ++v, .max_batch = ++v, .repaired_outputs = ++v, .decoder_errors = ++v};
+  s.decode = {.chunks = ++v,
+              .batched_calls = ++v,
+              .max_batch = ++v,
+              .repaired_outputs = ++v,
+              .decoder_errors = ++v};
   s.publish = {.sent = ++v, .send_failures = ++v, .refused_clients = ++v};
   s.recorder = {.batches = ++v, .predictions = ++v, .dropped = ++v, .io_errors = ++v, .bytes = ++v};
   s.predictions = ++v;
@@ -77,7 +81,8 @@ TEST(StatsReportTest, json_carries_every_counter_of_every_stage) {
   for (const auto& kv : ji["event_drops"]) event_drops += u(kv.second);
   EXPECT_EQ(packet_drops, in.packets_dropped()) << "every reason, once";
   EXPECT_EQ(event_drops, in.events_dropped());
-  EXPECT_EQ(u(ji["packet_drops"]["bad_magic"]), in.packet_drops[static_cast<size_t>(stages::PacketDrop::kBadMagic)]);
+  EXPECT_EQ(u(ji["packet_drops"]["bad_magic"]),
+            in.packet_drops[static_cast<size_t>(stages::PacketDrop::kBadMagic)]);
   EXPECT_EQ(u(ji["event_drops"]["noise"]),
             in.format_event_drops[static_cast<size_t>(stages::FormatEventDrop::kNoise)]);
 
@@ -134,19 +139,25 @@ TEST(StatsReportTest, json_carries_every_counter_of_every_stage) {
 TEST(StatsReportTest, text_report_names_every_stage_and_the_counters_a_reader_looks_for) {
   const PipelineStats s = distinct_stats();
   const std::string r = format_report(s);
-  for (const std::string want :
-       {"ingest:", "binner:", "tokenizer:", "decoder inbox:", "decoder:", "publisher:", "recorder:",
-        "latency total"}) {
+  for (const std::string want : {"ingest:", "binner:", "tokenizer:", "decoder inbox:", "decoder:",
+                                 "publisher:", "recorder:", "latency total"}) {
     EXPECT_NE(r.find(want), std::string::npos) << want << "\n" << r;
   }
-  EXPECT_NE(r.find("decoder_errors=" + std::to_string(s.decode.decoder_errors)), std::string::npos) << r;
+  EXPECT_NE(r.find("decoder_errors=" + std::to_string(s.decode.decoder_errors)), std::string::npos)
+      << r;
   EXPECT_NE(r.find("backlog_shed=" + std::to_string(s.inbox.shed)), std::string::npos) << r;
   EXPECT_NE(r.find("dropped=" + std::to_string(s.recorder.dropped)), std::string::npos) << r;
   EXPECT_NE(r.find("tap_errors=" + std::to_string(s.tap_errors)), std::string::npos) << r;
-  EXPECT_NE(r.find("bad_magic=" + std::to_string(s.ingest.packet_drops[1])), std::string::npos) << r;
-  EXPECT_NE(r.find("refused_source=" + std::to_string(s.ingest.refused_source)), std::string::npos) << r;
-  EXPECT_NE(r.find("refused_connections=" + std::to_string(s.ingest.refused_connections)), std::string::npos) << r;
-  EXPECT_NE(r.find("refused_clients=" + std::to_string(s.publish.refused_clients)), std::string::npos) << r;
+  EXPECT_NE(r.find("bad_magic=" + std::to_string(s.ingest.packet_drops[1])), std::string::npos)
+      << r;
+  EXPECT_NE(r.find("refused_source=" + std::to_string(s.ingest.refused_source)), std::string::npos)
+      << r;
+  EXPECT_NE(r.find("refused_connections=" + std::to_string(s.ingest.refused_connections)),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("refused_clients=" + std::to_string(s.publish.refused_clients)),
+            std::string::npos)
+      << r;
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ constexpr const char* kNoPyzmq =
 std::string run_client_against(PublishConfig cfg) {
   zmq::context_t ctx(1);
   ZmqPublisher pub(ctx, cfg);
-  const std::string cmd = std::string(kPython) + " " SPIKEFLOW_SOURCE_DIR "/scripts/example_client.py --endpoint " +
+  const std::string cmd = std::string(kPython) +
+                          " " SPIKEFLOW_SOURCE_DIR "/scripts/example_client.py --endpoint " +
                           pub.endpoint() + " --count 3 --timeout-s 60 2>&1";
   FILE* child = popen(cmd.c_str(), "r");
   if (!child) return "popen failed";
@@ -60,7 +61,8 @@ std::string run_client_against(PublishConfig cfg) {
     reader.join();
     client_done.set();
   });
-  while (!client_done.wait_for(std::chrono::milliseconds(5)) && std::chrono::steady_clock::now() < deadline) {
+  while (!client_done.wait_for(std::chrono::milliseconds(5)) &&
+         std::chrono::steady_clock::now() < deadline) {
     ++p.seq;
     pub.publish(p);
   }

@@ -73,8 +73,8 @@ TEST(DatasetTest, chunks_tokens_targets_and_trials) {
 TEST(DatasetTest, range_unit_order_and_dropped_spikes) {
   const Session s = crafted();
   DatasetOptions o;
-  o.from_ns = 70 * kMs;   // chunk holding 70 ms = chunk 1
-  o.to_ns = 199 * kMs;    // last chunk ending <= 199 ms = chunk 2 ([100,150))
+  o.from_ns = 70 * kMs;                     // chunk holding 70 ms = chunk 1
+  o.to_ns = 199 * kMs;                      // last chunk ending <= 199 ms = chunk 2 ([100,150))
   o.unit_order = {{2, 1}, {1, 1}, {9, 9}};  // unit (3,1) is not in the model
   DatasetStats st;
   const auto ds = build_dataset(s, o, &st);

@@ -67,7 +67,8 @@ std::string slurp(const std::string& p) {
 
 size_t count(const std::string& hay, const std::string& needle) {
   size_t n = 0;
-  for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) ++n;
+  for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -136,8 +137,9 @@ TEST(EvalReportTest, scores_are_undefined_without_two_matched_chunks) {
   const Session s = small_session();
   auto preds = predictions_from_truth(s, INT64_MIN, INT64_MAX);
   for (size_t keep : {size_t{0}, size_t{1}}) {
-    const EvalResult r = evaluate(s, std::vector<core::Prediction>(preds.begin(), preds.begin() + keep), INT64_MIN,
-                                  INT64_MAX, kWidth);
+    const EvalResult r =
+        evaluate(s, std::vector<core::Prediction>(preds.begin(), preds.begin() + keep), INT64_MIN,
+                 INT64_MAX, kWidth);
     EXPECT_EQ(r.matched, keep);
     ASSERT_EQ(r.r2.size(), 2u);
     for (double v : r.r2) EXPECT_TRUE(std::isnan(v)) << v;
@@ -174,7 +176,7 @@ TEST(EvalReportTest, unmatched_predictions_are_counted) {
   auto preds = predictions_from_truth(s, INT64_MIN, INT64_MAX);
   const size_t n = preds.size();
   preds.erase(preds.begin() + 10, preds.begin() + 13);  // 3 missing
-  preds.push_back(preds[20]);                          // duplicate
+  preds.push_back(preds[20]);                           // duplicate
   core::Prediction outside = preds[0];
   outside.seq = -5;
   outside.chunk_index = -5;
@@ -261,7 +263,8 @@ TEST(EvalReportTest, html_report_and_csv) {
   EXPECT_NE(html.find("possm &amp; friends"), std::string::npos);
   EXPECT_NE(html.find("R\u00b2 per trial"), std::string::npos);
   std::string lower = html;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   EXPECT_EQ(lower.find("http"), std::string::npos);  // self-contained: no URLs at all
   EXPECT_EQ(lower.find("<script"), std::string::npos);
 

@@ -53,7 +53,8 @@ void expect_small_session(const Session& s, const std::vector<MatTrial>& trials)
   EXPECT_EQ(s.behavior[10], 101.0f);
   EXPECT_EQ(s.behavior[11], -101.0f);
   size_t expected = 0;
-  for (const auto& t : trials) expected += static_cast<size_t>(std::accumulate(t.spikes.begin(), t.spikes.end(), 0.0));
+  for (const auto& t : trials)
+    expected += static_cast<size_t>(std::accumulate(t.spikes.begin(), t.spikes.end(), 0.0));
   EXPECT_EQ(s.num_spikes(), expected);
 }
 
@@ -115,7 +116,8 @@ TEST(MatSessionReaderTest, mismatched_lengths_units_and_nan_are_all_reported) {
   testing::write_trial_mat(path, MAT_FT_MAT5, "trial_data", trials);
   const std::string msg = read_error(path);
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_NE(msg.find("trial_data'(1).vel has 3 rows but M1_spikes has 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("trial_data'(1).vel has 3 rows but M1_spikes has 4"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("'(2).vel has 1 NaN"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'(3).M1_unit_guide differs"), std::string::npos) << msg;
 
@@ -134,7 +136,8 @@ TEST(MatSessionReaderTest, non_mat_file_is_a_clear_error) {
   { std::ofstream(path) << "not a mat file at all"; }
   const std::string msg = read_error(path);
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_NE(read_error(dir.file("absent.mat")).find("absent.mat: no such MAT file"), std::string::npos);
+  EXPECT_NE(read_error(dir.file("absent.mat")).find("absent.mat: no such MAT file"),
+            std::string::npos);
 }
 
 // The signatures core::sniff_format knows, checked against what libmatio really writes.
@@ -147,7 +150,8 @@ TEST(MatSessionReaderTest, matio_files_sniff_as_mat_and_a_renamed_one_still_load
   EXPECT_EQ(core::sniff_file(dir.file("v73.mat")), core::FileFormat::kMatV73);
   // Content decides, not the name: a v7.3 MAT file named .nwb is HDF5, but read as MAT.
   std::filesystem::copy_file(dir.file("v73.mat"), dir.file("v73.nwb"));
-  EXPECT_EQ(load_session(dir.file("v73.nwb")).num_spikes(), read_mat_session(dir.file("v73.mat")).num_spikes());
+  EXPECT_EQ(load_session(dir.file("v73.nwb")).num_spikes(),
+            read_mat_session(dir.file("v73.mat")).num_spikes());
 }
 
 // An HDF5 file without MATLAB's header, named .mat, is said to be that (not reported with the
@@ -155,7 +159,10 @@ TEST(MatSessionReaderTest, matio_files_sniff_as_mat_and_a_renamed_one_still_load
 TEST(MatSessionReaderTest, hdf5_without_matlab_header_is_named_for_what_it_is) {
   TempDir dir;
   const std::string path = dir.file("x.mat");
-  { replay::testing::H5Builder h5(path); h5.doubles("/units/spike_times", {0.1, 0.2}); }
+  {
+    replay::testing::H5Builder h5(path);
+    h5.doubles("/units/spike_times", {0.1, 0.2});
+  }
   EXPECT_EQ(core::sniff_file(path), core::FileFormat::kHdf5);
   for (auto read : {+[](const std::string& p) { return read_mat_session(p); },
                     +[](const std::string& p) { return load_session(p); }}) {
@@ -163,12 +170,15 @@ TEST(MatSessionReaderTest, hdf5_without_matlab_header_is_named_for_what_it_is) {
       read(path);
       ADD_FAILURE() << "no error";
     } catch (const core::InputFileError& e) {
-      EXPECT_EQ(std::string(e.what()), path + ": is an HDF5 file without MATLAB's header, so not a MAT file "
-                                             "(an NWB file? name it .nwb)");
+      EXPECT_EQ(std::string(e.what()),
+                path +
+                    ": is an HDF5 file without MATLAB's header, so not a MAT file "
+                    "(an NWB file? name it .nwb)");
     }
   }
   std::filesystem::create_directory(dir.file("d.mat"));
-  EXPECT_NE(read_error(dir.file("d.mat")).find("d.mat: is a directory, not a MAT file"), std::string::npos)
+  EXPECT_NE(read_error(dir.file("d.mat")).find("d.mat: is a directory, not a MAT file"),
+            std::string::npos)
       << read_error(dir.file("d.mat"));
 }
 
@@ -197,7 +207,8 @@ TEST(MatSessionReaderTest, shared_center_out_recording) {
   for (int c : per_condition) EXPECT_GT(c, 10);
   const auto counts = testing::read_concatenated_counts(path, "trial_data", "M1_spikes");
   size_t total = 0;
-  for (const auto& row : counts) total += static_cast<size_t>(std::accumulate(row.begin(), row.end(), 0));
+  for (const auto& row : counts)
+    total += static_cast<size_t>(std::accumulate(row.begin(), row.end(), 0));
   EXPECT_EQ(s.num_spikes(), total);
   // Round trip through the session file keeps it exactly.
   TempDir dir;

@@ -122,7 +122,8 @@ TEST(NwbSessionReaderTest, starting_time_rate_and_channels_from_unit_ids) {
   EXPECT_EQ(s.units[0], (core::UnitKey{5, 1}));
   EXPECT_EQ(s.units[1], (core::UnitKey{9, 1}));
   EXPECT_EQ(s.behavior_names, (std::vector<std::string>{"hand_vel"}));
-  EXPECT_EQ(s.behavior_t_ns, (std::vector<int64_t>{500'000'000, 510'000'000, 520'000'000, 530'000'000}));
+  EXPECT_EQ(s.behavior_t_ns,
+            (std::vector<int64_t>{500'000'000, 510'000'000, 520'000'000, 530'000'000}));
   EXPECT_EQ(s.behavior, (std::vector<float>{1, 2, 3, 4}));
   EXPECT_TRUE(s.trials.empty());
   EXPECT_EQ(s.start_ns, 500'000'000);
@@ -132,7 +133,8 @@ TEST(NwbSessionReaderTest, starting_time_rate_and_channels_from_unit_ids) {
   named.behavior_names = {"speed"};
   EXPECT_EQ(read_nwb_session(path, named).behavior_names, (std::vector<std::string>{"speed"}));
   named.behavior_names = {"a", "b"};
-  EXPECT_TRUE(contains(read_error(path, named), "1 columns but 2 behaviour names")) << read_error(path, named);
+  EXPECT_TRUE(contains(read_error(path, named), "1 columns but 2 behaviour names"))
+      << read_error(path, named);
   NwbReadOptions none;
   none.behavior_name.clear();
   EXPECT_EQ(read_nwb_session(path, none).behavior_dim(), 0);
@@ -168,7 +170,8 @@ TEST(NwbSessionReaderTest, behaviour_is_found_by_name_anywhere_in_the_module) {
   EXPECT_EQ(read_nwb_session(path, o).behavior_t_ns.size(), 5u);
   // The default name is absent: the message lists the TimeSeries that are there.
   const std::string msg = read_error(path);
-  EXPECT_TRUE(contains(msg, path + ": /processing/behavior: no TimeSeries named 'hand_vel'")) << msg;
+  EXPECT_TRUE(contains(msg, path + ": /processing/behavior: no TimeSeries named 'hand_vel'"))
+      << msg;
   EXPECT_TRUE(contains(msg, "Fingers/Deeper/finger_vel")) << msg;
   o.behavior_module = "/processing/ecephys";
   EXPECT_TRUE(contains(read_error(path, o), "/processing/ecephys: missing behaviour module"))
@@ -214,31 +217,39 @@ TEST(NwbSessionReaderTest, unit_table_errors_name_the_file_and_dataset) {
   NwbFixture f;
   f.spike_times_2d = true;
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/units/spike_times: expected rank 1, found rank 2 (shape (6 x 1))")) << msg;
+  EXPECT_TRUE(contains(msg, "/units/spike_times: expected rank 1, found rank 2 (shape (6 x 1))"))
+      << msg;
 
   f = NwbFixture{};
   f.index_override = std::vector<int64_t>{3, 1, 4, 6};
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/units/spike_times_index: not monotonic: entry 1 is 1, after 3")) << msg;
+  EXPECT_TRUE(contains(msg, "/units/spike_times_index: not monotonic: entry 1 is 1, after 3"))
+      << msg;
 
   f.index_override = std::vector<int64_t>{3, 4, 4, 9};
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/units/spike_times_index: entry 3 (9) is past the end of "
-                            "/units/spike_times (6 values)")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "/units/spike_times_index: entry 3 (9) is past the end of "
+                       "/units/spike_times (6 values)"))
+      << msg;
 
   f.index_override = std::vector<int64_t>{3, 4, 4, 5};
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/units/spike_times_index: ends at 5 but /units/spike_times has 6")) << msg;
+  EXPECT_TRUE(contains(msg, "/units/spike_times_index: ends at 5 but /units/spike_times has 6"))
+      << msg;
 
   f.index_override = std::vector<int64_t>{3, 4, 6};
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/units/spike_times_index: has 3 entries but /units/id has 4 units")) << msg;
+  EXPECT_TRUE(contains(msg, "/units/spike_times_index: has 3 entries but /units/id has 4 units"))
+      << msg;
 
   f = NwbFixture{};
   f.electrodes = std::vector<int64_t>{4, 4, 7, 12};
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/units/electrodes: unit 3 names electrode row 12, outside the "
-                            "electrodes table (10 rows)")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "/units/electrodes: unit 3 names electrode row 12, outside the "
+                       "electrodes table (10 rows)"))
+      << msg;
 
   f = NwbFixture{};
   f.spikes_s[1] = {NAN};
@@ -272,7 +283,8 @@ TEST(NwbSessionReaderTest, behaviour_errors_name_the_file_and_dataset) {
 
   f.timestamps.reset();
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "hand_vel: TimeSeries has neither 'timestamps' nor 'starting_time'")) << msg;
+  EXPECT_TRUE(contains(msg, "hand_vel: TimeSeries has neither 'timestamps' nor 'starting_time'"))
+      << msg;
 
   f.starting_time = 0.0;  // no rate attribute
   msg = error_for(f);
@@ -286,14 +298,17 @@ TEST(NwbSessionReaderTest, behaviour_errors_name_the_file_and_dataset) {
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    const hid_t g = H5Gcreate2(file, "/processing/behavior/Other/hand_vel", lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t g =
+        H5Gcreate2(file, "/processing/behavior/Other/hand_vel", lcpl, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(g);
     H5Pclose(lcpl);
     H5Fclose(file);
   }
   msg = read_error(path);
-  EXPECT_TRUE(contains(msg, "'hand_vel' is ambiguous: /processing/behavior/Other/hand_vel, "
-                            "/processing/behavior/Velocity/hand_vel")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "'hand_vel' is ambiguous: /processing/behavior/Other/hand_vel, "
+                       "/processing/behavior/Velocity/hand_vel"))
+      << msg;
 }
 
 TEST(NwbSessionReaderTest, trial_errors_name_the_file_and_dataset) {
@@ -305,8 +320,10 @@ TEST(NwbSessionReaderTest, trial_errors_name_the_file_and_dataset) {
 
   f.trial_stop = {0.9};
   msg = error_for(f);
-  EXPECT_TRUE(contains(msg, "/intervals/trials/stop_time: has 1 values but "
-                            "/intervals/trials/start_time has 2")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "/intervals/trials/stop_time: has 1 values but "
+                       "/intervals/trials/start_time has 2"))
+      << msg;
 
   f = NwbFixture{};
   f.trial_start = {0.0, 0.5};  // overlaps trial 0: Session::validate reports it, naming the file
@@ -346,8 +363,7 @@ TEST(NwbSessionReaderTest, synthetic_96_units_300_s_round_trip_and_timing) {
     std::vector<double> ts;
     for (int64_t t : ref.behavior_t_ns) ts.push_back(static_cast<double>(t) * 1e-9);
     const std::vector<double> beh(ref.behavior.begin(), ref.behavior.end());
-    b.doubles("/processing/behavior/Velocity/hand_vel/data", beh, {ts.size(), 2},
-              H5T_IEEE_F32LE);
+    b.doubles("/processing/behavior/Velocity/hand_vel/data", beh, {ts.size(), 2}, H5T_IEEE_F32LE);
     b.doubles("/processing/behavior/Velocity/hand_vel/timestamps", ts);
     std::vector<double> start, stop, cond;
     for (const auto& t : ref.trials) {
@@ -388,13 +404,16 @@ TEST(NwbSessionReaderTest, synthetic_96_units_300_s_round_trip_and_timing) {
 TEST(NwbSessionReaderTest, fuzz_regression_extent_larger_than_stored_bytes_is_an_error) {
   for (const char* name : {"regress-huge-extent.nwb", "regress-storage-size-lies.nwb"}) {
     SCOPED_TRACE(name);
-    std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/" + name,
-                     std::ios::binary);
-    const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ifstream in(
+        std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/" + name,
+        std::ios::binary);
+    const std::vector<char> crash((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
     ASSERT_GT(crash.size(), 1u);
     TempDir dir;
     const std::string path = dir.file("huge.nwb");
-    std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
+    std::ofstream(path, std::ios::binary)
+        .write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
     NwbReadOptions o;
     if (crash[0] & 1) o.condition_column = "target_id";
     if (crash[0] & 2) o.behavior_name = "";
@@ -414,13 +433,16 @@ TEST(NwbSessionReaderTest, fuzz_regression_extent_larger_than_stored_bytes_is_an
 // behaviour group. The reader's own walk is bounded in depth and links. The input (byte 0: the
 // harness's read options) stays in the fuzz corpus.
 TEST(NwbSessionReaderTest, fuzz_regression_group_cycle_does_not_overflow_the_stack) {
-  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/nwb_session_reader_fuzz/regress-group-cycle.nwb",
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) +
+                       "/tests/fuzz/corpus/nwb_session_reader_fuzz/regress-group-cycle.nwb",
                    std::ios::binary);
-  const std::vector<char> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> crash((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   ASSERT_GT(crash.size(), 1u);
   TempDir dir;
   const std::string path = dir.file("cycle.nwb");
-  std::ofstream(path, std::ios::binary).write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
+  std::ofstream(path, std::ios::binary)
+      .write(crash.data() + 1, static_cast<std::streamsize>(crash.size() - 1));
   NwbReadOptions o;
   if (crash[0] & 1) o.condition_column = "target_id";
   if (crash[0] & 2) o.behavior_name = "";
@@ -468,7 +490,8 @@ TEST(NwbBehaviourChoiceTest, spatial_series_in_position_by_container_name_with_d
       const hid_t t = H5Tcopy(H5T_C_S1);
       H5Tset_size(t, H5T_VARIABLE);
       const hid_t sp = H5Screate(H5S_SCALAR);
-      const hid_t a = H5Acreate_by_name(file, obj, "neurodata_type", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      const hid_t a = H5Acreate_by_name(file, obj, "neurodata_type", t, sp, H5P_DEFAULT,
+                                        H5P_DEFAULT, H5P_DEFAULT);
       const char* p = type;
       ASSERT_GE(H5Awrite(a, t, &p), 0);
       H5Aclose(a);
@@ -531,8 +554,8 @@ TEST(NwbBehaviourChoiceTest, a_container_of_several_series_asks_which) {
   ASSERT_GE(file, 0);
   const hsize_t n = 3;
   const hid_t sp = H5Screate_simple(1, &n, nullptr);
-  const hid_t ds = H5Dcreate2(file, "/processing/behavior/BehavioralTimeSeries/eye_data", H5T_IEEE_F64LE, sp,
-                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t ds = H5Dcreate2(file, "/processing/behavior/BehavioralTimeSeries/eye_data",
+                              H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   ASSERT_GE(ds, 0);
   H5Dclose(ds);
   H5Sclose(sp);

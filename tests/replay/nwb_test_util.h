@@ -62,8 +62,8 @@ class H5Builder {
     H5Tset_size(type, H5T_VARIABLE);
     H5Tset_cset(type, H5T_CSET_UTF8);
     const hid_t space = H5Screate(H5S_SCALAR);
-    const hid_t a = H5Acreate_by_name(file_, obj.c_str(), name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT,
-                                      H5P_DEFAULT);
+    const hid_t a = H5Acreate_by_name(file_, obj.c_str(), name.c_str(), type, space, H5P_DEFAULT,
+                                      H5P_DEFAULT, H5P_DEFAULT);
     const char* p = v.c_str();
     const herr_t rc = a < 0 ? -1 : H5Awrite(a, type, &p);
     if (a >= 0) H5Aclose(a);
@@ -89,10 +89,13 @@ class H5Builder {
   void write(const std::string& path, const void* data, size_t n, std::vector<hsize_t> dims,
              hid_t file_type, hid_t mem_type, bool scalar) {
     if (dims.empty() && !scalar) dims = {static_cast<hsize_t>(n)};
-    const hid_t space = scalar ? H5Screate(H5S_SCALAR)
-                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
-    const hid_t ds = H5Dcreate2(file_, path.c_str(), file_type, space, lcpl_, H5P_DEFAULT, H5P_DEFAULT);
-    const herr_t rc = ds < 0 ? -1 : (n == 0 ? 0 : H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    const hid_t space = scalar
+                            ? H5Screate(H5S_SCALAR)
+                            : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    const hid_t ds =
+        H5Dcreate2(file_, path.c_str(), file_type, space, lcpl_, H5P_DEFAULT, H5P_DEFAULT);
+    const herr_t rc =
+        ds < 0 ? -1 : (n == 0 ? 0 : H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(space);
     if (rc < 0) throw std::runtime_error("H5Builder: cannot write dataset " + path);
@@ -106,10 +109,10 @@ struct NwbFixture {
   std::vector<int64_t> ids{0, 1, 2, 3};
   std::vector<std::vector<double>> spikes_s{{0.1, 0.25, 1.5}, {0.2}, {}, {0.05, 0.75}};
   std::optional<std::vector<int64_t>> index_override;  ///< else the exclusive end offsets
-  bool spike_times_2d = false;                          ///< write spike_times as (N x 1)
+  bool spike_times_2d = false;                         ///< write spike_times as (N x 1)
   std::optional<std::vector<int64_t>> electrodes = std::vector<int64_t>{4, 4, 7, 9};
   std::optional<std::vector<int64_t>> electrodes_index;  ///< ragged region
-  int64_t electrode_table_rows = 10;                      ///< < 0: no electrodes table
+  int64_t electrode_table_rows = 10;                     ///< < 0: no electrodes table
 
   std::string behavior_group = "/processing/behavior/Velocity/hand_vel";  ///< empty: none
   std::vector<double> behavior{0, 0, 10, -10, 20, -20, 30, -30, 40, -40};

@@ -22,7 +22,8 @@ std::string string_attr(hid_t file, const std::string& obj, const std::string& n
   const hid_t type = H5Aget_type(a);
   char* value = nullptr;
   std::string out = "<not a string>";
-  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0 && H5Aread(a, type, &value) >= 0 && value) {
+  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0 &&
+      H5Aread(a, type, &value) >= 0 && value) {
     out = value;
     H5free_memory(value);
   }
@@ -85,7 +86,8 @@ TEST(NwbWriterTest, units_spike_times_and_channels_read_back_exactly) {
   EXPECT_EQ(back.units[1], (core::UnitKey{3, 2}));
   EXPECT_EQ(back.units[2], (core::UnitKey{7, 1}));
   EXPECT_EQ(back.units[3], (core::UnitKey{9, 1}));
-  EXPECT_EQ(back.spike_times_ns[0], (std::vector<int64_t>{1'000'000'000, 1'000'000'001, 3'600'000'000'007}));
+  EXPECT_EQ(back.spike_times_ns[0],
+            (std::vector<int64_t>{1'000'000'000, 1'000'000'001, 3'600'000'000'007}));
   EXPECT_EQ(back.spike_times_ns[1], (std::vector<int64_t>{1'049'999'999}));
   EXPECT_EQ(back.spike_times_ns[3], (std::vector<int64_t>{2'000'000'000}));
   EXPECT_EQ(back.behavior_t_ns, s.behavior_t_ns);
@@ -110,13 +112,16 @@ TEST(NwbWriterTest, root_and_tables_carry_the_attributes_pynwb_reads) {
   EXPECT_EQ(string_attr(f, "/units", "neurodata_type"), "Units");
   EXPECT_EQ(string_attr(f, "/units/spike_times_index", "neurodata_type"), "VectorIndex");
   EXPECT_EQ(string_attr(f, "/units/id", "namespace"), "hdmf-common");
-  EXPECT_EQ(string_attr(f, "/general/extracellular_ephys/electrodes", "neurodata_type"), "DynamicTable");
+  EXPECT_EQ(string_attr(f, "/general/extracellular_ephys/electrodes", "neurodata_type"),
+            "DynamicTable");
   EXPECT_EQ(string_attr(f, "/processing/spikeflow/predictions", "neurodata_type"), "TimeSeries");
   EXPECT_EQ(string_attr(f, "/processing/spikeflow/predictions/timestamps", "unit"), "seconds");
-  EXPECT_NE(string_attr(f, "/processing/spikeflow/predictions", "comments").find("sha256:abc"), std::string::npos);
-  for (const char* g : {"/acquisition", "/analysis", "/stimulus/presentation", "/stimulus/templates",
-                        "/general/devices/spikeflow_device", "/processing/spikeflow/prediction_timing/publish_ns",
-                        "/general/data_collection", "/session_start_time", "/file_create_date"}) {
+  EXPECT_NE(string_attr(f, "/processing/spikeflow/predictions", "comments").find("sha256:abc"),
+            std::string::npos);
+  for (const char* g :
+       {"/acquisition", "/analysis", "/stimulus/presentation", "/stimulus/templates",
+        "/general/devices/spikeflow_device", "/processing/spikeflow/prediction_timing/publish_ns",
+        "/general/data_collection", "/session_start_time", "/file_create_date"}) {
     EXPECT_GT(H5Lexists(f, g, H5P_DEFAULT), 0) << g;
   }
   // No session: no behaviour module and no trials.
@@ -140,7 +145,8 @@ TEST(NwbWriterTest, an_unwritable_path_names_the_file) {
     write_nwb_recording("/nonexistent-dir/run.nwb", small_recording(), nullptr);
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/run.nwb"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/run.nwb"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -40,12 +40,12 @@ TEST(SessionTest, valid_session_passes_and_counts_spikes) {
 
 TEST(SessionTest, validate_reports_every_problem_at_once) {
   Session s = valid_session();
-  s.units.push_back({1, 1});                  // duplicate unit AND 4 units vs 3 spike lists
-  s.spike_times_ns[0] = {30, 10};             // not ascending
-  s.spike_times_ns[1] = {20, 100};            // 100 is outside [0, 100)
-  s.behavior_t_ns = {0, 50, 50};              // not strictly ascending
-  s.behavior = {0, 0, 1, NAN, 2, -2, 7};      // size mismatch and a NaN
-  s.trials = {{0, 60, 1}, {40, 100, 2}};      // overlap
+  s.units.push_back({1, 1});              // duplicate unit AND 4 units vs 3 spike lists
+  s.spike_times_ns[0] = {30, 10};         // not ascending
+  s.spike_times_ns[1] = {20, 100};        // 100 is outside [0, 100)
+  s.behavior_t_ns = {0, 50, 50};          // not strictly ascending
+  s.behavior = {0, 0, 1, NAN, 2, -2, 7};  // size mismatch and a NaN
+  s.trials = {{0, 60, 1}, {40, 100, 2}};  // overlap
   const std::string msg = validate_message(s);
   ASSERT_FALSE(msg.empty());
   EXPECT_NE(msg.find("session.sfs"), std::string::npos) << msg;

@@ -78,7 +78,7 @@ TEST(SynthSessionTest, mean_rates_lie_in_the_baseline_range) {
     lo = std::min(lo, rate);
     hi = std::max(hi, rate);
   }
-  EXPECT_LT(lo, 9.0);   // the range is actually used
+  EXPECT_LT(lo, 9.0);  // the range is actually used
   EXPECT_GT(hi, 16.0);
 
   o.modulation = 0.0;
@@ -171,7 +171,11 @@ TEST(SynthSessionTest, activity_leads_movement_by_lead_s) {
       if (j < 0 || j >= static_cast<long>(n)) continue;
       const double a = energy[i];
       const double b = speed[static_cast<size_t>(j)];
-      sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b;
+      sa += a;
+      sb += b;
+      saa += a * a;
+      sbb += b * b;
+      sab += a * b;
       ++m;
     }
     const double dm = static_cast<double>(m);
@@ -260,7 +264,8 @@ TEST(SynthCorpusTest, sessions_share_the_task_but_not_the_units) {
     const Session s = synthesize_corpus_session(c, k);
     EXPECT_GE(s.num_units(), 10u);
     EXPECT_LE(s.num_units(), 30u);
-    EXPECT_EQ(s.units.front().channel, 1000u * static_cast<uint32_t>(k + 1));  // own channel numbers
+    EXPECT_EQ(s.units.front().channel,
+              1000u * static_cast<uint32_t>(k + 1));  // own channel numbers
     EXPECT_EQ(s.behavior_names, (std::vector<std::string>{"vx", "vy"}));
     counts.push_back(s.num_units());
     // Turnover: some units are silent for a stretch at the start or the end of the session.

@@ -20,12 +20,12 @@ using spikeflow::testing::TempDir;
 
 /// One TrialData element; matrices column-major as MATLAB stores them.
 struct MatTrial {
-  size_t bins = 0;                 ///< T
-  size_t units = 0;                ///< U (columns of spikes)
-  std::vector<double> spikes;      ///< T x U counts
-  std::vector<double> guide;       ///< U x 2 [electrode, sort]
+  size_t bins = 0;             ///< T
+  size_t units = 0;            ///< U (columns of spikes)
+  std::vector<double> spikes;  ///< T x U counts
+  std::vector<double> guide;   ///< U x 2 [electrode, sort]
   size_t guide_rows = 0;
-  std::vector<double> vel;         ///< vel_rows x 2
+  std::vector<double> vel;  ///< vel_rows x 2
   size_t vel_rows = 0;
   double bin_size = 0.05;
   std::optional<double> target_direction;
@@ -48,7 +48,8 @@ inline void write_trial_mat(const std::string& path, mat_ft version, const std::
   };
   for (size_t k = 0; k < trials.size(); ++k) {
     const MatTrial& t = trials[k];
-    Mat_VarSetStructFieldByName(st, "M1_spikes", k, make("M1_spikes", t.bins, t.units, t.spikes.data()));
+    Mat_VarSetStructFieldByName(st, "M1_spikes", k,
+                                make("M1_spikes", t.bins, t.units, t.spikes.data()));
     Mat_VarSetStructFieldByName(st, "M1_unit_guide", k,
                                 make("M1_unit_guide", t.guide_rows, 2, t.guide.data()));
     Mat_VarSetStructFieldByName(st, "vel", k, make("vel", t.vel_rows, 2, t.vel.data()));
@@ -58,8 +59,8 @@ inline void write_trial_mat(const std::string& path, mat_ft version, const std::
       Mat_VarSetStructFieldByName(st, "target_direction", k, make("target_direction", 1, 1, &dir));
     }
   }
-  const int rc = Mat_VarWrite(mat, st, version == MAT_FT_MAT73 ? MAT_COMPRESSION_NONE
-                                                               : MAT_COMPRESSION_ZLIB);
+  const int rc =
+      Mat_VarWrite(mat, st, version == MAT_FT_MAT73 ? MAT_COMPRESSION_NONE : MAT_COMPRESSION_ZLIB);
   Mat_VarFree(st);
   Mat_Close(mat);
   if (rc != 0) throw std::runtime_error("Mat_VarWrite failed for " + path);
@@ -107,12 +108,13 @@ inline std::vector<MatTrial> small_trials() {
     t.guide = {1, 1, 7, 1, 2, 1};
     t.spikes.resize(t.bins * t.units);
     for (size_t b = 0; b < t.bins; ++b) {
-      for (size_t u = 0; u < t.units; ++u) t.spikes[b + u * t.bins] = static_cast<double>((b * 3 + u + k) % 5);
+      for (size_t u = 0; u < t.units; ++u)
+        t.spikes[b + u * t.bins] = static_cast<double>((b * 3 + u + k) % 5);
     }
     t.vel_rows = t.bins;
     t.vel.resize(t.bins * 2);
     for (size_t b = 0; b < t.bins; ++b) {
-      t.vel[b] = static_cast<double>(k * 100 + b);          // vx
+      t.vel[b] = static_cast<double>(k * 100 + b);            // vx
       t.vel[b + t.bins] = -static_cast<double>(k * 100 + b);  // vy
     }
     t.target_direction = static_cast<double>(k) * 3.14159265358979 / 4.0 * 3.0;  // 0, 3, 6 (x pi/4)

@@ -35,7 +35,8 @@ constexpr int64_t kUs = 1'000;
 /// It can be told to emit a non-finite value or to throw every Nth step (repair paths).
 class SimDecoder : public models::StreamingDecoder {
  public:
-  SimDecoder(std::vector<core::UnitKey> units, int64_t width_ns) : units_(std::move(units)), width_ns_(width_ns) {}
+  SimDecoder(std::vector<core::UnitKey> units, int64_t width_ns)
+      : units_(std::move(units)), width_ns_(width_ns) {}
   int poison_every = 0;
   int throw_every = 0;
 
@@ -52,7 +53,8 @@ class SimDecoder : public models::StreamingDecoder {
  private:
   void advance(const core::TokenChunk& c, std::span<float> out) {
     ++calls_;
-    if (throw_every > 0 && calls_ % static_cast<uint64_t>(throw_every) == 0) throw std::runtime_error("sim decoder");
+    if (throw_every > 0 && calls_ % static_cast<uint64_t>(throw_every) == 0)
+      throw std::runtime_error("sim decoder");
     double x = 0, y = 0;
     for (size_t i = 0; i < c.size(); ++i) {
       x += std::cos(c.unit[i] * 0.7 + c.offset_s[i]);
@@ -71,12 +73,25 @@ class SimDecoder : public models::StreamingDecoder {
 };
 
 enum class Fault {
-  kNone, kLoss, kDuplicate, kJitter, kBurst, kSilence, kHostStall, kConsumerStall, kJumpBack,
-  kJumpForward, kDeviceRestart, kSenderRestart, kPoison, kCount
+  kNone,
+  kLoss,
+  kDuplicate,
+  kJitter,
+  kBurst,
+  kSilence,
+  kHostStall,
+  kConsumerStall,
+  kJumpBack,
+  kJumpForward,
+  kDeviceRestart,
+  kSenderRestart,
+  kPoison,
+  kCount
 };
-constexpr const char* kFaultNames[] = {"none", "loss", "duplicate", "jitter", "burst", "silence", "host_stall",
-                                       "consumer_stall", "jump_back", "jump_forward", "device_restart",
-                                       "sender_restart", "poison"};
+constexpr const char* kFaultNames[] = {
+    "none",           "loss",           "duplicate",      "jitter",    "burst",
+    "silence",        "host_stall",     "consumer_stall", "jump_back", "jump_forward",
+    "device_restart", "sender_restart", "poison"};
 
 struct Datagram {
   int64_t arrival = 0;
@@ -107,7 +122,9 @@ class World {
   // ---- setup
   void configure();
   // ---- the device and the network
-  int64_t device_now() const { return dev_base_ + (now_ - host_base_) + (now_ - host_base_) / 1'000'000 * drift_ppm_; }
+  int64_t device_now() const {
+    return dev_base_ + (now_ - host_base_) + (now_ - host_base_) / 1'000'000 * drift_ppm_;
+  }
   void rebase_device(int64_t new_device_now);
   void send_packet(Stream& s);
   void put_on_network(std::vector<uint8_t> bytes);
@@ -124,7 +141,9 @@ class World {
   void fail(const std::string& what);
   bool host_stalled() const { return now_ < host_stall_until_; }
   double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
-  int64_t uniform_ns(int64_t a, int64_t b) { return std::uniform_int_distribution<int64_t>(a, b)(rng_); }
+  int64_t uniform_ns(int64_t a, int64_t b) {
+    return std::uniform_int_distribution<int64_t>(a, b)(rng_);
+  }
   bool chance(double p) { return uniform(0, 1) < p; }
 
   SimOptions o_;
@@ -152,7 +171,7 @@ class World {
   int64_t host_stall_until_ = 0;
   int64_t consumer_stall_ns_ = 0;  ///< added to the next decode call
   int64_t consumer_stall_until_ = 0;
-  int64_t unstalled_since_ = 0;    ///< last time a host or consumer stall ended
+  int64_t unstalled_since_ = 0;  ///< last time a host or consumer stall ended
 
   // the stages under test
   std::unique_ptr<stages::NativePacketDecoder> ingest_;
@@ -163,8 +182,8 @@ class World {
   stages::PublishGuard guard_;
   std::vector<core::RawChunk> closed_;
   std::unique_ptr<pipeline::DecoderInbox> inbox_;
-  std::deque<core::TokenChunk> edge_;        ///< tokenizer -> decoder edge (the node's input buffer)
-  core::TokenChunk arrived_;                 ///< the chunk arrive() may decode in place
+  std::deque<core::TokenChunk> edge_;  ///< tokenizer -> decoder edge (the node's input buffer)
+  core::TokenChunk arrived_;           ///< the chunk arrive() may decode in place
   std::span<const core::TokenChunk> batch_;  ///< being decoded (busy_until_ >= 0)
   std::vector<core::Prediction> predictions_;
   int64_t busy_until_ = -1;
@@ -175,8 +194,8 @@ class World {
     int accepted = 0;
   };
   std::unordered_map<uint64_t, Copies> datagrams_;
-  uint64_t events_accepted_ = 0;   ///< events in batches handed to the binner
-  uint64_t events_closed_ = 0;     ///< events in chunks the binner closed
+  uint64_t events_accepted_ = 0;  ///< events in batches handed to the binner
+  uint64_t events_closed_ = 0;    ///< events in chunks the binner closed
   uint64_t chunks_closed_ = 0;
   uint64_t tokens_shed_ = 0;
   uint64_t tokens_published_ = 0;
@@ -223,9 +242,12 @@ void World::configure() {
   decoder_ = dec.get();
   static int64_t* clock_now = nullptr;
   clock_now = &now_;
-  decode_ = std::make_unique<stages::DecodeStage>(std::move(dec), +[]() -> int64_t { return *clock_now; });
-  inbox_ = std::make_unique<pipeline::DecoderInbox>(static_cast<uint64_t>(max_backlog_), static_cast<size_t>(max_batch_));
-  // An undetected step back (smaller than clock_jump) can push the deadline schedule back by as much.
+  decode_ = std::make_unique<stages::DecodeStage>(
+      std::move(dec), +[]() -> int64_t { return *clock_now; });
+  inbox_ = std::make_unique<pipeline::DecoderInbox>(static_cast<uint64_t>(max_backlog_),
+                                                    static_cast<size_t>(max_batch_));
+  // An undetected step back (smaller than clock_jump) can push the deadline schedule back by as
+  // much.
   silence_bound_ = 2 * width_ + binner_options_.lateness_ns + binner_options_.max_grace_ns + tick_ +
                    binner_options_.clock_jump_ns + 2 * kMs;
   segment_end_ = now_;
@@ -240,30 +262,45 @@ void World::rebase_device(int64_t new_device_now) {
 void World::next_segment() {
   // Back to normal service, then maybe a new fault for a random stretch.
   decoder_->poison_every = decoder_->throw_every = 0;
-  fault_ = chance(0.35) ? Fault::kNone : static_cast<Fault>(uniform_ns(1, static_cast<int64_t>(Fault::kCount) - 1));
+  fault_ = chance(0.35)
+               ? Fault::kNone
+               : static_cast<Fault>(uniform_ns(1, static_cast<int64_t>(Fault::kCount) - 1));
   const int64_t length = uniform_ns(200, 3'000) * kMs;
   segment_end_ = now_ + length;
   if (fault_ != Fault::kNone) ++r_.faults;
-  if (o_.verbose) fmt::print("t={:.3f}s fault {} for {} ms\n", (now_ - 1'000'000 * kMs) * 1e-9, kFaultNames[static_cast<int>(fault_)], length / kMs);
+  if (o_.verbose)
+    fmt::print("t={:.3f}s fault {} for {} ms\n", (now_ - 1'000'000 * kMs) * 1e-9,
+               kFaultNames[static_cast<int>(fault_)], length / kMs);
   switch (fault_) {
-    case Fault::kHostStall: host_stall_until_ = now_ + uniform_ns(5, 3'000) * kMs; break;
-    case Fault::kConsumerStall: consumer_stall_ns_ = uniform_ns(5, 3'000) * kMs; break;
+    case Fault::kHostStall:
+      host_stall_until_ = now_ + uniform_ns(5, 3'000) * kMs;
+      break;
+    case Fault::kConsumerStall:
+      consumer_stall_ns_ = uniform_ns(5, 3'000) * kMs;
+      break;
     case Fault::kJumpBack:  // small steps (treated as reordering) and real jumps
-      rebase_device(std::max<int64_t>(0, device_now() - (chance(0.3) ? uniform_ns(5, 190) : uniform_ns(300, 100'000)) * kMs));
+      rebase_device(std::max<int64_t>(
+          0, device_now() - (chance(0.3) ? uniform_ns(5, 190) : uniform_ns(300, 100'000)) * kMs));
       break;
     case Fault::kJumpForward:
-      rebase_device(device_now() + (chance(0.3) ? uniform_ns(5, 190) : uniform_ns(300, 200'000)) * kMs);
+      rebase_device(device_now() +
+                    (chance(0.3) ? uniform_ns(5, 190) : uniform_ns(300, 200'000)) * kMs);
       break;
     case Fault::kDeviceRestart:
       rebase_device(uniform_ns(0, 50) * kMs);
       for (auto& s : streams_) s.sequence = 0;
       break;
-    case Fault::kSenderRestart: streams_[static_cast<size_t>(uniform_ns(0, static_cast<int64_t>(streams_.size()) - 1))].sequence = 0; break;
+    case Fault::kSenderRestart:
+      streams_[static_cast<size_t>(uniform_ns(0, static_cast<int64_t>(streams_.size()) - 1))]
+          .sequence = 0;
+      break;
     case Fault::kPoison:
       decoder_->poison_every = static_cast<int>(uniform_ns(2, 50));
-      decoder_->throw_every = static_cast<int>(uniform_ns(0, 1)) * static_cast<int>(uniform_ns(3, 70));
+      decoder_->throw_every =
+          static_cast<int>(uniform_ns(0, 1)) * static_cast<int>(uniform_ns(3, 70));
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -277,7 +314,8 @@ void World::send_packet(Stream& s) {
   for (auto& e : events) {
     e.t_ns = dev > s.last_device ? uniform_ns(s.last_device, dev) : dev;
     const bool unknown = chance(0.02);
-    e.channel = static_cast<uint32_t>((s.id - 100) * 1000 + (unknown ? 999 : uniform_ns(0, s.units - 1)));
+    e.channel =
+        static_cast<uint32_t>((s.id - 100) * 1000 + (unknown ? 999 : uniform_ns(0, s.units - 1)));
     e.unit = 0;
   }
   std::sort(events.begin(), events.end(), [](auto& a, auto& b) { return a.t_ns < b.t_ns; });
@@ -317,8 +355,11 @@ void World::deliver(const Datagram& d) {
   if (o_.verbose && ok && binner_->started()) {
     const int64_t ahead = batch.device_time_ns / width_ - device_now() / width_;
     if (ahead > 2) {
-      fmt::print("  t={:.3f}s datagram {} device chunk {} is {} chunks ahead of the device now (epoch {}, next_seq {})\n",
-                 (now_ - 1'000'000 * kMs) * 1e-9, d.id, batch.device_time_ns / width_, ahead, binner_->epoch(), binner_->next_seq());
+      fmt::print(
+          "  t={:.3f}s datagram {} device chunk {} is {} chunks ahead of the device now (epoch {}, "
+          "next_seq {})\n",
+          (now_ - 1'000'000 * kMs) * 1e-9, d.id, batch.device_time_ns / width_, ahead,
+          binner_->epoch(), binner_->next_seq());
     }
   }
   auto& c = datagrams_[d.id];
@@ -332,8 +373,9 @@ void World::deliver(const Datagram& d) {
   }
   if (c.outstanding == 0) {
     if (c.accepted != 1) {
-      fail(fmt::format("datagram {} accepted {} times (every datagram that arrives must be taken exactly once)", d.id,
-                       c.accepted));
+      fail(fmt::format(
+          "datagram {} accepted {} times (every datagram that arrives must be taken exactly once)",
+          d.id, c.accepted));
     }
     datagrams_.erase(d.id);
   }
@@ -381,8 +423,10 @@ void World::finish_decode() {
   busy_until_ = -1;
   for (auto& p : predictions_) {
     if (!guard_.admit(p)) {
-      fail(fmt::format("publish guard refused epoch {} chunk {}: a chunk would have been published twice or out of order",
-                       p.epoch, p.chunk_index));
+      fail(
+          fmt::format("publish guard refused epoch {} chunk {}: a chunk would have been published "
+                      "twice or out of order",
+                      p.epoch, p.chunk_index));
       return;
     }
     check_published(p);
@@ -398,27 +442,37 @@ void World::check_published(const core::Prediction& p) {
   if (core::has_flag(p.flags, core::ChunkFlag::kCatchUp)) ++r_.catch_up_chunks;
   if (core::has_flag(p.flags, core::ChunkFlag::kOutputRepaired)) ++r_.repaired;
   if (core::has_flag(p.flags, core::ChunkFlag::kNoSource)) ++r_.no_source_chunks;
-  if (p.seq != expected_wire_seq_++) fail(fmt::format("wire seq {} where {} was due", p.seq, expected_wire_seq_ - 1));
+  if (p.seq != expected_wire_seq_++)
+    fail(fmt::format("wire seq {} where {} was due", p.seq, expected_wire_seq_ - 1));
   const bool new_epoch = core::has_flag(p.flags, core::ChunkFlag::kNewEpoch);
   if (published_any_) {
     if (p.epoch == last_epoch_) {
-      if (p.chunk_index != last_chunk_ + 1) fail(fmt::format("epoch {}: chunk {} after chunk {}", p.epoch, p.chunk_index, last_chunk_));
-      if (new_epoch) fail(fmt::format("epoch {} chunk {}: new_epoch flag inside an epoch", p.epoch, p.chunk_index));
+      if (p.chunk_index != last_chunk_ + 1)
+        fail(fmt::format("epoch {}: chunk {} after chunk {}", p.epoch, p.chunk_index, last_chunk_));
+      if (new_epoch)
+        fail(fmt::format("epoch {} chunk {}: new_epoch flag inside an epoch", p.epoch,
+                         p.chunk_index));
     } else {
-      if (p.epoch != last_epoch_ + 1) fail(fmt::format("epoch {} after epoch {}", p.epoch, last_epoch_));
-      if (!new_epoch) fail(fmt::format("epoch {} chunk {}: first chunk of an epoch without new_epoch", p.epoch, p.chunk_index));
+      if (p.epoch != last_epoch_ + 1)
+        fail(fmt::format("epoch {} after epoch {}", p.epoch, last_epoch_));
+      if (!new_epoch)
+        fail(fmt::format("epoch {} chunk {}: first chunk of an epoch without new_epoch", p.epoch,
+                         p.chunk_index));
       ++r_.epochs;
     }
   } else if (new_epoch && p.epoch == 0) {
     fail("the first chunk of the run carries new_epoch");
   }
   for (int d = 0; d < p.output_dim; ++d) {
-    if (!std::isfinite(p.values[static_cast<size_t>(d)])) fail(fmt::format("non-finite value published, chunk {}", p.chunk_index));
+    if (!std::isfinite(p.values[static_cast<size_t>(d)]))
+      fail(fmt::format("non-finite value published, chunk {}", p.chunk_index));
   }
   if (std::getenv("SIM_TRACE")) {
-    fmt::print("  pub t={:.4f} epoch {} chunk {} flags {:#x} device_chunk {} deadline_in {:.1f}ms grace {:.1f}\n",
-               (now_ - 1'000'000 * kMs) * 1e-9, p.epoch, p.chunk_index, p.flags, device_now() / width_,
-               (binner_->next_deadline_host_ns() - now_) / 1e6, binner_->current_grace_ns() / 1e6);
+    fmt::print(
+        "  pub t={:.4f} epoch {} chunk {} flags {:#x} device_chunk {} deadline_in {:.1f}ms grace "
+        "{:.1f}\n",
+        (now_ - 1'000'000 * kMs) * 1e-9, p.epoch, p.chunk_index, p.flags, device_now() / width_,
+        (binner_->next_deadline_host_ns() - now_) / 1e6, binner_->current_grace_ns() / 1e6);
   }
   published_any_ = true;
   last_epoch_ = p.epoch;
@@ -429,12 +483,15 @@ void World::check_published(const core::Prediction& p) {
 
 void World::check_step() {
   const auto& b = binner_->stats();
-  if (b.events_in != events_accepted_) fail("binner events_in differs from the events ingest handed it");
-  if (b.events_in != b.events_binned + b.late_events + b.future_events + b.stray_events + b.stale_events +
-                         binner_->held_events()) {
-    fail(fmt::format("binner conservation: in {} != binned {} + late {} + future {} + stray {} + stale {} + held {}",
-                     b.events_in, b.events_binned, b.late_events, b.future_events, b.stray_events, b.stale_events,
-                     binner_->held_events()));
+  if (b.events_in != events_accepted_)
+    fail("binner events_in differs from the events ingest handed it");
+  if (b.events_in != b.events_binned + b.late_events + b.future_events + b.stray_events +
+                         b.stale_events + binner_->held_events()) {
+    fail(
+        fmt::format("binner conservation: in {} != binned {} + late {} + future {} + stray {} + "
+                    "stale {} + held {}",
+                    b.events_in, b.events_binned, b.late_events, b.future_events, b.stray_events,
+                    b.stale_events, binner_->held_events()));
   }
   const auto& t = tokenizer_->stats();
   if (events_closed_ != t.tokens + t.unknown_unit_events) fail("tokenizer conservation");
@@ -442,16 +499,19 @@ void World::check_step() {
   for (const auto& c : edge_) waiting += c.size();
   for (const auto& c : batch_) waiting += c.size();
   if (t.tokens != tokens_published_ + tokens_shed_ + waiting) {
-    fail(fmt::format("decoder conservation: tokens {} != published {} + shed {} + waiting {}", t.tokens,
-                     tokens_published_, tokens_shed_, waiting));
+    fail(fmt::format("decoder conservation: tokens {} != published {} + shed {} + waiting {}",
+                     t.tokens, tokens_published_, tokens_shed_, waiting));
   }
   if (chunks_closed_ != r_.predictions + inbox_->waiting()) fail("a closed chunk went missing");
-  if (inbox_->waiting() != edge_.size() + batch_.size()) fail("the decoder holds chunks it neither decodes nor returns");
+  if (inbox_->waiting() != edge_.size() + batch_.size())
+    fail("the decoder holds chunks it neither decodes nor returns");
   // Chunks keep their place while waiting, but their tokens are bounded by the inbox's capacity.
   uint64_t tokened = 0;
   for (const auto& c : edge_) tokened += c.empty() ? 0 : 1;
-  if (tokened > static_cast<uint64_t>(max_backlog_)) fail("more chunks with tokens waiting than decoder.max_backlog");
-  if (binner_->held_events() > static_cast<uint64_t>(binner_options_.resync_after_batches) * stages::kMaxEventsPerDatagram) {
+  if (tokened > static_cast<uint64_t>(max_backlog_))
+    fail("more chunks with tokens waiting than decoder.max_backlog");
+  if (binner_->held_events() >
+      static_cast<uint64_t>(binner_options_.resync_after_batches) * stages::kMaxEventsPerDatagram) {
     fail("held suspects unbounded");
   }
   // No silence: once anchored, and unless the host or the consumer was stalled lately, the
@@ -459,20 +519,24 @@ void World::check_step() {
   const bool excused = host_stalled() || busy_until_ >= 0 || now_ < consumer_stall_until_ ||
                        now_ - unstalled_since_ < silence_bound_ + 200 * kMs || !published_any_;
   if (binner_->started() && !excused && now_ - last_publish_ > silence_bound_) {
-    fail(fmt::format("silence: no prediction for {:.1f} ms (bound {:.1f} ms); next deadline in {:.1f} ms, grace "
-                     "{:.1f} ms, epoch {} chunk {}, last flags {:#x}, edge {}; offset estimate - true offset {:.1f} ms, watermark chunk - device chunk {}",
-                     (now_ - last_publish_) / 1e6, silence_bound_ / 1e6, (binner_->next_deadline_host_ns() - now_) / 1e6,
-                     binner_->current_grace_ns() / 1e6, binner_->epoch(), binner_->next_seq(), last_flags_, edge_.size(),
-                     (binner_->offset_estimate_ns() - (now_ - device_now())) / 1e6,
-                     binner_->next_seq() - device_now() / width_));
+    fail(fmt::format(
+        "silence: no prediction for {:.1f} ms (bound {:.1f} ms); next deadline in {:.1f} ms, grace "
+        "{:.1f} ms, epoch {} chunk {}, last flags {:#x}, edge {}; offset estimate - true offset "
+        "{:.1f} ms, watermark chunk - device chunk {}",
+        (now_ - last_publish_) / 1e6, silence_bound_ / 1e6,
+        (binner_->next_deadline_host_ns() - now_) / 1e6, binner_->current_grace_ns() / 1e6,
+        binner_->epoch(), binner_->next_seq(), last_flags_, edge_.size(),
+        (binner_->offset_estimate_ns() - (now_ - device_now())) / 1e6,
+        binner_->next_seq() - device_now() / width_));
   }
 }
 
 void World::fail(const std::string& what) {
   if (!r_.ok) return;
   r_.ok = false;
-  r_.failure = fmt::format("seed {} step {} t={:.6f}s fault={}: {}", o_.seed, r_.steps, (now_ - 1'000'000 * kMs) * 1e-9,
-                           kFaultNames[static_cast<int>(fault_)], what);
+  r_.failure =
+      fmt::format("seed {} step {} t={:.6f}s fault={}: {}", o_.seed, r_.steps,
+                  (now_ - 1'000'000 * kMs) * 1e-9, kFaultNames[static_cast<int>(fault_)], what);
 }
 
 SimReport World::run() {
@@ -498,7 +562,8 @@ SimReport World::run() {
       next_segment();
     } else if (!host_stalled() && busy_until_ >= 0 && now_ >= busy_until_) {
       finish_decode();
-    } else if (!host_stalled() && now_ >= next_tick && !(network_.size() && network_.top().arrival <= now_ && chance(0.5))) {
+    } else if (!host_stalled() && now_ >= next_tick &&
+               !(network_.size() && network_.top().arrival <= now_ && chance(0.5))) {
       tick();
       next_tick += tick_;
       if (next_tick <= now_) next_tick = now_ + tick_;  // after a stall the ticker does not burst
@@ -527,10 +592,11 @@ SimReport World::run() {
 
 std::string SimReport::summary() const {
   return fmt::format(
-      "{} predictions, {} epoch changes, {} faults, {:.0f} s virtual, {} steps, {} datagrams, {} events, {} late, "
+      "{} predictions, {} epoch changes, {} faults, {:.0f} s virtual, {} steps, {} datagrams, {} "
+      "events, {} late, "
       "{} catch-up, {} shed, {} repaired, {} no_source{}",
-      predictions, epochs, faults, virtual_s, steps, datagrams, events_sent, late_events, catch_up_chunks, shed_chunks,
-      repaired, no_source_chunks, ok ? "" : "\nFAILED: " + failure);
+      predictions, epochs, faults, virtual_s, steps, datagrams, events_sent, late_events,
+      catch_up_chunks, shed_chunks, repaired, no_source_chunks, ok ? "" : "\nFAILED: " + failure);
 }
 
 SimReport run_simulation(const SimOptions& options) { return World(options).run(); }

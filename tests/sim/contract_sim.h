@@ -30,19 +30,19 @@ struct SimOptions {
 
 struct SimReport {
   bool ok = true;
-  std::string failure;           ///< first violated invariant, with virtual time and step
+  std::string failure;  ///< first violated invariant, with virtual time and step
   uint64_t steps = 0;
   uint64_t predictions = 0;
-  uint64_t epochs = 0;           ///< epoch changes published
-  uint64_t datagrams = 0;        ///< datagrams put on the simulated network
+  uint64_t epochs = 0;     ///< epoch changes published
+  uint64_t datagrams = 0;  ///< datagrams put on the simulated network
   uint64_t events_sent = 0;
   uint64_t late_events = 0;
   uint64_t catch_up_chunks = 0;
   uint64_t shed_chunks = 0;
   uint64_t repaired = 0;
   uint64_t no_source_chunks = 0;
-  uint64_t faults = 0;           ///< fault episodes injected
-  double virtual_s = 0;          ///< simulated host time
+  uint64_t faults = 0;   ///< fault episodes injected
+  double virtual_s = 0;  ///< simulated host time
   std::string summary() const;
 };
 

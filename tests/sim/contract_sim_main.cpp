@@ -36,7 +36,9 @@ int main(int argc, char** argv) {
       } else if (a == "-v" || a == "--verbose") {
         verbose = true;
       } else {
-        std::fprintf(stderr, "contract_sim: unknown argument %s (--seed S | --seeds A:B, --chunks N, -v)\n", a.c_str());
+        std::fprintf(stderr,
+                     "contract_sim: unknown argument %s (--seed S | --seeds A:B, --chunks N, -v)\n",
+                     a.c_str());
         return 2;
       }
     } catch (const std::exception&) {
@@ -59,13 +61,13 @@ int main(int argc, char** argv) {
     std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed), r.summary().c_str());
     if (!r.ok) {
       ++failures;
-      std::printf("  reproduce: contract_sim --seed %llu --chunks %llu -v\n", static_cast<unsigned long long>(seed),
-                  static_cast<unsigned long long>(chunks));
+      std::printf("  reproduce: contract_sim --seed %llu --chunks %llu -v\n",
+                  static_cast<unsigned long long>(seed), static_cast<unsigned long long>(chunks));
     }
     std::fflush(stdout);
   }
   std::printf("%llu seeds, %llu simulated chunks, %llu failing seeds\n",
-              static_cast<unsigned long long>(last - first + 1), static_cast<unsigned long long>(total),
-              static_cast<unsigned long long>(failures));
+              static_cast<unsigned long long>(last - first + 1),
+              static_cast<unsigned long long>(total), static_cast<unsigned long long>(failures));
   return failures == 0 ? 0 : 1;
 }

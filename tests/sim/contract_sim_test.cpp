@@ -16,7 +16,8 @@ TEST(ContractSimTest, one_million_chunks_over_forty_seeds_keep_the_contract) {
     o.chunks = 25'000;
     const SimReport r = run_simulation(o);
     total += r.predictions;
-    ASSERT_TRUE(r.ok) << r.summary() << "\nreproduce: contract_sim --seed " << seed << " --chunks 25000 -v";
+    ASSERT_TRUE(r.ok) << r.summary() << "\nreproduce: contract_sim --seed " << seed
+                      << " --chunks 25000 -v";
   }
   EXPECT_GE(total, 1'000'000u);
 }

@@ -174,11 +174,13 @@ TEST(BinnerTest, packets_delayed_by_a_stall_are_late_not_a_clock_jump) {
   for (int64_t h = 100 * kMs; h <= 3'100 * kMs; h += kMs) b.tick(h + offset, out);
   const int64_t closed_before = out.back().seq;
   // Then the 3 s of buffered packets arrive, all at once.
-  for (int64_t t = 101 * kMs; t <= 3'100 * kMs; t += kMs) b.push(batch(t, {t}, 3'100 * kMs + offset), out);
+  for (int64_t t = 101 * kMs; t <= 3'100 * kMs; t += kMs)
+    b.push(batch(t, {t}, 3'100 * kMs + offset), out);
   EXPECT_EQ(b.stats().resyncs, 0u);
   EXPECT_EQ(b.epoch(), 0u);
   EXPECT_GT(b.stats().late_events, 2'000u);
-  for (size_t i = 1; i < out.size(); ++i) ASSERT_EQ(out[i].seq, out[i - 1].seq + 1) << "no chunk twice, none back";
+  for (size_t i = 1; i < out.size(); ++i)
+    ASSERT_EQ(out[i].seq, out[i - 1].seq + 1) << "no chunk twice, none back";
   EXPECT_GE(out.back().seq, closed_before);
 }
 
@@ -191,7 +193,8 @@ TEST(BinnerTest, clock_jump_back_starts_a_new_epoch_within_a_few_packets) {
   Binner b(o);
   std::vector<core::RawChunk> out;
   const int64_t offset = 30'000 * kMs;
-  for (int64_t t = 20'000 * kMs; t <= 20'200 * kMs; t += kMs) b.push(batch(t, {t}, t + offset), out);
+  for (int64_t t = 20'000 * kMs; t <= 20'200 * kMs; t += kMs)
+    b.push(batch(t, {t}, t + offset), out);
   const uint64_t binned_before = b.stats().events_binned;
   // Restart: device time 0 at host 20'201 ms + offset.
   const int64_t h0 = 20'201 * kMs + offset;
@@ -221,7 +224,8 @@ TEST(BinnerTest, clock_jump_forward_past_max_future_starts_a_new_epoch) {
   std::vector<core::RawChunk> out;
   for (int64_t t = 0; t <= 60 * kMs; t += kMs) b.push(batch(t, {}, t), out);
   const int64_t jump = 100'000 * kMs;
-  for (int64_t i = 0; i < 3; ++i) b.push(batch(jump + i * kMs, {jump + i * kMs}, 61 * kMs + i * kMs), out);
+  for (int64_t i = 0; i < 3; ++i)
+    b.push(batch(jump + i * kMs, {jump + i * kMs}, 61 * kMs + i * kMs), out);
   EXPECT_EQ(b.epoch(), 1u);
   EXPECT_EQ(b.stats().clock_jumps_forward, 1u);
   b.push(batch(jump + 60 * kMs, {}, 121 * kMs), out);
@@ -241,8 +245,8 @@ TEST(BinnerTest, one_corrupt_packet_costs_no_epoch) {
   }
   EXPECT_EQ(b.epoch(), 0u);
   EXPECT_EQ(b.stats().stray_events, 1u);
-  EXPECT_EQ(b.stats().events_in,
-            b.stats().events_binned + b.stats().late_events + b.stats().future_events + b.stats().stray_events);
+  EXPECT_EQ(b.stats().events_in, b.stats().events_binned + b.stats().late_events +
+                                     b.stats().future_events + b.stats().stray_events);
 }
 
 TEST(BinnerTest, deadline_chunks_say_when_no_packet_arrived) {

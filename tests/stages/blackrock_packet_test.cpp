@@ -18,8 +18,9 @@ using P = BlackrockProtocol;
 BlackrockPacketDecoder make(P protocol, bool ticks = false) {
   BlackrockOptions o;
   o.protocol = protocol;
-  o.time_units = ticks ? BlackrockTimeUnits::kTicks
-                       : (protocol == P::kV3_11 ? BlackrockTimeUnits::kAuto : BlackrockTimeUnits::kNs);
+  o.time_units =
+      ticks ? BlackrockTimeUnits::kTicks
+            : (protocol == P::kV3_11 ? BlackrockTimeUnits::kAuto : BlackrockTimeUnits::kNs);
   return BlackrockPacketDecoder(o);
 }
 
@@ -36,28 +37,28 @@ TEST(BlackrockPacketTest, header_layouts_match_cbproto) {
   ASSERT_EQ(b.size(), 16u + 20u);  // header + fPattern/nPeak/nValley + 2 samples
   EXPECT_EQ(b[0], 0x08);           // time, little-endian u64
   EXPECT_EQ(b[7], 0x01);
-  EXPECT_EQ(b[8], 0x0B);           // chid
+  EXPECT_EQ(b[8], 0x0B);  // chid
   EXPECT_EQ(b[9], 0x0A);
-  EXPECT_EQ(b[10], 3);             // type (u16) = unit
+  EXPECT_EQ(b[10], 3);  // type (u16) = unit
   EXPECT_EQ(b[11], 0);
-  EXPECT_EQ(b[12], 5);             // dlen (u16) = 20 / 4
+  EXPECT_EQ(b[12], 5);  // dlen (u16) = 20 / 4
   EXPECT_EQ(b[13], 0);
 
   b.clear();
   encode_blackrock_spike(P::kV4_0, 1, 7, 2, 2, b);
   ASSERT_EQ(b.size(), 36u);
-  EXPECT_EQ(b[10], 2);             // type (u8)
-  EXPECT_EQ(b[11], 5);             // dlen (u16, unaligned)
+  EXPECT_EQ(b[10], 2);  // type (u8)
+  EXPECT_EQ(b[11], 5);  // dlen (u16, unaligned)
   EXPECT_EQ(b[12], 0);
 
   b.clear();
   encode_blackrock_spike(P::kV3_11, 0xAABBCCDD, 7, 1, 0, b);
   ASSERT_EQ(b.size(), 8u + 16u);
-  EXPECT_EQ(b[0], 0xDD);           // time, u32
+  EXPECT_EQ(b[0], 0xDD);  // time, u32
   EXPECT_EQ(b[3], 0xAA);
-  EXPECT_EQ(b[4], 7);              // chid
-  EXPECT_EQ(b[6], 1);              // type (u8)
-  EXPECT_EQ(b[7], 4);              // dlen (u8) = cbPKTDLEN_SPKSHORT
+  EXPECT_EQ(b[4], 7);  // chid
+  EXPECT_EQ(b[6], 1);  // type (u8)
+  EXPECT_EQ(b[7], 4);  // dlen (u8) = cbPKTDLEN_SPKSHORT
 }
 
 TEST(BlackrockPacketTest, round_trip_several_packets_per_datagram_protocol_4) {
@@ -97,9 +98,9 @@ TEST(BlackrockPacketTest, protocol_3_times_are_30khz_ticks_converted_exactly) {
   core::EventBatch b;
   ASSERT_TRUE(d.decode(dgram, 0, b));
   ASSERT_EQ(b.events.size(), 3u);
-  EXPECT_EQ(b.events[0].t_ns, 33'333);          // 1e9 / 30000, rounded down
+  EXPECT_EQ(b.events[0].t_ns, 33'333);  // 1e9 / 30000, rounded down
   EXPECT_EQ(b.events[1].t_ns, 1'000'000'000);
-  EXPECT_EQ(b.events[2].t_ns, 1'500'033'333);   // 1.5 s + 1 tick
+  EXPECT_EQ(b.events[2].t_ns, 1'500'033'333);  // 1.5 s + 1 tick
   EXPECT_EQ(b.device_time_ns, 1'500'033'333);
 }
 
@@ -114,8 +115,8 @@ TEST(BlackrockPacketTest, protocol_3_clock_wraparound_keeps_time_increasing) {
   EXPECT_EQ(t_before, (int64_t{before} * 1'000'000'000) / 30'000);
 
   dgram.clear();
-  encode_blackrock_heartbeat(P::kV3_11, 0x100, dgram);            // after the wrap
-  encode_blackrock_spike(P::kV3_11, 0xFFFF'FFF0u, 2, 1, 0, dgram); // late, from before it
+  encode_blackrock_heartbeat(P::kV3_11, 0x100, dgram);              // after the wrap
+  encode_blackrock_spike(P::kV3_11, 0xFFFF'FFF0u, 2, 1, 0, dgram);  // late, from before it
   encode_blackrock_spike(P::kV3_11, 0x120, 3, 1, 0, dgram);
   ASSERT_TRUE(d.decode(dgram, 0, b));
   ASSERT_EQ(b.events.size(), 2u);
@@ -335,15 +336,16 @@ struct VendorProcInfo {  // cbPKT_PROCINFO, types.h:947-963
   VendorHeader h;
   uint32_t proc, idcode;
   char ident[64];  // cbLEN_STR_IDENT, types.h:180
-  uint32_t chanbase, chancount, bankcount, groupcount, filtcount, sortcount, unitcount, hoopcount, reserved,
-      version;
+  uint32_t chanbase, chancount, bankcount, groupcount, filtcount, sortcount, unitcount, hoopcount,
+      reserved, version;
 };
 #pragma pack(pop)
 static_assert(sizeof(VendorHeader) == 16);
 
 template <typename T>
 void append(std::vector<uint8_t>& out, T pkt) {
-  pkt.h.dlen = static_cast<uint16_t>((sizeof(T) - sizeof(VendorHeader)) / 4);  // "dlen: 32-bit chunks"
+  pkt.h.dlen =
+      static_cast<uint16_t>((sizeof(T) - sizeof(VendorHeader)) / 4);  // "dlen: 32-bit chunks"
   const auto* p = reinterpret_cast<const uint8_t*>(&pkt);
   out.insert(out.end(), p, p + sizeof(T));
 }
@@ -372,7 +374,8 @@ TEST(BlackrockVendorStreamTest, two_nsps_with_the_same_chids_do_not_collide) {
     for (int j = 0; j < 10; ++j) {
       const auto instrument = static_cast<uint8_t>(j % 2);
       const auto chid = static_cast<uint16_t>(1 + (k * 7 + j * 13) % 96);
-      append(dgram, vendor_spike(1'000'000ull * k + j, instrument, chid, static_cast<uint16_t>(j % 3)));
+      append(dgram,
+             vendor_spike(1'000'000ull * k + j, instrument, chid, static_cast<uint16_t>(j % 3)));
       ++sent[{instrument, chid}];
       ++total_sent;
     }
@@ -381,7 +384,8 @@ TEST(BlackrockVendorStreamTest, two_nsps_with_the_same_chids_do_not_collide) {
   }
   uint64_t total_decoded = 0;
   for (const auto& [key, n] : sent) {
-    EXPECT_EQ(decoded[blackrock_channel_key(key.first, key.second)], n) << int(key.first) << "/" << key.second;
+    EXPECT_EQ(decoded[blackrock_channel_key(key.first, key.second)], n)
+        << int(key.first) << "/" << key.second;
     total_decoded += decoded[blackrock_channel_key(key.first, key.second)];
   }
   EXPECT_EQ(decoded.size(), sent.size());  // no two (instrument, chid) share a channel
@@ -389,8 +393,8 @@ TEST(BlackrockVendorStreamTest, two_nsps_with_the_same_chids_do_not_collide) {
   EXPECT_EQ(d.stats().events_dropped(), 0u);
   EXPECT_EQ(blackrock_channel_key(1, 5), 65536u + 5u);
   std::printf("[figures] two NSPs: sent %llu, decoded %llu, keys %zu (pairs %zu)\n",
-              static_cast<unsigned long long>(total_sent), static_cast<unsigned long long>(total_decoded),
-              decoded.size(), sent.size());
+              static_cast<unsigned long long>(total_sent),
+              static_cast<unsigned long long>(total_decoded), decoded.size(), sent.size());
 }
 
 TEST(BlackrockVendorStreamTest, auto_time_units_follow_procrep_and_sysrep_as_cerelink) {

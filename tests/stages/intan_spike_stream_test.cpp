@@ -31,7 +31,8 @@ bool same(const core::SpikeEvent& a, const core::SpikeEvent& b) {
 }
 
 /// Feeds bytes in pieces cut at the given offsets; returns every event produced.
-std::vector<core::SpikeEvent> feed_split(IntanSpikeStreamDecoder& d, const std::vector<uint8_t>& bytes,
+std::vector<core::SpikeEvent> feed_split(IntanSpikeStreamDecoder& d,
+                                         const std::vector<uint8_t>& bytes,
                                          const std::vector<size_t>& cuts) {
   std::vector<core::SpikeEvent> all;
   core::EventBatch b;
@@ -53,9 +54,9 @@ std::vector<uint8_t> mixed_stream() {
   encode_intan_spike("B-005", 100, 0x01, s);
   for (uint8_t g : {0x01, 0x0F, 0x71, 0xE2, 0x00, 0x0F, 0x71}) s.push_back(g);  // garbage
   encode_intan_spike("H-127", 130, 0x08, s);
-  encode_intan_spike("C-010", 131, 0x80, s);   // artifact: dropped as noise
+  encode_intan_spike("C-010", 131, 0x80, s);  // artifact: dropped as noise
   encode_intan_spike("D-031", 200, 0x04, s);
-  s.push_back(0x0F);                           // a lone magic byte, then a record
+  s.push_back(0x0F);  // a lone magic byte, then a record
   encode_intan_spike("A-001", 250, 0x02, s);
   return s;
 }
@@ -65,11 +66,11 @@ TEST(IntanSpikeStreamTest, channel_names_map_reversibly) {
   EXPECT_EQ(ch("A-000"), 0u);
   EXPECT_EQ(ch("B-005"), 133u);
   EXPECT_EQ(ch("H-127"), 1023u);
-  EXPECT_FALSE(ch("I-000"));   // port beyond H
+  EXPECT_FALSE(ch("I-000"));  // port beyond H
   EXPECT_FALSE(ch("a-000"));
   EXPECT_FALSE(ch("A_000"));
   EXPECT_FALSE(ch("A-12x"));
-  EXPECT_FALSE(ch("A-128"));   // a port has 128 channels
+  EXPECT_FALSE(ch("A-128"));  // a port has 128 channels
   for (uint32_t c = 0; c < kIntanPorts * kIntanChannelsPerPort; ++c) {
     const auto name = intan_channel_name(c);
     ASSERT_EQ(intan_channel_from_name(name), c);
@@ -107,9 +108,11 @@ TEST(IntanSpikeStreamTest, records_split_at_every_byte_boundary_give_identical_e
   ASSERT_EQ(expected.size(), 5u);
   const IngestStats& ref = whole.stats();
 
-  auto check = [&](IntanSpikeStreamDecoder& d, const std::vector<core::SpikeEvent>& got, const std::string& what) {
+  auto check = [&](IntanSpikeStreamDecoder& d, const std::vector<core::SpikeEvent>& got,
+                   const std::string& what) {
     ASSERT_EQ(got.size(), expected.size()) << what;
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same(got[i], expected[i])) << what << " event " << i;
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_TRUE(same(got[i], expected[i])) << what << " event " << i;
     EXPECT_EQ(d.stats().resync_bytes, ref.resync_bytes) << what;
     EXPECT_EQ(d.stats().format_packet_drops, ref.format_packet_drops) << what;
     EXPECT_EQ(d.stats().format_event_drops, ref.format_event_drops) << what;
@@ -139,7 +142,7 @@ TEST(IntanSpikeStreamTest, garbage_between_records_is_skipped_by_resync_and_coun
   EXPECT_EQ(b.events[2].channel, 1023u);
   EXPECT_EQ(b.events[3].channel, 3 * 128 + 31u);
   EXPECT_EQ(b.events[4].channel, 1u);
-  EXPECT_EQ(d.stats().resync_bytes, 8u);  // 7 garbage bytes + the lone 0x0F
+  EXPECT_EQ(d.stats().resync_bytes, 8u);                        // 7 garbage bytes + the lone 0x0F
   EXPECT_EQ(format_drops(d, FormatPacketDrop::kLostSync), 2u);  // two episodes
   EXPECT_EQ(format_event_drops(d, FormatEventDrop::kNoise), 1u);
   EXPECT_EQ(d.stats().packets_accepted, 6u);
@@ -149,7 +152,8 @@ TEST(IntanSpikeStreamTest, garbage_between_records_is_skipped_by_resync_and_coun
 TEST(IntanSpikeStreamTest, bad_channel_names_are_counted_and_dropped) {
   auto d = make();
   std::vector<uint8_t> s;
-  for (const char* bad : {"I-000", "A_000", "A-12x", "A-128", "A-0"}) encode_intan_spike(bad, 10, 0x40, s);
+  for (const char* bad : {"I-000", "A_000", "A-12x", "A-128", "A-0"})
+    encode_intan_spike(bad, 10, 0x40, s);
   encode_intan_spike("A-007", 20, 0x40, s);
   core::EventBatch b;
   d.feed(s, 0, b);
@@ -233,9 +237,11 @@ TEST(IntanSpikeStreamTest, rates_whose_fraction_would_overflow_the_ns_conversion
 // ticks_to_ns). Such records are dropped as kBadPacketTime. The input (byte 0: the harness's
 // options, 0xe2 = 1 Hz) stays in the fuzz corpus.
 TEST(IntanSpikeStreamTest, fuzz_regression_clock_beyond_int64_ns_is_dropped) {
-  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/intan_spike_stream_fuzz/regress-clock-overflow",
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) +
+                       "/tests/fuzz/corpus/intan_spike_stream_fuzz/regress-clock-overflow",
                    std::ios::binary);
-  const std::vector<uint8_t> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<uint8_t> crash((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
   ASSERT_GT(crash.size(), 1u);
   ASSERT_EQ(crash[0], 0xe2);
   IntanOptions o;

@@ -12,8 +12,8 @@
 namespace spikeflow::stages {
 namespace {
 
-std::vector<uint8_t> packet(uint64_t seq, std::vector<core::SpikeEvent> events, int64_t device_time = 1'000'000,
-                            uint32_t stream = 7) {
+std::vector<uint8_t> packet(uint64_t seq, std::vector<core::SpikeEvent> events,
+                            int64_t device_time = 1'000'000, uint32_t stream = 7) {
   std::vector<uint8_t> out;
   NativePacketHeader h;
   h.stream_id = stream;
@@ -113,7 +113,7 @@ TEST(NativePacketTest, sequence_gaps_duplicates_and_reordering_are_tracked_per_s
   EXPECT_TRUE(d.decode(packet(11, {}), 0, b));
   EXPECT_TRUE(d.decode(packet(14, {}), 0, b));  // 12, 13 missing
   EXPECT_EQ(d.stats().packets_lost, 2u);
-  EXPECT_TRUE(d.decode(packet(12, {}), 0, b));   // late, not lost after all
+  EXPECT_TRUE(d.decode(packet(12, {}), 0, b));  // late, not lost after all
   EXPECT_EQ(d.stats().packets_lost, 1u);
   EXPECT_EQ(d.stats().packets_reordered, 1u);
   EXPECT_FALSE(d.decode(packet(12, {}), 0, b));  // duplicate
@@ -133,9 +133,11 @@ TEST(NativePacketTest, sequence_gaps_duplicates_and_reordering_are_tracked_per_s
 // packet again was taken for a new one 2^64 - 1 packets ahead (accepted, packets_lost huge).
 // The input stays in the fuzz corpus.
 TEST(NativePacketTest, fuzz_regression_sequence_max_then_duplicate_and_wrap) {
-  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) + "/tests/fuzz/corpus/native_packet_fuzz/regress-sequence-max",
+  std::ifstream in(std::string(SPIKEFLOW_SOURCE_DIR) +
+                       "/tests/fuzz/corpus/native_packet_fuzz/regress-sequence-max",
                    std::ios::binary);
-  const std::vector<uint8_t> crash((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<uint8_t> crash((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
   ASSERT_EQ(crash.size(), kNativeHeaderBytes + 5 * kNativeEventBytes);
   NativePacketDecoder d;
   core::EventBatch b;
@@ -147,7 +149,8 @@ TEST(NativePacketTest, fuzz_regression_sequence_max_then_duplicate_and_wrap) {
   // The sequence wraps: UINT64_MAX - 1, UINT64_MAX, 0, 1 is in order, nothing lost.
   NativePacketDecoder w;
   const uint64_t max = std::numeric_limits<uint64_t>::max();
-  for (uint64_t seq : {max - 1, max, uint64_t{0}, uint64_t{1}}) EXPECT_TRUE(w.decode(packet(seq, {}), 0, b));
+  for (uint64_t seq : {max - 1, max, uint64_t{0}, uint64_t{1}})
+    EXPECT_TRUE(w.decode(packet(seq, {}), 0, b));
   EXPECT_FALSE(w.decode(packet(max, {}), 0, b));
   EXPECT_EQ(w.stats().packets_lost, 0u);
   EXPECT_EQ(w.stats().packets_duplicate, 1u);

@@ -18,7 +18,8 @@ std::vector<uint8_t> frames(uint64_t first_seq, size_t count) {
     h.device_time_ns = 1'000'000 * static_cast<int64_t>(k + 1);
     std::vector<core::SpikeEvent> events;
     for (size_t e = 0; e < k % 3; ++e) {
-      events.push_back({h.device_time_ns - static_cast<int64_t>(e), static_cast<uint32_t>(k), static_cast<uint16_t>(e), 0});
+      events.push_back({h.device_time_ns - static_cast<int64_t>(e), static_cast<uint32_t>(k),
+                        static_cast<uint16_t>(e), 0});
     }
     encode_native_frame(h, events, out);
   }
@@ -31,7 +32,8 @@ struct Collected {
 };
 
 /// Feeds bytes cut at the given offsets; collects what the sink receives.
-Collected feed_split(NativeStreamFramer& f, const std::vector<uint8_t>& bytes, const std::vector<size_t>& cuts) {
+Collected feed_split(NativeStreamFramer& f, const std::vector<uint8_t>& bytes,
+                     const std::vector<size_t>& cuts) {
   Collected c;
   auto sink = [&](core::EventBatch& b) {
     c.device_times.push_back(b.device_time_ns);
@@ -114,7 +116,9 @@ TEST(NativeStreamFramerTest, zero_or_oversized_length_breaks_the_stream) {
     auto sink = [&](core::EventBatch&) { ++passed; };
     EXPECT_EQ(f.feed(std::span<const uint8_t>(bytes.data(), second + 2), 0, sink), 1u);
     EXPECT_FALSE(f.broken());
-    EXPECT_EQ(f.feed(std::span<const uint8_t>(bytes.data() + second + 2, bytes.size() - second - 2), 0, sink), 0u);
+    EXPECT_EQ(f.feed(std::span<const uint8_t>(bytes.data() + second + 2, bytes.size() - second - 2),
+                     0, sink),
+              0u);
     EXPECT_TRUE(f.broken());
     EXPECT_EQ(framing_errors(f), 1u);
     EXPECT_EQ(passed, 1u);

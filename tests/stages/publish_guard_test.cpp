@@ -32,7 +32,8 @@ TEST(PublishGuardTest, wire_seq_counts_publishes_across_epochs) {
 
 TEST(PublishGuardTest, a_repeated_or_earlier_chunk_is_refused_and_costs_no_seq) {
   PublishGuard g;
-  auto a = pred(2, 10), again = pred(2, 10), back = pred(2, 9), old_epoch = pred(1, 11), next = pred(2, 11);
+  auto a = pred(2, 10), again = pred(2, 10), back = pred(2, 9), old_epoch = pred(1, 11),
+       next = pred(2, 11);
   ASSERT_TRUE(g.admit(a));
   EXPECT_FALSE(g.admit(again));
   EXPECT_FALSE(g.admit(back));

@@ -23,8 +23,9 @@ int main() {
   const int64_t width = cfg.chunking.width_ns;
   const std::vector<core::UnitKey> units{{1, 1}, {2, 1}};
   // history 1, identity weights: output d = spikes of unit d in the chunk.
-  auto decoder = std::make_unique<models::RidgeDecoder>(units, 2, std::vector<std::string>{"u1", "u2"}, width, 1,
-                                                        std::vector<float>{1, 0, 0, 1}, std::vector<float>{0, 0});
+  auto decoder = std::make_unique<models::RidgeDecoder>(
+      units, 2, std::vector<std::string>{"u1", "u2"}, width, 1, std::vector<float>{1, 0, 0, 1},
+      std::vector<float>{0, 0});
   std::mutex mu;
   double sum[2] = {0, 0};
   size_t predictions = 0;
