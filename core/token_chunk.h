@@ -16,6 +16,9 @@ namespace spikeflow::core {
 struct TokenChunk {
   int64_t seq = 0;
   uint32_t epoch = 0;  ///< device-clock epoch (binner): +1 at each clock jump or device restart
+  /// Place in the decoder inbox's admission order (pipeline::DecoderInbox::admit stamps it): the
+  /// flow graph can hand a serial node its messages out of order, the inbox puts them back.
+  uint64_t admission = 0;
   int64_t start_ns = 0;
   int64_t end_ns = 0;
   uint32_t flags = 0;           ///< core::ChunkFlag bits

@@ -14,7 +14,9 @@ DecoderInbox::DecoderInbox(uint64_t capacity, size_t max_batch, GroupSize group_
 
 bool DecoderInbox::admit(core::TokenChunk& chunk) {
   // Chunks before this one that the decoder has not finished.
-  const uint64_t waiting = admitted_.fetch_add(1) - decoded_.load();
+  const uint64_t admission = admitted_.fetch_add(1);
+  chunk.admission = admission;
+  const uint64_t waiting = admission - decoded_.load();
   if (waiting + 1 > max_waiting_.load(std::memory_order_relaxed)) {
     max_waiting_.store(waiting + 1, std::memory_order_relaxed);
   }
@@ -31,14 +33,18 @@ std::span<const core::TokenChunk> DecoderInbox::arrive(const core::TokenChunk& c
     throw std::logic_error("decoder inbox: arrive() before finish() of the last batch");
   received_.store(received_.load(std::memory_order_relaxed) + 1);
   // The usual case, nothing pending: the chunk alone is the batch, decoded where it lies.
-  const bool alone = staged_.empty() &&
+  const bool alone = staged_.empty() && chunk.admission == next_admission_ &&
                      (group_size_ ? group_size_(chunk) <= 1 : received_.load() >= admitted_.load());
   if (alone) {
     batch_size_ = 1;
     batch_is_staged_ = false;
     return {&chunk, 1};
   }
-  staged_.push_back(chunk);
+  // In admission order: oneTBB can hand a serial node two queued messages in either order (a
+  // message put while the node finishes its last body may overtake the one it had queued).
+  const auto at = std::upper_bound(staged_.begin(), staged_.end(), chunk.admission,
+                                   [](uint64_t a, const core::TokenChunk& c) { return a < c.admission; });
+  staged_.insert(at, chunk);
   batch_size_ = ready();
   batch_is_staged_ = true;
   return {staged_.data(), batch_size_};
@@ -46,6 +52,7 @@ std::span<const core::TokenChunk> DecoderInbox::arrive(const core::TokenChunk& c
 
 std::span<const core::TokenChunk> DecoderInbox::finish() {
   decoded_.fetch_add(batch_size_);
+  next_admission_ += batch_size_;
   if (batch_is_staged_)
     staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(batch_size_));
   batch_size_ = ready();
@@ -54,14 +61,17 @@ std::span<const core::TokenChunk> DecoderInbox::finish() {
 }
 
 size_t DecoderInbox::ready() const {
-  if (staged_.empty()) return 0;
+  // Only the run of consecutive admissions starting at the next one due can be decoded.
+  size_t run = 0;
+  while (run < staged_.size() && staged_[run].admission == next_admission_ + run) ++run;
+  if (run == 0) return 0;
   if (group_size_) {
     const size_t n = std::max<size_t>(1, group_size_(staged_.front()));
-    return staged_.size() >= n ? n : 0;  // the rest of the recorded group is still on its way
+    return run >= n ? n : 0;  // the rest of the recorded group is still on its way
   }
-  if (staged_.size() >= max_batch_) return max_batch_;
+  if (run >= max_batch_) return max_batch_;
   // Catch-up: wait until every admitted chunk has arrived, then decode them all at once.
-  return received_.load() >= admitted_.load() ? staged_.size() : 0;
+  return received_.load() >= admitted_.load() && run == staged_.size() ? run : 0;
 }
 
 DecoderInboxStats DecoderInbox::stats() const {

@@ -83,8 +83,9 @@ class DecoderInbox {
   std::atomic<uint64_t> decoded_{0};      // written by the decoder side only
 
   // Decoder side only.
-  std::vector<core::TokenChunk> staged_;  ///< received, not yet decoded, in seq order
+  std::vector<core::TokenChunk> staged_;  ///< received, not yet decoded, in admission order
   size_t batch_size_ = 0;                 ///< chunks of the batch handed out (0: none)
+  uint64_t next_admission_ = 0;           ///< admission number of the next chunk to decode
   bool batch_is_staged_ = false;          ///< ... taken from staged_ (else: arrive()'s chunk)
 };
 

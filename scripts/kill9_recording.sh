@@ -36,7 +36,7 @@ frames() {
   python3 - "$1" <<'PY'
 import struct, sys, zlib
 data = open(sys.argv[1], "rb").read()
-off, counts = 40, {4: 0, 5: 0}
+off, counts = 40, {4: 0, 5: 0, 7: 0}  # 5: PREDICTION (old files), 7: PREDICTION v2
 while off + 12 <= len(data):
     typ, length = struct.unpack_from("<II", data, off)
     end = off + 12 + length
@@ -44,7 +44,7 @@ while off + 12 <= len(data):
         break
     counts[typ] = counts.get(typ, 0) + 1
     off = end
-print(counts[4], counts[5], len(data) - off)
+print(counts[4], counts[5] + counts[7], len(data) - off)
 PY
 }
 

@@ -173,5 +173,26 @@ TEST(DecoderInboxTest, misuse_is_an_error_not_a_silent_loss) {
   EXPECT_THROW(inbox.arrive(b), std::logic_error) << "the last batch was never finished";
 }
 
+// oneTBB may hand the decoder node two queued chunks in the other order (seen under load: chunk
+// 80 before 79). The inbox decodes strictly in admission order whatever order they arrive in.
+TEST(DecoderInboxTest, chunks_arriving_out_of_order_are_decoded_in_admission_order) {
+  DecoderInbox inbox(100, 64);
+  std::vector<core::TokenChunk> sent;
+  for (int64_t seq = 0; seq < 4; ++seq) {
+    sent.push_back(chunk(seq));
+    inbox.admit(sent.back());
+  }
+  EXPECT_TRUE(inbox.arrive(sent[1]).empty()) << "chunk 0 is still due";
+  EXPECT_TRUE(inbox.arrive(sent[0]).empty()) << "2 and 3 are still on their way";
+  EXPECT_TRUE(inbox.arrive(sent[3]).empty());
+  auto batch = inbox.arrive(sent[2]);
+  EXPECT_EQ(seqs(batch), (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_TRUE(inbox.finish().empty());
+  // Alone and in order again afterwards.
+  sent.push_back(chunk(4));
+  inbox.admit(sent.back());
+  EXPECT_EQ(seqs(inbox.arrive(sent[4])), (std::vector<int64_t>{4}));
+}
+
 }  // namespace
 }  // namespace spikeflow::pipeline
