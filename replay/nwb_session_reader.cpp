@@ -2,6 +2,8 @@
 
 #include <hdf5.h>
 
+#include "replay/hdf5_quiet.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -45,23 +47,6 @@ class Hid {
   }
   hid_t id_ = H5I_INVALID_HID;
   Closer close_ = nullptr;
-};
-
-// libhdf5 prints its error stack to stderr on every failed call by default; the reader reports
-// its own messages, so printing is off for the duration of a read (and restored after).
-class SilenceHdf5Errors {
- public:
-  SilenceHdf5Errors() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~SilenceHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  SilenceHdf5Errors(const SilenceHdf5Errors&) = delete;
-  SilenceHdf5Errors& operator=(const SilenceHdf5Errors&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
 };
 
 constexpr double kMaxAbsSeconds = 9.0e9;  // |t| * 1e9 must fit an int64 (9.22e18 ns)

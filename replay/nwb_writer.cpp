@@ -6,6 +6,8 @@
 
 #include <hdf5.h>
 
+#include "replay/hdf5_quiet.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -65,23 +67,6 @@ class Handle {
  private:
   hid_t id_;
   herr_t (*close_)(hid_t);
-};
-
-// libhdf5 prints its error stack to stderr on every failed call by default; the writer reports its
-// own one-line errors, so printing is off while it writes (and restored after).
-class SilenceHdf5Errors {
- public:
-  SilenceHdf5Errors() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~SilenceHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  SilenceHdf5Errors(const SilenceHdf5Errors&) = delete;
-  SilenceHdf5Errors& operator=(const SilenceHdf5Errors&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
 };
 
 /// One output file; every call writes one object and throws "<file>: <object>: <problem>".
