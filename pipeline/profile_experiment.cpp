@@ -217,10 +217,25 @@ void run_children(const ProfileOptions& o, const std::string& endpoint, const st
   const std::string& exe = o.executable;
   pid_t listener = -1;
   if (!endpoint.empty()) {
+    fs::remove(f.listen_csv);  // a reused workdir: the wait below must see this run's file
     listener = spawn_logged({exe, "listen", "-e", endpoint, "--topic", topic, "-o", f.listen_csv,
                              "--idle-timeout-s", "1.5", "-q"},
                             f.listen_out, "profile");
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the SUB joins first
+    // The SUB joins before data flows. Starting the binary can take seconds on a loaded
+    // machine, so wait for the CSV (created right after connect()), then give the subscription
+    // time to reach the publisher: a late joiner would lose the first chunks.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::error_code ec;
+    while (!fs::exists(f.listen_csv, ec)) {
+      int status = 0;
+      if (waitpid(listener, &status, WNOHANG) == listener)
+        throw std::runtime_error("profile: the listener exited at start (log: " + f.listen_out + ")");
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("profile: the listener did not start in 60 s (log: " +
+                                 f.listen_out + ")");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   const pid_t sender = spawn_logged({exe, "send", "-s", f.session, "--port", std::to_string(port),
                                      "-q", "--send-log", f.send_log},

@@ -208,7 +208,11 @@ void write_stacked_bars_svg(std::ofstream& o, const LoadPoint& p) {
       bars;
   std::vector<const LatencyHistogram*> totals;
   if (p.has_floor) {
-    bars.emplace_back("floor", floor_stages(p.floor));
+    // The floor's hops under the names of the spikeflow hops they stand for (same colours).
+    bars.emplace_back("floor", std::vector<std::pair<std::string, const LatencyHistogram*>>{
+                                   {"send -> arrival", &p.floor.send_to_arrival},
+                                   {"forward", &p.floor.pipeline},
+                                   {"publish -> subscriber", &p.floor.deliver}});
     totals.push_back(&p.floor.e2e);
   }
   bars.emplace_back("spikeflow", run_stages(p.spikeflow));
