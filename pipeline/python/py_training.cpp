@@ -157,7 +157,7 @@ py::dict calibrate(const std::string& base, const replay::Session& s, const std:
                    const std::string& out, const py::dict& options, bool report) {
   pipeline::CalibrateRunOptions o;
   o.calibrate.base = base;
-  o.calibrate.train.unit_dropout = 0.2;  // as `spikeflow calibrate`: transfer must not lean on a unit
+  o.calibrate.train.unit_dropout = 0.2;  // as `spikeflow calibrate`: transfer leans on no one unit
   std::map<std::string, Setter> setters;
   training_setters(o.calibrate.train, setters);
   setters["calibration_s"] = number(o.calibration_s, "calibration_s", 1, 1e7);
