@@ -22,6 +22,7 @@
 #include "models/baselines.h"
 #include "models/load_decoder.h"
 #include "models/trainer.h"
+#include "pipeline/training_run.h"
 #include "replay/dataset.h"
 #include "replay/session_file.h"
 
@@ -97,12 +98,6 @@ core::DecodingDataset build(const replay::Session& s, int64_t width_ns, int64_t 
   o.from_ns = from;
   o.to_ns = to;
   return replay::build_dataset(s, o);
-}
-
-double mean_r2(const std::vector<double>& r2) {
-  double m = 0;
-  for (double v : r2) m += v;
-  return r2.empty() ? 0.0 : m / static_cast<double>(r2.size());
 }
 
 /// A free localhost TCP port (bound to port 0, then released) for a local group's TCPStore.
@@ -385,84 +380,11 @@ Command add_calibrate(CLI::App& app) {
   app.add_flag("--no-scratch", a->no_scratch, "skip the from-scratch comparison");
   return [a] {
     replay::Session s = replay::load_session(a->session);
-    const std::string base_desc = models::describe_possm_checkpoint(a->opts.base);
-    const auto base_dec = models::load_decoder(a->opts.base, models::RuntimeOptions{});
-    const int64_t width_ns = base_dec->chunk_width_ns();
-    const Split sp = make_split(s, 1.0 - a->test_fraction, 0.0, width_ns);
-    const int64_t cal_chunks = static_cast<int64_t>(a->calibration_s * 1e9) / width_ns;
-    const int64_t cal_end = s.start_ns + cal_chunks * width_ns;
-    if (cal_end > sp.test_from) {
-      throw std::runtime_error(fmt::format(
-          "calibrate: the {:.0f} s calibration block overlaps the held-out last {:.0f}% of '{}'",
-          a->calibration_s, a->test_fraction * 100, a->session));
-    }
-    const int64_t val_from =
-        s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - a->val_share)) * width_ns;
-    const auto train = build(s, width_ns, s.start_ns, val_from);
-    const auto val = build(s, width_ns, val_from, cal_end);
-    const auto all_cal = build(s, width_ns, s.start_ns, cal_end);
-    const auto test = build(s, width_ns, sp.test_from, sp.test_to);
-    fmt::print("{}", base_desc);
-    fmt::print(
-        "calibrate: {}: {} units; calibration {:.0f} s = {} chunks (train {} / early-stopping {}), "
-        "held-out test {} chunks (last {:.0f}%)\n",
-        a->session, s.num_units(), a->calibration_s, all_cal.size(), train.size(), val.size(),
-        test.size(), a->test_fraction * 100);
     a->opts.finetune = !a->no_finetune;
-    const models::TrainSession ts{stem(a->session), &train, &val};
-    const auto cr = models::calibrate_possm(ts, a->opts, a->out);
-    fmt::print("calibrate: stage 1 (unit re-identification) validation R2 {:.3f} in {} epochs",
-               cr.reid.best_val_r2, cr.reid.epochs_run);
-    if (cr.finetune.epochs_run > 0)
-      fmt::print("; stage 2 (all layers) {:.3f} in {} epochs -> {}", cr.finetune.best_val_r2,
-                 cr.finetune.epochs_run,
-                 cr.finetune_kept ? "kept" : "not kept (stage 1 was better)");
-    fmt::print("\n");
-
-    struct Row {
-      std::string name;
-      std::vector<double> r2;
-    };
-    std::vector<Row> rows;
-    auto score = [&](models::StreamingDecoder& d) {
-      return core::r2_per_dim(test.targets, models::decode_dataset(d, test), test.output_dim);
-    };
-    {
-      auto dec = models::load_decoder(a->out, models::RuntimeOptions{});
-      rows.push_back({"calibrated", score(*dec)});
-    }
-    if (!a->no_scratch) {
-      models::TrainOptions o = a->opts.train;
-      o.model = cr.base_config;  // the same architecture, from random weights
-      o.max_epochs = a->opts.reid_epochs + a->opts.finetune_epochs;
-      const std::string tmp = a->out + ".scratch.tmp";
-      models::train_possm(train, val, o, tmp);
-      auto dec = models::load_decoder(tmp, models::RuntimeOptions{});
-      rows.push_back({"scratch", score(*dec)});
-      std::filesystem::remove(tmp);
-    }
-    auto ridge = models::fit_ridge(all_cal);
-    rows.push_back({"ridge (250 ms)", score(*ridge.decoder)});
-    auto kalman = models::fit_kalman(all_cal);
-    rows.push_back({"kalman", score(*kalman.decoder)});
-    fmt::print("held-out test, all fitted on the same {:.0f} s calibration block:\n",
-               a->calibration_s);
-    size_t best = 0;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      std::string dims;
-      for (double v : rows[i].r2) dims += fmt::format(" {:6.3f}", v);
-      fmt::print("  {:<14} R2 mean {:6.3f}  per dim{}\n", rows[i].name, mean_r2(rows[i].r2), dims);
-      if (mean_r2(rows[i].r2) > mean_r2(rows[best].r2)) best = i;
-    }
-    if (best == 0) {
-      fmt::print("calibrate: the calibrated model is best on held-out data -> {}\n", a->out);
-    } else {
-      fmt::print(
-          "calibrate: NOTE {} beats the calibrated model on held-out data (by {:.3f} R2); {} is "
-          "written "
-          "anyway, consider using {} for this session\n",
-          rows[best].name, mean_r2(rows[best].r2) - mean_r2(rows[0].r2), a->out, rows[best].name);
-    }
+    pipeline::run_calibration(
+        s, a->session, a->out,
+        {a->opts, a->calibration_s, a->test_fraction, a->val_share, !a->no_scratch},
+        pipeline::stdout_sink());
     return 0;
   };
 }

@@ -1,14 +1,9 @@
-#include <fmt/format.h>
-
+// spikeflow train: flags only; the run itself (split, training, held-out comparison with the
+// baselines) is pipeline::run_training, shared with the Python module.
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
-#include "cli/split.h"
-#include "core/r2.h"
-#include "core/time.h"
-#include "models/baselines.h"
-#include "models/load_decoder.h"
 #include "models/trainer.h"
-#include "replay/dataset.h"
+#include "pipeline/training_run.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -27,17 +22,6 @@ struct TrainArgs {
   bool no_baselines = false;
   std::string baselines_out;
 };
-
-std::string r2_line(const std::string& name, const std::vector<double>& r2) {
-  double mean = 0;
-  std::string dims;
-  for (double v : r2) {
-    mean += v;
-    dims += fmt::format(" {:6.3f}", v);
-  }
-  return fmt::format("  {:<14} R2 mean {:6.3f}  per dim{}", name,
-                     r2.empty() ? 0.0 : mean / r2.size(), dims);
-}
 
 }  // namespace
 
@@ -93,50 +77,18 @@ Command add_train(CLI::App& app) {
   app.add_flag(
       "--no-progress", [a](int64_t) { a->opts.progress = false; }, "no progress bar");
   return [a] {
-    const int64_t width_ns = static_cast<int64_t>(a->width_ms * core::kNsPerMs);
     replay::NwbReadOptions nwb;
     nwb.behavior_name = a->behaviour;
     nwb.derive_velocity = a->behaviour_velocity;
-    replay::Session s = replay::load_session(a->session, nwb);
-    const Split sp = make_split(s, a->train_fraction, a->val_fraction, width_ns);
-    auto build = [&](int64_t from, int64_t to) {
-      replay::DatasetOptions o;
-      o.width_ns = width_ns;
-      o.from_ns = from;
-      o.to_ns = to;
-      return replay::build_dataset(s, o);
-    };
-    const auto train = build(sp.train_from, sp.val_from);
-    const auto val = build(sp.val_from, sp.test_from);
-    const auto test = build(sp.test_from, sp.test_to);
-    fmt::print("train: {} units; chunks train {} / validation {} / test {} ({:.0f} ms)\n",
-               s.num_units(), train.size(), val.size(), test.size(), a->width_ms);
-    const auto result = models::train_possm(train, val, a->opts, a->out);
-    if (!result.search_report.empty()) fmt::print("{}", result.search_report);
-    fmt::print("train: best epoch {} of {}, validation R2 {:.3f}, {:.1f} s, {} parameters -> {}\n",
-               result.best_epoch, result.epochs_run, result.best_val_r2, result.seconds,
-               result.num_parameters, a->out);
-    auto dec = models::load_decoder(a->out, models::RuntimeOptions{});
-    const auto pred = models::decode_dataset(*dec, test);
-    fmt::print("held-out test ({} chunks, causal, streamed chunk by chunk):\n", test.size());
-    fmt::print("{}\n", r2_line("possm", core::r2_per_dim(test.targets, pred, test.output_dim)));
-    if (!a->no_baselines) {
-      // The classic decoders a lab compares against, fitted on the same training chunks.
-      auto ridge = models::fit_ridge(train);
-      fmt::print("{}\n", r2_line("ridge (250 ms)",
-                                 core::r2_per_dim(test.targets,
-                                                  models::decode_dataset(*ridge.decoder, test),
-                                                  test.output_dim)));
-      auto kalman = models::fit_kalman(train);
-      fmt::print("{}\n",
-                 r2_line("kalman", core::r2_per_dim(test.targets,
-                                                    models::decode_dataset(*kalman.decoder, test),
-                                                    test.output_dim)));
-      if (!a->baselines_out.empty()) {
-        models::save_baseline(*ridge.decoder, a->baselines_out + ".ridge.ckpt");
-        models::save_baseline(*kalman.decoder, a->baselines_out + ".kalman.ckpt");
-      }
-    }
+    const replay::Session s = replay::load_session(a->session, nwb);
+    pipeline::TrainRunOptions o;
+    o.width_ms = a->width_ms;
+    o.train_fraction = a->train_fraction;
+    o.val_fraction = a->val_fraction;
+    o.train = a->opts;
+    o.baselines = !a->no_baselines;
+    o.baselines_out = a->baselines_out;
+    pipeline::run_training(s, a->out, o, pipeline::stdout_sink());
     return 0;
   };
 }

@@ -1,26 +1,12 @@
-// The one train / validation / test split every command uses, so that train, eval and the demo
-// score exactly the same held-out data: by trial when the session has trials, else by time.
+// The split every command shares lives in pipeline/data_split.h (the Python module and the
+// shared training runs use it too); these names keep the commands' spelling.
 #pragma once
 
-#include <cstdint>
-
-#include "replay/session.h"
+#include "pipeline/data_split.h"
 
 namespace spikeflow::cli {
 
-struct Split {
-  int64_t train_from, val_from, test_from, test_to;  ///< device ns
-};
-
-/// train = [start, val_from), validation = [val_from, test_from), test = [test_from, end).
-inline Split make_split(const replay::Session& s, double train_fraction, double val_fraction,
-                        int64_t width_ns) {
-  Split sp;
-  sp.train_from = s.start_ns;
-  sp.val_from = replay::split_time_ns(s, train_fraction, width_ns);
-  sp.test_from = replay::split_time_ns(s, train_fraction + val_fraction, width_ns);
-  sp.test_to = s.end_ns;
-  return sp;
-}
+using pipeline::make_split;
+using pipeline::Split;
 
 }  // namespace spikeflow::cli

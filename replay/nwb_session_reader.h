@@ -11,6 +11,7 @@
 //   <module>/.../<name>/data   T or T x D, scaled by its `conversion` (and `offset`) attributes
 //   <module>/.../<name>/timestamps  T seconds, or starting_time (seconds) with attribute `rate`
 //   /intervals/trials/start_time, stop_time [, <condition column>]
+//   /intervals/epochs/start_time, stop_time   (optional: widen the session's extent)
 #pragma once
 
 #include <cstddef>
@@ -46,6 +47,9 @@ struct NwbReadOptions {
   /// Optional numeric column of the trials table holding each trial's condition (rounded to the
   /// nearest integer). Empty = every trial gets condition 0; named but missing = error.
   std::string condition_column;
+  /// TimeIntervals group of the epochs: its rows widen the session's extent (a run's true start
+  /// and stop, as `spikeflow export` writes them: replay/nwb_writer.h). Missing = no widening.
+  std::string epochs_table = "/intervals/epochs";
 };
 
 /// What the reader found, including conditions worth a warning that are not errors.
@@ -58,14 +62,16 @@ struct NwbReadStats {
   std::string behavior_path;      ///< HDF5 path of the series read
   bool behavior_derived = false;  ///< velocity derived from it (NwbReadOptions::derive_velocity)
   size_t trials = 0;
+  size_t epochs = 0;  ///< rows of the epochs table (they widened the extent)
   bool channels_from_electrodes = false;  ///< false: channel = unit id (no /units/electrodes)
 };
 
 /// Reads the file. Times: seconds -> device ns, rounded to nearest (std::llround(t * 1e9)).
 /// Units: channel = the unit's (first) electrodes-table row when /units/electrodes exists, else
 /// the unit id; unit code = 1 + how many earlier units share that channel (so keys are unique).
-/// Session extent: [earliest spike / behaviour sample / trial start, latest of them + 1 ns, or the
-/// latest trial stop if later).
+/// Session extent: [earliest spike / behaviour sample / trial or epoch start, latest of them + 1 ns,
+/// or the latest trial or epoch stop if later). A file from `spikeflow export` has one epoch, the
+/// run's whole extent, so its session ends where the run did.
 /// Throws std::runtime_error "<file>: <hdf5 path>: <problem>" for: a missing file or non-HDF5
 /// file, a missing dataset, wrong rank or shape, a non-numeric dataset, a ragged index that is not
 /// monotonic or runs past the end of its data, non-finite spike times, behaviour timestamps that

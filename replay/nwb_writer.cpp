@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <utility>
@@ -262,6 +263,26 @@ std::string column_description(const std::string& name) {
   return "host clock (CLOCK_MONOTONIC), ns; 0 = not measured";
 }
 
+/// [start, stop] of the run on the device clock: start = the first chunk's start (or the first
+/// spike when no chunk closed), stop = the latest device time the run saw (a packet's clock or a
+/// spike). nullopt for a recording with neither spikes nor predictions.
+std::optional<std::pair<int64_t, int64_t>> run_extent(const Recording& rec) {
+  int64_t lo = INT64_MAX;
+  int64_t hi = INT64_MIN;
+  if (!rec.predictions.empty()) {
+    for (const auto& p : rec.predictions) lo = std::min(lo, p.start_ns);
+  }
+  for (const auto& b : rec.batches) {
+    if (b.device_time_ns >= 0) hi = std::max(hi, b.device_time_ns);
+    for (const auto& e : b.events) {
+      lo = std::min(lo, e.t_ns);
+      hi = std::max(hi, e.t_ns + 1);  // as the reader's extent: last spike + 1 ns
+    }
+  }
+  if (lo == INT64_MAX || hi == INT64_MIN || hi < lo) return std::nullopt;
+  return std::pair{lo, hi};
+}
+
 }  // namespace
 
 NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
@@ -429,6 +450,34 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
           "predictions row i",
           colnames, ps.size());
 
+  // The run's extent as one epoch: where the session the run played starts and stops on the
+  // device clock. Spikes alone cannot say it (the run may end in silence, and its last chunk was
+  // closed by the device clock, not by a spike), and a reader that replays the file needs it to
+  // close the same last chunk (replay/nwb_session_reader.h widens its extent by the epochs).
+  const auto extent = run_extent(rec);
+  bool has_intervals = false;
+  if (extent) {
+    w.group("/intervals");
+    has_intervals = true;
+    const std::string ep = "/intervals/epochs";
+    w.group(ep);
+    w.doubles(ep + "/start_time", {seconds(extent->first)});
+    w.column_typed(ep + "/start_time", "Start time of epoch, in seconds (device clock)");
+    w.doubles(ep + "/stop_time", {seconds(extent->second)});
+    w.column_typed(ep + "/stop_time", "Stop time of epoch, in seconds (device clock)");
+    w.texts(ep + "/tags", {"spikeflow_run"});
+    w.column_typed(ep + "/tags", "user-defined tags");
+    w.ints(ep + "/tags_index", {1});
+    w.column_typed(ep + "/tags_index", "Index for VectorData 'tags'", "VectorIndex");
+    w.ref_attr(ep + "/tags_index", "target", ep + "/tags");
+    w.table(ep, "TimeIntervals", "core",
+            "the live run: first chunk start to the last device time it saw",
+            {"start_time", "stop_time", "tags"}, 1);
+    st.run_start_ns = extent->first;
+    st.run_stop_ns = extent->second;
+    st.epochs = 1;
+  }
+
   if (session) {
     if (!session->behavior_names.empty() && !session->behavior_t_ns.empty()) {
       w.typed_group("/processing/behavior", "ProcessingModule");
@@ -455,7 +504,7 @@ NwbWriteStats write_nwb_recording(const std::string& path, const Recording& rec,
       st.behavior_samples = t.size();
     }
     if (!session->trials.empty()) {
-      w.group("/intervals");
+      if (!has_intervals) w.group("/intervals");
       const std::string tr = "/intervals/trials";
       w.group(tr);
       std::vector<double> start, stop;

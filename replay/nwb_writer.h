@@ -19,6 +19,10 @@
 //                                        flags, token count and every timing field (host clock, ns)
 //   /processing/behavior/Behavior/<name> TimeSeries (with a session): behaviour, T x D
 //   /intervals/trials                    TimeIntervals (with a session): start/stop time, condition
+//   /intervals/epochs                    TimeIntervals, one row tagged "spikeflow_run": the run's
+//                                        extent on the device clock (first chunk start, last
+//                                        device time seen), which the reader's session extent
+//                                        honours, so a replay of the file closes the same chunks
 //
 // Every group and table column carries neurodata_type, namespace and a UUID4 object_id.
 // Times: device-clock nanoseconds -> seconds as t_ns / 1e9 in float64 (the reader's llround(t *
@@ -53,6 +57,9 @@ struct NwbWriteStats {
   size_t predictions = 0;
   size_t behavior_samples = 0;
   size_t trials = 0;
+  size_t epochs = 0;          ///< 1 when the run's extent was written (0: no spikes, no chunks)
+  int64_t run_start_ns = 0;   ///< that extent, device clock
+  int64_t run_stop_ns = 0;
   /// Units whose code the reader will number differently: it numbers the units of a channel
   /// 1, 2, ... in table order, so only codes 1..k in order round-trip.
   size_t renumbered_units = 0;

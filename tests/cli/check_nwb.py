@@ -1,6 +1,6 @@
 """Opens an NWB file written by `spikeflow export` with h5py and checks what a pynwb user expects:
 the NWBFile root and its required datasets, the standard top-level groups, the electrodes table,
-the units table with its ragged spike times, the predictions TimeSeries and its timing table, and,
+the units table with its ragged spike times, the run's extent as an epoch, the predictions TimeSeries and its timing table, and,
 with --session, behaviour and trials. Every object with a neurodata_type has a namespace and a
 UUID4 object_id. Exit 0 and one summary line when all is there; else the first problem."""
 import re
@@ -65,6 +65,12 @@ def main(path, with_session):
         need(c in timing, "prediction_timing lacks " + c)
     need(len(text(f["general/data_collection"][()])) > 0, "no config in /general/data_collection")
     need("identity" in text(f["general/notes"][()]), "no model identity in /general/notes")
+
+    ep = f["intervals/epochs"]
+    need(text(ep.attrs["neurodata_type"]) == "TimeIntervals", "epochs is not TimeIntervals")
+    need(ep["start_time"].shape == (1,) and ep["stop_time"][0] > ep["start_time"][0],
+         "epochs does not hold the run's extent")
+    need(f[ep["tags_index"].attrs["target"]].name == "/intervals/epochs/tags", "epochs tags_index.target is wrong")
 
     if with_session:
         tr = f["intervals/trials"]

@@ -98,6 +98,32 @@ TEST(NwbWriterTest, units_spike_times_and_channels_read_back_exactly) {
   EXPECT_EQ(back.trials[0].condition, 3);
 }
 
+// The run's extent (first chunk start to the last device time seen, past the last spike) is
+// written as one epoch, and the reader's session spans it: a replay of the file closes the same
+// last chunk the run did.
+TEST(NwbWriterTest, the_run_extent_is_an_epoch_the_reader_honours) {
+  testing::TempDir dir("nwbw");
+  Recording r = small_recording();
+  r.predictions[0].start_ns = 950'000'000;  // the first chunk began before the first spike
+  r.batches[2].device_time_ns = 3'600'100'000'000;  // the run went on after its last spike
+  const auto st = write_nwb_recording(dir.file("run.nwb"), r, nullptr);
+  EXPECT_EQ(st.epochs, 1u);
+  EXPECT_EQ(st.run_start_ns, 950'000'000);
+  EXPECT_EQ(st.run_stop_ns, 3'600'100'000'000);
+  NwbReadOptions o;
+  o.behavior_name.clear();
+  NwbReadStats rs;
+  const Session back = read_nwb_session(dir.file("run.nwb"), o, &rs);
+  EXPECT_EQ(rs.epochs, 1u);
+  EXPECT_EQ(back.start_ns, 950'000'000);
+  EXPECT_EQ(back.end_ns, 3'600'100'000'000);
+  // Without the epochs table (a generic NWB file) the extent is the data's, as before.
+  o.epochs_table.clear();
+  const Session plain = read_nwb_session(dir.file("run.nwb"), o, &rs);
+  EXPECT_EQ(plain.start_ns, 1'000'000'000);
+  EXPECT_EQ(plain.end_ns, 3'600'000'000'007 + 1);
+}
+
 TEST(NwbWriterTest, root_and_tables_carry_the_attributes_pynwb_reads) {
   testing::TempDir dir("nwbw");
   NwbWriteOptions o;
@@ -124,8 +150,10 @@ TEST(NwbWriterTest, root_and_tables_carry_the_attributes_pynwb_reads) {
         "/general/data_collection", "/session_start_time", "/file_create_date"}) {
     EXPECT_GT(H5Lexists(f, g, H5P_DEFAULT), 0) << g;
   }
-  // No session: no behaviour module and no trials.
-  EXPECT_EQ(H5Lexists(f, "/intervals", H5P_DEFAULT), 0);
+  // No session: no behaviour module and no trials; the run's extent is there all the same.
+  EXPECT_EQ(string_attr(f, "/intervals/epochs", "neurodata_type"), "TimeIntervals");
+  EXPECT_EQ(string_attr(f, "/intervals/epochs/tags_index", "neurodata_type"), "VectorIndex");
+  EXPECT_EQ(H5Lexists(f, "/intervals/trials", H5P_DEFAULT), 0);
   EXPECT_EQ(H5Lexists(f, "/processing/behavior", H5P_DEFAULT), 0);
   H5Fclose(f);
 }

@@ -16,6 +16,10 @@ Pipeline
     ``Pipeline(config).run(callback)`` runs the live graph in this process and hands every
     prediction to ``callback`` (or iterate: ``for p in pipeline``), with no ZeroMQ hop; Ctrl-C stops
     it cleanly (drained) and then raises KeyboardInterrupt as usual.
+Training
+    ``train(session, out)`` and ``calibrate(base, session, out)`` run the same C++ code as
+    `spikeflow train` / `spikeflow calibrate`: same options, progress bar, printed comparison;
+    the comparison comes back as a dict.
 FALCON
     ``spikeflow.falcon.SpikeflowFalconDecoder`` adapts a checkpoint to FALCON's BCIDecoder calls.
 """
@@ -36,6 +40,7 @@ __all__ = [
     "Prediction",
     "Session",
     "UnitKey",
+    "calibrate",
     "decode_session",
     "load_session",
     "read_recording",
@@ -98,19 +103,66 @@ def read_recording(path: str) -> dict:
     return _spikeflow.read_recording(os.fspath(path))
 
 
-def train(session: Session, out: str, *, width_ms: float = 50.0, train_fraction: float = 0.7,
-          val_fraction: float = 0.1, epochs: int = 60, max_seconds: float = 0.0, seed: int = 0,
-          threads: int = 2, dim: int = 64, rnn_hidden: int = 256, backbone: str = "gru",
-          progress: bool = True, baselines_out: Optional[str] = None) -> dict:
-    """Trains a POSSM checkpoint as `spikeflow train` does (same split, progress bar on stderr).
+def _given(**options) -> dict:
+    """The options the caller set (None = the C++ default, as the CLI's)."""
+    return {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in options.items() if v is not None}
 
-    Returns best_val_r2, best_epoch, epochs_run, seconds, num_parameters and test_r2_per_dim
-    (held-out part, streamed). baselines_out: also save PREFIX.ridge.ckpt / PREFIX.kalman.ckpt.
+
+def train(session: Session, out: str, *, width_ms: Optional[float] = None, train_fraction: Optional[float] = None,
+          val_fraction: Optional[float] = None, epochs: Optional[int] = None, max_seconds: Optional[float] = None,
+          seed: Optional[int] = None, threads: Optional[int] = None, dim: Optional[int] = None,
+          rnn_hidden: Optional[int] = None, backbone: Optional[str] = None, progress: bool = True,
+          baselines: bool = True, baselines_out: Optional[str] = None, report: bool = True, **training) -> dict:
+    """Trains a POSSM checkpoint exactly as `spikeflow train` does (the same C++ run: split,
+    training, held-out comparison with ridge and Kalman), with the progress bar on stderr and the
+    CLI's report printed to sys.stdout (report=False: silent).
+
+    Options left at None take the CLI's defaults (width_ms 50, train_fraction 0.7, val_fraction
+    0.1, epochs 60, threads 2, dim 64, rnn_hidden 256, backbone "gru"); ``training`` takes the
+    other flags by their Python names: batch, lr, weight_decay, unit_dropout, patience, search,
+    finetune (a checkpoint to fine-tune from). baselines_out: also save PREFIX.ridge.ckpt /
+    PREFIX.kalman.ckpt. Out-of-range or unknown options raise ValueError.
+
+    Returns best_val_r2, best_val_r2_per_dim, best_epoch, epochs_run, seconds, num_parameters,
+    test_r2_per_dim (held-out part, streamed), test ({"possm", "ridge", "kalman"}: r2_mean,
+    r2_per_dim), chunks and checkpoint.
     """
-    return _spikeflow.train(session, os.fspath(out), width_ms=width_ms, train_fraction=train_fraction,
-                            val_fraction=val_fraction, epochs=epochs, max_seconds=max_seconds, seed=seed,
-                            threads=threads, dim=dim, rnn_hidden=rnn_hidden, backbone=backbone,
-                            progress=progress, baselines_out=os.fspath(baselines_out or ""))
+    options = _given(width_ms=width_ms, train_fraction=train_fraction, val_fraction=val_fraction, epochs=epochs,
+                     max_seconds=max_seconds, seed=seed, threads=threads, dim=dim, rnn_hidden=rnn_hidden,
+                     backbone=backbone, progress=progress, baselines=baselines, baselines_out=baselines_out,
+                     **training)
+    return _spikeflow.train(session, os.fspath(out), options, report)
+
+
+def calibrate(base: str, session, out: str, *, calibration_s: Optional[float] = None,
+              test_fraction: Optional[float] = None, val_share: Optional[float] = None,
+              reid_epochs: Optional[int] = None, finetune_epochs: Optional[int] = None, finetune: bool = True,
+              scratch: bool = True, progress: bool = True, report: bool = True, **training) -> dict:
+    """Calibrates a pretrained multi-session checkpoint (`spikeflow pretrain`) to a new session,
+    exactly as `spikeflow calibrate` does (the same C++ run): unit re-identification on the
+    session's first ``calibration_s`` seconds, then fine-tuning (``finetune=False``: stage 1 only),
+    compared on the held-out last ``test_fraction`` with the same architecture trained from scratch
+    (``scratch=False``: skipped), ridge and Kalman, all fitted on the same calibration block. The
+    CLI's comparison is printed to sys.stdout (report=False: silent), the progress bar to stderr.
+
+    ``session``: a Session or a session file path (.sfs, .mat, .nwb). Options left at None take the
+    CLI's defaults (calibration_s 60, test_fraction 0.2, val_share 0.2, reid_epochs 80,
+    finetune_epochs 40); ``training`` takes epochs, max_seconds, batch, lr, weight_decay,
+    unit_dropout (0.2), seed, threads, patience, reid_lr_scale, finetune_lr_scale.
+
+    Returns a dict: calibrated / scratch / ridge / kalman (each r2_mean, r2_per_dim; scratch only
+    when run), winner (the best mean R², one of those names), reid and finetune (best_val_r2,
+    best_epoch, epochs_run, seconds), finetune_kept, base_sessions, chunks, checkpoint.
+    """
+    if isinstance(session, Session):
+        label = "session"
+    else:
+        label = os.fspath(session)
+        session = load_session(label)
+    options = _given(calibration_s=calibration_s, test_fraction=test_fraction, val_share=val_share,
+                     reid_epochs=reid_epochs, finetune_epochs=finetune_epochs, finetune=finetune, scratch=scratch,
+                     progress=progress, **training)
+    return _spikeflow.calibrate(os.fspath(base), session, label, os.fspath(out), options, report)
 
 
 def save_untrained_checkpoint(path: str, units, output_dim: int = 2, width_ms: float = 50.0,
