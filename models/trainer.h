@@ -3,7 +3,9 @@
 // Model: "Generalizable, real-time neural decoding with hybrid state-space models" (POSSM, 2025)
 // on the POYO tokenization (Azabou et al., NeurIPS 2023): unit embedding + rotary time embedding,
 // latent cross-attention per chunk, recurrent backbone (GRU or diagonal S4D) across chunks.
-// Consumers: cli (train / evaluate commands), tests, benchmarks. Implemented in models/trainer.cpp.
+// Consumers: cli (train / evaluate commands), tests, benchmarks. Implemented in models/trainer.cpp
+// (entry points), calibrate.cpp, training_run.cpp (the epoch loop), settings_search.cpp and
+// training_data.cpp.
 #pragma once
 
 #include <cstddef>
