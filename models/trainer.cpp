@@ -16,6 +16,7 @@ using detail::check_sessions;
 using detail::choose_settings;
 using detail::Clock;
 using detail::multi_meta;
+using detail::settings_line;
 using detail::Trainable;
 using detail::training_meta;
 using detail::TrainingRun;
@@ -66,34 +67,44 @@ Possm initial_model(const TrainOptions& opts, PossmMeta& meta) {
 
 TrainResult train_possm(const core::DecodingDataset& train, const core::DecodingDataset& val,
                         const TrainOptions& opts, const std::string& checkpoint_path) {
-  const auto t0 = Clock::now();
+  auto t0 = Clock::now();
   check_inputs(train, val, opts);
-  if (opts.search) {
-    std::string report;
-    const TrainOptions won = choose_settings(
-        opts, [&](const TrainOptions& o) { return train_possm(train, val, o, "").best_val_r2; },
-        report);
-    TrainResult r = train_possm(train, val, won, checkpoint_path + ".search.tmp");
-    auto [model, meta] = load_possm_checkpoint(checkpoint_path + ".search.tmp");
-    std::remove((checkpoint_path + ".search.tmp").c_str());
-    meta.provenance = report;
-    save_possm_checkpoint(checkpoint_path, model, meta);
-    r.search_report = report;
-    return r;
-  }
+  const std::vector<TrainSession> session{{"session", &train, &val}};
   // Seeded before the model is built: its initial weights come from torch's generator.
-  set_torch_threads(opts.threads);
-  torch::manual_seed(opts.seed);
-  PossmMeta meta = training_meta(train, opts);
-  Possm model = initial_model(opts, meta);
-  return TrainingRun({TrainSession{"session", &train, &val}}, opts, t0, std::move(meta), model,
-                     Trainable::kAll)
-      .run(checkpoint_path);
+  auto fresh = [&](const TrainOptions& o, PossmMeta& meta) {
+    set_torch_threads(o.threads);
+    torch::manual_seed(o.seed);
+    meta = training_meta(train, o);
+    return initial_model(o, meta);
+  };
+  std::string report;
+  TrainOptions o = opts;
+  if (opts.search) {
+    const auto sweep = [&](const TrainOptions& so, double lo, double hi, int steps) {
+      PossmMeta meta;
+      Possm model = fresh(so, meta);
+      return TrainingRun(session, so, Clock::now(), std::move(meta), model, Trainable::kAll)
+          .lr_sweep(lo, hi, steps);
+    };
+    const auto trial = [&](const TrainOptions& to) {
+      return train_possm(train, val, to, "").best_val_r2;
+    };
+    o = choose_settings(opts, sweep, trial, report);
+    t0 = Clock::now();  // o.max_seconds is what the search left
+  }
+  PossmMeta meta;
+  Possm model = fresh(o, meta);
+  if (!report.empty() || o.ema > 0)
+    meta.provenance = "trained with " + settings_line(o) + (report.empty() ? "" : "; " + report);
+  TrainResult r =
+      TrainingRun(session, o, t0, std::move(meta), model, Trainable::kAll).run(checkpoint_path);
+  r.search_report = report;
+  return r;
 }
 
 PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
                               const PretrainOptions& opts, const std::string& checkpoint_path) {
-  const auto t0 = Clock::now();
+  auto t0 = Clock::now();
   TrainOptions topts = opts.train;
   topts.finetune_from.clear();
   check_sessions(sessions, topts);
@@ -102,12 +113,19 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
     throw std::invalid_argument(
         "pretrain: the settings search runs on one rank (drop --search or the ranks)");
   if (topts.search) {
-    topts = choose_settings(
-        topts,
-        [&](const TrainOptions& o) {
-          return pretrain_possm(sessions, PretrainOptions{o, "", 0, {}}, "").best_val_r2;
-        },
-        report);
+    const auto sweep = [&](const TrainOptions& so, double lo, double hi, int steps) {
+      set_torch_threads(so.threads);
+      torch::manual_seed(so.seed);
+      PossmMeta meta = multi_meta(sessions, so.model);
+      Possm model = make_possm(meta);
+      return TrainingRun(sessions, so, Clock::now(), std::move(meta), model, Trainable::kAll)
+          .lr_sweep(lo, hi, steps);
+    };
+    const auto trial = [&](const TrainOptions& o) {
+      return pretrain_possm(sessions, PretrainOptions{o, "", 0, {}}, "").best_val_r2;
+    };
+    topts = choose_settings(topts, sweep, trial, report);
+    t0 = Clock::now();  // topts.max_seconds is what the search left
   }
   if (opts.dist.world_size > 1) validate_dist_options(opts.dist);
   set_torch_threads(topts.threads);
@@ -115,9 +133,7 @@ PretrainResult pretrain_possm(const std::vector<TrainSession>& sessions,
   std::string names;
   for (const auto& s : sessions) names += (names.empty() ? "" : ", ") + s.name;
   meta.provenance = "pretrained on " + std::to_string(sessions.size()) + " sessions (" + names +
-                    "); lr " + std::to_string(topts.lr) + ", weight decay " +
-                    std::to_string(topts.weight_decay) + ", unit dropout " +
-                    std::to_string(topts.unit_dropout) + (report.empty() ? "" : "; " + report);
+                    "); " + settings_line(topts) + (report.empty() ? "" : "; " + report);
   Possm model{nullptr};
   {
     // torch's generator is process-global: seed and build under a lock, so ranks run as threads

@@ -75,6 +75,9 @@ void check_options(const TrainOptions& o) {
   if (o.threads < 1) errors.push_back("threads must be >= 1");
   if (!(o.max_seconds >= 0)) errors.push_back("max_seconds must be >= 0");
   if (o.finetune_frozen_epochs < 0) errors.push_back("finetune_frozen_epochs must be >= 0");
+  if (!(o.ema >= 0 && o.ema < 1)) errors.push_back("ema must be 0 (off) or in (0, 1)");
+  if (o.search && (o.search_candidates < 2 || o.search_candidates > 8))
+    errors.push_back("search_candidates must be in [2, 8]");
   if (!errors.empty()) {
     std::string msg = "train_possm: invalid options:";
     for (const auto& e : errors) msg += "\n  - " + e;

@@ -1,5 +1,5 @@
-// TrainingRun's resume file: weights, the best epoch's weights, AdamW moments, the RNG and the
-// early-stopping state after every epoch, so that an interrupted run resumed from it ends
+// TrainingRun's resume file: weights, the best epoch's weights, AdamW moments, the weights' EMA
+// (when on), the RNG and the early-stopping state after every epoch, so that an interrupted run resumed from it ends
 // bit-identical to an uninterrupted one.
 #include <sstream>
 #include <stdexcept>
@@ -54,6 +54,11 @@ void TrainingRun::save_resume(const std::string& path, int epoch, bool finished)
   ar.write("model", model_ar);
   ar.write("best", best_ar);
   ar.write("optim", optim_ar);
+  if (!ema_.empty()) {
+    torch::serialize::OutputArchive ema_ar;
+    for (size_t i = 0; i < ema_.size(); ++i) ema_ar.write(std::to_string(i), ema_[i]);
+    ar.write("ema", ema_ar);
+  }
   std::ostringstream os;
   ar.save_to(os);
   ck.payload = os.str();
@@ -99,6 +104,16 @@ int TrainingRun::load_resume(const std::string& path) {
       best_.tensors.push_back(b);
     }
     optimizer_.load(optim_ar);
+    if (!ema_.empty()) {
+      torch::serialize::InputArchive ema_ar;
+      if (!ar.try_read("ema", ema_ar))
+        throw std::runtime_error("it was written without --ema; resume with the same settings");
+      for (size_t i = 0; i < ema_.size(); ++i) {
+        Tensor t;
+        ema_ar.read(std::to_string(i), t);
+        ema_[i].copy_(t);
+      }
+    }
     have_best_ = true;
     return static_cast<int>(ck.get_int("epoch"));
   } catch (const std::exception& e) {

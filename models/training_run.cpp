@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 
 #include "core/r2.h"
 
@@ -137,6 +138,10 @@ TrainingRun::TrainingRun(const std::vector<TrainSession>& sessions, const TrainO
     world_ = dist->world_size;
     sync_->broadcast(params_);
   }
+  if (opts.ema > 0) {
+    torch::NoGradGuard g;
+    for (const auto& p : params_) ema_.push_back(p.detach().clone());
+  }
   show_progress_ = opts.progress && rank_ == 0;
   std::mt19937_64 probe(opts.seed);
   const size_t windows_per_epoch = epoch_windows(probe).size();
@@ -165,7 +170,11 @@ TrainResult TrainingRun::run(const std::string& checkpoint_path, const std::stri
     const double loss = train_epoch(frozen);
     train_seconds_ += seconds_since(train_t0);
     const auto val_t0 = Clock::now();
+    // With an EMA the averaged weights are validated, kept as the best and saved; training
+    // continues from the raw weights.
+    if (!ema_.empty()) swap_ema();
     const double mean = keep_if_best(epoch, frozen && trainable_ == Trainable::kAll, validate());
+    if (!ema_.empty()) swap_ema();
     last_val_seconds_ = seconds_since(val_t0);
     const double elapsed = seconds_since(t0_);
     if (show_progress_) print_progress(epoch, frozen, loss, mean, seconds_since(epoch_t0));
@@ -185,6 +194,10 @@ TrainResult TrainingRun::run(const std::string& checkpoint_path, const std::stri
   if (writer && !interrupted_ && !checkpoint_path.empty())
     save_possm_checkpoint(checkpoint_path, model_, meta_);
   result_.seconds = seconds_since(t0_);
+  result_.lr = opts_.lr;
+  result_.weight_decay = opts_.weight_decay;
+  result_.unit_dropout = opts_.unit_dropout;
+  result_.ema = opts_.ema;
   return result_;
 }
 
@@ -270,36 +283,11 @@ double TrainingRun::train_epoch(bool frozen) {
     set_torch_threads(threads_now_);
   }
   const size_t bs = static_cast<size_t>(opts_.batch_size);
-  const int od = meta_.output_dim;
   double loss_sum = 0;
   size_t loss_n = 0;
   for (size_t b0 = 0; b0 < windows.size(); b0 += bs) {
     const size_t b1 = std::min(windows.size(), b0 + bs);
-    auto [pb, tgt] = make_batch(windows, b0, b1);
-    // Normalised by the whole (global) batch's target count, so that the ranks' gradients sum
-    // to the one-rank gradient.
-    double count = 0;
-    for (size_t w = b0; w < b1; ++w)
-      count += static_cast<double>(windows[w].end - windows[w].begin);
-    count *= od;
-    const double lr = learning_rate(opts_, schedule_, step_, t0_);
-    for (auto& g : optimizer_.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    optimizer_.zero_grad();
-    Tensor loss_sum_t = torch::zeros({1});
-    if (tgt.defined()) {
-      Tensor mask = pb.chunk_mask.unsqueeze(-1).to(torch::kFloat);
-      Tensor pred = model_->forward_packed(pb);
-      Tensor loss = ((pred - tgt).square() * mask).sum() / count;
-      loss.backward();
-      loss_sum_t = loss.detach().reshape({1}).clone();
-    }
-    if (sync_) sync_->allreduce_gradients(params_, loss_sum_t);
-    torch::nn::utils::clip_grad_norm_(params_, 1.0);
-    optimizer_.step();
-    step_ += 1;
-    windows_trained_ += static_cast<double>(b1 - b0);
-    const double l = loss_sum_t.item<double>();
+    const double l = optimizer_step(windows, b0, b1, learning_rate(opts_, schedule_, step_, t0_));
     if (!std::isfinite(l)) {
       // A diverged step: stop here; the best epoch so far is what gets saved.
       std::fprintf(stderr, "\ntraining: the loss became non-finite at step %.0f; stopping\n",
@@ -315,6 +303,85 @@ double TrainingRun::train_epoch(bool frozen) {
     }
   }
   return loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
+}
+
+double TrainingRun::optimizer_step(const std::vector<Window>& windows, size_t b0, size_t b1,
+                                   double lr) {
+  auto [pb, tgt] = make_batch(windows, b0, b1);
+  // Normalised by the whole (global) batch's target count, so that the ranks' gradients sum
+  // to the one-rank gradient.
+  double count = 0;
+  for (size_t w = b0; w < b1; ++w) count += static_cast<double>(windows[w].end - windows[w].begin);
+  count *= meta_.output_dim;
+  for (auto& g : optimizer_.param_groups())
+    static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  optimizer_.zero_grad();
+  Tensor loss_sum_t = torch::zeros({1});
+  if (tgt.defined()) {
+    Tensor mask = pb.chunk_mask.unsqueeze(-1).to(torch::kFloat);
+    Tensor pred = model_->forward_packed(pb);
+    Tensor loss = ((pred - tgt).square() * mask).sum() / count;
+    loss.backward();
+    loss_sum_t = loss.detach().reshape({1}).clone();
+  }
+  if (sync_) sync_->allreduce_gradients(params_, loss_sum_t);
+  torch::nn::utils::clip_grad_norm_(params_, 1.0);
+  optimizer_.step();
+  if (!ema_.empty()) update_ema();
+  step_ += 1;
+  windows_trained_ += static_cast<double>(b1 - b0);
+  return loss_sum_t.item<double>();
+}
+
+void TrainingRun::update_ema() {
+  // The decay warms up (as TensorFlow's ExponentialMovingAverage with num_updates does), so that
+  // a short run's average does not drag the random initialisation along.
+  torch::NoGradGuard g;
+  const double d = std::min(opts_.ema, (1.0 + step_) / (10.0 + step_));
+  for (size_t i = 0; i < params_.size(); ++i) ema_[i].mul_(d).add_(params_[i].detach(), 1.0 - d);
+}
+
+void TrainingRun::swap_ema() {
+  torch::NoGradGuard g;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor raw = params_[i].detach().clone();
+    params_[i].copy_(ema_[i]);
+    ema_[i].copy_(raw);
+  }
+}
+
+LrCurve TrainingRun::lr_sweep(double lo, double hi, int steps) {
+  LrCurve curve;
+  const auto sweep_t0 = Clock::now();
+  set_trainable(trainable_ == Trainable::kEmbeddings);
+  model_->train();
+  model_->clear_inference_cache();
+  const size_t bs = static_cast<size_t>(opts_.batch_size);
+  std::vector<Window> windows = epoch_windows(rng_);
+  curve.steps_per_epoch = static_cast<int>((windows.size() + bs - 1) / bs);
+  const double beta = 0.98;  // loss smoothing, bias-corrected (as in fastai's lr_find)
+  double avg = 0, best = std::numeric_limits<double>::infinity();
+  size_t b0 = 0;
+  for (int k = 0; k < steps; ++k) {
+    if (b0 >= windows.size()) {
+      windows = epoch_windows(rng_);
+      b0 = 0;
+    }
+    const size_t b1 = std::min(windows.size(), b0 + bs);
+    const double lr = lo * std::pow(hi / lo, steps > 1 ? k / (steps - 1.0) : 0.0);
+    const double l = optimizer_step(windows, b0, b1, lr);
+    b0 = b1;
+    if (!std::isfinite(l)) break;
+    avg = beta * avg + (1 - beta) * l;
+    const double smooth = avg / (1 - std::pow(beta, k + 1));
+    curve.lr.push_back(lr);
+    curve.loss.push_back(smooth);
+    best = std::min(best, smooth);
+    if (k > 5 && smooth > 4 * best) break;  // diverged: the rest of the sweep says nothing
+    if (opts_.max_seconds > 0 && seconds_since(sweep_t0) >= opts_.max_seconds) break;
+  }
+  curve.seconds = seconds_since(sweep_t0);
+  return curve;
 }
 
 double TrainingRun::keep_if_best(int epoch, bool frozen,

@@ -16,6 +16,7 @@
 
 #include "models/grad_sync.h"
 #include "models/possm_decoder.h"
+#include "models/settings_search.h"
 #include "models/trainer.h"
 #include "models/training_data.h"
 
@@ -81,6 +82,13 @@ class TrainingRun {
   Possm& model() { return model_; }
   PossmMeta& meta() { return meta_; }
 
+  /// LR range test (Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+  /// sec. 3.3): `steps` optimizer steps from the current weights with the learning rate rising
+  /// exponentially from lo to hi; returns the smoothed training loss per step. Stops early once
+  /// the loss diverges (non-finite, or 4x its minimum) or, with a budget, after opts.max_seconds.
+  /// Trains the weights: run it on a throwaway run.
+  LrCurve lr_sweep(double lo, double hi, int steps);
+
  private:
   bool finetune() const { return !opts_.finetune_from.empty(); }
 
@@ -100,6 +108,16 @@ class TrainingRun {
   /// One pass over a fresh shuffle of the training windows; returns the mean batch loss. Stops
   /// early (out_of_time_) when the budget would not leave time for the validation.
   double train_epoch(bool frozen);
+
+  /// One AdamW step on windows [b0, b1) at learning rate lr (gradients all-reduced, clipped to
+  /// norm 1; the EMA updated when on); returns the global batch's loss (non-finite: diverged).
+  double optimizer_step(const std::vector<Window>& windows, size_t b0, size_t b1, double lr);
+
+  /// ema_ = d ema_ + (1 - d) weights, d = min(opts.ema, (1 + step) / (10 + step)).
+  void update_ema();
+  /// Exchanges the model's parameters with their EMA (validation and the best snapshot run on
+  /// the average).
+  void swap_ema();
 
   /// Records the epoch and snapshots the weights when its mean validation R² beats the best by
   /// 1e-4 (the first epoch always does); counts towards patience otherwise, except while frozen.
@@ -141,6 +159,7 @@ class TrainingRun {
   int rank_ = 0, world_ = 1;
   bool show_progress_ = true;
   double windows_trained_ = 0, train_seconds_ = 0;
+  std::vector<torch::Tensor> ema_;  ///< EMA of params_ (empty: off)
 };
 
 }  // namespace spikeflow::models::detail
