@@ -120,10 +120,17 @@ TrainOptions choose_settings(const TrainOptions& base, const LrSweep& sweep, con
                   "descent at lr %.3g; centre = lowest / 10 = %.3g%s\n",
                   curve.lr.size(), curve.lr.front(), curve.lr.back(), sug.min_loss_lr,
                   sug.steepest_lr, sug.centre, sug.clamped ? " (clamped to default / 10 .. x 3)" : "");
+  } else if (!curve.lr.empty()) {
+    const auto lowest = std::min_element(curve.loss.begin(), curve.loss.end());
+    const size_t i = static_cast<size_t>(lowest - curve.loss.begin());
+    std::snprintf(line, sizeof line,
+                  "  LR range test: %zu steps: no clear loss minimum (loss %.3f at lr %.2g, lowest "
+                  "%.3f at lr %.2g, %.3f at lr %.2g); centre = the default lr %.3g\n",
+                  curve.lr.size(), curve.loss.front(), curve.lr.front(), *lowest, curve.lr[i],
+                  curve.loss.back(), curve.lr.back(), base.lr);
   } else {
     std::snprintf(line, sizeof line,
-                  "  LR range test: %zu steps: no clear loss minimum; centre = the default lr %.3g\n",
-                  curve.lr.size(), base.lr);
+                  "  LR range test: no finite loss; centre = the default lr %.3g\n", base.lr);
   }
   add_line(report, print, line);
 
