@@ -21,6 +21,7 @@ constexpr double kSweepLo = 1.0 / 100;   ///< range test from default lr / 100 .
 constexpr double kSweepHi = 30;          ///< ... to default lr x 30
 constexpr double kSearchShare = 0.4;     ///< of max_seconds, for range test + halving
 constexpr double kSweepShare = 0.25;     ///< of the search's share, for the range test
+constexpr double kMinGain = 0.002;       ///< validation R² a candidate must beat the defaults by
 
 void add_line(std::string& report, bool print, const char* line) {
   report += line;
@@ -158,6 +159,7 @@ TrainOptions choose_settings(const TrainOptions& base, const LrSweep& sweep, con
   int epochs = std::max(2, base.max_epochs / 8);
   int rungs_left = 0;
   for (size_t a = cands.size(); a > 1; a = std::max<size_t>(1, a / 2)) ++rungs_left;
+  bool defaults_in_rung = true;
   for (int rung = 1; alive.size() > 1; ++rung, --rungs_left) {
     std::vector<std::pair<double, size_t>> scores;
     // Every rung gets an equal part of what is left of the share, its trials equal parts of that.
@@ -181,12 +183,20 @@ TrainOptions choose_settings(const TrainOptions& base, const LrSweep& sweep, con
                     rung, epochs, o.lr, o.weight_decay, o.unit_dropout, cands[i].why.c_str(), r2);
       add_line(report, print, line);
     }
+    defaults_in_rung = std::any_of(scores.begin(), scores.end(),
+                                   [](const auto& sc) { return sc.second == 0; });
     std::stable_sort(scores.begin(), scores.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
     alive.clear();
     for (size_t k = 0; k < std::max<size_t>(1, scores.size() / 2); ++k)
       alive.push_back(scores[k].second);
     epochs *= 2;
+  }
+  // The defaults keep a tie: a winner within kMinGain of them in the same rung is noise.
+  bool tie = false;
+  if (alive[0] != 0 && defaults_in_rung && last[alive[0]] - last[0] < kMinGain) {
+    tie = true;
+    alive[0] = 0;
   }
   const Candidate& c = cands[alive[0]];
   TrainOptions won = base;
@@ -197,8 +207,9 @@ TrainOptions choose_settings(const TrainOptions& base, const LrSweep& sweep, con
   if (base.max_seconds > 0) won.max_seconds = std::max(1.0, base.max_seconds - since(t0));
   if (alive[0] == 0) {
     std::snprintf(line, sizeof line,
-                  "  chose %s: the defaults (validation R2 %.4f in the last rung)\n",
-                  settings_line(won).c_str(), last[0]);
+                  "  chose %s: the defaults (validation R2 %.4f in the last rung%s)\n",
+                  settings_line(won).c_str(), last[0],
+                  tie ? "; the best other was within 0.002, not worth leaving them" : "");
   } else {
     std::snprintf(line, sizeof line,
                   "  chose %s: %s, validation R2 %.4f in the last rung (the defaults: %.4f in "

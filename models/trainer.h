@@ -55,7 +55,8 @@ struct TrainOptions {
   /// rung 1 with max_epochs/8 epochs each, the better half again with twice as many, then the
   /// winner trained in full. With max_seconds the search takes at most 40 % of the budget (fewer
   /// candidates when an epoch would not fit) and the final run the rest. Deterministic for a
-  /// seed with max_seconds = 0. What it tried and chose, and why, is printed (progress on) and
+  /// seed with max_seconds = 0. The defaults win ties (another candidate must beat them by 0.002
+  /// R² in the same rung). What it tried and chose, and why, is printed (progress on) and
   /// stored in the checkpoint's provenance and TrainResult::search_report.
   bool search = false;
   int search_candidates = 6;  ///< 2..8 (calibration uses at most 4)
