@@ -120,7 +120,8 @@ TrainOptions choose_settings(const TrainOptions& base, const LrSweep& sweep, con
                   "  LR range test: %zu steps, lr %.2g -> %.2g: loss lowest at lr %.3g, steepest "
                   "descent at lr %.3g; centre = lowest / 10 = %.3g%s\n",
                   curve.lr.size(), curve.lr.front(), curve.lr.back(), sug.min_loss_lr,
-                  sug.steepest_lr, sug.centre, sug.clamped ? " (clamped to default / 10 .. x 3)" : "");
+                  sug.steepest_lr, sug.centre,
+                  sug.clamped ? " (clamped to default / 10 .. x 3)" : "");
   } else if (!curve.lr.empty()) {
     const auto lowest = std::min_element(curve.loss.begin(), curve.loss.end());
     const size_t i = static_cast<size_t>(lowest - curve.loss.begin());

@@ -1,6 +1,6 @@
 // TrainingRun's resume file: weights, the best epoch's weights, AdamW moments, the weights' EMA
-// (when on), the RNG and the early-stopping state after every epoch, so that an interrupted run resumed from it ends
-// bit-identical to an uninterrupted one.
+// (when on), the RNG and the early-stopping state after every epoch, so that an interrupted run
+// resumed from it ends bit-identical to an uninterrupted one.
 #include <sstream>
 #include <stdexcept>
 
