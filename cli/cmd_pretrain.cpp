@@ -50,6 +50,10 @@ void add_training_flags(CLI::App& app, models::TrainOptions& o) {
       ->capture_default_str();
   in_range(app.add_option("--patience", o.patience, "early-stopping patience, epochs"), 1, 1e6)
       ->capture_default_str();
+  in_range(app.add_option("--ema", o.ema,
+                          "EMA decay of the weights, validated and saved (e.g. 0.999; 0 = off)"),
+           0, 0.99999)
+      ->capture_default_str();
   app.add_flag(
       "--no-progress", [&o](int64_t) { o.progress = false; }, "no progress bar");
 }
@@ -260,6 +264,8 @@ Command add_pretrain(CLI::App& app) {
                                std::to_string(o.threads),
                                "--patience",
                                std::to_string(o.patience),
+                               "--ema",
+                               fmt::format("{}", o.ema),
                                "--dim",
                                std::to_string(o.model.dim),
                                "--rnn-hidden",
@@ -378,6 +384,9 @@ Command add_calibrate(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--no-finetune", a->no_finetune, "stop after unit re-identification");
   app.add_flag("--no-scratch", a->no_scratch, "skip the from-scratch comparison");
+  app.add_flag("--search", a->opts.train.search,
+               "choose lr / weight decay / unit dropout on the calibration block's validation "
+               "part first (LR range test, then successive halving over 4 candidates)");
   return [a] {
     replay::Session s = replay::load_session(a->session);
     a->opts.finetune = !a->no_finetune;

@@ -68,9 +68,23 @@ Command add_train(CLI::App& app) {
       ->check(CLI::IsMember({"gru", "s4d"}))
       ->capture_default_str();
   app.add_option("--finetune", a->opts.finetune_from, "checkpoint to fine-tune from (new session)");
-  app.add_flag(
-      "--search", a->opts.search,
-      "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
+  in_range(app.add_option("--weight-decay", a->opts.weight_decay, "AdamW weight decay"), 0, 10)
+      ->capture_default_str();
+  in_range(app.add_option("--unit-dropout", a->opts.unit_dropout,
+                          "probability of dropping a unit per window"),
+           0, 0.95)
+      ->capture_default_str();
+  in_range(app.add_option("--ema", a->opts.ema,
+                          "EMA decay of the weights, validated and saved (e.g. 0.999; 0 = off)"),
+           0, 0.99999)
+      ->capture_default_str();
+  app.add_flag("--search", a->opts.search,
+               "choose lr / weight decay / unit dropout on the validation split first (LR range "
+               "test, then successive halving; within 40 % of --max-seconds)");
+  in_range(app.add_option("--search-candidates", a->opts.search_candidates,
+                          "settings tried by --search (the defaults among them)"),
+           2, 8)
+      ->capture_default_str();
   app.add_flag("--no-baselines", a->no_baselines, "skip the ridge and Kalman baselines");
   app.add_option("--baselines-out", a->baselines_out,
                  "also save the baselines as PREFIX.ridge.ckpt / PREFIX.kalman.ckpt");

@@ -3,7 +3,9 @@
 // Model: "Generalizable, real-time neural decoding with hybrid state-space models" (POSSM, 2025)
 // on the POYO tokenization (Azabou et al., NeurIPS 2023): unit embedding + rotary time embedding,
 // latent cross-attention per chunk, recurrent backbone (GRU or diagonal S4D) across chunks.
-// Consumers: cli (train / evaluate commands), tests, benchmarks. Implemented in models/trainer.cpp.
+// Consumers: cli (train / evaluate commands), tests, benchmarks. Implemented in models/trainer.cpp
+// (entry points), calibrate.cpp, training_run.cpp (the epoch loop), settings_search.cpp and
+// training_data.cpp.
 #pragma once
 
 #include <cstddef>
@@ -42,17 +44,28 @@ struct TrainOptions {
   /// New units are learned first with everything else frozen, then everything is unfrozen.
   std::string finetune_from;
   int finetune_frozen_epochs = 5;
-  /// Choose lr, weight decay and unit dropout on the validation split before training: budgeted
-  /// successive halving over search_candidates settings (the defaults among them), rung 1 with
-  /// max_epochs/8 epochs each, the better half again with twice as many, then the winner trained
-  /// in full. With max_seconds the search takes at most 40 % of the budget. The choice and why are
-  /// printed and stored in the checkpoint's provenance.
+  /// Exponential moving average of the weights after every optimizer step; 0 = off (training
+  /// as without it, bit for bit), else the decay in (0, 1), e.g. 0.999 (warmed up as
+  /// min(ema, (1 + step) / (10 + step))). When on, validation (epoch choice, early stopping)
+  /// runs on the averaged weights and they are what the checkpoint stores.
+  double ema = 0;
+  /// Choose lr, weight decay and unit dropout on the validation split before training
+  /// (models/settings_search.h): an LR range test (default lr / 100 .. x 30) centres the learning
+  /// rates, then successive halving over search_candidates settings (the defaults among them),
+  /// rung 1 with max_epochs/8 epochs each, the better half again with twice as many, then the
+  /// winner trained in full. With max_seconds the search takes at most 40 % of the budget (fewer
+  /// candidates when an epoch would not fit) and the final run the rest. Deterministic for a
+  /// seed with max_seconds = 0. The defaults win ties (another candidate must beat them by 0.002
+  /// R² in the same rung). What it tried and chose, and why, is printed (progress on) and
+  /// stored in the checkpoint's provenance and TrainResult::search_report.
   bool search = false;
-  int search_candidates = 6;
+  int search_candidates = 6;  ///< 2..8 (calibration uses at most 4)
 };
 
 struct TrainResult {
   std::string search_report;  ///< what the search tried and chose (empty without search)
+  /// The settings the saved weights were trained with (the search's choice, or the options').
+  double lr = 0, weight_decay = 0, unit_dropout = 0, ema = 0;
   double best_val_r2 = 0;
   std::vector<double> best_val_r2_per_dim;
   int best_epoch = 0;  ///< 1-based epoch whose weights were saved
@@ -117,6 +130,7 @@ struct CalibrateResult {
   bool finetune_kept = false;  ///< stage 2 beat stage 1 on validation
   std::vector<std::string> base_sessions;
   PossmConfig base_config;  ///< the base's model config (for a like-for-like scratch comparison)
+  std::string search_report;  ///< what the settings search tried and chose (empty without)
 };
 
 /// Calibrates a pretrained model to a new session from little data: unit re-identification

@@ -130,6 +130,7 @@ CalibrateRunReport run_calibration(const replay::Session& s, const std::string& 
   const models::TrainSession ts{std::filesystem::path(label).stem().string(), &train, &val};
   r.result = models::calibrate_possm(ts, o.calibrate, checkpoint);
   const auto& cr = r.result;
+  if (!cr.search_report.empty()) print(cr.search_report);
   std::string stages =
       fmt::format("calibrate: stage 1 (unit re-identification) validation R2 {:.3f} in {} epochs",
                   cr.reid.best_val_r2, cr.reid.epochs_run);

@@ -388,3 +388,48 @@ TEST(MultiSessionTest, pretrain_search_chooses_and_records_settings) {
 
 }  // namespace
 }  // namespace spikeflow::models
+
+namespace spikeflow::models {
+namespace {
+
+// Calibration's search runs on the calibration block's validation part, few candidates, and its
+// choice lands in the calibrated checkpoint.
+TEST(MultiSessionTest, calibrate_search_chooses_and_records_settings) {
+  spikeflow::testing::TempDir dir;
+  const auto ds = two_sessions(50'000'000, 200);
+  const auto vs = two_sessions(50'000'000, 60);
+  const std::string base = (dir.path() / "base.ckpt").string();
+  pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}},
+                 PretrainOptions{tiny_options(), "", 0, {}}, base);
+  SyntheticOptions o;
+  o.num_units = 23;
+  o.num_chunks = 160;
+  o.first_channel = 900;
+  o.tuning_seed = 77;
+  const auto cal = make_synthetic(o);
+  o.seed = 99;
+  o.num_chunks = 50;
+  const auto val = make_synthetic(o);
+  CalibrateOptions co;
+  co.train = tiny_options();
+  co.train.search = true;
+  co.base = base;
+  co.reid_epochs = 4;
+  co.finetune_epochs = 2;
+  const std::string out = (dir.path() / "new.ckpt").string();
+  const auto r = calibrate_possm({"new", &cal, &val}, co, out);
+  EXPECT_NE(r.search_report.find("LR range test"), std::string::npos) << r.search_report;
+  EXPECT_NE(r.search_report.find("(defaults)"), std::string::npos) << r.search_report;
+  EXPECT_NE(r.search_report.find("chose lr"), std::string::npos) << r.search_report;
+  size_t rung1 = 0;
+  for (size_t p = r.search_report.find("rung 1 "); p != std::string::npos;
+       p = r.search_report.find("rung 1 ", p + 1))
+    ++rung1;
+  EXPECT_LE(rung1, 4u);  // tiny data: few candidates
+  auto [m, meta] = load_possm_checkpoint_full(out);
+  EXPECT_NE(meta.provenance.find("calibrated from"), std::string::npos) << meta.provenance;
+  EXPECT_NE(meta.provenance.find("chose lr"), std::string::npos) << meta.provenance;
+}
+
+}  // namespace
+}  // namespace spikeflow::models
