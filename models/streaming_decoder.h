@@ -53,6 +53,13 @@ class StreamingDecoder {
   /// not been prepared); a decoder without such work does nothing.
   virtual void prepare_next() {}
 
+  /// Brings the weights the next step() reads back into the cache (reads them), because in the
+  /// live pipeline a step runs once per chunk and finds them evicted by whatever ran in between.
+  /// The live pipeline calls it shortly before the next chunk is due (decoder.warmup_margin_us),
+  /// never while a chunk waits. Changes no state and no result; a decoder with nothing worth
+  /// warming does nothing.
+  virtual void warm() {}
+
   /// Runs both functions, at the same time where a thread is free, and returns when both have.
   using ParallelInvoke =
       std::function<void(const std::function<void()>&, const std::function<void()>&)>;

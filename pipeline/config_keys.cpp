@@ -9,6 +9,7 @@
 
 #include "core/time.h"
 #include "pipeline/cidr_set.h"
+#include "pipeline/realtime.h"
 #include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {
@@ -127,6 +128,24 @@ ConfigKey string_list(std::string name, std::string doc, Member member, Check ch
   return k;
 }
 
+/// A CPU list ("0-1,3"; empty = off), checked for syntax here; whether the CPUs are allowed to
+/// this process is a property of the machine, checked by preflight (pipeline/realtime.h).
+template <typename Member>
+ConfigKey cpu_list(std::string name, std::string doc, Member member) {
+  ConfigKey k = string(std::move(name), std::move(doc), member);
+  auto read = k.read;
+  k.read = [read, member, key = k.name](ConfigReader& r, PipelineConfig& c) {
+    const std::string before = member(c);
+    read(r, c);
+    std::string why;
+    if (!parse_cpu_list(member(c), &why)) {
+      r.add_error(key, "'" + member(c) + "': " + why);
+      member(c) = before;
+    }
+  };
+  return k;
+}
+
 template <typename Member>
 ConfigKey path(std::string name, std::string doc, Member member) {
   return string(std::move(name), std::move(doc), member, ConfigKeyType::kPath);
@@ -214,6 +233,10 @@ std::vector<ConfigKey> make_table() {
               "chids 1..this are front-end (spike) channels",
               SF_MEMBER(ingest.blackrock_fe_channels)),
       intan_blocks_per_write(),
+      integer("ingest.busy_poll_us", "us", 0, 1000,
+              "udp: after each datagram keep polling the socket this long before blocking again "
+              "(0 = off; costs a core while it spins)",
+              SF_MEMBER(ingest.busy_poll_us)),
       milliseconds("chunking.width_ms", 1.0, 10000.0,
                    "chunk width; must equal the width the decoder was trained on",
                    SF_MEMBER(chunking.width_ns)),
@@ -257,6 +280,10 @@ std::vector<ConfigKey> make_table() {
               "most pending chunks decoded in one catch-up call", SF_MEMBER(decoder.max_batch)),
       integer("decoder.max_backlog", "chunks", 1, 1'000'000,
               "waiting chunks before tokens are shed", SF_MEMBER(decoder.max_backlog)),
+      integer("decoder.warmup_margin_us", "us", 0, 20000,
+              "warm the decoder's weights this long before the next chunk is due (last close + "
+              "width); 0 = off; skipped while a chunk is pending",
+              SF_MEMBER(decoder.warmup_margin_us)),
       boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",
               SF_MEMBER(publish.enabled)),
       string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://",
@@ -283,10 +310,31 @@ std::vector<ConfigKey> make_table() {
       path("publish.curve_clients_dir",
            "folder of authorised client public keys (*.key); empty = any client",
            SF_MEMBER(publish.curve_clients_dir)),
+      boolean("publish.immediate",
+              "ZMQ_IMMEDIATE: queue messages only to completed connections",
+              SF_MEMBER(publish.immediate)),
       path("record.path", "recording file (replay/recording_file.h); empty = off",
            SF_MEMBER(record.path)),
       integer("record.queue_capacity", "items", 16, 10'000'000,
               "items buffered for the recorder thread", SF_MEMBER(record.queue_capacity)),
+      cpu_list("realtime.affinity.ingest", "CPUs of the ingest thread, e.g. 0-1,3; empty = any",
+               SF_MEMBER(realtime.affinity_ingest)),
+      cpu_list("realtime.affinity.ticker", "CPUs of the deadline ticker thread; empty = any",
+               SF_MEMBER(realtime.affinity_ticker)),
+      cpu_list("realtime.affinity.graph",
+               "CPUs of the graph's TBB workers (binner, tokenizer, decoder, publisher); empty = "
+               "any",
+               SF_MEMBER(realtime.affinity_graph)),
+      cpu_list("realtime.affinity.zmq_io",
+               "CPUs of ZeroMQ's I/O threads (ZMQ_THREAD_AFFINITY_CPU_ADD); empty = any",
+               SF_MEMBER(realtime.affinity_zmq_io)),
+      integer("realtime.sched_fifo_priority", "", 0, 99,
+              "SCHED_FIFO for ingest, ticker, graph workers and ZeroMQ I/O threads; 0 = off; "
+              "needs CAP_SYS_NICE or RLIMIT_RTPRIO",
+              SF_MEMBER(realtime.sched_fifo_priority)),
+      boolean("realtime.mlockall",
+              "mlockall(MCL_CURRENT|MCL_FUTURE) at start; needs CAP_IPC_LOCK or RLIMIT_MEMLOCK",
+              SF_MEMBER(realtime.mlockall)),
       number("metrics.print_interval_s", "s", 0.0, 3600.0, "0 = no periodic line",
              SF_MEMBER(metrics.print_interval_s)),
   };

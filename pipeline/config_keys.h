@@ -44,7 +44,8 @@ struct ConfigKey {
 /// Applied while reading, before the chunking keys; call it yourself on a config built in code.
 void apply_intan_chunking_defaults(PipelineConfig& config);
 
-/// Every key, in file order (ingest, chunking, pipeline, decoder, publish, record, metrics).
+/// Every key, in file order (ingest, chunking, pipeline, decoder, publish, record, realtime,
+/// metrics).
 const std::vector<ConfigKey>& pipeline_config_keys();
 
 /// The key named name; throws std::logic_error for a name not in the table (a programming error).

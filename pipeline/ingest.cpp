@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <future>
 #include <tuple>
 #include <list>
 #include <mutex>
@@ -50,6 +51,31 @@ void run_io(asio::io_context& io, const char* name) {
   }
 }
 
+/// Starts the io thread: setup (the thread's realtime settings) runs on it first; its exception
+/// is rethrown here, after the thread is joined, so start() fails instead of a silent downgrade.
+std::thread start_io_thread(asio::io_context& io, const char* name,
+                            const Ingest::ThreadSetup& setup) {
+  std::promise<void> ready;
+  auto started = ready.get_future();
+  std::thread t([&io, name, setup, ready = std::move(ready)]() mutable {
+    try {
+      if (setup) setup();
+    } catch (...) {
+      ready.set_exception(std::current_exception());
+      return;
+    }
+    ready.set_value();
+    run_io(io, name);
+  });
+  try {
+    started.get();
+  } catch (...) {
+    t.join();
+    throw;
+  }
+  return t;
+}
+
 /// Logs at most once a second per call site.
 class RateLimitedLog {
  public:
@@ -82,7 +108,11 @@ asio::ip::address parse_address(const std::string& a) {
 // UDP: one socket, one datagram decoder (native or Blackrock).
 class UdpIngest final : public Ingest {
  public:
-  UdpIngest(const IngestConfig& c, Sink sink) : sink_(std::move(sink)), allow_(allowed_sources(c)) {
+  UdpIngest(const IngestConfig& c, Sink sink, ThreadSetup setup)
+      : sink_(std::move(sink)),
+        setup_(std::move(setup)),
+        allow_(allowed_sources(c)),
+        busy_poll_ns_(static_cast<int64_t>(c.busy_poll_us) * 1000) {
     if (c.format == IngestFormat::kBlackrock) {
       decoder_.emplace<stages::BlackrockPacketDecoder>(blackrock_options(c));
       batch_.events.reserve(stages::kBlackrockMaxSpikesPerDatagram);
@@ -101,19 +131,28 @@ class UdpIngest final : public Ingest {
     if (ec)
       spdlog::warn("ingest: cannot set the UDP receive buffer to {} bytes: {}",
                    c.receive_buffer_bytes, ec.message());
+    // Busy poll reads with plain receive_from between the async reads: it must never block.
+    if (busy_poll_ns_ > 0) socket_.non_blocking(true, ec);
+    if (ec) throw std::runtime_error("ingest.busy_poll_us: cannot make the socket non-blocking: " +
+                                     ec.message());
   }
   ~UdpIngest() override { stop(); }
 
   void start() override {
     receive();
-    thread_ = std::thread([this] { run_io(io_, "sf-ingest-udp"); });
+    thread_ = start_io_thread(io_, "sf-ingest-udp", setup_);
   }
 
   void stop() override {
     io_.stop();
-    if (thread_.joinable()) thread_.join();
+    const bool was_running = thread_.joinable();
+    if (was_running) thread_.join();
     boost::system::error_code ignored;
     socket_.close(ignored);  // the io thread is gone: the socket is ours
+    if (was_running && busy_poll_ns_ > 0) {
+      spdlog::info("ingest: busy poll took {} of {} datagrams (the rest woke the thread)",
+                   busy_polled_, datagrams_);
+    }
   }
 
   uint16_t port() const override {
@@ -141,13 +180,44 @@ class UdpIngest final : public Ingest {
       receive();
       return;
     }
+    handle(n);
+    if (busy_poll_ns_ > 0) busy_poll();
+    receive();
+  }
+
+  /// ingest.busy_poll_us: non-blocking reads until busy_poll_ns_ passes without a datagram,
+  /// restarting the clock at each one. Bounded: at most kBusyPollBatch datagrams, and it returns
+  /// as soon as stop() is called, so the io loop and shutdown are never starved.
+  void busy_poll() {
+    static constexpr int kBusyPollBatch = 256;
+    int64_t until = core::host_now_ns() + busy_poll_ns_;
+    for (int taken = 0; taken < kBusyPollBatch && !io_.stopped();) {
+      boost::system::error_code ec;
+      const size_t n = socket_.receive_from(asio::buffer(buffer_), sender_, 0, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        if (core::host_now_ns() >= until) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        continue;
+      }
+      if (ec) return;  // the async read that follows reports it
+      ++taken;
+      ++busy_polled_;
+      handle(n);
+      until = core::host_now_ns() + busy_poll_ns_;
+    }
+  }
+
+  /// One datagram of n bytes in buffer_ from sender_: access check, decode, sink.
+  void handle(size_t n) {
+    ++datagrams_;
     if (!allow_.contains(
             sender_.address())) {  // before decoding: a refused source costs nothing more
       refused_log_.warn("ingest: refused a datagram from {} (not in ingest.allow)",
                         sender_.address().to_string());
       std::lock_guard lock(stats_mutex_);
       stats_.refused_source = ++refused_;
-      receive();
       return;
     }
     const int64_t arrival = core::host_now_ns();
@@ -159,7 +229,6 @@ class UdpIngest final : public Ingest {
       stats_.refused_source = refused_;
     }
     if (ok) sink_(batch_);
-    receive();
   }
 
   asio::io_context io_;
@@ -167,6 +236,7 @@ class UdpIngest final : public Ingest {
   udp::endpoint sender_;
   std::array<uint8_t, 65536> buffer_{};  // larger than any UDP payload: never truncates
   Sink sink_;
+  ThreadSetup setup_;
   std::variant<stages::NativePacketDecoder, stages::BlackrockPacketDecoder> decoder_;
   core::EventBatch batch_;
   mutable std::mutex stats_mutex_;
@@ -175,6 +245,9 @@ class UdpIngest final : public Ingest {
   CidrSet allow_;         // ingest.allow, or loopback only
   uint64_t refused_ = 0;  // io thread only
   RateLimitedLog refused_log_;
+  const int64_t busy_poll_ns_;  // ingest.busy_poll_us
+  uint64_t datagrams_ = 0;      // io thread; read by stop() after the join
+  uint64_t busy_polled_ = 0;    // ... of them read by busy_poll()
   std::thread thread_;
 };
 
@@ -232,9 +305,10 @@ class TcpIngest final : public Ingest {
   };
 
  public:
-  TcpIngest(const IngestConfig& c, Sink sink)
+  TcpIngest(const IngestConfig& c, Sink sink, ThreadSetup setup)
       : config_(c),
         sink_(std::move(sink)),
+        setup_(std::move(setup)),
         client_(!c.connect.empty()),
         allow_(allowed_sources(c)) {
     if (client_) {
@@ -264,7 +338,7 @@ class TcpIngest final : public Ingest {
     } else {
       accept();
     }
-    thread_ = std::thread([this] { run_io(io_, "sf-ingest-tcp"); });
+    thread_ = start_io_thread(io_, "sf-ingest-tcp", setup_);
   }
 
   void stop() override {
@@ -420,6 +494,7 @@ class TcpIngest final : public Ingest {
 
   IngestConfig config_;
   Sink sink_;
+  ThreadSetup setup_;
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   bool client_ = false;  // ingest.connect set
@@ -449,10 +524,11 @@ CidrSet allowed_sources(const IngestConfig& config) {
   }
 }
 
-std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink) {
+std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink,
+                                    Ingest::ThreadSetup setup) {
   if (config.transport == Transport::kTcp)
-    return std::make_unique<TcpIngest>(config, std::move(sink));
-  return std::make_unique<UdpIngest>(config, std::move(sink));
+    return std::make_unique<TcpIngest>(config, std::move(sink), std::move(setup));
+  return std::make_unique<UdpIngest>(config, std::move(sink), std::move(setup));
 }
 
 }  // namespace spikeflow::pipeline

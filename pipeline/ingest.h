@@ -7,6 +7,9 @@
 // Access: only sources in ingest.allow (allowed_sources()) are served; a datagram from any other
 // source is dropped before decoding (IngestStats::refused_source), a TCP connection from one is
 // closed right after accept (IngestStats::refused_connections); both logged rate-limited.
+// Busy poll (udp, ingest.busy_poll_us): after each datagram the thread keeps reading without
+// blocking until that long passes with nothing new (at most 256 datagrams, then back to the io
+// loop), so a burst's next packet is taken without a wake-up; how many it took is logged at stop.
 //
 //   transport udp: format native (stages/native_packet.h) or blackrock (stages/blackrock_packet.h)
 //   transport tcp: format native (length-prefixed, stages/native_stream_framer.h) or intan
@@ -32,8 +35,11 @@ namespace spikeflow::pipeline {
 class Ingest {
  public:
   using Sink = std::function<void(core::EventBatch&)>;
+  /// Runs first on the receive thread (its realtime settings, pipeline/realtime.h); an exception
+  /// from it makes start() throw it, with no thread left running.
+  using ThreadSetup = std::function<void()>;
   virtual ~Ingest() = default;
-  /// Starts the receive thread.
+  /// Starts the receive thread (see ThreadSetup).
   virtual void start() = 0;
   /// Stops receiving and joins the thread; the sink is never called after it returns.
   virtual void stop() = 0;
@@ -48,6 +54,8 @@ class Ingest {
 CidrSet allowed_sources(const IngestConfig& config);
 
 /// Opens and binds the configured transport (throws std::runtime_error naming the address).
-std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink);
+/// setup runs first on the receive thread (may be empty).
+std::unique_ptr<Ingest> make_ingest(const IngestConfig& config, Ingest::Sink sink,
+                                    Ingest::ThreadSetup setup = {});
 
 }  // namespace spikeflow::pipeline

@@ -1,11 +1,13 @@
 #include "pipeline/live_pipeline.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <fmt/format.h>
+#include <future>
 #include <mutex>
 #include <spdlog/spdlog.h>
 #include <tbb/flow_graph.h>
@@ -18,6 +20,7 @@
 #include "core/time.h"
 #include "pipeline/decoder_inbox.h"
 #include "pipeline/ingest.h"
+#include "pipeline/realtime.h"
 #include "pipeline/recorder.h"
 #include "pipeline/zmq_publisher.h"
 #include "stages/binner.h"
@@ -42,7 +45,10 @@ using BinnerInput = std::variant<core::EventBatch, Tick, EndOfStream>;
 /// The publisher's signal that a prediction is out: the decoder may now do its state-only work
 /// for the next chunk (see LivePipeline::Impl::run_decoder). Carries no data.
 struct PrepareNext {};
-using DecoderInput = std::variant<core::TokenChunk, PrepareNext>;
+/// The ticker's signal that the next chunk is due in decoder.warmup_margin_us: the decoder reads
+/// its weights back into the cache, unless a chunk is already pending. Carries no data.
+struct WarmUp {};
+using DecoderInput = std::variant<core::TokenChunk, PrepareNext, WarmUp>;
 /// The ticker's signal that the stats topic is due: it keeps ticking when no prediction flows
 /// (before the first packet, or with the ingest down). Carries no data.
 struct StatsDue {};
@@ -65,6 +71,14 @@ using TapNode = flow::function_node<T, flow::continue_msg, flow::queueing_lightw
 
 void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
   if (from > 0 && to >= from) h.record(to - from);
+}
+
+/// The publisher, on a context whose I/O threads take realtime.affinity.zmq_io and SCHED_FIFO
+/// (set before the first socket starts them).
+std::unique_ptr<ZmqPublisher> make_publisher(zmq::context_t& context, const PipelineConfig& cfg) {
+  if (!cfg.publish.enabled) return nullptr;
+  configure_io_threads(context, cfg.realtime);
+  return std::make_unique<ZmqPublisher>(context, cfg.publish);
 }
 
 }  // namespace
@@ -95,8 +109,7 @@ struct LivePipeline::Impl {
         decode(std::move(dec)),
         zmq_context(1),
         // publish.enabled false (an embedded pipeline): no socket; predictions reach the taps only.
-        publisher(cfg.publish.enabled ? std::make_unique<ZmqPublisher>(zmq_context, cfg.publish)
-                                      : nullptr),
+        publisher(make_publisher(zmq_context, cfg)),
         // The graph's own workers, so every stage can run while another is busy: a slow decode
         // must not stop the binner closing chunks on time.
         parallelism(tbb::global_control::max_allowed_parallelism,
@@ -116,12 +129,16 @@ struct LivePipeline::Impl {
     // A flow graph runs its tasks in the arena it was built in. The decoder may split a batched
     // call over the arena's threads (the decoder node runs inside it, so this stays there).
     arena.execute([&] { g = std::make_unique<Graph>(*this); });
+    const auto& rt = cfg.realtime;
+    if (!rt.affinity_graph.empty() || rt.sched_fifo_priority > 0)
+      arena_observer = std::make_unique<ArenaRealtimeObserver>(arena, rt);
     decode.set_parallel_invoke([](const std::function<void()>& a, const std::function<void()>& b) {
       tbb::parallel_invoke(a, b);
     });
     if (cfg.ingest.transport != Transport::kNone) {
-      ingest = make_ingest(cfg.ingest,
-                           [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); });
+      ingest = make_ingest(
+          cfg.ingest, [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); },
+          [rt] { apply_thread_role(rt, ThreadRole::kIngest); });
     }
   }
 
@@ -144,6 +161,7 @@ struct LivePipeline::Impl {
       stats.binner = binner.stats();
     }
     chunks_closed.fetch_add(closed.size());
+    if (!closed.empty()) last_close_ns.store(now, std::memory_order_relaxed);  // the warm-up clock
     flight_cv.notify_all();  // a push() waiting for the binner's queue to shrink
     for (auto& c : closed) {
       c.timing.close_ns = now;
@@ -188,6 +206,9 @@ struct LivePipeline::Impl {
   void run_decoder(const DecoderInput& in, DecoderNode::output_ports_type& out) {
     if (std::holds_alternative<PrepareNext>(in)) {
       decode.prepare_next();  // a failure is counted in decode.stats(), like a decode's
+    } else if (std::holds_alternative<WarmUp>(in)) {
+      decode.warm(/*chunk_pending=*/inbox.waiting() > 0);  // never ahead of a chunk
+      update_decode_stats();
     } else {
       auto batch = inbox.arrive(std::get<core::TokenChunk>(in));
       while (!batch.empty()) {
@@ -342,16 +363,33 @@ struct LivePipeline::Impl {
     decoder_errors_logged = total;
   }
 
+  /// Chunk deadlines every tick_ms, the stats topic's StatsDue, and (decoder.warmup_margin_us)
+  /// a WarmUp for the decoder at the next chunk's expected close (the last close + one chunk
+  /// width) minus the margin, at most once per chunk; it wakes for that moment, not the next tick.
   void run_ticker() {
     pthread_setname_np(pthread_self(), "sf-ticker");
+    using Clock = std::chrono::steady_clock;  // the clock of core::host_now_ns
     const auto period = std::chrono::nanoseconds(static_cast<int64_t>(config.tick_ms * 1e6));
     const auto stats_interval_ns = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
+    const int64_t warm_margin_ns = static_cast<int64_t>(config.decoder.warmup_margin_us) * 1000;
+    int64_t warmed_after = 0;  // the close whose successor's warm-up was sent
     int64_t last_stats_due_ns = core::host_now_ns();
-    auto next = std::chrono::steady_clock::now() + period;
+    auto next = Clock::now() + period;
     std::unique_lock lock(tick_mutex);
     while (!tick_stop) {
-      if (tick_cv.wait_until(lock, next, [this] { return tick_stop; })) break;
+      const int64_t last_close = last_close_ns.load(std::memory_order_relaxed);
+      const bool warm_pending = warm_margin_ns > 0 && last_close > 0 && last_close != warmed_after;
+      const int64_t warm_at = last_close + config.chunking.width_ns - warm_margin_ns;
+      const auto wake = warm_pending
+                            ? std::min(next, Clock::time_point(std::chrono::nanoseconds(warm_at)))
+                            : next;
+      if (tick_cv.wait_until(lock, wake, [this] { return tick_stop; })) break;
       const int64_t now_ns = core::host_now_ns();
+      if (warm_pending && now_ns >= warm_at) {
+        warmed_after = last_close;
+        g->decoder.try_put(DecoderInput(WarmUp{}));
+      }
+      if (Clock::now() < next) continue;  // woke for the warm-up only
       g->binner.try_put(BinnerInput(Tick{now_ns}));
       if (stats_interval_ns > 0 && now_ns - last_stats_due_ns >= stats_interval_ns) {
         last_stats_due_ns = now_ns;
@@ -388,10 +426,12 @@ struct LivePipeline::Impl {
   tbb::global_control parallelism;
   tbb::task_arena arena;
   std::unique_ptr<Graph> g;
+  std::unique_ptr<ArenaRealtimeObserver> arena_observer;  // before the arena goes
 
   std::vector<core::RawChunk> closed;         // binner node scratch
   std::vector<core::Prediction> predictions;  // decoder node scratch
   std::atomic<uint64_t> chunks_closed{0};
+  std::atomic<int64_t> last_close_ns{0};  // host time the binner last closed chunks (warm-up)
   std::atomic<uint64_t> batches_pushed{0};  // push() calls
   std::atomic<uint64_t> batches_binned{0};  // ... that the binner has taken
   std::mutex flight_mutex;
@@ -451,6 +491,11 @@ LivePipeline::Graph::Graph(LivePipeline::Impl& p)
 LivePipeline::LivePipeline(const PipelineConfig& config,
                            std::unique_ptr<models::StreamingDecoder> decoder, LiveOptions options) {
   if (!decoder) throw std::invalid_argument("live pipeline: no decoder");
+  // The realtime knobs' last guard (preflight reports them all): before any thread or socket,
+  // since libzmq aborts when it cannot apply its thread options.
+  if (const auto errors = check_realtime(config.realtime); !errors.empty())
+    throw RealtimeError(errors.front());
+  if (config.realtime.mlockall) lock_process_memory(MCL_CURRENT | MCL_FUTURE);
   impl_ = std::make_unique<Impl>(config, std::move(decoder), std::move(options));
 }
 
@@ -483,7 +528,25 @@ void LivePipeline::start() {
   impl_->started = true;
   if (impl_->ingest) impl_->ingest->start();
   if (impl_->config.chunking.deadline_enabled && !impl_->options.external_ticks) {
-    impl_->ticker = std::thread([this] { impl_->run_ticker(); });
+    // Its realtime settings first, on the thread itself; a failure fails start().
+    std::promise<void> ready;
+    auto started = ready.get_future();
+    impl_->ticker = std::thread([this, ready = std::move(ready)]() mutable {
+      try {
+        apply_thread_role(impl_->config.realtime, ThreadRole::kTicker);
+      } catch (...) {
+        ready.set_exception(std::current_exception());
+        return;
+      }
+      ready.set_value();
+      impl_->run_ticker();
+    });
+    try {
+      started.get();
+    } catch (...) {
+      impl_->ticker.join();
+      throw;
+    }
   }
 }
 

@@ -12,6 +12,11 @@
 // tokenizer, decoder and publisher run as serial nodes, so chunks stay in order; the decoder's
 // inbox (pipeline/decoder_inbox.h) bounds its backlog and, when it fell behind, hands it every
 // pending chunk for one batched call (catch-up), so no chunk is skipped.
+// Real-time knobs (pipeline/realtime.h): the ingest and ticker threads take their affinity and
+// SCHED_FIFO on themselves before they run (a failure fails start()), the graph's TBB workers
+// when they first enter its arena, ZeroMQ's I/O threads through context options; the
+// constructor checks them all first and does realtime.mlockall. With decoder.warmup_margin_us the
+// ticker also sends the decoder node a WarmUp (no data) that long before the next chunk is due.
 // Lifecycle: construct (binds sockets, throws on any setup error) → start() → stop(). stop()
 // follows the fixed order: stop ingest, stop ticker, flush the binner (end-of-stream chunks),
 // wait_for_all(), close sockets and the context. Safe to call from any one control thread.

@@ -39,6 +39,10 @@ struct IngestConfig {
   int blackrock_fe_channels = static_cast<int>(stages::BlackrockOptions{}.fe_channel_count);
   /// Intan RHX TCPNumberDataBlocksPerWrite (128 frames each): sets the default chunking grace.
   int intan_blocks_per_write = 10;
+  /// udp only: after each datagram the ingest thread keeps polling the socket without blocking
+  /// for this long before it goes back to a blocking wait (0 = off). Bounded (<= 1000 us, at
+  /// most kBusyPollBatch datagrams per wake-up) so it never starves the rest of the io loop.
+  int busy_poll_us = 0;
 };
 
 struct DecoderConfig {
@@ -48,6 +52,9 @@ struct DecoderConfig {
   int threads = models::RuntimeOptions{}.threads;  ///< intra-op threads for inference
   int max_batch = 64;      ///< most pending chunks decoded in one catch-up call
   int max_backlog = 2000;  ///< waiting chunks (100 s at 50 ms) before tokens are shed
+  /// The ticker asks the decoder to warm its weights (StreamingDecoder::warm) this long before
+  /// the next chunk is due (last close + chunk width); 0 = off. Skipped while a chunk is pending.
+  int warmup_margin_us = 0;
 };
 
 struct PublishConfig {
@@ -67,11 +74,25 @@ struct PublishConfig {
   /// Folder of authorised client public keys (one z85 key per *.key file); empty = any client
   /// that knows the server's public key may subscribe. Needs curve_secret_key_file.
   std::string curve_clients_dir;
+  /// ZMQ_IMMEDIATE: queue messages only to completed connections.
+  bool immediate = false;
 };
 
 struct RecordConfig {
   std::string path;            ///< recording file (replay/recording_file.h); empty = off
   int queue_capacity = 65536;  ///< items buffered for the recorder thread before drops
+};
+
+/// Real-time knobs (pipeline/realtime.h, README "Real-time tuning"); all off by default. CPU
+/// lists are "0-1,3"; empty = leave the thread where the scheduler puts it.
+struct RealtimeConfig {
+  std::string affinity_ingest;  ///< the ingest (Boost.Asio) thread
+  std::string affinity_ticker;  ///< the deadline ticker thread
+  std::string affinity_graph;   ///< the TBB workers of the graph's arena
+  std::string affinity_zmq_io;  ///< ZeroMQ's I/O threads (ZMQ_THREAD_AFFINITY_CPU_ADD)
+  /// SCHED_FIFO priority of ingest, ticker, graph workers and ZeroMQ I/O threads; 0 = off.
+  int sched_fifo_priority = 0;
+  bool mlockall = false;  ///< mlockall(MCL_CURRENT | MCL_FUTURE) before any thread starts
 };
 
 struct MetricsConfig {
@@ -87,6 +108,7 @@ struct PipelineConfig {
   PublishConfig publish;
   MetricsConfig metrics;
   RecordConfig record;
+  RealtimeConfig realtime;
 };
 
 /// The models:: runtime options a config asks for (device and path as models spells them).

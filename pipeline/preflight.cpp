@@ -11,6 +11,7 @@
 
 #include "core/time.h"
 #include "pipeline/ingest.h"
+#include "pipeline/realtime.h"
 #include "pipeline/zmq_publisher.h"
 #include "stages/blackrock_packet.h"
 #include "stages/intan_spike_stream.h"
@@ -172,6 +173,9 @@ void check_config(const PipelineConfig& config, bool cuda_available, PreflightRe
     }
   }
   check_access(config, report);
+  // A knob asked for and not permitted here stops the run: a rig that asked for SCHED_FIFO must
+  // not run silently without it.
+  for (auto& e : check_realtime(config.realtime)) report.errors.push_back(std::move(e));
 }
 
 /// Problems of the config with the loaded checkpoint.

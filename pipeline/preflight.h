@@ -2,8 +2,9 @@
 // socket is bound or thread started (BCI2000's Preflight: const, finds every problem at once).
 // A config file can be valid on its own and still be unusable with a given checkpoint (a chunk
 // width the model was not trained on, a unit map the ingest format can never produce) or on a
-// given machine (cuda without a CUDA LibTorch). `spikeflow run` calls load_checked_decoder()
-// before it constructs the LivePipeline; LivePipeline keeps its own width check as a last guard.
+// given machine (cuda without a CUDA LibTorch, a realtime.* knob this process may not use).
+// `spikeflow run` calls load_checked_decoder() before it constructs the LivePipeline;
+// LivePipeline keeps its own width check (and realtime check) as a last guard.
 //
 // Errors vs warnings: an error is a run that cannot do its job (the model could never decode
 // anything useful); a warning is a run that works but degrades. Unit map vs ingest format:

@@ -145,8 +145,10 @@ std::string format_report(const PipelineStats& s) {
   const auto& d = s.decode;
   fmt::format_to(
       it,
-      "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} decoder_errors={}\n",
-      d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors);
+      "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} decoder_errors={} "
+      "warmups={} warmups_skipped={}\n",
+      d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors, d.warmups,
+      d.warmups_skipped);
   fmt::format_to(
       it,
       "publisher: predictions={} sent={} send_failures={} out_of_order={} refused={} chunk_gaps={} "

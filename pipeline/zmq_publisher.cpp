@@ -1,15 +1,18 @@
 #include "pipeline/zmq_publisher.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "core/time.h"
+#include "pipeline/realtime.h"
 #include "stages/prediction_codec.h"
 
 namespace spikeflow::pipeline {
@@ -29,6 +32,23 @@ std::string z85_to_binary(const std::string& z85) {
 }  // namespace
 
 bool curve_available() { return zmq_has("curve") != 0; }
+
+void configure_io_threads(zmq::context_t& context, const RealtimeConfig& config) {
+  const auto set = [&](int option, int value, const char* key) {
+    if (zmq_ctx_set(context.handle(), option, value) != 0) {
+      throw RealtimeError(fmt::format("{}: zmq_ctx_set({}, {}): {}", key, option, value,
+                                      zmq_strerror(zmq_errno())));
+    }
+  };
+  std::string why;
+  const auto cpus = parse_cpu_list(config.affinity_zmq_io, &why);
+  if (!cpus) throw RealtimeError("realtime.affinity.zmq_io: " + why);
+  for (int c : *cpus) set(ZMQ_THREAD_AFFINITY_CPU_ADD, c, "realtime.affinity.zmq_io");
+  if (config.sched_fifo_priority > 0) {
+    set(ZMQ_THREAD_SCHED_POLICY, SCHED_FIFO, "realtime.sched_fifo_priority");
+    set(ZMQ_THREAD_PRIORITY, config.sched_fifo_priority, "realtime.sched_fifo_priority");
+  }
+}
 
 bool endpoint_is_loopback(const std::string& endpoint) {
   if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
@@ -72,6 +92,7 @@ ZmqPublisher::ZmqPublisher(zmq::context_t& context, const PublishConfig& config)
   }
   socket_.set(zmq::sockopt::linger, config.linger_ms);
   socket_.set(zmq::sockopt::sndhwm, config.send_high_water_mark);
+  socket_.set(zmq::sockopt::immediate, config.immediate);
   if (!config.curve_secret_key_file.empty()) {
     if (!curve_available()) {
       throw std::runtime_error(

@@ -6,6 +6,10 @@
 // whose queue reached send_high_water_mark (ZeroMQ's policy, per subscriber; subscribers see the
 // gap in seq); a failed send is counted, never retried, never blocking.
 //
+// publish.immediate sets ZMQ_IMMEDIATE. libzmq sets TCP_NODELAY on every TCP socket it opens
+// (src/tcp.cpp, tune_tcp_socket, called for accepted and connected sockets alike): one small
+// message per chunk is never held back by Nagle; tested on a live connection.
+//
 // Access: a tcp:// endpoint on a non-loopback interface needs publish.allow_remote (the
 // constructor refuses otherwise, as preflight does). With publish.curve_secret_key_file the socket
 // is a CURVE server (libzmq's CurveZMQ, http://curvezmq.org): traffic is encrypted and a client
@@ -46,6 +50,14 @@ std::string read_curve_key_file(const std::string& path, const std::string& what
 /// Whether this libzmq was built with CURVE (zmq_has("curve")).
 bool curve_available();
 
+/// realtime.affinity.zmq_io (ZMQ_THREAD_AFFINITY_CPU_ADD) and realtime.sched_fifo_priority
+/// (ZMQ_THREAD_SCHED_POLICY / ZMQ_THREAD_PRIORITY) on context, for the I/O threads libzmq starts
+/// with its first socket: call it before any socket exists. libzmq applies these on its own
+/// threads and aborts the process when that fails, so call it only with a config that passed
+/// check_realtime() (pipeline/realtime.h). Throws RealtimeError naming the key when libzmq refuses
+/// an option.
+void configure_io_threads(zmq::context_t& context, const RealtimeConfig& config);
+
 class ZmqPublisher {
  public:
   /// Binds config.endpoint (throws std::runtime_error naming the key on failure: a bind error, a
@@ -60,6 +72,8 @@ class ZmqPublisher {
   /// Sends an arbitrary (topic, text) message, e.g. periodic stats JSON.
   void publish_text(const std::string& topic, const std::string& text);
 
+  /// ZMQ_IMMEDIATE as the socket reports it (publish.immediate).
+  bool immediate() const { return socket_.get(zmq::sockopt::immediate); }
   /// The endpoint actually bound (resolves tcp://host:* wildcards).
   std::string endpoint() const { return endpoint_; }
   /// A copy; refused_clients is read atomically, the rest under the thread contract above.

@@ -103,6 +103,19 @@ void DecodeStage::prepare_next() {
   }
 }
 
+void DecodeStage::warm(bool chunk_pending) {
+  if (chunk_pending) {
+    ++stats_.warmups_skipped;
+    return;
+  }
+  ++stats_.warmups;
+  try {
+    decoder_->warm();
+  } catch (const std::exception& e) {
+    count_error(e.what());
+  }
+}
+
 void DecodeStage::count_error(const char* what) {
   ++stats_.decoder_errors;
   last_error_ = what;  // an allocation, on the failure path only

@@ -28,6 +28,8 @@ struct DecodeStats {
   uint64_t repaired_outputs = 0;  ///< non-finite outputs replaced
   uint64_t decoder_errors = 0;    ///< decoder calls that threw (their chunks repaired)
   uint64_t epoch_resets = 0;      ///< recurrent state reset at the first chunk of a new epoch
+  uint64_t warmups = 0;           ///< warm() calls that reached the decoder
+  uint64_t warmups_skipped = 0;   ///< ... skipped because a chunk was already pending
 };
 
 class DecodeStage {
@@ -44,6 +46,11 @@ class DecodeStage {
   /// after the predictions of decode() are handed on, off the next chunk's critical path. A
   /// throwing decoder is counted like a failed decode and its state reset.
   void prepare_next();
+
+  /// StreamingDecoder::warm (counted in warmups), or, with a chunk already pending, nothing but
+  /// counting it in warmups_skipped: warming must never delay a chunk. A throwing decoder is
+  /// counted like a failed decode (its state is untouched: warm() changes none).
+  void warm(bool chunk_pending);
 
   /// Hands the caller's threads to the decoder (StreamingDecoder::set_parallel_invoke).
   void set_parallel_invoke(models::StreamingDecoder::ParallelInvoke invoke) {

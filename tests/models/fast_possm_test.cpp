@@ -202,6 +202,18 @@ TEST(FastPossmTest, reset_and_step_many_repeat_step_exactly) {
   for (size_t k = 40; k < kChunks; ++k) rest.push_back(&d.chunks[k]);
   fast->step_many(rest, std::span<float>(&prepared[80], rest.size() * 2));
   EXPECT_EQ(first, prepared);
+  // warm() before and after prepare_next(), twice in a row (the live pipeline's warm-up): it
+  // changes nothing, bit for bit.
+  std::vector<float> warmed(first.size());
+  fast->reset();
+  for (size_t k = 0; k < kChunks; ++k) {
+    fast->warm();
+    fast->step(d.chunks[k], std::span<float>(&warmed[k * 2], 2));
+    if (k % 3 == 0) fast->warm();
+    fast->prepare_next();
+    if (k % 2 == 0) fast->warm();
+  }
+  EXPECT_EQ(first, warmed);
   // step_many on two threads (one encodes while the other runs the recurrence): bit for bit too,
   // for batches of every size, repeatedly (the claim order differs from run to run).
   auto two = make_fast_possm_decoder(model, meta, /*threads=*/2);
