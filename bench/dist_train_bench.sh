@@ -9,7 +9,8 @@
 #
 # Usage: bench/dist_train_bench.sh [R] [E]
 # env: SPIKEFLOW_EXE (default build/cli/spikeflow); BENCH_SESSIONS (default 4), BENCH_DURATION_S
-# (default 120): the corpus; BENCH_BATCH (default 32): global batch.
+# (default 120): the corpus; BENCH_BATCH (default 32): global batch; BENCH_ARGS: more pretrain
+# flags (e.g. "--dim 32 --rnn-hidden 128" for a smaller model than the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -30,7 +31,7 @@ for ranks in 1 2; do
   for ((r = 0; r < runs; ++r)); do
     "$exe" pretrain --sessions "$dir/corpus" -o "$dir/b.ckpt" --ranks "$ranks" --threads 1 \
       --epochs "$epochs" --patience 1000 --batch "${BENCH_BATCH:-32}" --seed "$r" --no-progress \
-      > "$dir/log" 2>&1 || { cat "$dir/log" >&2; exit 1; }
+      ${BENCH_ARGS:-} > "$dir/log" 2>&1 || { cat "$dir/log" >&2; exit 1; }
     rm -f "$dir/b.ckpt" "$dir/b.ckpt.resume"
     sed -n 's/.*throughput \([0-9.]*\) windows\/s.*/\1/p' "$dir/log" >> "$dir/figures"
   done

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "core/r2.h"
@@ -22,7 +23,9 @@
 #include "models/baselines.h"
 #include "models/load_decoder.h"
 #include "models/trainer.h"
+#include "replay/behavior_file.h"
 #include "replay/dataset.h"
+#include "replay/recording_file.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -105,6 +108,27 @@ double mean_r2(const std::vector<double>& r2) {
   return r2.empty() ? 0.0 : m / static_cast<double>(r2.size());
 }
 
+/// The options given on this command line, as arguments again (flags once per use, options with
+/// each value they were given), except those in `skip`: what --ranks hands each rank, so every
+/// flag reaches the ranks without a second list of them to keep in step.
+std::vector<std::string> given_flags(const CLI::App& app, const std::vector<const CLI::Option*>& skip) {
+  std::vector<std::string> out;
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->count() == 0 || std::find(skip.begin(), skip.end(), o) != skip.end()) continue;
+    const std::string name = o->get_lnames().empty() ? "-" + o->get_single_name()
+                                                     : "--" + o->get_single_name();
+    if (o->get_expected_max() == 0) {  // a flag
+      for (size_t i = 0; i < o->count(); ++i) out.push_back(name);
+      continue;
+    }
+    for (const auto& v : o->results()) {
+      out.push_back(name);
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
 /// A free localhost TCP port (bound to port 0, then released) for a local group's TCPStore.
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -131,8 +155,8 @@ int launch_local_ranks(int n, const std::vector<std::string>& argv) {
   std::vector<pid_t> pids;
   for (int r = 0; r < n; ++r) {
     std::vector<std::string> args = argv;
-    if (r != 0) args.push_back("--no-progress");
-    if (r != 0) args.push_back("--quiet");
+    for (const char* quiet : {"--no-progress", "--quiet"})
+      if (r != 0 && std::find(args.begin(), args.end(), quiet) == args.end()) args.push_back(quiet);
     std::vector<char*> cargv;
     for (auto& x : args) cargv.push_back(x.data());
     cargv.push_back(nullptr);
@@ -176,6 +200,16 @@ int launch_local_ranks(int n, const std::vector<std::string>& argv) {
   return rc;
 }
 
+/// The new session of `calibrate --recording REC --behavior FILE`: the recording's spikes with the
+/// file's behaviour, which must cover them (to within one chunk) on the same device clock.
+replay::Session session_from_calibration_block(const std::string& recording,
+                                               const std::string& behavior, int64_t width_ns) {
+  const replay::Recording rec = replay::read_recording(recording);
+  if (!rec.problem.empty()) fmt::print("calibrate: warning: {}\n", rec.problem);
+  return replay::session_from_recording(rec, recording, replay::read_behavior_file(behavior),
+                                        behavior, width_ns);
+}
+
 }  // namespace
 
 Command add_pretrain(CLI::App& app) {
@@ -217,14 +251,14 @@ Command add_pretrain(CLI::App& app) {
       "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
   app.add_flag("--resume", a->resume, "continue an interrupted run from OUT.resume");
   // Data-parallel (c10d Gloo): torchrun-style environment variables or these flags.
-  in_range(app.add_option("--world-size", a->opts.dist.world_size,
-                          "data-parallel: number of ranks (or WORLD_SIZE)"),
-           1, 4096);
-  in_range(
+  auto* world_opt = in_range(app.add_option("--world-size", a->opts.dist.world_size,
+                                            "data-parallel: number of ranks (or WORLD_SIZE)"),
+                             1, 4096);
+  auto* rank_opt = in_range(
       app.add_option("--rank", a->opts.dist.rank, "data-parallel: this process's rank (or RANK)"),
       0, 4095);
-  app.add_option("--master", a->master,
-                 "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
+  auto* master_opt = app.add_option(
+      "--master", a->master, "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
   in_range(app.add_option(
                "--dist-timeout-s", a->opts.dist.timeout_s,
                "data-parallel: rendezvous / collective timeout (a dead rank ends the others)"),
@@ -233,50 +267,16 @@ Command add_pretrain(CLI::App& app) {
   app.add_option("--backend", a->opts.dist.backend, "data-parallel backend")
       ->check(CLI::IsMember({"gloo", "nccl"}))
       ->capture_default_str();
-  in_range(
+  auto* ranks_opt = in_range(
       app.add_option("--ranks", a->ranks, "start N local data-parallel processes of this command"),
       1, 256);
   app.add_flag("--quiet", a->quiet, "print nothing but errors (non-zero ranks)");
-  return [a] {
+  ranks_opt->excludes(world_opt)->excludes(rank_opt)->excludes(master_opt);
+  return [a, &app, ranks_opt] {
     if (a->ranks > 0) {
       // The same command for every rank, without --ranks.
       std::vector<std::string> args{"spikeflow", "pretrain"};
-      for (const auto& p : a->sessions) args.insert(args.end(), {"-s", p});
-      if (!a->list.empty()) args.insert(args.end(), {"--sessions", a->list});
-      args.insert(args.end(), {"-o", a->out, "--width-ms", fmt::format("{}", a->width_ms),
-                               "--train-fraction", fmt::format("{}", a->train_fraction),
-                               "--val-fraction", fmt::format("{}", a->val_fraction)});
-      const auto& o = a->opts.train;
-      args.insert(args.end(), {"--epochs",
-                               std::to_string(o.max_epochs),
-                               "--max-seconds",
-                               fmt::format("{}", o.max_seconds),
-                               "--batch",
-                               std::to_string(o.batch_size),
-                               "--lr",
-                               fmt::format("{}", o.lr),
-                               "--weight-decay",
-                               fmt::format("{}", o.weight_decay),
-                               "--unit-dropout",
-                               fmt::format("{}", o.unit_dropout),
-                               "--seed",
-                               std::to_string(o.seed),
-                               "--threads",
-                               std::to_string(o.threads),
-                               "--patience",
-                               std::to_string(o.patience),
-                               "--dim",
-                               std::to_string(o.model.dim),
-                               "--rnn-hidden",
-                               std::to_string(o.model.rnn_hidden),
-                               "--backbone",
-                               o.model.backbone,
-                               "--dist-timeout-s",
-                               fmt::format("{}", a->opts.dist.timeout_s),
-                               "--backend",
-                               a->opts.dist.backend});
-      if (!o.progress) args.push_back("--no-progress");
-      if (a->resume) args.push_back("--resume");
+      for (auto& x : given_flags(app, {ranks_opt})) args.push_back(std::move(x));
       return launch_local_ranks(a->ranks, args);
     }
     a->opts.dist = models::dist_options_from_env(a->opts.dist);
@@ -344,7 +344,7 @@ Command add_pretrain(CLI::App& app) {
 
 Command add_calibrate(CLI::App& app) {
   struct Args {
-    std::string base, session, out;
+    std::string base, session, out, recording, behavior;
     double calibration_s = 60.0, test_fraction = 0.2, val_share = 0.2;
     models::CalibrateOptions opts;
     bool no_finetune = false, no_scratch = false;
@@ -352,12 +352,23 @@ Command add_calibrate(CLI::App& app) {
   auto a = std::make_shared<Args>();
   a->opts.train.unit_dropout = 0.2;
   app.add_option("--base", a->opts.base, "pretrained multi-session checkpoint")->required();
-  app.add_option("-s,--session", a->session, "the new session (.sfs, .mat or .nwb)")->required();
+  auto* session = app.add_option("-s,--session", a->session, "the new session (.sfs, .mat or .nwb)");
+  auto* recording = app.add_option(
+      "--recording", a->recording,
+      "instead of -s: a calibration block recorded live (`spikeflow run --calibration-block`)");
+  auto* behavior = app.add_option(
+      "--behavior,--behaviour", a->behavior,
+      "with --recording: the session's behaviour on the device clock (CSV t_s,vx,vy,... or a "
+      "session file)");
+  session->excludes(recording);
+  recording->needs(behavior);
+  behavior->needs(recording);
   app.add_option("-o,--out", a->out, "calibrated checkpoint to write")->required();
-  in_range(app.add_option("--calibration-s", a->calibration_s,
-                          "calibration block: the session's first seconds"),
-           1, 1e7)
-      ->capture_default_str();
+  auto* cal_s = in_range(app.add_option("--calibration-s", a->calibration_s,
+                                        "calibration block: the session's first seconds (with "
+                                        "--recording: all of it before the held-out part)"),
+                         1, 1e7)
+                    ->capture_default_str();
   in_range(app.add_option("--test-fraction", a->test_fraction,
                           "held-out part: the session's last trials"),
            0.01, 0.99)
@@ -383,18 +394,25 @@ Command add_calibrate(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--no-finetune", a->no_finetune, "stop after unit re-identification");
   app.add_flag("--no-scratch", a->no_scratch, "skip the from-scratch comparison");
-  return [a] {
-    replay::Session s = replay::load_session(a->session);
+  return [a, cal_s] {
+    if (a->session.empty() == a->recording.empty())
+      throw UsageError("calibrate needs the new session: -s FILE, or --recording REC --behavior FILE");
     const std::string base_desc = models::describe_possm_checkpoint(a->opts.base);
     const auto base_dec = models::load_decoder(a->opts.base, models::RuntimeOptions{});
     const int64_t width_ns = base_dec->chunk_width_ns();
+    const std::string source = a->recording.empty() ? a->session : a->recording;
+    replay::Session s = a->recording.empty()
+                            ? replay::load_session(a->session)
+                            : session_from_calibration_block(a->recording, a->behavior, width_ns);
     const Split sp = make_split(s, 1.0 - a->test_fraction, 0.0, width_ns);
+    if (!a->recording.empty() && cal_s->count() == 0)
+      a->calibration_s = static_cast<double>(sp.test_from - s.start_ns) / 1e9;
     const int64_t cal_chunks = static_cast<int64_t>(a->calibration_s * 1e9) / width_ns;
     const int64_t cal_end = s.start_ns + cal_chunks * width_ns;
     if (cal_end > sp.test_from) {
       throw std::runtime_error(fmt::format(
           "calibrate: the {:.0f} s calibration block overlaps the held-out last {:.0f}% of '{}'",
-          a->calibration_s, a->test_fraction * 100, a->session));
+          a->calibration_s, a->test_fraction * 100, source));
     }
     const int64_t val_from =
         s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - a->val_share)) * width_ns;
@@ -406,10 +424,10 @@ Command add_calibrate(CLI::App& app) {
     fmt::print(
         "calibrate: {}: {} units; calibration {:.0f} s = {} chunks (train {} / early-stopping {}), "
         "held-out test {} chunks (last {:.0f}%)\n",
-        a->session, s.num_units(), a->calibration_s, all_cal.size(), train.size(), val.size(),
+        source, s.num_units(), a->calibration_s, all_cal.size(), train.size(), val.size(),
         test.size(), a->test_fraction * 100);
     a->opts.finetune = !a->no_finetune;
-    const models::TrainSession ts{stem(a->session), &train, &val};
+    const models::TrainSession ts{stem(source), &train, &val};
     const auto cr = models::calibrate_possm(ts, a->opts, a->out);
     fmt::print("calibrate: stage 1 (unit re-identification) validation R2 {:.3f} in {} epochs",
                cr.reid.best_val_r2, cr.reid.epochs_run);

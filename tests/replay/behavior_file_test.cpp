@@ -60,7 +60,8 @@ TEST(BehaviorFile, csv_round_trips_and_session_files_give_their_behaviour) {
 TEST(BehaviorFile, bad_csv_is_one_line_naming_the_file_and_line) {
   TempDir d("behavior");
   const std::vector<std::pair<std::string, std::string>> cases{
-      {"", "no header"},
+      {"", "is empty"},
+      {"# only a comment\n", "no header"},
       {"time,vx\n0,1\n1,2\n", "expected a header"},
       {"t_s,vx\n0,1\n", "1 sample(s)"},
       {"t_s,vx\n0,1\n1\n", ":3: 1 columns"},
