@@ -1,10 +1,9 @@
 #include "replay/behavior_file.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +18,13 @@
 namespace spikeflow::replay {
 
 namespace {
+
+/// Seconds with `digits` decimals (replay/ has no fmt).
+std::string seconds(int64_t ns, int digits = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, static_cast<double>(ns) / 1e9);
+  return buf;
+}
 
 std::vector<std::string> split_csv(const std::string& line) {
   std::vector<std::string> out;
@@ -57,7 +63,7 @@ BehaviorSeries read_behavior_csv(const std::string& path) {
   size_t line_no = 0;
   bool header = false;
   auto fail = [&](const std::string& what) {
-    throw core::InputFileError(fmt::format("{}:{}: {}", path, line_no, what));
+    throw core::InputFileError(path + ":" + std::to_string(line_no) + ": " + what);
   };
   while (std::getline(in, line)) {
     ++line_no;
@@ -69,14 +75,15 @@ BehaviorSeries read_behavior_csv(const std::string& path) {
         fail("expected a header 't_s,NAME,...' (device time in seconds, then one column per "
              "behaviour dimension), got '" + line + "'");
       for (size_t i = 1; i < cells.size(); ++i) {
-        if (cells[i].empty()) fail(fmt::format("column {} of the header has no name", i + 1));
+        if (cells[i].empty()) fail("column " + std::to_string(i + 1) + " of the header has no name");
         b.names.push_back(cells[i]);
       }
       header = true;
       continue;
     }
     if (cells.size() != b.names.size() + 1)
-      fail(fmt::format("{} columns, the header has {}", cells.size(), b.names.size() + 1));
+      fail(std::to_string(cells.size()) + " columns, the header has " +
+           std::to_string(b.names.size() + 1));
     double t = 0;
     if (!parse_number(cells[0], t) || !std::isfinite(t))
       fail("t_s '" + cells[0] + "' is not a finite number");
@@ -84,22 +91,21 @@ BehaviorSeries read_behavior_csv(const std::string& path) {
     if (std::abs(t_ns) > 9.2e18) fail("t_s " + cells[0] + " is out of range");
     const auto ns = static_cast<int64_t>(t_ns);
     if (!b.t_ns.empty() && ns <= b.t_ns.back())
-      fail(fmt::format("t_s {} is not after the previous sample ({} s): times must be strictly "
-                       "ascending",
-                       cells[0], static_cast<double>(b.t_ns.back()) / 1e9));
+      fail("t_s " + cells[0] + " is not after the previous sample (" + seconds(b.t_ns.back(), 9) +
+           " s): times must be strictly ascending");
     b.t_ns.push_back(ns);
     for (size_t i = 1; i < cells.size(); ++i) {
       double v = 0;
       if (!parse_number(cells[i], v) || !std::isfinite(v))
-        fail(fmt::format("{} '{}' is not a finite number", b.names[i - 1], cells[i]));
+        fail(b.names[i - 1] + " '" + cells[i] + "' is not a finite number");
       b.values.push_back(static_cast<float>(v));
     }
   }
   if (!header) throw core::InputFileError(path + ": behaviour file has no header line 't_s,...'");
   if (b.t_ns.size() < 2)
     throw core::InputFileError(
-        fmt::format("{}: behaviour file has {} sample(s), at least 2 are needed", path,
-                    b.t_ns.size()));
+        path + ": behaviour file has " + std::to_string(b.t_ns.size()) +
+        " sample(s), at least 2 are needed");
   return b;
 }
 
@@ -127,8 +133,12 @@ void write_behavior_csv(const BehaviorSeries& b, const std::string& path) {
     out << '\n';
     const size_t dim = b.names.size();
     for (size_t i = 0; i < b.t_ns.size(); ++i) {
-      out << fmt::format("{:.9f}", static_cast<double>(b.t_ns[i]) / 1e9);
-      for (size_t d = 0; d < dim; ++d) out << fmt::format(",{:.9g}", b.values[i * dim + d]);
+      out << seconds(b.t_ns[i], 9);
+      char buf[32];
+      for (size_t d = 0; d < dim; ++d) {
+        std::snprintf(buf, sizeof buf, ",%.9g", static_cast<double>(b.values[i * dim + d]));
+        out << buf;
+      }
       out << '\n';
     }
     out.flush();
@@ -160,21 +170,19 @@ Session session_from_recording(const Recording& rec, const std::string& recordin
   }
   s.start_ns = first;
   s.end_ns = last + 1;
-  const auto sec = [](int64_t ns) { return static_cast<double>(ns) / 1e9; };
   const int64_t b_first = behavior.t_ns.front(), b_last = behavior.t_ns.back();
+  const std::string spans = " s but the spikes of " + recording_path + " span " +
+                            seconds(s.start_ns) + "-" + seconds(s.end_ns) + " s (device clock)";
   if (b_last < s.start_ns || b_first >= s.end_ns) {
-    throw core::InputFileError(fmt::format(
-        "{}: behaviour ({:.3f}-{:.3f} s) does not overlap the spikes of {} ({:.3f}-{:.3f} s, "
-        "device clock): are both on the same clock?",
-        behavior_path, sec(b_first), sec(b_last), recording_path, sec(s.start_ns),
-        sec(s.end_ns)));
+    throw core::InputFileError(behavior_path + ": behaviour (" + seconds(b_first) + "-" +
+                               seconds(b_last) + " s) does not overlap the spikes of " +
+                               recording_path + " (" + seconds(s.start_ns) + "-" +
+                               seconds(s.end_ns) +
+                               " s, device clock): are both on the same clock?");
   }
   if (b_first > s.start_ns + slack_ns || b_last < s.end_ns - slack_ns) {
-    throw core::InputFileError(fmt::format(
-        "{}: behaviour covers {:.3f}-{:.3f} s but the spikes of {} span {:.3f}-{:.3f} s (device "
-        "clock): it must cover them",
-        behavior_path, sec(b_first), sec(b_last), recording_path, sec(s.start_ns),
-        sec(s.end_ns)));
+    throw core::InputFileError(behavior_path + ": behaviour covers " + seconds(b_first) + "-" +
+                               seconds(b_last) + spans + ": it must cover them");
   }
   // The behaviour inside the extent, plus one sample either side for interpolation.
   const size_t dim = behavior.names.size();
