@@ -43,6 +43,14 @@ DistOptions dist_options_from_env(DistOptions o) {
   return o;
 }
 
+bool nccl_available() {
+#if SPIKEFLOW_HAVE_C10D_GLOO && defined(USE_C10D_NCCL)
+  return true;
+#else
+  return false;
+#endif
+}
+
 void validate_dist_options(const DistOptions& o) {
   std::string bad;
   if (o.world_size < 1) bad += "; world size must be >= 1";

@@ -38,4 +38,7 @@ void validate_dist_options(const DistOptions& o);
 /// Whether this build has c10d with Gloo (LibTorch's c10d headers and libgloo-dev's headers).
 bool c10d_available();
 
+/// Whether this build has c10d NCCL (a CUDA LibTorch with NCCL; --backend nccl). Untested path.
+bool nccl_available();
+
 }  // namespace spikeflow::models
