@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
 #include "cli/split.h"
 #include "core/r2.h"
@@ -23,7 +24,9 @@
 #include "models/load_decoder.h"
 #include "models/trainer.h"
 #include "pipeline/training_run.h"
+#include "replay/behavior_file.h"
 #include "replay/dataset.h"
+#include "replay/recording_file.h"
 #include "replay/session_file.h"
 
 namespace spikeflow::cli {
@@ -104,6 +107,27 @@ core::DecodingDataset build(const replay::Session& s, int64_t width_ns, int64_t 
   return replay::build_dataset(s, o);
 }
 
+/// The options given on this command line, as arguments again (flags once per use, options with
+/// each value they were given), except those in `skip`: what --ranks hands each rank, so every
+/// flag reaches the ranks without a second list of them to keep in step.
+std::vector<std::string> given_flags(const CLI::App& app, const std::vector<const CLI::Option*>& skip) {
+  std::vector<std::string> out;
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->count() == 0 || std::find(skip.begin(), skip.end(), o) != skip.end()) continue;
+    const std::string name = o->get_lnames().empty() ? "-" + o->get_single_name()
+                                                     : "--" + o->get_single_name();
+    if (o->get_expected_max() == 0) {  // a flag
+      for (size_t i = 0; i < o->count(); ++i) out.push_back(name);
+      continue;
+    }
+    for (const auto& v : o->results()) {
+      out.push_back(name);
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
 /// A free localhost TCP port (bound to port 0, then released) for a local group's TCPStore.
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -130,8 +154,8 @@ int launch_local_ranks(int n, const std::vector<std::string>& argv) {
   std::vector<pid_t> pids;
   for (int r = 0; r < n; ++r) {
     std::vector<std::string> args = argv;
-    if (r != 0) args.push_back("--no-progress");
-    if (r != 0) args.push_back("--quiet");
+    for (const char* quiet : {"--no-progress", "--quiet"})
+      if (r != 0 && std::find(args.begin(), args.end(), quiet) == args.end()) args.push_back(quiet);
     std::vector<char*> cargv;
     for (auto& x : args) cargv.push_back(x.data());
     cargv.push_back(nullptr);
@@ -175,6 +199,16 @@ int launch_local_ranks(int n, const std::vector<std::string>& argv) {
   return rc;
 }
 
+/// The new session of `calibrate --recording REC --behavior FILE`: the recording's spikes with the
+/// file's behaviour, which must cover them (to within one chunk) on the same device clock.
+replay::Session session_from_calibration_block(const std::string& recording,
+                                               const std::string& behavior, int64_t width_ns) {
+  const replay::Recording rec = replay::read_recording(recording);
+  if (!rec.problem.empty()) fmt::print("calibrate: warning: {}\n", rec.problem);
+  return replay::session_from_recording(rec, recording, replay::read_behavior_file(behavior),
+                                        behavior, width_ns);
+}
+
 }  // namespace
 
 Command add_pretrain(CLI::App& app) {
@@ -216,14 +250,14 @@ Command add_pretrain(CLI::App& app) {
       "choose lr / weight decay / unit dropout on the validation split first (successive halving)");
   app.add_flag("--resume", a->resume, "continue an interrupted run from OUT.resume");
   // Data-parallel (c10d Gloo): torchrun-style environment variables or these flags.
-  in_range(app.add_option("--world-size", a->opts.dist.world_size,
-                          "data-parallel: number of ranks (or WORLD_SIZE)"),
-           1, 4096);
-  in_range(
+  auto* world_opt = in_range(app.add_option("--world-size", a->opts.dist.world_size,
+                                            "data-parallel: number of ranks (or WORLD_SIZE)"),
+                             1, 4096);
+  auto* rank_opt = in_range(
       app.add_option("--rank", a->opts.dist.rank, "data-parallel: this process's rank (or RANK)"),
       0, 4095);
-  app.add_option("--master", a->master,
-                 "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
+  auto* master_opt = app.add_option(
+      "--master", a->master, "data-parallel: rank 0's ADDR:PORT (or MASTER_ADDR / MASTER_PORT)");
   in_range(app.add_option(
                "--dist-timeout-s", a->opts.dist.timeout_s,
                "data-parallel: rendezvous / collective timeout (a dead rank ends the others)"),
@@ -232,52 +266,16 @@ Command add_pretrain(CLI::App& app) {
   app.add_option("--backend", a->opts.dist.backend, "data-parallel backend")
       ->check(CLI::IsMember({"gloo", "nccl"}))
       ->capture_default_str();
-  in_range(
+  auto* ranks_opt = in_range(
       app.add_option("--ranks", a->ranks, "start N local data-parallel processes of this command"),
       1, 256);
   app.add_flag("--quiet", a->quiet, "print nothing but errors (non-zero ranks)");
-  return [a] {
+  ranks_opt->excludes(world_opt)->excludes(rank_opt)->excludes(master_opt);
+  return [a, &app, ranks_opt] {
     if (a->ranks > 0) {
       // The same command for every rank, without --ranks.
       std::vector<std::string> args{"spikeflow", "pretrain"};
-      for (const auto& p : a->sessions) args.insert(args.end(), {"-s", p});
-      if (!a->list.empty()) args.insert(args.end(), {"--sessions", a->list});
-      args.insert(args.end(), {"-o", a->out, "--width-ms", fmt::format("{}", a->width_ms),
-                               "--train-fraction", fmt::format("{}", a->train_fraction),
-                               "--val-fraction", fmt::format("{}", a->val_fraction)});
-      const auto& o = a->opts.train;
-      args.insert(args.end(), {"--epochs",
-                               std::to_string(o.max_epochs),
-                               "--max-seconds",
-                               fmt::format("{}", o.max_seconds),
-                               "--batch",
-                               std::to_string(o.batch_size),
-                               "--lr",
-                               fmt::format("{}", o.lr),
-                               "--weight-decay",
-                               fmt::format("{}", o.weight_decay),
-                               "--unit-dropout",
-                               fmt::format("{}", o.unit_dropout),
-                               "--seed",
-                               std::to_string(o.seed),
-                               "--threads",
-                               std::to_string(o.threads),
-                               "--patience",
-                               std::to_string(o.patience),
-                               "--ema",
-                               fmt::format("{}", o.ema),
-                               "--dim",
-                               std::to_string(o.model.dim),
-                               "--rnn-hidden",
-                               std::to_string(o.model.rnn_hidden),
-                               "--backbone",
-                               o.model.backbone,
-                               "--dist-timeout-s",
-                               fmt::format("{}", a->opts.dist.timeout_s),
-                               "--backend",
-                               a->opts.dist.backend});
-      if (!o.progress) args.push_back("--no-progress");
-      if (a->resume) args.push_back("--resume");
+      for (auto& x : given_flags(app, {ranks_opt})) args.push_back(std::move(x));
       return launch_local_ranks(a->ranks, args);
     }
     a->opts.dist = models::dist_options_from_env(a->opts.dist);
@@ -345,7 +343,7 @@ Command add_pretrain(CLI::App& app) {
 
 Command add_calibrate(CLI::App& app) {
   struct Args {
-    std::string base, session, out;
+    std::string base, session, out, recording, behavior;
     double calibration_s = 60.0, test_fraction = 0.2, val_share = 0.2;
     models::CalibrateOptions opts;
     bool no_finetune = false, no_scratch = false;
@@ -353,12 +351,23 @@ Command add_calibrate(CLI::App& app) {
   auto a = std::make_shared<Args>();
   a->opts.train.unit_dropout = 0.2;
   app.add_option("--base", a->opts.base, "pretrained multi-session checkpoint")->required();
-  app.add_option("-s,--session", a->session, "the new session (.sfs, .mat or .nwb)")->required();
+  auto* session = app.add_option("-s,--session", a->session, "the new session (.sfs, .mat or .nwb)");
+  auto* recording = app.add_option(
+      "--recording", a->recording,
+      "instead of -s: a calibration block recorded live (`spikeflow run --calibration-block`)");
+  auto* behavior = app.add_option(
+      "--behavior,--behaviour", a->behavior,
+      "with --recording: the session's behaviour on the device clock (CSV t_s,vx,vy,... or a "
+      "session file)");
+  session->excludes(recording);
+  recording->needs(behavior);
+  behavior->needs(recording);
   app.add_option("-o,--out", a->out, "calibrated checkpoint to write")->required();
-  in_range(app.add_option("--calibration-s", a->calibration_s,
-                          "calibration block: the session's first seconds"),
-           1, 1e7)
-      ->capture_default_str();
+  auto* cal_s = in_range(app.add_option("--calibration-s", a->calibration_s,
+                                        "calibration block: the session's first seconds (with "
+                                        "--recording: all of it before the held-out part)"),
+                         1, 1e7)
+                    ->capture_default_str();
   in_range(app.add_option("--test-fraction", a->test_fraction,
                           "held-out part: the session's last trials"),
            0.01, 0.99)
@@ -387,12 +396,22 @@ Command add_calibrate(CLI::App& app) {
   app.add_flag("--search", a->opts.train.search,
                "choose lr / weight decay / unit dropout on the calibration block's validation "
                "part first (LR range test, then successive halving over 4 candidates)");
-  return [a] {
-    replay::Session s = replay::load_session(a->session);
+  return [a, cal_s] {
+    if (a->session.empty() == a->recording.empty())
+      throw UsageError("calibrate needs the new session: -s FILE, or --recording REC --behavior FILE");
+    const std::string source = a->recording.empty() ? a->session : a->recording;
+    replay::Session s =
+        a->recording.empty()
+            ? replay::load_session(a->session)
+            : session_from_calibration_block(
+                  a->recording, a->behavior,
+                  models::load_decoder(a->opts.base, models::RuntimeOptions{})->chunk_width_ns());
+    // A block recorded live is all calibration data (before the held-out part) unless told.
+    const double calibration_s =
+        !a->recording.empty() && cal_s->count() == 0 ? 0.0 : a->calibration_s;
     a->opts.finetune = !a->no_finetune;
     pipeline::run_calibration(
-        s, a->session, a->out,
-        {a->opts, a->calibration_s, a->test_fraction, a->val_share, !a->no_scratch},
+        s, source, a->out, {a->opts, calibration_s, a->test_fraction, a->val_share, !a->no_scratch},
         pipeline::stdout_sink());
     return 0;
   };

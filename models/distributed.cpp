@@ -9,6 +9,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+// NCCL: compiled only where LibTorch has CUDA and NCCL (models/CMakeLists.txt defines
+// USE_C10D_NCCL then, the macro LibTorch's own header is guarded by). Not exercised by any test:
+// no build here has a CUDA LibTorch.
+#if SPIKEFLOW_HAVE_C10D_GLOO && defined(USE_C10D_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace spikeflow::models {
 
@@ -37,15 +43,27 @@ DistOptions dist_options_from_env(DistOptions o) {
   return o;
 }
 
+bool nccl_available() {
+#if SPIKEFLOW_HAVE_C10D_GLOO && defined(USE_C10D_NCCL)
+  return true;
+#else
+  return false;
+#endif
+}
+
 void validate_dist_options(const DistOptions& o) {
   std::string bad;
-  if (o.world_size < 1) bad += "\n  - world size must be >= 1";
-  if (o.rank < 0 || o.rank >= o.world_size) bad += "\n  - rank must be in [0, world size)";
-  if (o.master_port < 1 || o.master_port > 65535) bad += "\n  - master port must be in [1, 65535]";
-  if (o.master_addr.empty()) bad += "\n  - master address is empty";
-  if (!(o.timeout_s > 0)) bad += "\n  - timeout must be > 0";
-  if (o.backend != "gloo" && o.backend != "nccl") bad += "\n  - backend must be gloo or nccl";
-  if (!bad.empty()) throw std::invalid_argument("data-parallel options:" + bad);
+  if (o.world_size < 1) bad += "; world size must be >= 1";
+  if (o.rank < 0 || o.rank >= o.world_size) bad += "; rank must be in [0, world size)";
+  if (o.master_port < 1 || o.master_port > 65535) bad += "; master port must be in [1, 65535]";
+  if (o.master_addr.empty()) bad += "; master address is empty";
+  if (!(o.timeout_s > 0)) bad += "; timeout must be > 0";
+  if (o.backend != "gloo" && o.backend != "nccl") bad += "; backend must be gloo or nccl";
+#ifndef USE_C10D_NCCL
+  if (o.backend == "nccl")
+    bad += "; backend 'nccl' needs a CUDA LibTorch with NCCL; this build has none (use gloo)";
+#endif
+  if (!bad.empty()) throw std::invalid_argument("data-parallel options" + bad.replace(0, 1, ":"));
 }
 
 #if SPIKEFLOW_HAVE_C10D_GLOO
@@ -54,18 +72,38 @@ bool c10d_available() { return true; }
 
 struct GradientSync::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  /// Where collectives run: the CPU (Gloo), or this rank's GPU (NCCL), where each bucket is
+  /// copied to and back from (the model trains on the CPU).
+  torch::Device device{torch::kCPU};
+
+  at::Tensor to_device(const at::Tensor& t) const {
+    return device.is_cpu() ? t : t.to(device, /*non_blocking=*/false, /*copy=*/true);
+  }
 };
 
 GradientSync::GradientSync(const DistOptions& options)
     : options_(options), impl_(std::make_unique<Impl>()) {
   validate_dist_options(options_);
-  if (options_.backend == "nccl") {
-    // Written against c10d's API but this LibTorch has no CUDA/NCCL; untested, so refused here.
+  const bool nccl = options_.backend == "nccl";
+#ifndef USE_C10D_NCCL
+  if (nccl) {
     throw std::runtime_error(
         "data-parallel: backend 'nccl' needs a CUDA LibTorch with NCCL; this build has "
         "none (use --backend gloo)");
   }
+#else
+  if (nccl) {
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    if (gpus < 1)
+      throw std::runtime_error("data-parallel rank " + std::to_string(options_.rank) +
+                               ": backend 'nccl' but no CUDA device is visible (use --backend gloo)");
+    // One GPU per local rank, round robin (set CUDA_VISIBLE_DEVICES to choose them).
+    impl_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options_.rank % gpus));
+    // Without blocking wait NCCL never times out a collective on a dead rank: it would hang.
+    ::setenv("NCCL_BLOCKING_WAIT", "1", /*overwrite=*/0);
+  }
+#endif
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_s * 1000));
   try {
     c10d::TCPStoreOptions so;
@@ -75,6 +113,15 @@ GradientSync::GradientSync(const DistOptions& options)
     so.waitWorkers = true;
     so.timeout = timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(options_.master_addr, so);
+#ifdef USE_C10D_NCCL
+    if (nccl) {
+      auto no = c10d::ProcessGroupNCCL::Options::create();
+      no->timeout = timeout;
+      impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, options_.rank,
+                                                                 options_.world_size, no);
+      return;
+    }
+#endif
     auto go = c10d::ProcessGroupGloo::Options::create(timeout);
     go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
         options_.master_addr == "localhost" ? "127.0.0.1" : options_.master_addr));
@@ -101,10 +148,11 @@ void GradientSync::broadcast(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard g;
   try {
     for (const auto& t : tensors) {
-      std::vector<at::Tensor> one{t.detach()};
+      std::vector<at::Tensor> one{impl_->to_device(t.detach())};
       c10d::BroadcastOptions bo;
       bo.rootRank = 0;
       impl_->group->broadcast(one, bo)->wait();
+      if (!impl_->device.is_cpu()) t.detach().copy_(one[0]);
     }
   } catch (const std::exception& e) {
     fail("broadcast of the initial weights", e);
@@ -132,12 +180,13 @@ void GradientSync::allreduce_gradients(const std::vector<torch::Tensor>& params,
         n += grads[j++].numel();
       std::vector<torch::Tensor> flat_parts;
       for (size_t k = i; k < j; ++k) flat_parts.push_back(grads[k].reshape({-1}));
-      std::vector<at::Tensor> bucket{torch::cat(flat_parts)};
+      std::vector<at::Tensor> bucket{impl_->to_device(torch::cat(flat_parts))};
       impl_->group->allreduce(bucket)->wait();
+      const at::Tensor summed = bucket[0].to(torch::kCPU);
       int64_t off = 0;
       for (size_t k = i; k < j; ++k) {
         const int64_t m = grads[k].numel();
-        grads[k].copy_(bucket[0].narrow(0, off, m).view(grads[k].sizes()));
+        grads[k].copy_(summed.narrow(0, off, m).view(grads[k].sizes()));
         off += m;
       }
       i = j;

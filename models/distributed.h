@@ -22,17 +22,23 @@ struct DistOptions {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   double timeout_s = 60;         ///< rendezvous and each collective; bounds a wait on a dead rank
-  std::string backend = "gloo";  ///< "gloo" (CPU); "nccl" is refused without a CUDA LibTorch
+  /// "gloo" (CPU); "nccl": buckets all-reduced on this rank's GPU (rank % visible GPUs), built
+  /// only against a CUDA LibTorch with NCCL (USE_C10D_NCCL; untested), refused otherwise.
+  std::string backend = "gloo";
 };
 
 /// Fills world_size, rank, master_addr and master_port from WORLD_SIZE, RANK, MASTER_ADDR and
 /// MASTER_PORT when those are set (torchrun's names). Throws std::invalid_argument on a bad value.
 DistOptions dist_options_from_env(DistOptions base);
 
-/// Throws std::invalid_argument listing what is wrong (rank outside [0, world), bad port...).
+/// Throws std::invalid_argument listing on one line what is wrong (rank outside [0, world), bad
+/// port, backend nccl in a build without it...).
 void validate_dist_options(const DistOptions& o);
 
 /// Whether this build has c10d with Gloo (LibTorch's c10d headers and libgloo-dev's headers).
 bool c10d_available();
+
+/// Whether this build has c10d NCCL (a CUDA LibTorch with NCCL; --backend nccl). Untested path.
+bool nccl_available();
 
 }  // namespace spikeflow::models

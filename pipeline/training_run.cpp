@@ -103,12 +103,16 @@ CalibrateRunReport run_calibration(const replay::Session& s, const std::string& 
   const int64_t width_ns =
       models::load_decoder(o.calibrate.base, models::RuntimeOptions{})->chunk_width_ns();
   const Split sp = make_split(s, 1.0 - o.test_fraction, 0.0, width_ns);
-  const int64_t cal_chunks = static_cast<int64_t>(o.calibration_s * 1e9) / width_ns;
+  // calibration_s <= 0: all of the session before its held-out part (a block recorded live).
+  const int64_t cal_chunks = o.calibration_s > 0
+                                 ? static_cast<int64_t>(o.calibration_s * 1e9) / width_ns
+                                 : (sp.test_from - s.start_ns) / width_ns;
+  const double calibration_s = static_cast<double>(cal_chunks * width_ns) / 1e9;
   const int64_t cal_end = s.start_ns + cal_chunks * width_ns;
   if (cal_end > sp.test_from) {
     throw std::runtime_error(fmt::format(
         "calibrate: the {:.0f} s calibration block overlaps the held-out last {:.0f}% of '{}'",
-        o.calibration_s, o.test_fraction * 100, label));
+        calibration_s, o.test_fraction * 100, label));
   }
   const int64_t val_from =
       s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - o.val_share)) * width_ns;
@@ -125,7 +129,7 @@ CalibrateRunReport run_calibration(const replay::Session& s, const std::string& 
   print(fmt::format(
       "calibrate: {}: {} units; calibration {:.0f} s = {} chunks (train {} / early-stopping {}), "
       "held-out test {} chunks (last {:.0f}%)\n",
-      label, s.num_units(), o.calibration_s, all_cal.size(), train.size(), val.size(),
+      label, s.num_units(), calibration_s, all_cal.size(), train.size(), val.size(),
       test.size(), o.test_fraction * 100));
   const models::TrainSession ts{std::filesystem::path(label).stem().string(), &train, &val};
   r.result = models::calibrate_possm(ts, o.calibrate, checkpoint);
@@ -159,7 +163,7 @@ CalibrateRunReport run_calibration(const replay::Session& s, const std::string& 
   auto kalman = models::fit_kalman(all_cal);
   r.test.push_back(score("kalman", *kalman.decoder, test));
   print(fmt::format("held-out test, all fitted on the same {:.0f} s calibration block:\n",
-                    o.calibration_s));
+                    calibration_s));
   for (size_t i = 0; i < r.test.size(); ++i) {
     print(row_line(r.test[i]));
     if (r.test[i].mean() > r.test[r.best].mean()) r.best = i;

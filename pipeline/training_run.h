@@ -55,7 +55,8 @@ TrainRunReport run_training(const replay::Session& session, const std::string& c
 
 struct CalibrateRunOptions {
   models::CalibrateOptions calibrate;  ///< base checkpoint, stage epochs and learning rates
-  double calibration_s = 60.0;         ///< calibration block: the session's first seconds
+  double calibration_s = 60.0;         ///< calibration block: the session's first seconds;
+                                       ///< <= 0: all before the held-out part
   double test_fraction = 0.2;          ///< held-out part: the session's last trials
   double val_share = 0.2;  ///< end of the calibration block used for early stopping
   bool scratch = true;     ///< also train the same architecture from scratch on the block

@@ -120,7 +120,7 @@ TEST_F(PretrainCliTest, a_killed_rank_ends_the_other_with_a_clear_error) {
         done = waitpid(ranks[0].pid, &status, WNOHANG);
         return done == ranks[0].pid;
       },
-      std::chrono::seconds(60)));
+      std::chrono::seconds(120)));
   if (done != ranks[0].pid) {
     ::kill(ranks[0].pid, SIGKILL);
     waitpid(ranks[0].pid, &status, 0);
@@ -128,6 +128,50 @@ TEST_F(PretrainCliTest, a_killed_rank_ends_the_other_with_a_clear_error) {
   }
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
   const std::string out = slurp(path("rank0.log"));
+  EXPECT_NE(out.find("data-parallel rank 0"), std::string::npos) << out;
+}
+
+// The same through the local launcher: one of the ranks `--ranks 2` started is SIGKILLed; the
+// other ends with its one-line error and the launcher exits non-zero naming the killed rank.
+TEST_F(PretrainCliTest, a_killed_local_rank_ends_the_launcher_with_a_clear_error) {
+  std::vector<std::string> args{"pretrain",  "--sessions", path("corpus"),       "-o",
+                                path("l.ckpt"), "--epochs",   "1000",             "--patience",
+                                "1000",      "--ranks",    "2",                "--dist-timeout-s",
+                                "10"};
+  for (const auto& t : tiny()) args.push_back(t);
+  auto launcher = start(args, path("launcher.log"));
+  ASSERT_TRUE(testing::wait_until([&] { return fs::exists(path("l.ckpt.resume")); },
+                                  std::chrono::seconds(120)))
+      << slurp(path("launcher.log"));
+  // The launcher's children, in start order: rank 0, rank 1.
+  const std::string task = "/proc/" + std::to_string(launcher.pid) + "/task/" +
+                           std::to_string(launcher.pid) + "/children";
+  std::vector<pid_t> children;
+  {
+    std::ifstream in(task);
+    for (pid_t p = 0; in >> p;) children.push_back(p);
+  }
+  ASSERT_EQ(children.size(), 2u) << task;
+  ASSERT_EQ(::kill(children[1], SIGKILL), 0);
+  int status = 0;
+  pid_t done = 0;
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        done = waitpid(launcher.pid, &status, WNOHANG);
+        return done == launcher.pid;
+      },
+      std::chrono::seconds(120)));
+  if (done != launcher.pid) {
+    ::kill(children[0], SIGKILL);
+    ::kill(launcher.pid, SIGKILL);
+    waitpid(launcher.pid, &status, 0);
+    FAIL() << "the launcher did not exit after rank 1 died";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  const std::string out = slurp(path("launcher.log"));
+  EXPECT_NE(out.find("rank 1 (pid " + std::to_string(children[1]) + ") was killed by signal 9"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("data-parallel rank 0"), std::string::npos) << out;
 }
 

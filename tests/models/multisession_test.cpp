@@ -361,6 +361,21 @@ TEST(DataParallelTest, a_missing_rank_is_a_clear_error_not_a_hang) {
   EXPECT_THROW(pretrain_possm({{"a", &ds[0], &vs[0]}}, o, ""), std::invalid_argument);
 }
 
+// A CPU LibTorch has no NCCL: --backend nccl is one line saying so, even for a single rank.
+TEST(DataParallelTest, nccl_without_a_cuda_libtorch_is_refused_on_one_line) {
+  if (nccl_available()) GTEST_SKIP() << "this build has NCCL";
+  DistOptions o;
+  o.backend = "nccl";
+  try {
+    validate_dist_options(o);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_NE(m.find("backend 'nccl' needs a CUDA LibTorch with NCCL"), std::string::npos) << m;
+  }
+}
+
 }  // namespace
 }  // namespace spikeflow::models
 
