@@ -281,7 +281,8 @@ std::vector<ConfigKey> make_table() {
       integer("decoder.max_backlog", "chunks", 1, 1'000'000,
               "waiting chunks before tokens are shed", SF_MEMBER(decoder.max_backlog)),
       integer("decoder.warmup_margin_us", "us", 0, 20000,
-              "warm the decoder's weights this long before the next chunk is due (last close + "
+              "warm the decoder (its weights, code and work buffers: a stand-in step that changes no "
+              "state) this long before the next chunk is due (last close + width; at most half a "
               "width); 0 = off; skipped while a chunk is pending",
               SF_MEMBER(decoder.warmup_margin_us)),
       boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",

@@ -371,7 +371,10 @@ struct LivePipeline::Impl {
     using Clock = std::chrono::steady_clock;  // the clock of core::host_now_ns
     const auto period = std::chrono::nanoseconds(static_cast<int64_t>(config.tick_ms * 1e6));
     const auto stats_interval_ns = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
-    const int64_t warm_margin_ns = static_cast<int64_t>(config.decoder.warmup_margin_us) * 1000;
+    // At most half a width before the next close, so that a short chunk is never warmed before
+    // the previous one is decoded.
+    const int64_t warm_margin_ns = std::min<int64_t>(
+        static_cast<int64_t>(config.decoder.warmup_margin_us) * 1000, config.chunking.width_ns / 2);
     int64_t warmed_after = 0;  // the close whose successor's warm-up was sent
     int64_t last_stats_due_ns = core::host_now_ns();
     auto next = Clock::now() + period;

@@ -46,8 +46,6 @@ void check_rules(ConfigReader& r, const PipelineConfig& c) {
   if (c.ingest.busy_poll_us > 0 && c.ingest.transport != Transport::kUdp)
     r.add_error("ingest.busy_poll_us", "only udp ingest busy-polls (set it to 0)");
   const auto& ch = c.chunking;
-  if (static_cast<int64_t>(c.decoder.warmup_margin_us) * 1000 >= ch.width_ns)
-    r.add_error("decoder.warmup_margin_us", "must be less than chunking.width_ms");
   if (ch.max_grace_ns < ch.deadline_grace_ns) {
     r.add_error("chunking.max_grace_ms", "must be at least chunking.deadline_grace_ms");
   }

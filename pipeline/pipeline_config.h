@@ -52,9 +52,10 @@ struct DecoderConfig {
   int threads = models::RuntimeOptions{}.threads;  ///< intra-op threads for inference
   int max_batch = 64;      ///< most pending chunks decoded in one catch-up call
   int max_backlog = 2000;  ///< waiting chunks (100 s at 50 ms) before tokens are shed
-  /// The ticker asks the decoder to warm its weights (StreamingDecoder::warm) this long before
-  /// the next chunk is due (last close + chunk width); 0 = off. Skipped while a chunk is pending.
-  int warmup_margin_us = 0;
+  /// The ticker asks the decoder to warm up (StreamingDecoder::warm) this long before the next
+  /// chunk is due (last close + chunk width; at most half a width); 0 = off. Skipped while a
+  /// chunk is pending.
+  int warmup_margin_us = 1000;
 };
 
 struct PublishConfig {

@@ -85,8 +85,6 @@ TEST(RealtimeTest, every_key_is_range_checked_with_one_line_naming_it) {
       {"ingest:\n  busy_poll_us: 1001\n", "ingest.busy_poll_us"},
       {"ingest:\n  transport: tcp\n  busy_poll_us: 10\n", "ingest.busy_poll_us"},
       {"decoder:\n  warmup_margin_us: 20001\n", "decoder.warmup_margin_us"},
-      {"chunking:\n  width_ms: 10\ndecoder:\n  warmup_margin_us: 10000\n",
-       "decoder.warmup_margin_us"},
       {"publish:\n  immediate: 2\n", "publish.immediate"},
   };
   for (const auto& [yaml, key] : cases) {
