@@ -38,14 +38,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// Splits at commas outside [...] / {...}, so a list value stays whole.
+/// Splits at commas outside [...] / {...} and quotes, so a list value ([1, 2]) or a quoted CPU
+/// list ('0-1,3') stays whole.
 std::vector<std::string> split_top_level(const std::string& s) {
   std::vector<std::string> out(1);
   int depth = 0;
+  char quote = 0;
   for (char c : s) {
-    if (c == '[' || c == '{') ++depth;
-    if (c == ']' || c == '}') --depth;
-    if (c == ',' && depth == 0) {
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+    if (c == ',' && depth == 0 && quote == 0) {
       out.emplace_back();
       continue;
     }

@@ -35,7 +35,8 @@ struct ProfileVariant {
   std::vector<std::pair<std::string, std::string>> overrides;
 };
 
-/// Parses "NAME:key=value,key=value" (commas inside [...] belong to the value, for list keys).
+/// Parses "NAME:key=value,key=value" (commas inside [...] or quotes belong to the value: list
+/// keys, CPU lists such as '0-1,3').
 /// Throws ConfigError ("--variant SPEC: ...") for a missing name, key or '='.
 ProfileVariant parse_profile_variant(const std::string& spec);
 

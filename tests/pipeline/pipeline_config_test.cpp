@@ -15,6 +15,7 @@
 #include "pipeline/config_keys.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/preflight.h"
+#include "pipeline/profile_experiment.h"
 #include "tests/common/test_support.h"
 
 namespace spikeflow::pipeline {
@@ -43,6 +44,7 @@ TEST(PipelineConfigTest, values_are_read_with_units) {
   EXPECT_EQ(c.chunking.lateness_ns, 1'500'000);
   EXPECT_EQ(c.decoder.checkpoint, "m.ckpt");
   EXPECT_EQ(c.decoder.threads, 2);
+  EXPECT_EQ(c.realtime.affinity_graph, "0-1,1");
   EXPECT_EQ(c.publish.format, PublishFormat::kJson);
 }
 
@@ -344,6 +346,25 @@ TEST(PipelineConfigTest, fuzz_regression_invalid_utf8_string_is_an_error) {
   // Valid non-ASCII text still round-trips.
   const auto c = parse_pipeline_config("record: {path: \"r\xc3\xa9sultat.sfrec\"}\n", "t.yaml");
   EXPECT_EQ(parse_pipeline_config(to_yaml(c), "again.yaml").record.path, c.record.path);
+}
+
+}  // namespace
+}  // namespace spikeflow::pipeline
+
+namespace spikeflow::pipeline {
+namespace {
+
+// `profile --variant`: a quoted CPU list keeps its commas and goes through the key table whole.
+TEST(ProfileVariantTest, quoted_cpu_lists_and_lists_keep_their_commas) {
+  const auto v = parse_profile_variant("pin:realtime.affinity.graph='0-1,1',decoder.threads=2");
+  ASSERT_EQ(v.overrides.size(), 2u);
+  EXPECT_EQ(v.name, "pin");
+  EXPECT_EQ(v.overrides[0].first, "realtime.affinity.graph");
+  EXPECT_EQ(v.overrides[0].second, "'0-1,1'");
+  const PipelineConfig c = apply_config_overrides(PipelineConfig{}, v.overrides, "--variant pin");
+  EXPECT_EQ(c.decoder.threads, 2);
+  EXPECT_EQ(c.realtime.affinity_graph, "0-1,1");
+  EXPECT_THROW(parse_profile_variant("x:decoder.threads"), ConfigError);
 }
 
 }  // namespace
