@@ -23,6 +23,7 @@
 #include "replay/behavior_file.h"
 #include "replay/dataset.h"
 #include "replay/session_file.h"
+#include "tests/common/child_process.h"
 #include "tests/common/test_support.h"
 
 extern char** environ;
@@ -30,33 +31,13 @@ extern char** environ;
 namespace spikeflow {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::slurp;
+using testing::wait_exit;
 
 pid_t start(std::vector<std::string> args, const std::string& log) {
-  args.insert(args.begin(), SPIKEFLOW_EXE);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, SPIKEFLOW_EXE, &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  return testing::spawn_logged(SPIKEFLOW_EXE, std::move(args), log).pid;
 }
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 constexpr int64_t kWidthNs = 50'000'000;
 constexpr double kBlockS = 45;    // the calibration block

@@ -28,6 +28,7 @@
 #include "core/chunk_flags.h"
 #include "models/trainer.h"
 #include "replay/recording_file.h"
+#include "tests/common/child_process.h"
 #include "tests/common/test_support.h"
 #include "tests/replay/nwb_test_util.h"
 
@@ -37,42 +38,17 @@ namespace spikeflow {
 
 namespace fs = std::filesystem;
 
-struct Child {
-  pid_t pid = -1;
-  std::string log;
-};
+using testing::Child;
+using testing::slurp;
+using testing::wait_exit;
 
-inline Child start_program(const std::string& exe, std::vector<std::string> args, const std::string& log) {
-  args.insert(args.begin(), exe);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  Child c;
-  c.log = log;
-  EXPECT_EQ(posix_spawn(&c.pid, exe.c_str(), &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return c;
+inline Child start_program(const std::string& exe, std::vector<std::string> args,
+                           const std::string& log) {
+  return testing::spawn_logged(exe, std::move(args), log);
 }
 
 inline Child start(std::vector<std::string> args, const std::string& log) {
   return start_program(SPIKEFLOW_EXE, std::move(args), log);
-}
-
-inline int wait_exit(const Child& c) {
-  int status = 0;
-  waitpid(c.pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 inline size_t lines(const std::string& s) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/child_process.h"
 #include "tests/common/test_support.h"
 
 extern char** environ;
@@ -28,29 +29,12 @@ namespace fs = std::filesystem;
 
 constexpr int kExitUsage = 2;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::slurp;
 
 /// Runs the binary to the end: exit code and everything it printed (stdout and stderr).
 std::pair<int, std::string> run_spikeflow(std::vector<std::string> args, const std::string& log) {
-  args.insert(args.begin(), SPIKEFLOW_EXE);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, SPIKEFLOW_EXE, &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(log)};
+  const auto c = testing::spawn_logged(SPIKEFLOW_EXE, std::move(args), log);
+  return {testing::wait_exit(c), slurp(log)};
 }
 
 struct RunCounts {
