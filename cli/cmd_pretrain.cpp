@@ -99,13 +99,6 @@ std::vector<std::string> session_paths(const std::vector<std::string>& direct,
 
 std::string stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
 
-core::DecodingDataset build(const replay::Session& s, int64_t width_ns, int64_t from, int64_t to) {
-  replay::DatasetOptions o;
-  o.width_ns = width_ns;
-  o.from_ns = from;
-  o.to_ns = to;
-  return replay::build_dataset(s, o);
-}
 
 /// The options given on this command line, as arguments again (flags once per use, options with
 /// each value they were given), except those in `skip`: what --ranks hands each rank, so every
@@ -311,8 +304,8 @@ Command add_pretrain(CLI::App& app) {
     for (const auto& p : paths) {
       replay::Session s = replay::load_session(p);
       const Split sp = make_split(s, a->train_fraction, a->val_fraction, width_ns);
-      trains.push_back(build(s, width_ns, sp.train_from, sp.val_from));
-      vals.push_back(build(s, width_ns, sp.val_from, sp.test_from));
+      trains.push_back(build_range(s, width_ns, sp.train_from, sp.val_from));
+      vals.push_back(build_range(s, width_ns, sp.val_from, sp.test_from));
       names.push_back(stem(p));
       if (talk)
         fmt::print("pretrain: {}: {} units, chunks train {} / validation {}\n", p, s.num_units(),

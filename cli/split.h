@@ -6,6 +6,7 @@
 
 namespace spikeflow::cli {
 
+using pipeline::build_range;
 using pipeline::make_split;
 using pipeline::Split;
 

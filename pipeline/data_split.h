@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "replay/dataset.h"
 #include "replay/session.h"
 
 namespace spikeflow::pipeline {
@@ -22,6 +23,16 @@ inline Split make_split(const replay::Session& s, double train_fraction, double 
   sp.test_from = replay::split_time_ns(s, train_fraction + val_fraction, width_ns);
   sp.test_to = s.end_ns;
   return sp;
+}
+
+/// The chunks of s in [from, to) as a decoding dataset (the parts of a split).
+inline core::DecodingDataset build_range(const replay::Session& s, int64_t width_ns, int64_t from,
+                                         int64_t to) {
+  replay::DatasetOptions o;
+  o.width_ns = width_ns;
+  o.from_ns = from;
+  o.to_ns = to;
+  return replay::build_dataset(s, o);
 }
 
 }  // namespace spikeflow::pipeline

@@ -18,13 +18,6 @@
 namespace spikeflow::pipeline {
 namespace {
 
-core::DecodingDataset build(const replay::Session& s, int64_t width_ns, int64_t from, int64_t to) {
-  replay::DatasetOptions o;
-  o.width_ns = width_ns;
-  o.from_ns = from;
-  o.to_ns = to;
-  return replay::build_dataset(s, o);
-}
 
 R2Row score(std::string name, models::StreamingDecoder& decoder,
             const core::DecodingDataset& test) {
@@ -57,9 +50,9 @@ TrainRunReport run_training(const replay::Session& s, const std::string& checkpo
                             const TrainRunOptions& o, const ReportSink& print) {
   const auto width_ns = static_cast<int64_t>(std::llround(o.width_ms * 1e6));
   const Split sp = make_split(s, o.train_fraction, o.val_fraction, width_ns);
-  const auto train = build(s, width_ns, sp.train_from, sp.val_from);
-  const auto val = build(s, width_ns, sp.val_from, sp.test_from);
-  const auto test = build(s, width_ns, sp.test_from, sp.test_to);
+  const auto train = build_range(s, width_ns, sp.train_from, sp.val_from);
+  const auto val = build_range(s, width_ns, sp.val_from, sp.test_from);
+  const auto test = build_range(s, width_ns, sp.test_from, sp.test_to);
   TrainRunReport r;
   r.train_chunks = train.size();
   r.val_chunks = val.size();
@@ -116,10 +109,10 @@ CalibrateRunReport run_calibration(const replay::Session& s, const std::string& 
   }
   const int64_t val_from =
       s.start_ns + static_cast<int64_t>(cal_chunks * (1.0 - o.val_share)) * width_ns;
-  const auto train = build(s, width_ns, s.start_ns, val_from);
-  const auto val = build(s, width_ns, val_from, cal_end);
-  const auto all_cal = build(s, width_ns, s.start_ns, cal_end);
-  const auto test = build(s, width_ns, sp.test_from, sp.test_to);
+  const auto train = build_range(s, width_ns, s.start_ns, val_from);
+  const auto val = build_range(s, width_ns, val_from, cal_end);
+  const auto all_cal = build_range(s, width_ns, s.start_ns, cal_end);
+  const auto test = build_range(s, width_ns, sp.test_from, sp.test_to);
   CalibrateRunReport r;
   r.calibration_chunks = all_cal.size();
   r.train_chunks = train.size();
