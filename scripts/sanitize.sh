@@ -22,7 +22,8 @@ case "$kind" in
     # The whole suite (~7.5 min on a loaded 2-core machine, kill9_recording included). To trim,
     # SPIKEFLOW_SANITIZE_LABELS=unit (TrainerTest, the CLI and kill9 are integration).
     labels=${SPIKEFLOW_SANITIZE_LABELS:-"unit|integration|realtime"}
-    targets=(spikeflow core_test replay_test models_test stages_test pipeline_test cli_test)
+    targets=(spikeflow core_test replay_test models_test stages_test pipeline_test cli_test
+             profile_test calibrate_live_test)
     ;;
   tsan)
     sanitize="thread"
