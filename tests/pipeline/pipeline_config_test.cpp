@@ -44,7 +44,6 @@ TEST(PipelineConfigTest, values_are_read_with_units) {
   EXPECT_EQ(c.chunking.lateness_ns, 1'500'000);
   EXPECT_EQ(c.decoder.checkpoint, "m.ckpt");
   EXPECT_EQ(c.decoder.threads, 2);
-  EXPECT_EQ(c.realtime.affinity_graph, "0-1,1");
   EXPECT_EQ(c.publish.format, PublishFormat::kJson);
 }
 
