@@ -9,7 +9,7 @@
 
 #include "core/time.h"
 #include "pipeline/cidr_set.h"
-#include "pipeline/realtime.h"
+#include "pipeline/cpu_list.h"
 #include "stages/intan_spike_stream.h"
 
 namespace spikeflow::pipeline {

@@ -27,6 +27,7 @@
 
 #include <tbb/task_arena.h>
 
+#include "pipeline/cpu_list.h"
 #include "pipeline/pipeline_config.h"
 
 namespace spikeflow::pipeline {
@@ -39,10 +40,6 @@ class RealtimeError : public std::runtime_error {
 
 /// Thread roles that take an affinity and SCHED_FIFO.
 enum class ThreadRole { kIngest, kTicker, kGraph };
-
-/// "0-1,3" -> {0, 1, 3} (sorted, unique). Empty text -> empty list (the knob is off). Nullopt and
-/// *why set for anything else malformed: a non-number, a range going down, a CPU >= CPU_SETSIZE.
-std::optional<std::vector<int>> parse_cpu_list(const std::string& text, std::string* why);
 
 /// The CPUs this process may run on (sched_getaffinity), sorted.
 std::vector<int> allowed_cpus();
