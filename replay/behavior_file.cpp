@@ -98,6 +98,8 @@ BehaviorSeries read_behavior_csv(const std::string& path) {
       double v = 0;
       if (!parse_number(cells[i], v) || !std::isfinite(v))
         fail(b.names[i - 1] + " '" + cells[i] + "' is not a finite number");
+      if (!std::isfinite(static_cast<float>(v)))
+        fail(b.names[i - 1] + " '" + cells[i] + "' is out of float range");
       b.values.push_back(static_cast<float>(v));
     }
   }

@@ -67,6 +67,7 @@ TEST(BehaviorFile, bad_csv_is_one_line_naming_the_file_and_line) {
       {"t_s,vx\n0,1\n1\n", ":3: 1 columns"},
       {"t_s,vx\n0,1\n1,abc\n", "vx 'abc' is not a finite number"},
       {"t_s,vx\n0,1\n1,nan\n", "not a finite number"},
+      {"t_s,vx\n0,1\n1,1e300\n", "out of float range"},
       {"t_s,vx\n1,1\n0.5,2\n", "strictly ascending"},
       {"t_s,vx\n0,1\n0,2\n", "strictly ascending"},
   };
