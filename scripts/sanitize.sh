@@ -33,7 +33,7 @@ case "$kind" in
     # decoder inbox, the pacer. The suites that run the TBB flow graph are left out: libtbb is not
     # instrumented, so TSan cannot see its hand-offs and reports every one (tests/tsan.supp says why).
     targets=(pipeline_test)
-    exclude+='|^(LivePipelineTest|RecordingPipelineTest|BacklogTest|TapTest|DecoderErrorTest|SlowSubscriberTest|Formats/FormatPipelineTest|SessionReplayTest)\.'
+    exclude+='|^(LivePipelineTest|RecordingPipelineTest|BacklogTest|TapTest|DecoderErrorTest|SlowSubscriberTest|Formats/FormatPipelineTest|SessionReplayTest|RealtimeWarmupTest)\.'
     ;;
   *)
     echo "usage: scripts/sanitize.sh asan|tsan" >&2
