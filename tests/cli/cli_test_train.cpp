@@ -20,17 +20,6 @@ class PretrainCliTest : public ::testing::Test {
   testing::TempDir dir_{"cli_pretrain"};
 };
 
-int free_tcp_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 TEST_F(PretrainCliTest, pretrain_then_calibrate_prints_the_comparison) {
   std::vector<std::string> args{"pretrain",
@@ -85,7 +74,7 @@ TEST_F(PretrainCliTest, local_ranks_train_data_parallel) {
 // Rank 1 killed mid-run (after rank 0 finished an epoch): rank 0 exits non-zero with a one-line
 // error naming itself within the collective timeout, instead of hanging.
 TEST_F(PretrainCliTest, a_killed_rank_ends_the_other_with_a_clear_error) {
-  const std::string master = "127.0.0.1:" + std::to_string(free_tcp_port());
+  const std::string master = "127.0.0.1:" + std::to_string(testing::free_tcp_port());
   std::vector<Child> ranks;
   for (int r = 0; r < 2; ++r) {
     std::vector<std::string> args{"pretrain",

@@ -280,17 +280,6 @@ TEST(MultiSessionTest, calibrate_a_new_session_from_a_base) {
 namespace spikeflow::models {
 namespace {
 
-int free_local_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Two ranks (threads of this process, each its own c10d Gloo group member over localhost) with
 // the same global batch and seed end with the parameters of one rank, within 1e-5 relative.
@@ -306,7 +295,7 @@ TEST(DataParallelTest, two_ranks_match_one_rank) {
   const std::string one = (dir.path() / "one.ckpt").string();
   pretrain_possm(sessions, PretrainOptions{t, "", 0, {}}, one);
   const std::string two = (dir.path() / "two.ckpt").string();
-  const int port = free_local_port();
+  const int port = spikeflow::testing::free_tcp_port();
   std::string errors[2];
   std::vector<std::thread> ranks;
   for (int r = 0; r < 2; ++r) {
@@ -347,7 +336,7 @@ TEST(DataParallelTest, a_missing_rank_is_a_clear_error_not_a_hang) {
   PretrainOptions o{tiny_options(), "", 0, {}};
   o.dist.world_size = 2;
   o.dist.rank = 0;
-  o.dist.master_port = free_local_port();
+  o.dist.master_port = spikeflow::testing::free_tcp_port();
   o.dist.timeout_s = 2;
   try {
     pretrain_possm({{"a", &ds[0], &vs[0]}}, o, "");
