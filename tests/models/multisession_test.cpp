@@ -180,18 +180,7 @@ TEST(MultiSessionTest, checkpoint_round_trip_and_default_session) {
   }
 }
 
-TrainOptions tiny_options() {
-  TrainOptions o;
-  o.model.dim = 16;
-  o.model.rnn_hidden = 32;
-  o.max_epochs = 4;
-  o.patience = 100;
-  o.batch_size = 8;
-  o.threads = 1;
-  o.progress = false;
-  o.seed = 9;
-  return o;
-}
+TrainOptions tiny_options() { return testing::tiny_train_options(9); }
 
 std::vector<torch::Tensor> weights_of(const std::string& path) {
   auto [model, meta] = load_possm_checkpoint_full(path);
@@ -228,23 +217,33 @@ TEST(MultiSessionTest, pretrain_interrupted_and_resumed_equals_one_run) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
 }
 
-TEST(MultiSessionTest, calibrate_a_new_session_from_a_base) {
-  spikeflow::testing::TempDir dir;
-  const auto ds = two_sessions(50'000'000, 300);
-  const auto vs = two_sessions(50'000'000, 80);
-  const std::string base = (dir.path() / "base.ckpt").string();
+/// A base pretrained on two sessions (train_chunks / val_chunks each), written to path.
+void pretrain_two_session_base(const std::string& path, size_t train_chunks, size_t val_chunks) {
+  const auto ds = two_sessions(50'000'000, train_chunks);
+  const auto vs = two_sessions(50'000'000, val_chunks);
   pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}},
-                 PretrainOptions{tiny_options(), "", 0, {}}, base);
-  // The new session: new units (other channels), little data.
+                 PretrainOptions{tiny_options(), "", 0, {}}, path);
+}
+
+/// A new session to calibrate: new units (other channels, other tuning), little data.
+std::pair<core::DecodingDataset, core::DecodingDataset> new_session(size_t cal_chunks,
+                                                                    size_t val_chunks) {
   SyntheticOptions o;
   o.num_units = 23;
-  o.num_chunks = 200;
+  o.num_chunks = cal_chunks;
   o.first_channel = 900;
   o.tuning_seed = 77;
-  const auto cal = make_synthetic(o);
+  auto cal = make_synthetic(o);
   o.seed = 99;
-  o.num_chunks = 60;
-  const auto val = make_synthetic(o);
+  o.num_chunks = val_chunks;
+  return {std::move(cal), make_synthetic(o)};
+}
+
+TEST(MultiSessionTest, calibrate_a_new_session_from_a_base) {
+  spikeflow::testing::TempDir dir;
+  const std::string base = (dir.path() / "base.ckpt").string();
+  pretrain_two_session_base(base, 300, 80);
+  const auto [cal, val] = new_session(200, 60);
   CalibrateOptions co;
   co.train = tiny_options();
   co.base = base;
@@ -400,20 +399,9 @@ namespace {
 // choice lands in the calibrated checkpoint.
 TEST(MultiSessionTest, calibrate_search_chooses_and_records_settings) {
   spikeflow::testing::TempDir dir;
-  const auto ds = two_sessions(50'000'000, 200);
-  const auto vs = two_sessions(50'000'000, 60);
   const std::string base = (dir.path() / "base.ckpt").string();
-  pretrain_possm({{"a", &ds[0], &vs[0]}, {"b", &ds[1], &vs[1]}},
-                 PretrainOptions{tiny_options(), "", 0, {}}, base);
-  SyntheticOptions o;
-  o.num_units = 23;
-  o.num_chunks = 160;
-  o.first_channel = 900;
-  o.tuning_seed = 77;
-  const auto cal = make_synthetic(o);
-  o.seed = 99;
-  o.num_chunks = 50;
-  const auto val = make_synthetic(o);
+  pretrain_two_session_base(base, 200, 60);
+  const auto [cal, val] = new_session(160, 50);
   CalibrateOptions co;
   co.train = tiny_options();
   co.train.search = true;

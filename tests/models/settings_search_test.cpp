@@ -20,18 +20,7 @@
 namespace spikeflow::models {
 namespace {
 
-TrainOptions tiny() {
-  TrainOptions o;
-  o.model.dim = 16;
-  o.model.rnn_hidden = 32;
-  o.max_epochs = 4;
-  o.patience = 100;
-  o.batch_size = 8;
-  o.threads = 1;
-  o.progress = false;
-  o.seed = 3;
-  return o;
-}
+TrainOptions tiny() { return testing::tiny_train_options(3); }
 
 core::DecodingDataset data(uint64_t seed, size_t chunks, int64_t first_seq) {
   testing::SyntheticOptions o;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/decoding_dataset.h"
+#include "models/trainer.h"
 
 namespace spikeflow::models::testing {
 
@@ -79,6 +80,20 @@ inline core::DecodingDataset make_synthetic(const SyntheticOptions& o) {
     d.trial.push_back(-1);
   }
   return d;
+}
+
+/// A tiny model and a short, quiet, single-thread run: training tests that finish in seconds.
+inline TrainOptions tiny_train_options(uint64_t seed) {
+  TrainOptions o;
+  o.model.dim = 16;
+  o.model.rnn_hidden = 32;
+  o.max_epochs = 4;
+  o.patience = 100;
+  o.batch_size = 8;
+  o.threads = 1;
+  o.progress = false;
+  o.seed = seed;
+  return o;
 }
 
 }  // namespace spikeflow::models::testing
