@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
+#include "cli/session_flags.h"
 #include "cli/listen_csv.h"
 #include "cli/split.h"
 #include "core/file_check.h"
@@ -34,13 +35,7 @@ Command add_eval(CLI::App& app) {
   p->excludes(r);
   app.add_option("--report", a->report, "write a self-contained HTML report here");
   app.add_option("--csv", a->csv, "write predictions with truth, per chunk, here");
-  app.add_option("--part", a->part, "all | test")
-      ->check(CLI::IsMember({"all", "test"}))
-      ->capture_default_str();
-  in_range(app.add_option("--train-fraction", a->train_fraction, "as for train"), 0, 1)
-      ->capture_default_str();
-  in_range(app.add_option("--val-fraction", a->val_fraction, "as for train"), 0, 1)
-      ->capture_default_str();
+  add_part_flags(app, a->part, a->train_fraction, a->val_fraction);
   in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")
       ->capture_default_str();
   return [a] {

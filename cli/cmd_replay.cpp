@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
+#include "cli/session_flags.h"
 #include "cli/split.h"
 #include "models/streaming_decoder.h"
 #include "pipeline/pipeline_config.h"
@@ -115,14 +116,7 @@ void print_session_replay(const pipeline::SessionReplayResult& r) {
 Command add_replay(CLI::App& app) {
   auto a = std::make_shared<ReplayArgs>();
   auto* session = app.add_option("-s,--session", a->session, "session file (.sfs, .mat, .nwb)");
-  app.add_option("--behaviour", a->behaviour,
-                 "NWB: behaviour series, a name under /processing/behavior (TimeSeries, or a "
-                 "SpatialSeries in "
-                 "Position / BehavioralTimeSeries) or an HDF5 path")
-      ->capture_default_str();
-  app.add_flag("--behaviour-velocity", a->behaviour_velocity,
-               "NWB: derive velocity from the series (position only files; causal difference + 20 "
-               "ms low-pass)");
+  add_behaviour_flags(app, a->behaviour, a->behaviour_velocity);
   auto* recording =
       app.add_option("-r,--recording", a->recording,
                      "recording of a live run (`run --record`): replay it exactly and compare");
@@ -133,13 +127,7 @@ Command add_replay(CLI::App& app) {
                  "pipeline config (chunking, decoder, publish); ingest is in-process");
   app.add_option("--publish", a->publish,
                  "also publish on this ZeroMQ endpoint (default: an inproc one)");
-  app.add_option("--part", a->part, "all | test")
-      ->check(CLI::IsMember({"all", "test"}))
-      ->capture_default_str();
-  in_range(app.add_option("--train-fraction", a->train_fraction, "as for train"), 0, 1)
-      ->capture_default_str();
-  in_range(app.add_option("--val-fraction", a->val_fraction, "as for train"), 0, 1)
-      ->capture_default_str();
+  add_part_flags(app, a->part, a->train_fraction, a->val_fraction);
   in_range(app.add_option("--speed", a->speed, "x real time; 0 = as fast as possible"), 0, 1e6)
       ->capture_default_str();
   in_range(app.add_option("--batch-ms", a->batch_ms,

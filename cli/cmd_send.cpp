@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
+#include "cli/session_flags.h"
 #include "cli/split.h"
 #include "core/time.h"
 #include "pipeline/sender.h"
@@ -66,13 +67,7 @@ Command add_send(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--stream-id", a->opts.stream_id, "sender identity in the header")
       ->capture_default_str();
-  app.add_option("--part", a->part, "all | test (the held-out part, same split as train)")
-      ->check(CLI::IsMember({"all", "test"}))
-      ->capture_default_str();
-  in_range(app.add_option("--train-fraction", a->train_fraction, "as for train"), 0, 1)
-      ->capture_default_str();
-  in_range(app.add_option("--val-fraction", a->val_fraction, "as for train"), 0, 1)
-      ->capture_default_str();
+  add_part_flags(app, a->part, a->train_fraction, a->val_fraction);
   non_negative(app.add_option("--max-seconds", a->max_seconds,
                               "play at most this much session time (0 = all)"))
       ->capture_default_str();

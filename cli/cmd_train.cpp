@@ -2,6 +2,7 @@
 // baselines) is pipeline::run_training, shared with the Python module.
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
+#include "cli/session_flags.h"
 #include "models/trainer.h"
 #include "pipeline/training_run.h"
 #include "replay/session_file.h"
@@ -28,14 +29,7 @@ struct TrainArgs {
 Command add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   app.add_option("-s,--session", a->session, "session file (.sfs or .mat)")->required();
-  app.add_option("--behaviour", a->behaviour,
-                 "NWB: behaviour series, a name under /processing/behavior (TimeSeries, or a "
-                 "SpatialSeries in "
-                 "Position / BehavioralTimeSeries) or an HDF5 path")
-      ->capture_default_str();
-  app.add_flag("--behaviour-velocity", a->behaviour_velocity,
-               "NWB: derive velocity from the series (position only files; causal difference + 20 "
-               "ms low-pass)");
+  add_behaviour_flags(app, a->behaviour, a->behaviour_velocity);
   app.add_option("-o,--out", a->out, "checkpoint to write")->required();
   in_key_range(app.add_option("--width-ms", a->width_ms, "chunk width"), "chunking.width_ms")
       ->capture_default_str();
