@@ -285,6 +285,11 @@ std::vector<ConfigKey> make_table() {
               "state) this long before the next chunk is due (last close + width; at most half a "
               "width); 0 = off; skipped while a chunk is pending",
               SF_MEMBER(decoder.warmup_margin_us)),
+      integer("decoder.spin_us", "us", 0, 20000,
+              "after the warm-up, the decoder thread polls for the chunk instead of sleeping until "
+              "this long past its expected close, so the hand-off costs no wake-up (0 = off; costs "
+              "a core for warmup_margin_us + spin_us per chunk)",
+              SF_MEMBER(decoder.spin_us)),
       boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",
               SF_MEMBER(publish.enabled)),
       string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://",
@@ -322,15 +327,19 @@ std::vector<ConfigKey> make_table() {
                SF_MEMBER(realtime.affinity_ingest)),
       cpu_list("realtime.affinity.ticker", "CPUs of the deadline ticker thread; empty = any",
                SF_MEMBER(realtime.affinity_ticker)),
+      cpu_list("realtime.affinity.decoder",
+               "CPUs of the decoder thread (the decoder step, its warm-up, the publish); empty = "
+               "any",
+               SF_MEMBER(realtime.affinity_decoder)),
       cpu_list("realtime.affinity.graph",
-               "CPUs of the graph's TBB workers (binner, tokenizer, decoder, publisher); empty = "
+               "CPUs of the graph's TBB workers (stage work queued behind a busy stage); empty = "
                "any",
                SF_MEMBER(realtime.affinity_graph)),
       cpu_list("realtime.affinity.zmq_io",
                "CPUs of ZeroMQ's I/O threads (ZMQ_THREAD_AFFINITY_CPU_ADD); empty = any",
                SF_MEMBER(realtime.affinity_zmq_io)),
       integer("realtime.sched_fifo_priority", "", 0, 99,
-              "SCHED_FIFO for ingest, ticker, graph workers and ZeroMQ I/O threads; 0 = off; "
+              "SCHED_FIFO for ingest, ticker, decoder, graph workers and ZeroMQ I/O threads; 0 = off; "
               "needs CAP_SYS_NICE or RLIMIT_RTPRIO",
               SF_MEMBER(realtime.sched_fifo_priority)),
       boolean("realtime.mlockall",

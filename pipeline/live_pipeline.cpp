@@ -19,6 +19,7 @@
 
 #include "core/time.h"
 #include "pipeline/decoder_inbox.h"
+#include "pipeline/decoder_thread.h"
 #include "pipeline/ingest.h"
 #include "pipeline/realtime.h"
 #include "pipeline/recorder.h"
@@ -42,32 +43,31 @@ struct EndOfStream {
   int64_t host_ns;
 };
 using BinnerInput = std::variant<core::EventBatch, Tick, EndOfStream>;
-/// The publisher's signal that a prediction is out: the decoder may now do its state-only work
-/// for the next chunk (see LivePipeline::Impl::run_decoder). Carries no data.
-struct PrepareNext {};
-/// The ticker's signal that the next chunk is due in decoder.warmup_margin_us: the decoder reads
-/// its weights back into the cache, unless a chunk is already pending. Carries no data.
-struct WarmUp {};
-using DecoderInput = std::variant<core::TokenChunk, PrepareNext, WarmUp>;
 /// The ticker's signal that the stats topic is due: it keeps ticking when no prediction flows
 /// (before the first packet, or with the ingest down). Carries no data.
 struct StatsDue {};
 using PublisherInput = std::variant<core::Prediction, StatsDue>;
 
 // ---- The nodes ----
-using BinnerNode = flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk, BinnerInput>>;
+// Every node is serial and lightweight: its body runs inline on the thread that puts to it when
+// the node is free (no task, no thread woken), and waits in the node's queue, taken up by a
+// graph worker, when it is busy. So a packet is binned and tokenized on the ingest thread that
+// received it, a deadline tick's chunks on the ticker thread, and a prediction is published on
+// the decoder thread that made it; the one hand-off on the data path is the decoder node's (an
+// async_node) to the decoder thread (pipeline/decoder_thread.h). Lightweight bodies must be
+// noexcept (LivePipeline::Impl::guarded).
+using Policy = flow::queueing_lightweight;
+using BinnerNode =
+    flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk, BinnerInput>, Policy>;
 constexpr size_t kClosedChunks = 0;  ///< chunks the input closed, in seq order
 constexpr size_t kBinnedInput = 1;   ///< each packet, and each tick that closed chunks, once binned
-using TokenizerNode = flow::function_node<core::RawChunk, DecoderInput>;
-using DecoderNode = flow::multifunction_node<DecoderInput, std::tuple<PublisherInput>>;
-using PublisherNode =
-    flow::multifunction_node<PublisherInput, std::tuple<core::Prediction, DecoderInput>>;
-constexpr size_t kPublished = 0;    ///< each prediction once it is on the wire
-constexpr size_t kPrepareNext = 1;  ///< back to the decoder: PrepareNext
-/// A tap: runs inline on the sender's thread (lightweight: no task of its own, no thread woken),
-/// after the sender handed its output on. Serial; its body never throws.
+using TokenizerNode = flow::multifunction_node<core::RawChunk, std::tuple<core::TokenChunk>, Policy>;
+using DecoderNode = flow::async_node<core::TokenChunk, PublisherInput, Policy>;
+using PublisherNode = flow::multifunction_node<PublisherInput, std::tuple<core::Prediction>, Policy>;
+constexpr size_t kPublished = 0;  ///< each prediction once it is on the wire
+/// A tap: runs inline on the sender's thread, after the sender handed its output on. Serial.
 template <typename T>
-using TapNode = flow::function_node<T, flow::continue_msg, flow::queueing_lightweight>;
+using TapNode = flow::function_node<T, flow::continue_msg, Policy>;
 
 void record_span(core::LatencyHistogram& h, int64_t from, int64_t to) {
   if (from > 0 && to >= from) h.record(to - from);
@@ -107,6 +107,7 @@ struct LivePipeline::Impl {
         inbox(static_cast<uint64_t>(std::max(0, cfg.decoder.max_backlog)),
               static_cast<size_t>(std::max(1, cfg.decoder.max_batch)), options.decode_group_size),
         decode(std::move(dec)),
+        decoder_thread(decoder_thread_options(cfg), decoder_thread_hooks()),
         zmq_context(1),
         // publish.enabled false (an embedded pipeline): no socket; predictions reach the taps only.
         publisher(make_publisher(zmq_context, cfg)),
@@ -132,9 +133,11 @@ struct LivePipeline::Impl {
     const auto& rt = cfg.realtime;
     if (!rt.affinity_graph.empty() || rt.sched_fifo_priority > 0)
       arena_observer = std::make_unique<ArenaRealtimeObserver>(arena, rt);
-    decode.set_parallel_invoke([](const std::function<void()>& a, const std::function<void()>& b) {
-      tbb::parallel_invoke(a, b);
-    });
+    // A batched (catch-up) call may split over the graph's workers: in its arena.
+    decode.set_parallel_invoke(
+        [this](const std::function<void()>& a, const std::function<void()>& b) {
+          arena.execute([&] { tbb::parallel_invoke(a, b); });
+        });
     if (cfg.ingest.transport != Transport::kNone) {
       ingest = make_ingest(
           cfg.ingest, [this](core::EventBatch& b) { g->binner.try_put(BinnerInput(b)); },
@@ -143,6 +146,22 @@ struct LivePipeline::Impl {
   }
 
   // ---- Stage nodes: each calls one plain stage and hands its output on. ----
+
+  /// A lightweight node's body: fn(in, out), noexcept. A stage that throws is a bug (stages count
+  /// and repair bad input themselves): the item is dropped, counted (PipelineStats::stage_errors)
+  /// and logged at most once a second, and the graph carries on.
+  template <typename In, typename Out>
+  auto guarded(const char* name, void (Impl::*fn)(const In&, Out&)) {
+    return [this, name, fn](const In& in, Out& out) noexcept {
+      try {
+        (this->*fn)(in, out);
+      } catch (const std::exception& e) {
+        count_failure(name, e.what(), &PipelineStats::stage_errors);
+      } catch (...) {
+        count_failure(name, "unknown exception", &PipelineStats::stage_errors);
+      }
+    };
+  }
 
   void run_binner(const BinnerInput& in, BinnerNode::output_ports_type& out) {
     closed.clear();
@@ -185,7 +204,7 @@ struct LivePipeline::Impl {
         b.clock_jumps_forward);
   }
 
-  DecoderInput run_tokenizer(const core::RawChunk& c) {
+  void run_tokenizer(const core::RawChunk& c, TokenizerNode::output_ports_type& out) {
     core::TokenChunk t;
     tokenizer.tokenize(c, t);
     t.timing.tokenize_ns = core::host_now_ns();
@@ -195,34 +214,77 @@ struct LivePipeline::Impl {
     }
     inbox.admit(t);  // the decoder's backlog bound: past it, the tokens are shed. Last: it counts
                      // the chunk as on its way to the decoder.
-    return DecoderInput(std::move(t));
+    std::get<0>(out).try_put(t);
   }
 
-  /// A chunk: through the inbox, which gathers a catch-up batch while more chunks are on their
-  /// way, to the decoder. PrepareNext: the decoder's state-only work for the next chunk (the fast
-  /// path's W_hh h), signalled by the publisher once a prediction is out: off the critical path
-  /// of both that prediction (run here right after the decode, it delayed the publish by its
-  /// ~60 µs: the other worker rarely wakes sooner) and the next chunk's. Serial with decodes.
-  void run_decoder(const DecoderInput& in, DecoderNode::output_ports_type& out) {
-    if (std::holds_alternative<PrepareNext>(in)) {
-      decode.prepare_next();  // a failure is counted in decode.stats(), like a decode's
-    } else if (std::holds_alternative<WarmUp>(in)) {
-      decode.warm(/*chunk_pending=*/inbox.waiting() > 0);  // never ahead of a chunk
-      update_decode_stats();
-    } else {
-      auto batch = inbox.arrive(std::get<core::TokenChunk>(in));
+  // ---- The decoder thread (pipeline/decoder_thread.h): everything the decoder does. ----
+
+  /// The decoder node's body, on the tokenizer's thread: one wait reserved on the graph per
+  /// chunk (wait_for_all() covers the decoder thread's work), the chunk to the decoder thread.
+  void hand_to_decoder(const core::TokenChunk& c, DecoderNode::gateway_type& gateway) noexcept {
+    gateway.reserve_wait();
+    decoder_thread.push(c);
+  }
+
+  /// A chunk, on the decoder thread: through the inbox, which gathers a catch-up batch while more
+  /// chunks are on their way, to the decoder; each prediction to the publisher, which runs here.
+  void decode_chunk(const core::TokenChunk& c) noexcept {
+    auto& gateway = g->decoder.gateway();
+    try {
+      auto batch = inbox.arrive(c);
       while (!batch.empty()) {
         predictions.clear();
         decode.decode(batch, predictions);
         batch = inbox.finish();
         update_decode_stats();
-        for (const auto& p : predictions) std::get<0>(out).try_put(PublisherInput(p));
+        for (const auto& p : predictions) gateway.try_put(PublisherInput(p));
       }
+      if (decode.stats().decoder_errors != decoder_errors_logged) {
+        update_decode_stats();
+        log_decoder_errors(/*force=*/false);
+      }
+    } catch (const std::exception& e) {
+      count_failure("decoder", e.what(), &PipelineStats::stage_errors);
+    } catch (...) {
+      count_failure("decoder", "unknown exception", &PipelineStats::stage_errors);
     }
-    if (decode.stats().decoder_errors != decoder_errors_logged) {
+    gateway.release_wait();
+  }
+
+  /// On the decoder thread, next chunk due in decoder.warmup_margin_us: the decoder reads its
+  /// weights, code and buffers back into this core's caches, unless a chunk is on its way.
+  void warm_decoder() noexcept {
+    try {
+      decode.warm(/*chunk_pending=*/inbox.waiting() > 0);
       update_decode_stats();
-      log_decoder_errors(/*force=*/false);
+    } catch (...) {  // DecodeStage counts decoder failures; only the stats lock could throw
     }
+  }
+
+  /// On the decoder thread, nothing queued after a chunk (its predictions are out): the
+  /// decoder's state-only work for the next chunk (the fast path's W_hh h), off the critical
+  /// path of both. A failure is counted in decode.stats(), like a decode's.
+  void prepare_decoder() noexcept { decode.prepare_next(); }
+
+  static DecoderThreadOptions decoder_thread_options(const PipelineConfig& cfg) {
+    DecoderThreadOptions o;
+    o.chunk_width_ns = cfg.chunking.width_ns;
+    // At most half a width before the next close, so that a short chunk is never warmed before
+    // the previous one is decoded.
+    o.warm_margin_ns = std::min<int64_t>(int64_t{cfg.decoder.warmup_margin_us} * 1000,
+                                         cfg.chunking.width_ns / 2);
+    o.spin_ns = int64_t{cfg.decoder.spin_us} * 1000;
+    return o;
+  }
+
+  DecoderThreadHooks decoder_thread_hooks() {
+    DecoderThreadHooks h;
+    h.on_start = [this] { apply_thread_role(config.realtime, ThreadRole::kDecoder); };
+    h.on_chunk = [this](const core::TokenChunk& c) { decode_chunk(c); };
+    h.on_idle = [this] { prepare_decoder(); };
+    h.on_warm = [this] { warm_decoder(); };
+    h.last_close_ns = [this] { return last_close_ns.load(std::memory_order_relaxed); };
+    return h;
   }
 
   void update_decode_stats() {
@@ -257,7 +319,6 @@ struct LivePipeline::Impl {
     } else {
       p.timing.publish_ns = core::host_now_ns();  // handed to the taps: the in-process "publish"
     }
-    std::get<kPrepareNext>(out).try_put(DecoderInput(PrepareNext{}));
     std::get<kPublished>(out).try_put(p);  // the taps run here, inline, in the order connected
     std::lock_guard lock(stats_mutex);
     stats.guard = guard.stats();
@@ -327,23 +388,23 @@ struct LivePipeline::Impl {
       try {
         (this->*fn)(value);
       } catch (const std::exception& e) {
-        tap_failed(name, e.what());
+        count_failure(name, e.what(), &PipelineStats::tap_errors);
       } catch (...) {
-        tap_failed(name, "unknown exception");
+        count_failure(name, "unknown exception", &PipelineStats::tap_errors);
       }
       return flow::continue_msg();
     };
   }
 
-  void tap_failed(const char* name, const char* what) noexcept {
+  /// A tap or a stage threw: counted in stats.*counter, logged at most once a second.
+  void count_failure(const char* name, const char* what, uint64_t PipelineStats::*counter) noexcept {
     try {
       std::lock_guard lock(stats_mutex);
-      ++stats.tap_errors;
+      const uint64_t n = ++(stats.*counter);
       const int64_t now = core::host_now_ns();
-      if (now - last_tap_error_log_ns < core::kNsPerS) return;
-      last_tap_error_log_ns = now;
-      spdlog::error("pipeline: tap {} threw: {} ({} tap errors so far; the graph carries on)", name,
-                    what, stats.tap_errors);
+      if (now - last_failure_log_ns < core::kNsPerS) return;
+      last_failure_log_ns = now;
+      spdlog::error("pipeline: {} threw: {} ({} so far; the graph carries on)", name, what, n);
     } catch (...) {  // logging itself failed: nothing more to do
     }
   }
@@ -363,36 +424,18 @@ struct LivePipeline::Impl {
     decoder_errors_logged = total;
   }
 
-  /// Chunk deadlines every tick_ms, the stats topic's StatsDue, and (decoder.warmup_margin_us)
-  /// a WarmUp for the decoder at the next chunk's expected close (the last close + one chunk
-  /// width) minus the margin, at most once per chunk; it wakes for that moment, not the next tick.
+  /// Chunk deadlines every tick_ms, and the stats topic's StatsDue.
   void run_ticker() {
     pthread_setname_np(pthread_self(), "sf-ticker");
     using Clock = std::chrono::steady_clock;  // the clock of core::host_now_ns
     const auto period = std::chrono::nanoseconds(static_cast<int64_t>(config.tick_ms * 1e6));
     const auto stats_interval_ns = static_cast<int64_t>(config.metrics.print_interval_s * 1e9);
-    // At most half a width before the next close, so that a short chunk is never warmed before
-    // the previous one is decoded.
-    const int64_t warm_margin_ns = std::min<int64_t>(
-        static_cast<int64_t>(config.decoder.warmup_margin_us) * 1000, config.chunking.width_ns / 2);
-    int64_t warmed_after = 0;  // the close whose successor's warm-up was sent
     int64_t last_stats_due_ns = core::host_now_ns();
     auto next = Clock::now() + period;
     std::unique_lock lock(tick_mutex);
     while (!tick_stop) {
-      const int64_t last_close = last_close_ns.load(std::memory_order_relaxed);
-      const bool warm_pending = warm_margin_ns > 0 && last_close > 0 && last_close != warmed_after;
-      const int64_t warm_at = last_close + config.chunking.width_ns - warm_margin_ns;
-      const auto wake = warm_pending
-                            ? std::min(next, Clock::time_point(std::chrono::nanoseconds(warm_at)))
-                            : next;
-      if (tick_cv.wait_until(lock, wake, [this] { return tick_stop; })) break;
+      if (tick_cv.wait_until(lock, next, [this] { return tick_stop; })) break;
       const int64_t now_ns = core::host_now_ns();
-      if (warm_pending && now_ns >= warm_at) {
-        warmed_after = last_close;
-        g->decoder.try_put(DecoderInput(WarmUp{}));
-      }
-      if (Clock::now() < next) continue;  // woke for the warm-up only
       g->binner.try_put(BinnerInput(Tick{now_ns}));
       if (stats_interval_ns > 0 && now_ns - last_stats_due_ns >= stats_interval_ns) {
         last_stats_due_ns = now_ns;
@@ -411,6 +454,9 @@ struct LivePipeline::Impl {
     if (!stopped && recorder) s.recorder = recorder->stats();
     s.inbox = inbox.stats();
     s.backlog_shed = s.inbox.shed;
+    const auto dt = decoder_thread.stats();
+    s.decoder_spins = dt.spins;
+    s.decoder_spin_caught = dt.spin_caught;
     return s;
   }
 
@@ -420,6 +466,7 @@ struct LivePipeline::Impl {
   stages::Tokenizer tokenizer;
   DecoderInbox inbox;
   stages::DecodeStage decode;
+  DecoderThread decoder_thread;  // runs decode; stopped (joined) by stop() before the rest goes
   stages::PublishGuard guard;  // publisher node
   zmq::context_t zmq_context;
   std::unique_ptr<ZmqPublisher> publisher;
@@ -449,7 +496,7 @@ struct LivePipeline::Impl {
   mutable std::mutex stats_mutex;
   PipelineStats stats;                                // guarded by stats_mutex
   int64_t last_stats_ns = 0;                          // publisher node
-  int64_t last_tap_error_log_ns = INT64_MIN / 2;      // guarded by stats_mutex
+  int64_t last_failure_log_ns = INT64_MIN / 2;        // guarded by stats_mutex
   uint64_t decoder_errors_logged = 0;                 // decoder node; stop() once idle
   int64_t last_decoder_error_log_ns = INT64_MIN / 2;  // decoder node; stop() once idle
   bool started = false;
@@ -457,19 +504,13 @@ struct LivePipeline::Impl {
 };
 
 LivePipeline::Graph::Graph(LivePipeline::Impl& p)
-    : binner(graph, flow::serial,
-             [&p](const BinnerInput& in, BinnerNode::output_ports_type& out) {
-               p.run_binner(in, out);
-             }),
-      tokenizer(graph, flow::serial, [&p](const core::RawChunk& c) { return p.run_tokenizer(c); }),
+    : binner(graph, flow::serial, p.guarded("binner", &Impl::run_binner)),
+      tokenizer(graph, flow::serial, p.guarded("tokenizer", &Impl::run_tokenizer)),
       decoder(graph, flow::serial,
-              [&p](const DecoderInput& in, DecoderNode::output_ports_type& out) {
-                p.run_decoder(in, out);
+              [&p](const core::TokenChunk& c, DecoderNode::gateway_type& gateway) noexcept {
+                p.hand_to_decoder(c, gateway);
               }),
-      publisher(graph, flow::serial,
-                [&p](const PublisherInput& in, PublisherNode::output_ports_type& out) {
-                  p.run_publisher(in, out);
-                }),
+      publisher(graph, flow::serial, p.guarded("publisher", &Impl::run_publisher)),
       record_packets(graph, flow::serial, p.tap("recorder", &Impl::record_packet)),
       on_batch(graph, flow::serial, p.tap("on_batch", &Impl::call_on_batch)),
       record_predictions(graph, flow::serial, p.tap("recorder", &Impl::record_prediction)),
@@ -479,10 +520,8 @@ LivePipeline::Graph::Graph(LivePipeline::Impl& p)
   using flow::output_port;
   // The data path: one chunk from packet to ZeroMQ message.
   make_edge(output_port<kClosedChunks>(binner), tokenizer);
-  make_edge(tokenizer, decoder);
-  make_edge(output_port<0>(decoder), publisher);
-  // Control, no data: a prediction is out, the decoder may prepare its next step.
-  make_edge(output_port<kPrepareNext>(publisher), decoder);
+  make_edge(output_port<0>(tokenizer), decoder);
+  make_edge(decoder, publisher);  // from the decoder thread, through the node's gateway
   // Taps, in the order they run; each after its sender handed the data on.
   if (p.recorder) make_edge(output_port<kBinnedInput>(binner), record_packets);
   if (p.options.on_batch) make_edge(output_port<kBinnedInput>(binner), on_batch);
@@ -529,6 +568,7 @@ LivePipeline::~LivePipeline() {
 void LivePipeline::start() {
   if (impl_->started) return;
   impl_->started = true;
+  impl_->decoder_thread.start();  // its realtime settings first, on the thread; may throw
   if (impl_->ingest) impl_->ingest->start();
   if (impl_->config.chunking.deadline_enabled && !impl_->options.external_ticks) {
     // Its realtime settings first, on the thread itself; a failure fails start().
@@ -567,7 +607,12 @@ void LivePipeline::stop() {
   if (impl_->ticker.joinable()) impl_->ticker.join();
   // 3. End of stream: the binner closes what is open; 4. everything in flight drains.
   if (impl_->started) impl_->g->binner.try_put(BinnerInput(EndOfStream{core::host_now_ns()}));
+  // No decoder thread (never started, or its start failed): what was pushed is decoded here,
+  // before the wait below (which covers the decoder thread's work through the decoder node's
+  // reserved waits), and what still comes on the caller's thread.
+  if (!impl_->decoder_thread.running()) impl_->decoder_thread.stop();
   impl_->arena.execute([&] { impl_->g->graph.wait_for_all(); });
+  impl_->decoder_thread.stop();
   {
     std::lock_guard lock(impl_->stats_mutex);
     if (impl_->ingest) impl_->stats.ingest = impl_->ingest->stats();

@@ -1,25 +1,31 @@
 // LivePipeline: the real-time engine. Declares the one graph a chunk flows through
 //
-//   ingest, ticker ─▶ binner ─▶ tokenizer ─▶ decoder ─▶ publisher ─▶ ZeroMQ
-//                       │                     ▲  prepare  │
-//                       │                     └─── next ──┤
-//                       ▼                                 ▼
-//               recorder, on_batch       recorder, on_prediction, metrics
+//   ingest, ticker ─▶ binner ─▶ tokenizer ─▶ decoder ═▶ decoder thread ─▶ publisher ─▶ ZeroMQ
+//                       │                                                     │
+//                       ▼                                                     ▼
+//               recorder, on_batch                         recorder, on_prediction, metrics
 //
 // (live_pipeline.cpp, LivePipeline::Graph, declares it in one block) and owns every thread and
 // socket involved: the ingest thread (Boost.Asio), a ticker thread that drives chunk deadlines,
-// the tbb::flow graph, and the ZeroMQ context. Stages are plain classes from stages/. Binner,
-// tokenizer, decoder and publisher run as serial nodes, so chunks stay in order; the decoder's
-// inbox (pipeline/decoder_inbox.h) bounds its backlog and, when it fell behind, hands it every
-// pending chunk for one batched call (catch-up), so no chunk is skipped.
-// Real-time knobs (pipeline/realtime.h): the ingest and ticker threads take their affinity and
-// SCHED_FIFO on themselves before they run (a failure fails start()), the graph's TBB workers
-// when they first enter its arena, ZeroMQ's I/O threads through context options; the
-// constructor checks them all first and does realtime.mlockall. With decoder.warmup_margin_us the
-// ticker also sends the decoder node a WarmUp (no data) that long before the next chunk is due.
+// the decoder thread (pipeline/decoder_thread.h), the tbb::flow graph's workers, and the ZeroMQ
+// context. Stages are plain classes from stages/. Every node is serial, so chunks stay in order,
+// and lightweight: its body runs inline on the thread that hands it its input when it is free
+// (else the input waits in the node's queue for a graph worker). So a packet is binned and
+// tokenized on the ingest thread that received it, and the decoder node, an async_node, hands the
+// chunk to the decoder thread, which decodes and publishes it: one hand-off between the packet
+// and the ZeroMQ send, and the decoder always on the same thread, so its caches stay warm and the
+// warm-up before a chunk (decoder.warmup_margin_us) warms the core that steps. A slow decode never
+// holds up the binner: it runs on the decoder thread. The decoder's inbox
+// (pipeline/decoder_inbox.h) bounds its backlog and, when it fell behind, hands it every pending
+// chunk for one batched call (catch-up), so no chunk is skipped.
+// Real-time knobs (pipeline/realtime.h): the ingest, ticker and decoder threads take their
+// affinity and SCHED_FIFO on themselves before they run (a failure fails start()), the graph's
+// TBB workers when they first enter its arena, ZeroMQ's I/O threads through context options; the
+// constructor checks them all first and does realtime.mlockall.
 // Lifecycle: construct (binds sockets, throws on any setup error) → start() → stop(). stop()
 // follows the fixed order: stop ingest, stop ticker, flush the binner (end-of-stream chunks),
-// wait_for_all(), close sockets and the context. Safe to call from any one control thread.
+// wait_for_all() (which includes the decoder thread's work), stop the decoder thread, close
+// sockets and the context. Safe to call from any one control thread.
 #pragma once
 
 #include <cstdint>
@@ -35,8 +41,9 @@
 
 namespace spikeflow::pipeline {
 
-/// Optional hooks and modes. The callbacks are taps: they run on graph threads, in order, off
-/// the critical path; they must be quick and must not block (hand heavy work, e.g. file writes,
+/// Optional hooks and modes. The callbacks are taps: they run in order, after the data was handed
+/// on (on_batch on the thread that binned the packet, on_prediction on the decoder thread right
+/// after the publish); they must be quick and must not block (hand heavy work, e.g. file writes,
 /// to a thread of their own). An exception from one is caught, counted
 /// (PipelineStats::tap_errors) and logged.
 struct LiveOptions {
@@ -67,7 +74,8 @@ class LivePipeline {
   void stop();
 
   /// In-process input (replay): hands one packet's events to the binner. Any thread; the
-  /// caller serialises its own calls. Returns immediately (the graph queues it).
+  /// caller serialises its own calls. Bins and tokenizes on the caller's thread (microseconds;
+  /// queued for a graph worker when the binner is busy), never waits for the decoder.
   void push(core::EventBatch batch);
   /// Virtual-clock deadline tick (with LiveOptions::external_ticks).
   void tick(int64_t host_ns);

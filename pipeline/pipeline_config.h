@@ -52,10 +52,13 @@ struct DecoderConfig {
   int threads = models::RuntimeOptions{}.threads;  ///< intra-op threads for inference
   int max_batch = 64;      ///< most pending chunks decoded in one catch-up call
   int max_backlog = 2000;  ///< waiting chunks (100 s at 50 ms) before tokens are shed
-  /// The ticker asks the decoder to warm up (StreamingDecoder::warm) this long before the next
+  /// The decoder thread warms the decoder (StreamingDecoder::warm) this long before the next
   /// chunk is due (last close + chunk width; at most half a width); 0 = off. Skipped while a
   /// chunk is pending.
   int warmup_margin_us = 1000;
+  /// After the warm-up the decoder thread polls for the chunk instead of sleeping, until this
+  /// long past its expected close (0 = off; costs a core for margin + spin per chunk).
+  int spin_us = 0;
 };
 
 struct PublishConfig {
@@ -89,9 +92,11 @@ struct RecordConfig {
 struct RealtimeConfig {
   std::string affinity_ingest;  ///< the ingest (Boost.Asio) thread
   std::string affinity_ticker;  ///< the deadline ticker thread
+  std::string affinity_decoder;  ///< the decoder thread (pipeline/decoder_thread.h)
   std::string affinity_graph;   ///< the TBB workers of the graph's arena
   std::string affinity_zmq_io;  ///< ZeroMQ's I/O threads (ZMQ_THREAD_AFFINITY_CPU_ADD)
-  /// SCHED_FIFO priority of ingest, ticker, graph workers and ZeroMQ I/O threads; 0 = off.
+  /// SCHED_FIFO priority of ingest, ticker, decoder, graph workers and ZeroMQ I/O threads; 0 =
+  /// off.
   int sched_fifo_priority = 0;
   bool mlockall = false;  ///< mlockall(MCL_CURRENT | MCL_FUTURE) before any thread starts
 };

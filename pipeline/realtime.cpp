@@ -76,6 +76,8 @@ const std::string& affinity_text(const RealtimeConfig& c, ThreadRole role) {
       return c.affinity_ingest;
     case ThreadRole::kTicker:
       return c.affinity_ticker;
+    case ThreadRole::kDecoder:
+      return c.affinity_decoder;
     case ThreadRole::kGraph:
       return c.affinity_graph;
   }
@@ -104,6 +106,8 @@ const char* affinity_key(ThreadRole role) {
       return "realtime.affinity.ingest";
     case ThreadRole::kTicker:
       return "realtime.affinity.ticker";
+    case ThreadRole::kDecoder:
+      return "realtime.affinity.decoder";
     case ThreadRole::kGraph:
       return "realtime.affinity.graph";
   }
@@ -116,6 +120,7 @@ std::vector<std::string> check_realtime(const RealtimeConfig& config) {
   for (const auto& [key, text] : {std::pair<std::string, const std::string&>{
                                       affinity_key(ThreadRole::kIngest), config.affinity_ingest},
                                   {affinity_key(ThreadRole::kTicker), config.affinity_ticker},
+                                  {affinity_key(ThreadRole::kDecoder), config.affinity_decoder},
                                   {affinity_key(ThreadRole::kGraph), config.affinity_graph},
                                   {"realtime.affinity.zmq_io", config.affinity_zmq_io}}) {
     if (auto why = affinity_check(key, text, allowed); !why.empty()) errors.push_back(why);

@@ -9,6 +9,7 @@
 // Who applies what (pipeline/live_pipeline.cpp):
 //   ingest thread   realtime.affinity.ingest, SCHED_FIFO   (on the thread, before its first read)
 //   ticker thread   realtime.affinity.ticker, SCHED_FIFO   (likewise)
+//   decoder thread  realtime.affinity.decoder, SCHED_FIFO  (likewise; pipeline/decoder_thread.h)
 //   graph workers   realtime.affinity.graph,  SCHED_FIFO   (ArenaRealtimeObserver: each TBB worker
 //                                                            the first time it enters the arena)
 //   ZeroMQ I/O      realtime.affinity.zmq_io, SCHED_FIFO   (context options, before any socket)
@@ -39,7 +40,7 @@ class RealtimeError : public std::runtime_error {
 };
 
 /// Thread roles that take an affinity and SCHED_FIFO.
-enum class ThreadRole { kIngest, kTicker, kGraph };
+enum class ThreadRole { kIngest, kTicker, kDecoder, kGraph };
 
 /// The CPUs this process may run on (sched_getaffinity), sorted.
 std::vector<int> allowed_cpus();

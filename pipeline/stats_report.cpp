@@ -89,14 +89,17 @@ std::string stats_json(const PipelineStats& s) {
   fmt::format_to(
       it,
       R"("decode":{{"chunks":{},"batched_calls":{},"max_batch":{},"repaired_outputs":{},)"
-      R"("decoder_errors":{},"epoch_resets":{}}},)",
-      d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors, d.epoch_resets);
+      R"("decoder_errors":{},"epoch_resets":{},"warmups":{},"warmups_skipped":{},"spins":{},)"
+      R"("spin_caught":{}}},)",
+      d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors, d.epoch_resets,
+      d.warmups, d.warmups_skipped, s.decoder_spins, s.decoder_spin_caught);
   fmt::format_to(
       it,
       R"("publisher":{{"predictions":{},"sent":{},"send_failures":{},"out_of_order":{},"last_seq":{},)"
-      R"("tap_errors":{},"refused":{},"chunk_gaps":{},"epochs":{},"refused_clients":{}}},)",
+      R"("tap_errors":{},"stage_errors":{},"refused":{},"chunk_gaps":{},"epochs":{},)"
+      R"("refused_clients":{}}},)",
       s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.last_seq,
-      s.tap_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs, s.publish.refused_clients);
+      s.tap_errors, s.stage_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs, s.publish.refused_clients);
   const auto& rec = s.recorder;
   fmt::format_to(
       it, R"("recorder":{{"packets":{},"predictions":{},"dropped":{},"io_errors":{},"bytes":{}}},)",
@@ -146,15 +149,15 @@ std::string format_report(const PipelineStats& s) {
   fmt::format_to(
       it,
       "decoder: chunks={} batched_calls={} max_batch={} repaired_outputs={} decoder_errors={} "
-      "warmups={} warmups_skipped={}\n",
+      "warmups={} warmups_skipped={} spins={} spin_caught={}\n",
       d.chunks, d.batched_calls, d.max_batch, d.repaired_outputs, d.decoder_errors, d.warmups,
-      d.warmups_skipped);
+      d.warmups_skipped, s.decoder_spins, s.decoder_spin_caught);
   fmt::format_to(
       it,
       "publisher: predictions={} sent={} send_failures={} out_of_order={} refused={} chunk_gaps={} "
-      "tap_errors={} refused_clients={}\n",
+      "tap_errors={} stage_errors={} refused_clients={}\n",
       s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.guard.refused,
-      s.guard.chunk_gaps, s.tap_errors, s.publish.refused_clients);
+      s.guard.chunk_gaps, s.tap_errors, s.stage_errors, s.publish.refused_clients);
   const auto& rec = s.recorder;
   if (rec.batches + rec.predictions + rec.dropped + rec.io_errors > 0) {
     fmt::format_to(it, "recorder: packets={} predictions={} dropped={} io_errors={} bytes={}\n",

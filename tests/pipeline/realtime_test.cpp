@@ -378,5 +378,47 @@ TEST(RealtimeWarmupTest, decoder_warmup_changes_no_prediction) {
   }
 }
 
+/// The decoder thread takes realtime.affinity.decoder, and predictions reach on_prediction on it
+/// (the publish runs there): every callback sees the one CPU in its thread's mask.
+TEST(RealtimeWarmupTest, the_decoder_thread_takes_its_affinity) {
+  testing::TempDir dir("decoder_affinity");
+  const std::string ckpt = (dir.path() / "m.ckpt").string();
+  models::save_untrained_possm(ckpt, models::PossmConfig{}, {{1, 1}, {2, 1}}, 2,
+                               PipelineConfig{}.chunking.width_ns, /*seed=*/3);
+  const int cpu = allowed_cpus().back();
+  PipelineConfig cfg;
+  cfg.ingest.transport = Transport::kNone;
+  cfg.publish.enabled = false;
+  cfg.metrics.print_interval_s = 0;
+  cfg.realtime.affinity_decoder = std::to_string(cpu);
+  std::mutex m;
+  std::vector<std::vector<int>> masks;
+  LiveOptions lo;
+  lo.on_prediction = [&](const core::Prediction&) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
+    std::vector<int> mask;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) mask.push_back(c);
+    std::lock_guard lock(m);
+    masks.push_back(mask);
+  };
+  LivePipeline live(cfg, models::load_decoder(ckpt, models::RuntimeOptions{}), lo);
+  live.start();
+  const int64_t w = cfg.chunking.width_ns;
+  for (int k = 0; k < 6; ++k) {
+    core::EventBatch b;
+    b.arrival_host_ns = core::host_now_ns();
+    b.device_time_ns = k * w + w / 2;
+    b.events.push_back({k * w + w / 2, 1, 1, 0});
+    live.push(b);
+  }
+  live.stop();
+  std::lock_guard lock(m);
+  ASSERT_GE(masks.size(), 5u);
+  for (const auto& mask : masks) EXPECT_EQ(mask, std::vector<int>{cpu});
+}
+
 }  // namespace
 }  // namespace spikeflow::pipeline
