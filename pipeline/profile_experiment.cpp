@@ -230,7 +230,8 @@ struct RunFiles {
 /// is only spawned (fork + exec + reading the session) after this wait returns: the hop is
 /// microseconds, the margin tens of milliseconds even before the spawn.
 void run_children(const ProfileOptions& o, const std::string& endpoint, const std::string& topic,
-                  uint16_t port, const std::function<bool(std::chrono::milliseconds)>& wait_subscribed,
+                  uint16_t port,
+                  const std::function<bool(std::chrono::milliseconds)>& wait_subscribed,
                   const std::function<void()>& stop_middle, const RunFiles& f) {
   const std::string& exe = o.executable;
   pid_t listener = -1;
