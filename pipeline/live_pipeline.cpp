@@ -646,4 +646,10 @@ PipelineStats LivePipeline::stats() const {
   return impl_->snapshot_locked();
 }
 
+bool LivePipeline::wait_for_subscribers(size_t n, std::chrono::milliseconds timeout) const {
+  if (!impl_->config.publish.enabled)
+    throw std::logic_error("wait_for_subscribers: publish.enabled is false, there is no publisher");
+  return impl_->publisher && impl_->publisher->wait_for_subscribers(n, timeout);
+}
+
 }  // namespace spikeflow::pipeline

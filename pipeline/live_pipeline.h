@@ -28,6 +28,7 @@
 // sockets and the context. Safe to call from any one control thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -88,6 +89,11 @@ class LivePipeline {
   std::string publish_endpoint() const;
   /// Snapshot of every counter; any thread.
   PipelineStats stats() const;
+  /// Blocks until the publisher has at least n subscribers (handshake done; their SUBSCRIBE is
+  /// next on the wire, pipeline/subscriber_monitor.h) or timeout passes; whether it has. Any
+  /// thread, not concurrently with stop(); false after stop(). Throws std::logic_error when
+  /// publish.enabled is false (no publisher to wait on).
+  bool wait_for_subscribers(size_t n, std::chrono::milliseconds timeout) const;
 
  private:
   struct Impl;

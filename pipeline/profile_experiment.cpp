@@ -220,9 +220,19 @@ struct RunFiles {
 
 /// The subscriber process first (it joins before data flows; none for the in-process run), then
 /// the sender process at real time; stop_middle drains the middle once the sender is done, and
-/// the subscriber exits when it goes idle.
+/// the subscriber exits when it goes idle. wait_subscribed(timeout) waits until the middle's PUB
+/// socket counts a subscriber (pipeline/subscriber_monitor.h); whether it does.
+///
+/// Why "handshake done" is enough: the listener's SUBSCRIBE is the next frame on its connection,
+/// at most one loopback hop after the publisher's handshake event, and the publisher applies it
+/// on its next send. The first message cannot be published sooner than one chunk width plus the
+/// lateness (50 + 2 ms by default) of device time after the sender's first packet, and the sender
+/// is only spawned (fork + exec + reading the session) after this wait returns: the hop is
+/// microseconds, the margin tens of milliseconds even before the spawn.
 void run_children(const ProfileOptions& o, const std::string& endpoint, const std::string& topic,
-                  uint16_t port, const std::function<void()>& stop_middle, const RunFiles& f) {
+                  uint16_t port,
+                  const std::function<bool(std::chrono::milliseconds)>& wait_subscribed,
+                  const std::function<void()>& stop_middle, const RunFiles& f) {
   const std::string& exe = o.executable;
   pid_t listener = -1;
   if (!endpoint.empty()) {
@@ -230,21 +240,32 @@ void run_children(const ProfileOptions& o, const std::string& endpoint, const st
     listener = spawn_logged({exe, "listen", "-e", endpoint, "--topic", topic, "-o", f.listen_csv,
                              "--idle-timeout-s", "1.5", "-q"},
                             f.listen_out, "profile");
-    // The SUB joins before data flows. Starting the binary can take seconds on a loaded
-    // machine, so wait for the CSV (created right after connect()), then give the subscription
-    // time to reach the publisher: a late joiner would lose the first chunks.
+    // The SUB joins before data flows: a late joiner would lose the first chunks. Starting the
+    // binary can take seconds on a loaded machine, so wait for its CSV (created right after
+    // connect()), then for the middle to count it as a subscriber; both within one deadline.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    std::error_code ec;
-    while (!fs::exists(f.listen_csv, ec)) {
+    const auto throw_if_listener_exited = [&] {
       int status = 0;
       if (waitpid(listener, &status, WNOHANG) == listener)
         throw std::runtime_error("profile: the listener exited at start (log: " + f.listen_out + ")");
+    };
+    const auto check_deadline = [&](const char* what) {
       if (std::chrono::steady_clock::now() > deadline)
-        throw std::runtime_error("profile: the listener did not start in 60 s (log: " +
-                                 f.listen_out + ")");
+        throw std::runtime_error(fmt::format("profile: the listener did not {} in 60 s (log: {})",
+                                             what, f.listen_out));
+    };
+    std::error_code ec;
+    while (!fs::exists(f.listen_csv, ec)) {
+      throw_if_listener_exited();
+      check_deadline("start");
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Blocks on the monitor's condition variable; wakes every 100 ms only to see whether the
+    // listener died meanwhile.
+    while (!wait_subscribed(std::chrono::milliseconds(100))) {
+      throw_if_listener_exited();
+      check_deadline("subscribe");
+    }
   }
   const pid_t sender = spawn_logged({exe, "send", "-s", f.session, "--port", std::to_string(port),
                                      "-q", "--send-log", f.send_log},
@@ -297,8 +318,10 @@ ProfileRun run_spikeflow(const ProfileOptions& o, int channels, const replay::Se
   const RunFiles files(dir, channels, tag);
   LivePipeline live(cfg, load_point_decoder(o, channels, session, cfg, dir));
   live.start();
-  run_children(o, live.publish_endpoint(), cfg.publish.topic, live.ingest_port(),
-               [&] { live.stop(); }, files);
+  run_children(
+      o, live.publish_endpoint(), cfg.publish.topic, live.ingest_port(),
+      [&](std::chrono::milliseconds t) { return live.wait_for_subscribers(1, t); },
+      [&] { live.stop(); }, files);
   take_stage_stats(run, live.stats());
   time_predictions(run, read_listen_csv(files.listen_csv), files.send_log,
                    cfg.chunking.lateness_ns, true);
@@ -324,7 +347,10 @@ ProfileRun run_floor(const ProfileOptions& o, int channels, const PipelineConfig
   fo.linger_ms = cfg.publish.linger_ms;
   TransportFloorRelay relay(fo);
   relay.start();
-  run_children(o, relay.endpoint(), fo.topic, relay.port(), [&] { relay.stop(); }, files);
+  run_children(
+      o, relay.endpoint(), fo.topic, relay.port(),
+      [&](std::chrono::milliseconds t) { return relay.wait_for_subscribers(1, t); },
+      [&] { relay.stop(); }, files);
   run.chunks = relay.stats().forwarded;
   time_predictions(run, read_listen_csv(files.listen_csv), files.send_log, fo.lateness_ns, true);
   return run;
@@ -344,7 +370,7 @@ ProfileRun run_in_process(const ProfileOptions& o, int channels, const replay::S
                         got.push_back({p, core::host_now_ns()});
                       });
   ep.start();
-  run_children(o, "", "", ep.ingest_port(), [&] { ep.stop(); }, files);
+  run_children(o, "", "", ep.ingest_port(), {}, [&] { ep.stop(); }, files);
   take_stage_stats(run, ep.stats());
   time_predictions(run, got, files.send_log, cfg.chunking.lateness_ns, false);
   return run;

@@ -43,8 +43,15 @@ TransportFloorRelay::TransportFloorRelay(const FloorRelayOptions& options)
   pub_.set(zmq::sockopt::linger, options_.linger_ms);
   pub_.set(zmq::sockopt::sndhwm, options_.send_high_water_mark);
   try {
+    monitor_ = std::make_unique<SubscriberMonitor>(context_, pub_, "floor relay");
+  } catch (const std::exception&) {
+    ::close(fd_);
+    throw;
+  }
+  try {
     pub_.bind(options_.endpoint);
   } catch (const zmq::error_t& e) {
+    monitor_.reset();
     ::close(fd_);
     throw std::runtime_error("floor relay: cannot bind " + options_.endpoint + ": " + e.what());
   }
@@ -61,7 +68,14 @@ void TransportFloorRelay::start() { thread_ = std::thread([this] { run(); }); }
 void TransportFloorRelay::stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
+  monitor_.reset();  // this thread owns pub_ again: the monitor stops while the socket is open
   pub_.close();
+}
+
+size_t TransportFloorRelay::subscribers() const { return monitor_ ? monitor_->subscribers() : 0; }
+
+bool TransportFloorRelay::wait_for_subscribers(size_t n, std::chrono::milliseconds timeout) const {
+  return monitor_ && monitor_->wait_for_subscribers(n, timeout);
 }
 
 void TransportFloorRelay::run() {

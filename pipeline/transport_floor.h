@@ -12,14 +12,20 @@
 //   forward      = publish_ns - trigger_arrival_ns (header read + encode)
 //   ZMQ one-way  = the subscriber's receive_ns - publish_ns
 // One blocking recv() per packet on one thread: no event loop, no graph, no decoder.
+// Its subscribers are counted as the publisher's are (pipeline/subscriber_monitor.h), so that the
+// profile starts the sender only once its subscriber has joined.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include <zmq.hpp>
+
+#include "pipeline/subscriber_monitor.h"
 
 namespace spikeflow::pipeline {
 
@@ -58,6 +64,12 @@ class TransportFloorRelay {
   const std::string& endpoint() const { return endpoint_; }
   /// Counters; read after stop().
   const FloorRelayStats& stats() const { return stats_; }
+  /// Subscribers connected to the PUB socket now (0 after stop()). Any thread, but not
+  /// concurrently with stop().
+  size_t subscribers() const;
+  /// Blocks until at least n subscribers are connected or timeout passes; whether they are
+  /// (false after stop()). Any thread, but not concurrently with stop().
+  bool wait_for_subscribers(size_t n, std::chrono::milliseconds timeout) const;
 
  private:
   void run();
@@ -67,6 +79,7 @@ class TransportFloorRelay {
   uint16_t port_ = 0;
   zmq::context_t context_{1};
   zmq::socket_t pub_;
+  std::unique_ptr<SubscriberMonitor> monitor_;  // until stop(), which ends it before pub_ closes
   std::string endpoint_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

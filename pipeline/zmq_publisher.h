@@ -18,10 +18,18 @@
 // admits only clients whose public key is in that folder (read once, at construction); refused
 // handshakes are counted (PublishStats::refused_clients). The handler stops and is joined in the
 // destructor, before the context can be closed.
+//
+// Subscribers: a SubscriberMonitor (pipeline/subscriber_monitor.h, its own thread "sf-submon")
+// counts the peers whose handshake succeeded (with CURVE: only those the handshake and ZAP
+// admitted), readable from any thread; each change is logged ("publish: subscriber joined (N
+// connected)"). It is started before the bind and stopped in the destructor, before the socket
+// closes.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +38,7 @@
 
 #include "core/prediction.h"
 #include "pipeline/pipeline_config.h"
+#include "pipeline/subscriber_monitor.h"
 
 namespace spikeflow::pipeline {
 
@@ -82,6 +91,13 @@ class ZmqPublisher {
     s.refused_clients = refused_clients_.load(std::memory_order_relaxed);
     return s;
   }
+  /// Subscribers connected now (see pipeline/subscriber_monitor.h for what counts). Any thread.
+  size_t subscribers() const { return monitor_->subscribers(); }
+  /// Blocks until at least n subscribers are connected or timeout passes; whether they are.
+  /// Any thread. A SUB counted here sends its SUBSCRIBE next: see the header above for the hop.
+  bool wait_for_subscribers(size_t n, std::chrono::milliseconds timeout) const {
+    return monitor_->wait_for_subscribers(n, timeout);
+  }
 
  private:
   void send(const void* data, size_t size);
@@ -94,6 +110,8 @@ class ZmqPublisher {
   std::vector<uint8_t> buffer_;
   std::string text_;
   PublishStats stats_;
+  // Declared after socket_: stopped before the socket closes.
+  std::unique_ptr<SubscriberMonitor> monitor_;
   // ZAP handler (only with curve_clients_dir). Declared last: stopped and joined first.
   std::atomic<uint64_t> refused_clients_{0};  // written by the ZAP thread
   std::atomic<bool> zap_stop_{false};
