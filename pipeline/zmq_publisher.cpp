@@ -124,6 +124,10 @@ ZmqPublisher::ZmqPublisher(zmq::context_t& context, const PublishConfig& config)
   try {
     socket_.bind(config.endpoint);
   } catch (const zmq::error_t& e) {
+    // The ZAP thread may be running already: a joinable thread left to the member destructors
+    // would abort the process instead of reporting the endpoint.
+    zap_stop_ = true;
+    if (zap_thread_.joinable()) zap_thread_.join();
     throw std::runtime_error("publish: cannot bind " + config.endpoint + ": " + e.what());
   }
   endpoint_ = socket_.get(zmq::sockopt::last_endpoint);

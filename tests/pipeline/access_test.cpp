@@ -305,6 +305,28 @@ TEST(AccessTest, curve_clients_dir_admits_only_authorised_client_keys) {
   EXPECT_EQ(stranger.drain(), 0u) << "knowing the server key is not enough with a clients folder";
 }
 
+TEST(AccessTest, a_busy_endpoint_with_a_curve_clients_dir_is_an_error_not_an_abort) {
+  testing::TempDir dir("curve");
+  const KeyPair server, authorised;
+  write_file(dir.file("server.key_secret"), server.secret_key);
+  std::filesystem::create_directories(dir.file("clients"));
+  write_file(dir.file("clients/alice.key"), authorised.public_key);
+  zmq::context_t ctx(1);
+  PublishConfig cfg;
+  cfg.endpoint = "tcp://127.0.0.1:*";
+  ZmqPublisher first(ctx, cfg);  // holds the port
+  cfg.endpoint = first.endpoint();
+  cfg.curve_secret_key_file = dir.file("server.key_secret");
+  cfg.curve_clients_dir = dir.file("clients");  // starts the ZAP thread before the bind
+  try {
+    ZmqPublisher second(ctx, cfg);
+    FAIL() << "a second bind of " << cfg.endpoint << " succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("publish: cannot bind " + cfg.endpoint), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(AccessTest, bad_key_files_are_named) {
   testing::TempDir dir("curve");
   const KeyPair a, b;
