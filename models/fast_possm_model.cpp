@@ -259,38 +259,4 @@ void pack_model(Model& m, const FastPossmWeights& w, size_t token_capacity) {
   allocate_work(m, w, s, token_capacity);
 }
 
-namespace {
-
-/// Sum of one float per 64-byte line of b.
-float touch(const Buf& b) {
-  float sum = 0.f;
-  const float* p = b.data();
-  for (size_t i = 0; i < b.size(); i += 16) sum += p[i];
-  return sum;
-}
-
-float touch(const Linear& l) { return touch(l.panel) + touch(l.bias); }
-float touch(const LayerNorm& l) { return touch(l.w) + touch(l.b); }
-
-}  // namespace
-
-float warm_weights(const Model& m) {
-  float sum = touch(m.unit_rows) + touch(m.omega) + touch(m.latents);
-  for (const Linear* l : {&m.out, &m.mlp1, &m.mlp2, &m.readout}) sum += touch(*l);
-  sum += touch(m.norm_mlp);
-  for (const auto& sa : m.self_attn) {
-    sum += touch(sa.norm_attn) + touch(sa.norm_mlp);
-    for (const Linear* l : {&sa.to_qkv, &sa.to_out, &sa.mlp1, &sa.mlp2}) sum += touch(*l);
-  }
-  if (m.gru) {
-    sum += touch(m.gru_ih) + touch(m.h) + touch(m.gh);
-    if (!m.gh_ready) sum += touch(m.gru_hh);
-  } else {
-    sum += touch(m.s4d_in) + touch(m.s_re) + touch(m.s_im);
-    for (const Buf* b : {&m.s4d_er, &m.s4d_ei, &m.s4d_br, &m.s4d_bi, &m.s4d_cr, &m.s4d_ci, &m.s4d_d})
-      sum += touch(*b);
-  }
-  return sum + touch(m.target_mean) + touch(m.target_std);
-}
-
 }  // namespace spikeflow::models::fast_possm

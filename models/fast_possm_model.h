@@ -79,12 +79,6 @@ struct Model {
   }
 };
 
-/// Reads every weight the next step reads (FastPossmDecoder::warm): the unit rows, the dense
-/// layers, W_hh too unless prepare_next() has already used it, and the state. One load per cache
-/// line, the lines of each array in order (the hardware prefetcher follows), no store: changes
-/// nothing. Returns a value derived from every load so that none can be optimised away.
-float warm_weights(const Model& m);
-
 /// Throws std::invalid_argument listing every problem of w (the config, shapes of every array),
 /// or nothing when FastPossmDecoder can run it.
 void check_weights(const FastPossmWeights& w);

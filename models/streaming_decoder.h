@@ -53,8 +53,9 @@ class StreamingDecoder {
   /// not been prepared); a decoder without such work does nothing.
   virtual void prepare_next() {}
 
-  /// Brings the weights the next step() reads back into the cache (reads them), because in the
-  /// live pipeline a step runs once per chunk and finds them evicted by whatever ran in between.
+  /// Brings what the next step() reads (weights, tables, work buffers, code) back into the cache,
+  /// because in the live pipeline a step runs once per chunk and finds them evicted by whatever
+  /// ran in between.
   /// The live pipeline calls it shortly before the next chunk is due (decoder.warmup_margin_us),
   /// never while a chunk waits. Changes no state and no result; a decoder with nothing worth
   /// warming does nothing.

@@ -309,6 +309,9 @@ void take_stage_stats(ProfileRun& run, const PipelineStats& st) {
   run.queue = st.queue_latency;
   run.decode = st.decode_latency;
   run.publish = st.publish_latency;
+  run.warmups = st.decode.warmups;
+  run.spins = st.decoder_spins;
+  run.spin_caught = st.decoder_spin_caught;
 }
 
 /// sender -> UDP -> the pipeline in this process -> ZMQ -> subscriber.

@@ -79,6 +79,8 @@ struct ProfileRun {
   uint64_t chunks = 0;        ///< predictions made (the floor: messages forwarded)
   uint64_t received = 0;      ///< by the subscriber / the callback
   uint64_t deadline_closed = 0;  ///< closed by the clock or at the end: no sender moment
+  uint64_t warmups = 0;          ///< decoder warm-ups (decoder.warmup_margin_us)
+  uint64_t spins = 0, spin_caught = 0;  ///< decoder.spin_us: polls, and chunks they caught
   core::LatencyHistogram send_to_arrival, close, queue, decode, publish, pipeline, deliver, e2e;
 };
 

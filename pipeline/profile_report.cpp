@@ -39,8 +39,11 @@ std::string head(const std::string& title) {
 }
 
 std::string counts(const ProfileRun& r) {
-  return fmt::format("{}: {} chunks, {} received, {} closed by deadline/at end, {} timed", r.label,
-                     r.chunks, r.received, r.deadline_closed, r.e2e.count());
+  std::string s = fmt::format("{}: {} chunks, {} received, {} closed by deadline/at end, {} timed",
+                              r.label, r.chunks, r.received, r.deadline_closed, r.e2e.count());
+  if (r.warmups > 0) s += fmt::format(", {} warm-ups", r.warmups);
+  if (r.spins > 0) s += fmt::format(", {} of {} spins caught their chunk", r.spin_caught, r.spins);
+  return s;
 }
 
 /// The floor's stages, sender to subscriber, in order.
@@ -355,10 +358,12 @@ std::string json_string(const std::string& v) {
 std::string json_run(const ProfileRun& r) {
   return fmt::format(
       "{{\"label\": {}, \"overrides\": {}, \"chunks\": {}, \"received\": {}, "
-      "\"deadline_closed\": {}, \"send_to_arrival\": {}, \"close\": {}, \"queue\": {}, "
+      "\"deadline_closed\": {}, \"warmups\": {}, \"spins\": {}, \"spin_caught\": {}, "
+      "\"send_to_arrival\": {}, \"close\": {}, \"queue\": {}, "
       "\"decode\": {}, \"publish\": {}, \"arrival_to_publish\": {}, \"deliver\": {}, "
       "\"e2e\": {}}}",
       json_string(r.label), json_string(r.overrides), r.chunks, r.received, r.deadline_closed,
+      r.warmups, r.spins, r.spin_caught,
       json_hist(r.send_to_arrival), json_hist(r.close), json_hist(r.queue), json_hist(r.decode),
       json_hist(r.publish), json_hist(r.pipeline), json_hist(r.deliver), json_hist(r.e2e));
 }
