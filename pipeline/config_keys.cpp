@@ -267,7 +267,9 @@ std::vector<ConfigKey> make_table() {
       milliseconds("chunking.no_source_timeout_ms", 1.0, 60000.0,
                    "deadline predictions are flagged no_source after this long without any packet",
                    SF_MEMBER(chunking.no_source_timeout_ns)),
-      integer("pipeline.graph_threads", "threads", 2, 64, "TBB workers running the graph's stages",
+      integer("pipeline.graph_threads", "threads", 2, 64,
+              "TBB workers for stage work queued behind a busy stage (the stages run inline on the "
+              "ingest, ticker and decoder threads when free)",
               SF_MEMBER(graph_threads)),
       path("decoder.checkpoint", "required: a file written by `spikeflow train`",
            SF_MEMBER(decoder.checkpoint)),

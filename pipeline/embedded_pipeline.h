@@ -11,7 +11,8 @@
 //   p.stop();    // drains: every chunk already binned is decoded and delivered
 //
 // Thread contract: construct, start(), stop() and push() from the embedding program's threads
-// (push() calls serialised by the caller); on_prediction runs on a graph thread, in seq order,
+// (push() calls serialised by the caller; push() bins and tokenizes on the calling thread);
+// on_prediction runs on the pipeline's decoder thread, in seq order,
 // one call at a time, after the prediction is decoded. It must be quick and must not block
 // (it delays the next prediction's delivery, not the decode); an exception from it is caught,
 // counted in stats().tap_errors and logged.

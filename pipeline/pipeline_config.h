@@ -109,7 +109,7 @@ struct PipelineConfig {
   IngestConfig ingest;
   stages::BinnerOptions chunking;
   double tick_ms = 1.0;   ///< how often chunk deadlines are checked
-  int graph_threads = 2;  ///< TBB workers running the graph's stages
+  int graph_threads = 2;  ///< TBB workers: stage work queued behind a busy stage
   DecoderConfig decoder;
   PublishConfig publish;
   MetricsConfig metrics;

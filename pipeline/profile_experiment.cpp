@@ -381,16 +381,16 @@ ProfileRun run_in_process(const ProfileOptions& o, int channels, const replay::S
 
 /// The same decoder stepping the load's chunks back to back: one untimed pass to warm the
 /// caches, then one timed pass, each step() timed and prepare_next() untimed as live.
-core::LatencyHistogram run_hot_loop(const ProfileOptions& o, int channels,
-                                    const replay::Session& session, const PipelineConfig& cfg,
-                                    const fs::path& dir) {
+/// Then the paced loop: up to kPacedChunks chunks, one per chunk width on this thread, each
+/// warmed decoder.warmup_margin_us before (as the decoder thread does), step() timed.
+void run_hot_loop(const ProfileOptions& o, int channels, const replay::Session& session,
+                  const PipelineConfig& cfg, const fs::path& dir, LoadPoint& lp) {
   auto dec = load_point_decoder(o, channels, session, cfg, dir);
   replay::DatasetOptions dopt;
   dopt.width_ns = dec->chunk_width_ns();
   dopt.unit_order = dec->units();
   const auto ds = replay::build_dataset(session, dopt);
   std::vector<float> out(static_cast<size_t>(dec->output_dim()));
-  core::LatencyHistogram h;
   for (int pass = 0; pass < 2; ++pass) {
     dec->reset();
     for (const auto& c : ds.chunks) {
@@ -398,10 +398,28 @@ core::LatencyHistogram run_hot_loop(const ProfileOptions& o, int channels,
       dec->step(c, out);
       const int64_t t1 = core::host_now_ns();
       dec->prepare_next();
-      if (pass == 1) h.record(t1 - t0);
+      if (pass == 1) lp.hot_decode.record(t1 - t0);
     }
   }
-  return h;
+  constexpr size_t kPacedChunks = 200;
+  const int64_t width = dec->chunk_width_ns();
+  const int64_t margin = std::min<int64_t>(int64_t{cfg.decoder.warmup_margin_us} * 1000, width / 2);
+  using Clock = std::chrono::steady_clock;  // core::host_now_ns's clock
+  const auto at = [](int64_t ns) { return Clock::time_point(std::chrono::nanoseconds(ns)); };
+  dec->reset();
+  int64_t due = core::host_now_ns() + width;
+  for (size_t k = 0; k < std::min(kPacedChunks, ds.chunks.size()); ++k, due += width) {
+    if (margin > 0) {
+      std::this_thread::sleep_until(at(due - margin));
+      dec->warm();
+    }
+    std::this_thread::sleep_until(at(due));
+    const int64_t t0 = core::host_now_ns();
+    dec->step(ds.chunks[k], out);
+    const int64_t t1 = core::host_now_ns();
+    dec->prepare_next();
+    lp.paced_decode.record(t1 - t0);
+  }
 }
 
 LoadPoint run_load_point(const ProfileOptions& o, int channels, const fs::path& dir) {
@@ -435,7 +453,7 @@ LoadPoint run_load_point(const ProfileOptions& o, int channels, const fs::path& 
     lp.variants.push_back(std::move(r));
   }
   if (o.hot_loop) {
-    lp.hot_decode = run_hot_loop(o, channels, session, cfg, dir);
+    run_hot_loop(o, channels, session, cfg, dir, lp);
     lp.has_hot_loop = true;
   }
   return lp;

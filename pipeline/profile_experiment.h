@@ -9,7 +9,9 @@
 //   in-process  the pipeline with publish off, predictions to a callback (pipeline/
 //               embedded_pipeline.h): end to end without the ZeroMQ hop, against the UDP floor
 //   hot loop    the same decoder stepping the same chunks back to back (caches hot), against the
-//               live decode stage
+//               live decode stage; and paced: one step per chunk width on one thread with the
+//               pipeline's warm-up before each, nothing else running in this process: what a
+//               step once per chunk costs on this machine (the decode stage's floor)
 //   variants    the spikeflow run again with config overrides (`--variant NAME:key=value,...`)
 // End to end is measured from the moment the sender handed the chunk-closing packet to the
 // kernel (its send log) to the moment the subscriber process (or the callback) received the
@@ -94,6 +96,7 @@ struct LoadPoint {
   ProfileRun floor, in_process;
   std::vector<ProfileRun> variants;  ///< in ProfileOptions::variants order
   core::LatencyHistogram hot_decode;  ///< step() per chunk, back to back, ns
+  core::LatencyHistogram paced_decode;  ///< step() once per chunk width, warm-up before, ns
 };
 
 struct ProfileResult {

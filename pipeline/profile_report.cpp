@@ -95,9 +95,13 @@ std::string load_point_text(const LoadPoint& p) {
     t += row("live decode stage", p.spikeflow.decode);
     t += row("hot loop decode", p.hot_decode);
     const double hot99 = us_at(p.hot_decode, 0.99);
+    t += row("paced loop decode", p.paced_decode);
     t += fmt::format("  {:<28} p50 {:.2f}x  p99 {:.2f}x\n", "live / hot loop",
                      us_at(p.spikeflow.decode, 0.5) / std::max(1e-3, us_at(p.hot_decode, 0.5)),
                      us_at(p.spikeflow.decode, 0.99) / std::max(1e-3, hot99));
+    t += fmt::format("  {:<28} p50 {:.2f}x  p99 {:.2f}x\n", "live / paced loop",
+                     us_at(p.spikeflow.decode, 0.5) / std::max(1e-3, us_at(p.paced_decode, 0.5)),
+                     us_at(p.spikeflow.decode, 0.99) / std::max(1e-3, us_at(p.paced_decode, 0.99)));
   }
   for (const auto& v : p.variants) {
     t += head("variant " + v.label + " (us)");
@@ -324,8 +328,12 @@ void write_load_point_html(std::ofstream& o, const LoadPoint& p) {
                   {&p.in_process.e2e, &p.floor.send_to_arrival}}});
   }
   if (p.has_hot_loop) {
-    write_table(o, "decode", {{"live decode stage", &p.spikeflow.decode}, {"hot loop", &p.hot_decode}},
-                {{"live - hot loop", {&p.spikeflow.decode, &p.hot_decode}}});
+    write_table(o, "decode",
+                {{"live decode stage", &p.spikeflow.decode},
+                 {"hot loop", &p.hot_decode},
+                 {"paced loop", &p.paced_decode}},
+                {{"live - hot loop", {&p.spikeflow.decode, &p.hot_decode}},
+                 {"live - paced loop", {&p.spikeflow.decode, &p.paced_decode}}});
   }
   for (const auto& v : p.variants) {
     std::vector<std::pair<std::string, std::pair<const LatencyHistogram*, const LatencyHistogram*>>>
@@ -400,7 +408,10 @@ void write_profile_json(const std::string& path, const ProfileResult& result) {
                      p.channels, p.events_per_s, json_string(p.decoder), json_run(p.spikeflow));
     if (p.has_floor) o << ", \"floor\": " << json_run(p.floor);
     if (p.has_in_process) o << ", \"in_process\": " << json_run(p.in_process);
-    if (p.has_hot_loop) o << ", \"hot_loop_decode\": " << json_hist(p.hot_decode);
+    if (p.has_hot_loop) {
+      o << ", \"hot_loop_decode\": " << json_hist(p.hot_decode)
+        << ", \"paced_loop_decode\": " << json_hist(p.paced_decode);
+    }
     o << ", \"variants\": [";
     for (size_t v = 0; v < p.variants.size(); ++v) o << (v ? ", " : "") << json_run(p.variants[v]);
     o << "]}";

@@ -86,6 +86,7 @@ TEST_F(ProfileTest, floor_in_process_hot_loop_and_variants_all_receive_every_mes
   EXPECT_TRUE(fs::exists(rec)) << out;
   for (const char* section : {"FLOOR end to end", "DIFFERENCE (spikeflow-floor)",
                               "in-process end to end", "hot loop decode", "live / hot loop",
+                              "paced loop decode", "live / paced loop",
                               "variant threads2", "variant rec"}) {
     EXPECT_NE(out.find(section), std::string::npos) << section << "\n" << out;
   }
@@ -95,7 +96,8 @@ TEST_F(ProfileTest, floor_in_process_hot_loop_and_variants_all_receive_every_mes
   EXPECT_NE(html.find("floor end to end"), std::string::npos);
   EXPECT_NE(html.find("difference (spikeflow - floor)"), std::string::npos);
   const std::string json = slurp(path("r.json"));
-  for (const char* key : {"\"floor\"", "\"in_process\"", "\"hot_loop_decode\"", "\"threads2\""})
+  for (const char* key : {"\"floor\"", "\"in_process\"", "\"hot_loop_decode\"",
+                          "\"paced_loop_decode\"", "\"threads2\"", "\"warmups\""})
     EXPECT_NE(json.find(key), std::string::npos) << key;
 }
 
