@@ -88,15 +88,18 @@ void DecoderThread::stop() {
   }
   // Never started (or on_start failed): what was queued still goes through, here.
   std::unique_lock lock(mutex_);
-  while (!queue_.empty()) {
-    core::TokenChunk c = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    hooks_.on_chunk(c);
-    chunks_.fetch_add(1, std::memory_order_relaxed);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
-    lock.lock();
-  }
+  while (!queue_.empty()) run_next(lock);
+}
+
+bool DecoderThread::run_next(std::unique_lock<std::mutex>& lock) {
+  core::TokenChunk c = std::move(queue_.front());
+  queue_.pop_front();
+  lock.unlock();
+  hooks_.on_chunk(c);
+  chunks_.fetch_add(1, std::memory_order_relaxed);
+  const bool idle = pending_.fetch_sub(1, std::memory_order_acq_rel) == 1;
+  lock.lock();
+  return idle;
 }
 
 int64_t DecoderThread::warm_at(int64_t last_close) const {
@@ -109,13 +112,11 @@ void DecoderThread::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
     if (!queue_.empty()) {
-      core::TokenChunk c = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      hooks_.on_chunk(c);
-      chunks_.fetch_add(1, std::memory_order_relaxed);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1 && hooks_.on_idle) hooks_.on_idle();
-      lock.lock();
+      if (run_next(lock) && hooks_.on_idle) {
+        lock.unlock();
+        hooks_.on_idle();
+        lock.lock();
+      }
       continue;
     }
     if (stop_) return;

@@ -78,6 +78,9 @@ class DecoderThread {
 
  private:
   void run();
+  /// Takes the front chunk (lock held), runs on_chunk without the lock, retakes it. Returns true
+  /// when nothing was pending after it.
+  bool run_next(std::unique_lock<std::mutex>& lock);
   /// The next warm-up moment (host ns) for this close, or 0 when none is due.
   int64_t warm_at(int64_t last_close) const;
 

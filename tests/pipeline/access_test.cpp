@@ -22,6 +22,7 @@
 #include "pipeline/zmq_publisher.h"
 #include "stages/native_packet.h"
 #include "stages/native_stream_framer.h"
+#include "tests/common/curve_client.h"
 #include "tests/common/test_support.h"
 #include "tests/pipeline/log_capture.h"
 
@@ -202,15 +203,7 @@ TEST(AccessTest, publishing_beyond_loopback_needs_allow_remote) {
   EXPECT_THROW(ZmqPublisher(ctx, p), std::runtime_error);
 }
 
-struct KeyPair {
-  std::string public_key, secret_key;  // z85
-  KeyPair() {
-    char pub[41], sec[41];
-    EXPECT_EQ(zmq_curve_keypair(pub, sec), 0);
-    public_key = pub;
-    secret_key = sec;
-  }
-};
+using KeyPair = testing::CurveKeyPair;
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text << "\n";
@@ -220,14 +213,7 @@ void write_file(const std::string& path, const std::string& text) {
 class Sub {
  public:
   Sub(const std::string& endpoint, const std::string& server_key, const KeyPair* own = nullptr) {
-    sock_.set(zmq::sockopt::linger, 0);
-    if (!server_key.empty()) {
-      sock_.set(zmq::sockopt::curve_serverkey, server_key);
-      sock_.set(zmq::sockopt::curve_publickey, own->public_key);
-      sock_.set(zmq::sockopt::curve_secretkey, own->secret_key);
-    }
-    sock_.set(zmq::sockopt::subscribe, "pred");
-    sock_.connect(endpoint);
+    testing::connect_curve_sub(sock_, endpoint, server_key, own);
   }
   /// Takes every message waiting now; returns how many arrived so far.
   size_t drain() {

@@ -15,6 +15,7 @@
 #include "pipeline/live_pipeline.h"
 #include "pipeline/transport_floor.h"
 #include "pipeline/zmq_publisher.h"
+#include "tests/common/curve_client.h"
 #include "tests/common/test_support.h"
 #include "tests/common/zmq_subscriber.h"
 
@@ -89,27 +90,12 @@ TEST(SubscriberMonitorTest, destructor_returns_with_a_subscriber_still_connected
   SUCCEED();
 }
 
-struct Keys {
-  std::string public_key, secret_key;  // z85
-  Keys() {
-    char pub[41], sec[41];
-    EXPECT_EQ(zmq_curve_keypair(pub, sec), 0);
-    public_key = pub;
-    secret_key = sec;
-  }
-};
+using Keys = testing::CurveKeyPair;
 
 /// A SUB socket; with server_key, a CURVE client with its own keys.
 struct CurveSub {
   CurveSub(const std::string& endpoint, const std::string& server_key, const Keys* own) {
-    sock.set(zmq::sockopt::linger, 0);
-    if (!server_key.empty()) {
-      sock.set(zmq::sockopt::curve_serverkey, server_key);
-      sock.set(zmq::sockopt::curve_publickey, own->public_key);
-      sock.set(zmq::sockopt::curve_secretkey, own->secret_key);
-    }
-    sock.set(zmq::sockopt::subscribe, "pred");
-    sock.connect(endpoint);
+    testing::connect_curve_sub(sock, endpoint, server_key, own);
   }
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::sub};
