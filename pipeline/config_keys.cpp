@@ -290,7 +290,8 @@ std::vector<ConfigKey> make_table() {
       integer("decoder.spin_us", "us", 0, 20000,
               "after the warm-up, the decoder thread polls for the chunk instead of sleeping until "
               "this long past its expected close, so the hand-off costs no wake-up (0 = off; costs "
-              "a core for warmup_margin_us + spin_us per chunk)",
+              "a core for warmup_margin_us + spin_us per chunk; it polls only after a warm-up, so it "
+              "needs decoder.warmup_margin_us > 0)",
               SF_MEMBER(decoder.spin_us)),
       boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",
               SF_MEMBER(publish.enabled)),

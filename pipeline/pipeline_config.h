@@ -56,8 +56,9 @@ struct DecoderConfig {
   /// chunk is due (last close + chunk width; at most half a width); 0 = off. Skipped while a
   /// chunk is pending.
   int warmup_margin_us = 1000;
-  /// After the warm-up the decoder thread polls for the chunk instead of sleeping, until this
-  /// long past its expected close (0 = off; costs a core for margin + spin per chunk).
+  /// After the warm-up (so only with warmup_margin_us > 0) the decoder thread polls for the chunk
+  /// instead of sleeping, until this long past its expected close (0 = off; costs a core for
+  /// margin + spin per chunk).
   int spin_us = 0;
 };
 
