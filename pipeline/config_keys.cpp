@@ -282,17 +282,19 @@ std::vector<ConfigKey> make_table() {
               "most pending chunks decoded in one catch-up call", SF_MEMBER(decoder.max_batch)),
       integer("decoder.max_backlog", "chunks", 1, 1'000'000,
               "waiting chunks before tokens are shed", SF_MEMBER(decoder.max_backlog)),
-      integer("decoder.warmup_margin_us", "us", 0, 20000,
-              "warm the decoder (its weights, code and work buffers: a stand-in step that changes no "
-              "state) this long before the next chunk is due (last close + width; at most half a "
-              "width); 0 = off; skipped while a chunk is pending",
-              SF_MEMBER(decoder.warmup_margin_us)),
-      integer("decoder.spin_us", "us", 0, 20000,
-              "after the warm-up, the decoder thread polls for the chunk instead of sleeping until "
-              "this long past its expected close, so the hand-off costs no wake-up (0 = off; costs "
-              "a core for warmup_margin_us + spin_us per chunk; it polls only after a warm-up, so it "
-              "needs decoder.warmup_margin_us > 0)",
-              SF_MEMBER(decoder.spin_us)),
+      integer(
+          "decoder.warmup_margin_us", "us", 0, 20000,
+          "warm the decoder (its weights, code and work buffers: a stand-in step that changes no "
+          "state) this long before the next chunk is due (last close + width; at most half a "
+          "width); 0 = off; skipped while a chunk is pending",
+          SF_MEMBER(decoder.warmup_margin_us)),
+      integer(
+          "decoder.spin_us", "us", 0, 20000,
+          "after the warm-up, the decoder thread polls for the chunk instead of sleeping until "
+          "this long past its expected close, so the hand-off costs no wake-up (0 = off; costs "
+          "a core for warmup_margin_us + spin_us per chunk; it polls only after a warm-up, so it "
+          "needs decoder.warmup_margin_us > 0)",
+          SF_MEMBER(decoder.spin_us)),
       boolean("publish.enabled", "false: open no ZeroMQ socket (embedded pipeline: callbacks only)",
               SF_MEMBER(publish.enabled)),
       string("publish.endpoint", "ZeroMQ PUB endpoint: tcp://, ipc:// or inproc://",
@@ -319,8 +321,7 @@ std::vector<ConfigKey> make_table() {
       path("publish.curve_clients_dir",
            "folder of authorised client public keys (*.key); empty = any client",
            SF_MEMBER(publish.curve_clients_dir)),
-      boolean("publish.immediate",
-              "ZMQ_IMMEDIATE: queue messages only to completed connections",
+      boolean("publish.immediate", "ZMQ_IMMEDIATE: queue messages only to completed connections",
               SF_MEMBER(publish.immediate)),
       path("record.path", "recording file (replay/recording_file.h); empty = off",
            SF_MEMBER(record.path)),
@@ -341,10 +342,11 @@ std::vector<ConfigKey> make_table() {
       cpu_list("realtime.affinity.zmq_io",
                "CPUs of ZeroMQ's I/O threads (ZMQ_THREAD_AFFINITY_CPU_ADD); empty = any",
                SF_MEMBER(realtime.affinity_zmq_io)),
-      integer("realtime.sched_fifo_priority", "", 0, 99,
-              "SCHED_FIFO for ingest, ticker, decoder, graph workers and ZeroMQ I/O threads; 0 = off; "
-              "needs CAP_SYS_NICE or RLIMIT_RTPRIO",
-              SF_MEMBER(realtime.sched_fifo_priority)),
+      integer(
+          "realtime.sched_fifo_priority", "", 0, 99,
+          "SCHED_FIFO for ingest, ticker, decoder, graph workers and ZeroMQ I/O threads; 0 = off; "
+          "needs CAP_SYS_NICE or RLIMIT_RTPRIO",
+          SF_MEMBER(realtime.sched_fifo_priority)),
       boolean("realtime.mlockall",
               "mlockall(MCL_CURRENT|MCL_FUTURE) at start; needs CAP_IPC_LOCK or RLIMIT_MEMLOCK",
               SF_MEMBER(realtime.mlockall)),

@@ -22,7 +22,8 @@ inline void cpu_relax() {
 std::chrono::steady_clock::time_point at_host_ns(int64_t ns) {
   // core::host_now_ns is steady_clock's count (core/time.h).
   return std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(ns)));
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(ns)));
 }
 
 }  // namespace

@@ -40,10 +40,10 @@ struct DecoderThreadOptions {
 };
 
 struct DecoderThreadHooks {
-  std::function<void()> on_start;                          ///< on the thread, first; may throw
+  std::function<void()> on_start;                         ///< on the thread, first; may throw
   std::function<void(const core::TokenChunk&)> on_chunk;  ///< decode and hand on (noexcept)
-  std::function<void()> on_idle;                           ///< queue empty after a chunk
-  std::function<void()> on_warm;                           ///< the warm-up (noexcept)
+  std::function<void()> on_idle;                          ///< queue empty after a chunk
+  std::function<void()> on_warm;                          ///< the warm-up (noexcept)
   /// Host time (core::host_now_ns) the binner last closed chunks; 0 before the first.
   std::function<int64_t()> last_close_ns;
 };

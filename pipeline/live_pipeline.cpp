@@ -61,9 +61,11 @@ using BinnerNode =
     flow::multifunction_node<BinnerInput, std::tuple<core::RawChunk, BinnerInput>, Policy>;
 constexpr size_t kClosedChunks = 0;  ///< chunks the input closed, in seq order
 constexpr size_t kBinnedInput = 1;   ///< each packet, and each tick that closed chunks, once binned
-using TokenizerNode = flow::multifunction_node<core::RawChunk, std::tuple<core::TokenChunk>, Policy>;
+using TokenizerNode =
+    flow::multifunction_node<core::RawChunk, std::tuple<core::TokenChunk>, Policy>;
 using DecoderNode = flow::async_node<core::TokenChunk, PublisherInput, Policy>;
-using PublisherNode = flow::multifunction_node<PublisherInput, std::tuple<core::Prediction>, Policy>;
+using PublisherNode =
+    flow::multifunction_node<PublisherInput, std::tuple<core::Prediction>, Policy>;
 constexpr size_t kPublished = 0;  ///< each prediction once it is on the wire
 /// A tap: runs inline on the sender's thread, after the sender handed its output on. Serial.
 template <typename T>
@@ -271,8 +273,8 @@ struct LivePipeline::Impl {
     o.chunk_width_ns = cfg.chunking.width_ns;
     // At most half a width before the next close, so that a short chunk is never warmed before
     // the previous one is decoded.
-    o.warm_margin_ns = std::min<int64_t>(int64_t{cfg.decoder.warmup_margin_us} * 1000,
-                                         cfg.chunking.width_ns / 2);
+    o.warm_margin_ns =
+        std::min<int64_t>(int64_t{cfg.decoder.warmup_margin_us} * 1000, cfg.chunking.width_ns / 2);
     o.spin_ns = int64_t{cfg.decoder.spin_us} * 1000;
     return o;
   }
@@ -397,7 +399,8 @@ struct LivePipeline::Impl {
   }
 
   /// A tap or a stage threw: counted in stats.*counter, logged at most once a second.
-  void count_failure(const char* name, const char* what, uint64_t PipelineStats::*counter) noexcept {
+  void count_failure(const char* name, const char* what,
+                     uint64_t PipelineStats::*counter) noexcept {
     try {
       std::lock_guard lock(stats_mutex);
       const uint64_t n = ++(stats.*counter);

@@ -251,8 +251,8 @@ void run_children(const ProfileOptions& o, const std::string& endpoint, const st
     };
     const auto check_deadline = [&](const char* what) {
       if (std::chrono::steady_clock::now() > deadline)
-        throw std::runtime_error(fmt::format("profile: the listener did not {} in 60 s (log: {})",
-                                             what, f.listen_out));
+        throw std::runtime_error(
+            fmt::format("profile: the listener did not {} in 60 s (log: {})", what, f.listen_out));
     };
     std::error_code ec;
     while (!fs::exists(f.listen_csv, ec)) {
@@ -373,7 +373,8 @@ ProfileRun run_in_process(const ProfileOptions& o, int channels, const replay::S
                         got.push_back({p, core::host_now_ns()});
                       });
   ep.start();
-  run_children(o, "", "", ep.ingest_port(), {}, [&] { ep.stop(); }, files);
+  run_children(
+      o, "", "", ep.ingest_port(), {}, [&] { ep.stop(); }, files);
   take_stage_stats(run, ep.stats());
   time_predictions(run, got, files.send_log, cfg.chunking.lateness_ns, false);
   return run;

@@ -371,9 +371,9 @@ std::string json_run(const ProfileRun& r) {
       "\"decode\": {}, \"publish\": {}, \"arrival_to_publish\": {}, \"deliver\": {}, "
       "\"e2e\": {}}}",
       json_string(r.label), json_string(r.overrides), r.chunks, r.received, r.deadline_closed,
-      r.warmups, r.spins, r.spin_caught,
-      json_hist(r.send_to_arrival), json_hist(r.close), json_hist(r.queue), json_hist(r.decode),
-      json_hist(r.publish), json_hist(r.pipeline), json_hist(r.deliver), json_hist(r.e2e));
+      r.warmups, r.spins, r.spin_caught, json_hist(r.send_to_arrival), json_hist(r.close),
+      json_hist(r.queue), json_hist(r.decode), json_hist(r.publish), json_hist(r.pipeline),
+      json_hist(r.deliver), json_hist(r.e2e));
 }
 
 }  // namespace

@@ -99,7 +99,8 @@ std::string stats_json(const PipelineStats& s) {
       R"("tap_errors":{},"stage_errors":{},"refused":{},"chunk_gaps":{},"epochs":{},)"
       R"("refused_clients":{}}},)",
       s.predictions, s.publish.sent, s.publish.send_failures, s.out_of_order, s.last_seq,
-      s.tap_errors, s.stage_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs, s.publish.refused_clients);
+      s.tap_errors, s.stage_errors, s.guard.refused, s.guard.chunk_gaps, s.guard.epochs,
+      s.publish.refused_clients);
   const auto& rec = s.recorder;
   fmt::format_to(
       it, R"("recorder":{{"packets":{},"predictions":{},"dropped":{},"io_errors":{},"bytes":{}}},)",

@@ -34,7 +34,7 @@ struct PipelineStats {
   uint64_t out_of_order = 0;        ///< must stay 0: a publish seq that did not follow the last
   int64_t last_seq = -1;
   uint64_t tap_errors = 0;  ///< taps (recorder, LiveOptions callbacks) that threw: caught, logged
-  uint64_t stage_errors = 0;  ///< stage bodies that threw (a bug): the item dropped, logged
+  uint64_t stage_errors = 0;         ///< stage bodies that threw (a bug): the item dropped, logged
   uint64_t decoder_spins = 0;        ///< decoder thread polled for a chunk (decoder.spin_us)
   uint64_t decoder_spin_caught = 0;  ///< ... and the chunk came while it polled
   core::LatencyHistogram close_latency;    ///< trigger arrival -> chunk closed

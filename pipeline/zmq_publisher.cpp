@@ -117,8 +117,8 @@ ZmqPublisher::ZmqPublisher(zmq::context_t& context, const PublishConfig& config)
     throw std::runtime_error(
         "publish.curve_clients_dir / curve_public_key_file need publish.curve_secret_key_file");
   }
-  monitor_ = std::make_unique<SubscriberMonitor>(
-      context, socket_, "publish", [](size_t n, bool joined) {
+  monitor_ =
+      std::make_unique<SubscriberMonitor>(context, socket_, "publish", [](size_t n, bool joined) {
         spdlog::info("publish: subscriber {} ({} connected)", joined ? "joined" : "left", n);
       });
   try {

@@ -84,10 +84,10 @@ TEST_F(ProfileTest, floor_in_process_hot_loop_and_variants_all_receive_every_mes
   }
   EXPECT_EQ(runs.at("floor").deadline_closed, 0) << out;  // the relay forwards on packets only
   EXPECT_TRUE(fs::exists(rec)) << out;
-  for (const char* section : {"FLOOR end to end", "DIFFERENCE (spikeflow-floor)",
-                              "in-process end to end", "hot loop decode", "live / hot loop",
-                              "paced loop decode", "live / paced loop",
-                              "variant threads2", "variant rec"}) {
+  for (const char* section :
+       {"FLOOR end to end", "DIFFERENCE (spikeflow-floor)", "in-process end to end",
+        "hot loop decode", "live / hot loop", "paced loop decode", "live / paced loop",
+        "variant threads2", "variant rec"}) {
     EXPECT_NE(out.find(section), std::string::npos) << section << "\n" << out;
   }
   const std::string html = slurp(path("r.html"));

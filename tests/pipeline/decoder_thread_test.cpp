@@ -157,7 +157,7 @@ TEST(DecoderThreadTest, stop_runs_what_is_queued_even_without_a_thread) {
   DecoderThread t(DecoderThreadOptions{}, seen.hooks());
   for (int i = 0; i < 4; ++i) t.push(chunk(i));
   EXPECT_EQ(t.pending(), 4u);
-  t.stop();  // never started: runs them here
+  t.stop();          // never started: runs them here
   t.push(chunk(4));  // after such a stop: on the caller
   std::lock_guard lock(seen.m);
   EXPECT_EQ(seen.seqs, (std::vector<int64_t>{0, 1, 2, 3, 4}));

@@ -183,8 +183,7 @@ TEST(ConfigKeyTableTest, every_key_is_written_described_and_round_trips) {
         {"chunking.max_future_ms", "60"},     {"ingest.allow", "10.1.2.0/24, ::1/128"},
         {"ingest.connect", "127.0.0.1:5002"}, {"realtime.affinity.ingest", "0-1,3"},
         {"realtime.affinity.ticker", "1"},    {"realtime.affinity.graph", "0,2-3"},
-        {"realtime.affinity.decoder", "1-2"},
-        {"realtime.affinity.zmq_io", "2"}};
+        {"realtime.affinity.decoder", "1-2"}, {"realtime.affinity.zmq_io", "2"}};
     // Keys valid only with a sibling set too: that sibling, written beside the key.
     const std::map<std::string, std::string> sibling{{"ingest.connect", "transport: tcp"}};
     std::string other;
