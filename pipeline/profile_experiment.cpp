@@ -380,12 +380,12 @@ ProfileRun run_in_process(const ProfileOptions& o, int channels, const replay::S
   return run;
 }
 
-/// The same decoder stepping the load's chunks back to back: one untimed pass to warm the
-/// caches, then one timed pass, each step() timed and prepare_next() untimed as live.
+/// The hot loop: the same decoder stepping the load's chunks back to back, one untimed pass to
+/// warm the caches, then one timed pass, each step() timed and prepare_next() untimed as live.
 /// Then the paced loop: up to kPacedChunks chunks, one per chunk width on this thread, each
 /// warmed decoder.warmup_margin_us before (as the decoder thread does), step() timed.
-void run_hot_loop(const ProfileOptions& o, int channels, const replay::Session& session,
-                  const PipelineConfig& cfg, const fs::path& dir, LoadPoint& lp) {
+void run_decode_loops(const ProfileOptions& o, int channels, const replay::Session& session,
+                      const PipelineConfig& cfg, const fs::path& dir, LoadPoint& lp) {
   auto dec = load_point_decoder(o, channels, session, cfg, dir);
   replay::DatasetOptions dopt;
   dopt.width_ns = dec->chunk_width_ns();
@@ -454,7 +454,7 @@ LoadPoint run_load_point(const ProfileOptions& o, int channels, const fs::path& 
     lp.variants.push_back(std::move(r));
   }
   if (o.hot_loop) {
-    run_hot_loop(o, channels, session, cfg, dir, lp);
+    run_decode_loops(o, channels, session, cfg, dir, lp);
     lp.has_hot_loop = true;
   }
   return lp;

@@ -124,18 +124,9 @@ ZmqPublisher::ZmqPublisher(zmq::context_t& context, const PublishConfig& config)
   try {
     socket_.bind(config.endpoint);
   } catch (const zmq::error_t& e) {
-    // The ZAP thread may be running already: a joinable thread left to the member destructors
-    // would abort the process instead of reporting the endpoint.
-    zap_stop_ = true;
-    if (zap_thread_.joinable()) zap_thread_.join();
     throw std::runtime_error("publish: cannot bind " + config.endpoint + ": " + e.what());
   }
   endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
-}
-
-ZmqPublisher::~ZmqPublisher() {
-  zap_stop_ = true;
-  if (zap_thread_.joinable()) zap_thread_.join();
 }
 
 void ZmqPublisher::start_zap(zmq::context_t& context, const std::string& clients_dir) {
@@ -167,10 +158,11 @@ void ZmqPublisher::start_zap(zmq::context_t& context, const std::string& clients
   spdlog::info("publish: CURVE clients limited to the {} keys in {}", authorised.size(),
                clients_dir);
   zap_thread_ =
-      std::thread([this, zap = std::move(zap), authorised = std::move(authorised)]() mutable {
+      std::jthread([this, zap = std::move(zap),
+                    authorised = std::move(authorised)](std::stop_token stop) mutable {
         pthread_setname_np(pthread_self(), "sf-zap");
         int64_t last_log_ns = INT64_MIN / 2;
-        while (!zap_stop_.load()) {
+        while (!stop.stop_requested()) {
           // Errors are logged and the loop goes on: a dead handler would let libzmq admit everyone.
           try {
             zmq::pollitem_t items[] = {{zap.handle(), 0, ZMQ_POLLIN, 0}};

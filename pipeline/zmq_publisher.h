@@ -72,7 +72,6 @@ class ZmqPublisher {
   /// Binds config.endpoint (throws std::runtime_error naming the key on failure: a bind error, a
   /// remote endpoint without allow_remote, an unreadable key, no CURVE in this libzmq).
   ZmqPublisher(zmq::context_t& context, const PublishConfig& config);
-  ~ZmqPublisher();
   ZmqPublisher(const ZmqPublisher&) = delete;
   ZmqPublisher& operator=(const ZmqPublisher&) = delete;
 
@@ -112,10 +111,10 @@ class ZmqPublisher {
   PublishStats stats_;
   // Declared after socket_: stopped before the socket closes.
   std::unique_ptr<SubscriberMonitor> monitor_;
-  // ZAP handler (only with curve_clients_dir). Declared last: stopped and joined first.
+  // ZAP handler (only with curve_clients_dir). Declared last: a jthread, so it is stopped and
+  // joined first, by the destructor or by a constructor that throws after starting it.
   std::atomic<uint64_t> refused_clients_{0};  // written by the ZAP thread
-  std::atomic<bool> zap_stop_{false};
-  std::thread zap_thread_;
+  std::jthread zap_thread_;
 };
 
 }  // namespace spikeflow::pipeline

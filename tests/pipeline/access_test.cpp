@@ -274,15 +274,13 @@ TEST(AccessTest, curve_subscriber_with_the_server_key_hears_others_hear_nothing)
 TEST(AccessTest, curve_clients_dir_admits_only_authorised_client_keys) {
   testing::TempDir dir("curve");
   const KeyPair server, authorised, unknown;
-  write_file(dir.file("server.key_secret"), server.secret_key);
-  std::filesystem::create_directories(dir.file("clients"));
-  write_file(dir.file("clients/alice.key"), authorised.public_key);
+  const auto files = testing::write_curve_server(dir, server, {{"alice", &authorised}});
   write_file(dir.file("clients/README"), "not a key: ignored");
   zmq::context_t ctx(1);
   PublishConfig cfg;
   cfg.endpoint = "tcp://127.0.0.1:*";
-  cfg.curve_secret_key_file = dir.file("server.key_secret");
-  cfg.curve_clients_dir = dir.file("clients");
+  cfg.curve_secret_key_file = files.secret_key_file;
+  cfg.curve_clients_dir = files.clients_dir;
   ZmqPublisher pub(ctx, cfg);
   Sub stranger(pub.endpoint(), server.public_key, &unknown);
   Sub alice(pub.endpoint(), server.public_key, &authorised);
@@ -294,16 +292,14 @@ TEST(AccessTest, curve_clients_dir_admits_only_authorised_client_keys) {
 TEST(AccessTest, a_busy_endpoint_with_a_curve_clients_dir_is_an_error_not_an_abort) {
   testing::TempDir dir("curve");
   const KeyPair server, authorised;
-  write_file(dir.file("server.key_secret"), server.secret_key);
-  std::filesystem::create_directories(dir.file("clients"));
-  write_file(dir.file("clients/alice.key"), authorised.public_key);
+  const auto files = testing::write_curve_server(dir, server, {{"alice", &authorised}});
   zmq::context_t ctx(1);
   PublishConfig cfg;
   cfg.endpoint = "tcp://127.0.0.1:*";
   ZmqPublisher first(ctx, cfg);  // holds the port
   cfg.endpoint = first.endpoint();
-  cfg.curve_secret_key_file = dir.file("server.key_secret");
-  cfg.curve_clients_dir = dir.file("clients");  // starts the ZAP thread before the bind
+  cfg.curve_secret_key_file = files.secret_key_file;
+  cfg.curve_clients_dir = files.clients_dir;  // starts the ZAP thread before the bind
   try {
     ZmqPublisher second(ctx, cfg);
     FAIL() << "a second bind of " << cfg.endpoint << " succeeded";

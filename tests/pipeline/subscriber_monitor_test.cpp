@@ -107,14 +107,12 @@ TEST(SubscriberMonitorTest, with_curve_only_admitted_clients_count) {
   ASSERT_TRUE(curve_available()) << "this libzmq has no CURVE";
   testing::TempDir dir("submon_curve");
   const Keys server, admitted, refused;
-  std::ofstream(dir.file("server.key_secret")) << server.secret_key << "\n";
-  std::filesystem::create_directories(dir.file("clients"));
-  std::ofstream(dir.file("clients/admitted.key")) << admitted.public_key << "\n";
+  const auto files = testing::write_curve_server(dir, server, {{"admitted", &admitted}});
   zmq::context_t ctx(1);
   PublishConfig cfg;
   cfg.endpoint = "tcp://127.0.0.1:*";
-  cfg.curve_secret_key_file = dir.file("server.key_secret");
-  cfg.curve_clients_dir = dir.file("clients");
+  cfg.curve_secret_key_file = files.secret_key_file;
+  cfg.curve_clients_dir = files.clients_dir;
   ZmqPublisher pub(ctx, cfg);
   CurveSub plain(pub.endpoint(), "", nullptr);
   CurveSub stranger(pub.endpoint(), server.public_key, &refused);
