@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -27,6 +28,15 @@ std::chrono::steady_clock::time_point at_host_ns(int64_t ns) {
 }
 
 }  // namespace
+
+DecoderThreadOptions decoder_thread_options(const PipelineConfig& config) {
+  DecoderThreadOptions o;
+  o.chunk_width_ns = config.chunking.width_ns;
+  o.warm_margin_ns = std::min<int64_t>(int64_t{config.decoder.warmup_margin_us} * 1000,
+                                       config.chunking.width_ns / 2);
+  o.spin_ns = int64_t{config.decoder.spin_us} * 1000;
+  return o;
+}
 
 DecoderThread::DecoderThread(DecoderThreadOptions options, DecoderThreadHooks hooks)
     : options_(options), hooks_(std::move(hooks)) {}

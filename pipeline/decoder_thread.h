@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "core/token_chunk.h"
+#include "pipeline/pipeline_config.h"
 
 namespace spikeflow::pipeline {
 
@@ -38,6 +39,11 @@ struct DecoderThreadOptions {
   int64_t warm_margin_ns = 0;  ///< 0: no warm-up (clamped to half a width by the caller)
   int64_t spin_ns = 0;         ///< 0: sleep while waiting for the chunk
 };
+
+/// The options of the pipeline's decoder thread: the chunk width, decoder.warmup_margin_us (at most
+/// half a width, so that a short chunk is never warmed for before the previous one is decoded) and
+/// decoder.spin_us. The profile's paced loop warms by the same margin.
+DecoderThreadOptions decoder_thread_options(const PipelineConfig& config);
 
 struct DecoderThreadHooks {
   std::function<void()> on_start;                         ///< on the thread, first; may throw

@@ -268,17 +268,6 @@ struct LivePipeline::Impl {
   /// path of both. A failure is counted in decode.stats(), like a decode's.
   void prepare_decoder() noexcept { decode.prepare_next(); }
 
-  static DecoderThreadOptions decoder_thread_options(const PipelineConfig& cfg) {
-    DecoderThreadOptions o;
-    o.chunk_width_ns = cfg.chunking.width_ns;
-    // At most half a width before the next close, so that a short chunk is never warmed before
-    // the previous one is decoded.
-    o.warm_margin_ns =
-        std::min<int64_t>(int64_t{cfg.decoder.warmup_margin_us} * 1000, cfg.chunking.width_ns / 2);
-    o.spin_ns = int64_t{cfg.decoder.spin_us} * 1000;
-    return o;
-  }
-
   DecoderThreadHooks decoder_thread_hooks() {
     DecoderThreadHooks h;
     h.on_start = [this] { apply_thread_role(config.realtime, ThreadRole::kDecoder); };

@@ -22,6 +22,7 @@
 #include "models/streaming_decoder.h"
 #include "models/trainer.h"
 #include "pipeline/child_process.h"
+#include "pipeline/decoder_thread.h"
 #include "pipeline/embedded_pipeline.h"
 #include "pipeline/listen_csv.h"
 #include "pipeline/live_pipeline.h"
@@ -404,7 +405,7 @@ void run_decode_loops(const ProfileOptions& o, int channels, const replay::Sessi
   }
   constexpr size_t kPacedChunks = 200;
   const int64_t width = dec->chunk_width_ns();
-  const int64_t margin = std::min<int64_t>(int64_t{cfg.decoder.warmup_margin_us} * 1000, width / 2);
+  const int64_t margin = decoder_thread_options(cfg).warm_margin_ns;
   using Clock = std::chrono::steady_clock;  // core::host_now_ns's clock
   const auto at = [](int64_t ns) { return Clock::time_point(std::chrono::nanoseconds(ns)); };
   dec->reset();
